@@ -1,1 +1,25 @@
-//! placeholder
+//! ratchet's engine: catalog introspection, the planner (migration file + catalog →
+//! ordered steps with SQL, lock and phase) and the executor (state schema, migration
+//! lock, lock timeouts and retries, versioned views, gates).
+//!
+//! Data flows one way: file (`ratchet-spec`) → [`planner`] → [`plan::Plan`] →
+//! [`executor::Engine`] → database. The library never prints: progress goes through a
+//! [`executor::Reporter`].
+
+pub mod backfill;
+pub mod catalog;
+pub mod error;
+pub mod executor;
+pub mod fragment;
+pub mod gates;
+pub mod lifecycle;
+pub mod plan;
+pub mod planner;
+pub mod sql;
+pub mod state;
+pub mod views;
+
+pub use error::EngineError;
+pub use executor::{Config, Engine, Event, Reporter, Silent};
+pub use lifecycle::{MigrateOutcome, StartOutcome, Status};
+pub use plan::{Phase, Plan};

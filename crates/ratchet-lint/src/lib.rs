@@ -1,1 +1,49 @@
-//! placeholder
+//! `ratchet-lint`: static checks of PostgreSQL migrations (plain SQL files and the `sql`
+//! operations of ratchet migration files), parsed with the real PostgreSQL parser.
+//!
+//! Pipeline: [`source`] scans and parses each file once → [`context`] annotates the
+//! statements (transaction, timeouts, lock, what the file already did) → every enabled
+//! [`Rule`] of the registry ([`rules::ALL`]) walks them → [`lint`] applies suppressions and
+//! config → [`render`] formats. The crate never prints.
+
+pub mod ast;
+pub mod catalog;
+pub mod config;
+pub mod context;
+pub mod convert;
+pub mod docs;
+pub mod lint;
+pub mod locks;
+pub mod migration;
+pub mod render;
+pub mod rule;
+pub mod rules;
+pub mod settings;
+pub mod source;
+pub mod suppress;
+#[doc(hidden)]
+pub mod testing;
+
+pub use catalog::Catalog;
+pub use context::{Context, Statement, Tx};
+pub use lint::{apply_fixes, collect_inputs, fix_sql, FileError, FileReport, Finding, Input, InputKind, Linter, Report};
+pub use render::Format;
+pub use rule::{Diagnostic, Edit, Fix, Rule, Severity, Sink, Span};
+pub use settings::{PgVersion, Settings};
+
+/// Failures a caller can act on. Syntax errors are not here: they are part of the report.
+#[derive(Debug, thiserror::Error)]
+pub enum LintError {
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid config {path}: {message}")]
+    Config { path: String, message: String },
+    #[error("while reading the catalog: {message}")]
+    Database { message: String },
+    #[error("unknown rule `{0}` (see `ratchet explain --list`)")]
+    UnknownRule(String),
+}

@@ -22,8 +22,10 @@ pub struct MigrationFile {
 }
 
 /// One operation: exactly one key per list entry, as in pgroll.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
+///
+/// Serialize/Deserialize are written by hand in `operation_serde.rs` (one-key map in every
+/// format, precise errors for two keys or an unknown operation).
+#[derive(Debug, Clone, PartialEq)]
 pub enum Operation {
     CreateTable(CreateTable),
     DropTable(DropTable),
@@ -83,12 +85,12 @@ pub struct Column {
     pub name: String,
     #[serde(rename = "type")]
     pub type_: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_false")]
     pub pk: bool,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_false")]
     pub unique: bool,
     /// pgroll's default: columns are NOT NULL unless `nullable: true`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_false")]
     pub nullable: bool,
     /// SQL expression, e.g. `'''text'''`, `"100"`, `now()`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -108,7 +110,7 @@ pub struct Column {
 pub struct CheckConstraint {
     pub name: String,
     pub constraint: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_false")]
     pub no_inherit: bool,
 }
 
@@ -125,9 +127,9 @@ pub struct ForeignKeyReference {
     pub on_update: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub match_type: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_false")]
     pub deferrable: bool,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_false")]
     pub initially_deferred: bool,
 }
 
@@ -179,13 +181,13 @@ pub struct TableConstraint {
     pub exclude: Option<ExcludeConstraint>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub index_parameters: Option<IndexParameters>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_false")]
     pub nulls_not_distinct: bool,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_false")]
     pub deferrable: bool,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_false")]
     pub initially_deferred: bool,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_false")]
     pub no_inherit: bool,
 }
 
@@ -344,7 +346,7 @@ pub struct CreateIndex {
     pub name: String,
     pub table: String,
     pub columns: Vec<IndexColumn>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_false")]
     pub unique: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub predicate: Option<String>,
@@ -379,13 +381,13 @@ pub struct CreateConstraint {
     pub exclude: Option<ExcludeConstraint>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub index_parameters: Option<IndexParameters>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_false")]
     pub nulls_not_distinct: bool,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_false")]
     pub deferrable: bool,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_false")]
     pub initially_deferred: bool,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_false")]
     pub no_inherit: bool,
     /// Per-column `up` expressions (column name → SQL).
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
@@ -450,6 +452,12 @@ pub struct Sql {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub down: Option<String>,
     /// Run `up` at `complete` instead of at `start`.
-    #[serde(rename = "onComplete", default)]
+    #[serde(rename = "onComplete", default, skip_serializing_if = "is_false")]
     pub on_complete: bool,
+}
+
+/// `skip_serializing_if` helper: `false` is every flag's default, so it is left out when
+/// writing a file (`ratchet convert`), as a person would.
+fn is_false(value: &bool) -> bool {
+    !*value
 }

@@ -1,0 +1,117 @@
+//! The engine's errors, and the one place that decides which database errors are worth a
+//! retry.
+
+use tokio_postgres::error::SqlState;
+
+/// SQLSTATEs the executor retries (with backoff) instead of failing the step.
+///
+/// - 55P03 `lock_not_available`: our `lock_timeout` fired while waiting behind another
+///   session; waiting longer would have blocked every query queued behind us.
+/// - 40P01 `deadlock_detected`: PostgreSQL chose our transaction as the victim.
+/// - 57014 `query_canceled`: a `statement_timeout` or an operator's cancel.
+pub const RETRYABLE: &[SqlState] = &[
+    SqlState::LOCK_NOT_AVAILABLE,
+    SqlState::T_R_DEADLOCK_DETECTED,
+    SqlState::QUERY_CANCELED,
+];
+
+/// Why an engine call failed. Each variant is something a caller can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("database error while {context}: {}", db_message(source))]
+    Database {
+        context: String,
+        #[source]
+        source: tokio_postgres::Error,
+    },
+    #[error("could not connect to the database: {0}")]
+    Connect(#[source] tokio_postgres::Error),
+    #[error("{location}: {message}\n  hint: {hint}")]
+    Invalid {
+        location: String,
+        message: String,
+        hint: String,
+    },
+    #[error("{location}: not supported yet: {operation}\n  hint: {hint}")]
+    Unsupported {
+        location: String,
+        operation: String,
+        hint: String,
+    },
+    #[error("{0}")]
+    Refused(String),
+    #[error("another ratchet process holds the migration lock on this database; waited {0} ms")]
+    Busy(u64),
+    #[error(
+        "while running step {step} ({description}) of {migration}: {source}\n  \
+         the step was rolled back; run the same command again to retry from this step"
+    )]
+    Step {
+        migration: String,
+        step: usize,
+        description: String,
+        #[source]
+        source: Box<EngineError>,
+    },
+    #[error(
+        "gave up after {attempts} attempts on lock timeouts/deadlocks (last: {message}); \
+         a long transaction is holding a conflicting lock: find it in pg_stat_activity, \
+         then run the same command again"
+    )]
+    RetriesExhausted { attempts: u32, message: String },
+    #[error("{context}: {message}")]
+    Sql { context: String, message: String },
+    #[error("the stored state is inconsistent: {0}")]
+    State(String),
+}
+
+impl EngineError {
+    pub fn db(context: impl Into<String>, source: tokio_postgres::Error) -> EngineError {
+        EngineError::Database {
+            context: context.into(),
+            source,
+        }
+    }
+
+    /// True when the failure is a refusal (a gate, a validation) rather than a breakage:
+    /// the CLI exits 1 for these and 2 for the rest.
+    pub fn is_refusal(&self) -> bool {
+        match self {
+            EngineError::Invalid { .. }
+            | EngineError::Unsupported { .. }
+            | EngineError::Refused(_)
+            | EngineError::Busy(_) => true,
+            EngineError::Step { source, .. } => source.is_refusal(),
+            _ => false,
+        }
+    }
+}
+
+/// Whether a database error is transient: a lock timeout, a deadlock, a cancel.
+pub fn is_retryable(e: &tokio_postgres::Error) -> bool {
+    e.code().is_some_and(|c| RETRYABLE.contains(c))
+}
+
+/// The SQLSTATE of an error, or `?????` for connection-level failures.
+pub fn sqlstate(e: &tokio_postgres::Error) -> String {
+    e.code()
+        .map(|c| c.code().to_string())
+        .unwrap_or_else(|| "?????".into())
+}
+
+/// The server's own message (with detail and hint), without the client library's prefix.
+pub fn db_message(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(d) => {
+            let mut s = d.message().to_string();
+            if let Some(detail) = d.detail() {
+                s.push_str(&format!(" (detail: {detail})"));
+            }
+            if let Some(hint) = d.hint() {
+                s.push_str(&format!(" (hint: {hint})"));
+            }
+            s
+        }
+        None => e.to_string(),
+    }
+}

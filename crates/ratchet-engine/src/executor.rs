@@ -1,0 +1,426 @@
+//! The executor: runs a plan's steps against the database, one runner at a time.
+//!
+//! - One runner per database: a session-level advisory lock, waited for at most
+//!   `lock_wait`, so a second `ratchet` process refuses cleanly instead of interleaving.
+//! - No waiting on strong locks: every transactional step runs with `SET LOCAL
+//!   lock_timeout` and is retried with exponential backoff and jitter on lock timeout and
+//!   deadlock, so a DDL statement never sits in the lock queue blocking everyone behind it
+//!   for longer than the timeout.
+//! - Idempotent, checkpointed steps: a transactional step records its completion in the
+//!   same transaction; non-transactional steps check the catalog. A rerun after a crash
+//!   skips what is finished.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+use serde_json::json;
+use tokio_postgres::{Client, NoTls};
+
+use crate::error::{db_message, is_retryable, sqlstate, EngineError};
+use crate::plan::{Action, Phase, Plan, Statement, Step};
+use crate::state::{MigrationRow, State};
+use crate::views;
+
+/// The database error inside `e` when it is worth retrying.
+fn retryable(e: &EngineError) -> Option<&tokio_postgres::Error> {
+    match e {
+        EngineError::Database { source, .. } if is_retryable(source) => Some(source),
+        _ => None,
+    }
+}
+
+/// A failed statement, with the statement in the context.
+fn sql_error(sql: &str, e: tokio_postgres::Error) -> EngineError {
+    let short: String = sql.chars().take(200).collect();
+    EngineError::db(format!("running `{short}`"), e)
+}
+
+/// Settings of an engine run.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The application schema ratchet manages (default `public`).
+    pub schema: String,
+    /// Where ratchet keeps its bookkeeping (default `ratchet`).
+    pub state_schema: String,
+    /// `lock_timeout` for every DDL statement (default 500 ms).
+    pub lock_timeout: Duration,
+    /// Attempts per step on lock timeout / deadlock before giving up.
+    pub max_attempts: u32,
+    /// First backoff between attempts; doubles each time up to `max_backoff`, ±50 % jitter.
+    pub backoff: Duration,
+    pub max_backoff: Duration,
+    /// How long to wait for another ratchet process's migration lock (0: refuse at once).
+    pub lock_wait: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            schema: "public".into(),
+            state_schema: "ratchet".into(),
+            lock_timeout: Duration::from_millis(500),
+            max_attempts: 30,
+            backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(5),
+            lock_wait: Duration::from_secs(0),
+        }
+    }
+}
+
+/// What the engine tells its caller while it works (the CLI prints these; the library
+/// never prints).
+#[derive(Debug, Clone)]
+pub enum Event {
+    StepStarted {
+        phase: Phase,
+        step: usize,
+        description: String,
+    },
+    StepDone {
+        phase: Phase,
+        step: usize,
+        description: String,
+        duration: Duration,
+        attempts: u32,
+    },
+    StepSkipped {
+        phase: Phase,
+        step: usize,
+        description: String,
+    },
+    Retry {
+        description: String,
+        attempt: u32,
+        wait: Duration,
+        sqlstate: String,
+        message: String,
+    },
+    Info(String),
+}
+
+/// Receives [`Event`]s.
+pub trait Reporter: Send + Sync {
+    fn report(&self, event: &Event);
+}
+
+/// A reporter that drops everything.
+pub struct Silent;
+impl Reporter for Silent {
+    fn report(&self, _: &Event) {}
+}
+
+/// A connection to one database, holding the migration lock.
+pub struct Engine {
+    pub(crate) client: Client,
+    pub config: Config,
+    pub(crate) state: State,
+    pub(crate) reporter: Arc<dyn Reporter>,
+}
+
+impl Engine {
+    /// Connect, take the migration lock and make sure the state schema exists.
+    pub async fn connect(
+        url: &str,
+        config: Config,
+        reporter: Arc<dyn Reporter>,
+    ) -> Result<Engine, EngineError> {
+        let (client, conn) = tokio_postgres::connect(url, NoTls)
+            .await
+            .map_err(EngineError::Connect)?;
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!("connection closed: {e}");
+            }
+        });
+        let state = State {
+            state_schema: config.state_schema.clone(),
+            schema: config.schema.clone(),
+        };
+        let engine = Engine {
+            client,
+            config,
+            state,
+            reporter,
+        };
+        engine.setup_session().await?;
+        engine.take_lock().await?;
+        engine.state.ensure(&engine.client).await?;
+        Ok(engine)
+    }
+
+    async fn setup_session(&self) -> Result<(), EngineError> {
+        // Raw `sql` operations land in the managed schema; everything ratchet generates
+        // is schema-qualified anyway.
+        let sql = format!(
+            "SET application_name = 'ratchet'; SET search_path = {}; SET lock_timeout = '{}ms'",
+            crate::sql::ident(&self.config.schema),
+            self.config.lock_timeout.as_millis()
+        );
+        self.client
+            .batch_execute(&sql)
+            .await
+            .map_err(|e| EngineError::db("setting up the session", e))
+    }
+
+    async fn take_lock(&self) -> Result<(), EngineError> {
+        let key = format!("ratchet:{}", self.config.state_schema);
+        let wait = self.config.lock_wait.as_millis() as u64;
+        if wait == 0 {
+            let got: bool = self
+                .client
+                .query_one("SELECT pg_try_advisory_lock(hashtext($1))", &[&key])
+                .await
+                .map_err(|e| EngineError::db("taking the migration lock", e))?
+                .get(0);
+            return if got { Ok(()) } else { Err(EngineError::Busy(0)) };
+        }
+        // Advisory lock waits honour lock_timeout.
+        self.client
+            .batch_execute(&format!("SET lock_timeout = '{wait}ms'"))
+            .await
+            .map_err(|e| EngineError::db("setting lock_timeout", e))?;
+        let res = self
+            .client
+            .execute("SELECT pg_advisory_lock(hashtext($1))", &[&key])
+            .await;
+        self.setup_session().await?;
+        match res {
+            Ok(_) => Ok(()),
+            Err(e) if is_retryable(&e) => Err(EngineError::Busy(wait)),
+            Err(e) => Err(EngineError::db("taking the migration lock", e)),
+        }
+    }
+
+    /// The raw client, for callers that need to read (status, tests).
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub(crate) fn report(&self, e: Event) {
+        self.reporter.report(&e);
+    }
+
+    /// Run every step of `phase` that is not done yet.
+    pub(crate) async fn run_phase(&mut self, m: &MigrationRow, phase: Phase) -> Result<(), EngineError> {
+        let done = self.state.done_steps(&self.client, m.id).await?;
+        for (i, step) in m.plan.steps_of(phase) {
+            if done.contains(&(i as i32)) {
+                self.report(Event::StepSkipped {
+                    phase,
+                    step: i,
+                    description: step.description.clone(),
+                });
+                continue;
+            }
+            self.report(Event::StepStarted {
+                phase,
+                step: i,
+                description: step.description.clone(),
+            });
+            let started = Instant::now();
+            let attempts = self.run_step(m, i, step).await.map_err(|e| EngineError::Step {
+                migration: m.name.clone(),
+                step: i,
+                description: step.description.clone(),
+                source: Box::new(e),
+            })?;
+            let duration = started.elapsed();
+            self.state
+                .event(
+                    &self.client,
+                    Some(&m.name),
+                    "step",
+                    json!({"phase": phase.as_str(), "step": i, "description": step.description,
+                           "duration_ms": duration.as_millis() as u64, "attempts": attempts}),
+                )
+                .await?;
+            self.report(Event::StepDone {
+                phase,
+                step: i,
+                description: step.description.clone(),
+                duration,
+                attempts,
+            });
+        }
+        Ok(())
+    }
+
+    /// Run one step to completion, retrying transient failures. Returns the attempts used.
+    async fn run_step(&mut self, m: &MigrationRow, index: usize, step: &Step) -> Result<u32, EngineError> {
+        let started = Instant::now();
+        let mut attempt = 1;
+        loop {
+            let res = match &step.action {
+                Action::Transaction { statements } => self.try_transaction(m, index, step, statements, None, attempt, started).await,
+                Action::SyncViews { version_schema, mapping, .. } => {
+                    self.try_transaction(m, index, step, &[], Some((version_schema, mapping)), attempt, started).await
+                }
+                Action::CreateIndexConcurrently { schema, index: name, statement } => {
+                    self.try_create_index(schema, name, statement).await
+                }
+                Action::DropIndexConcurrently { statement } | Action::NoTransaction { statement } => {
+                    self.try_outside_transaction(statement).await
+                }
+                Action::Backfill(spec) => {
+                    return crate::backfill::run(self, m, index, spec).await.map(|_| 1);
+                }
+            };
+            match res {
+                Ok(()) => break,
+                Err(e) => {
+                    let Some(pg) = retryable(&e) else {
+                        return Err(e);
+                    };
+                    if attempt >= self.config.max_attempts {
+                        return Err(EngineError::RetriesExhausted {
+                            attempts: attempt,
+                            message: format!("[{}] {}", sqlstate(pg), db_message(pg)),
+                        });
+                    }
+                    let wait = self.backoff(attempt);
+                    let (code, message) = (sqlstate(pg), db_message(pg));
+                    self.report(Event::Retry {
+                        description: step.description.clone(),
+                        attempt,
+                        wait,
+                        sqlstate: code.clone(),
+                        message: message.clone(),
+                    });
+                    self.state
+                        .event(
+                            &self.client,
+                            Some(&m.name),
+                            "retry",
+                            json!({"step": index, "attempt": attempt, "sqlstate": code,
+                                   "message": message, "wait_ms": wait.as_millis() as u64}),
+                        )
+                        .await?;
+                    tokio::time::sleep(wait).await;
+                    attempt += 1;
+                }
+            }
+        }
+        if !matches!(step.action, Action::Transaction { .. } | Action::SyncViews { .. }) {
+            self.state
+                .mark_step(
+                    &self.client,
+                    m.id,
+                    index,
+                    step.phase.as_str(),
+                    &step.description,
+                    attempt,
+                    started.elapsed().as_millis() as i64,
+                )
+                .await?;
+        }
+        Ok(attempt)
+    }
+
+    fn backoff(&self, attempt: u32) -> Duration {
+        let base = self.config.backoff.as_millis() as f64 * 2f64.powi(attempt.saturating_sub(1).min(20) as i32);
+        let capped = base.min(self.config.max_backoff.as_millis() as f64);
+        let jitter = rand::rng().random_range(0.5..1.5);
+        Duration::from_millis((capped * jitter) as u64)
+    }
+
+    /// One attempt of a transactional step: the statements (or the view sync) and the
+    /// step's completion marker commit together.
+    #[allow(clippy::too_many_arguments)]
+    async fn try_transaction(
+        &mut self,
+        m: &MigrationRow,
+        index: usize,
+        step: &Step,
+        statements: &[Statement],
+        views: Option<(&String, &views::Mapping)>,
+        attempt: u32,
+        started: Instant,
+    ) -> Result<(), EngineError> {
+        let lock_ms = self.config.lock_timeout.as_millis();
+        let state = self.state.clone();
+        let schema = self.config.schema.clone();
+        let tx = self.client.transaction().await.map_err(|e| EngineError::db("beginning a transaction", e))?;
+        tx.batch_execute(&format!("SET LOCAL lock_timeout = '{lock_ms}ms'"))
+            .await
+            .map_err(|e| EngineError::db("setting lock_timeout", e))?;
+        for s in statements {
+            tracing::debug!(sql = %s.sql, "running");
+            let t = Instant::now();
+            tx.batch_execute(&s.sql).await.map_err(|e| sql_error(&s.sql, e))?;
+            tracing::info!(sql = %s.sql, ms = t.elapsed().as_millis() as u64, "ran");
+        }
+        if let Some((vs, mapping)) = views {
+            let catalog = crate::catalog::load(&tx, &schema).await?;
+            let desired = views::desired_views(&catalog, mapping, vs);
+            views::sync(&tx, vs, &desired).await?;
+        }
+        state
+            .mark_step(
+                &tx,
+                m.id,
+                index,
+                step.phase.as_str(),
+                &step.description,
+                attempt,
+                started.elapsed().as_millis() as i64,
+            )
+            .await?;
+        tx.commit().await.map_err(|e| EngineError::db("committing the step", e))
+    }
+
+    async fn try_outside_transaction(&self, statement: &Statement) -> Result<(), EngineError> {
+        self.client
+            .batch_execute(&statement.sql)
+            .await
+            .map_err(|e| sql_error(&statement.sql, e))
+    }
+
+    /// `CREATE INDEX CONCURRENTLY`, idempotently: done if a valid index of that name
+    /// exists; an INVALID leftover of a failed build is dropped first.
+    async fn try_create_index(&self, schema: &str, index: &str, statement: &Statement) -> Result<(), EngineError> {
+        self.create_index_inner(schema, index, statement)
+            .await
+            .map_err(|e| sql_error(&statement.sql, e))
+    }
+
+    async fn create_index_inner(&self, schema: &str, index: &str, statement: &Statement) -> Result<(), tokio_postgres::Error> {
+        let row = self
+            .client
+            .query_opt(
+                "SELECT x.indisvalid FROM pg_index x JOIN pg_class c ON c.oid = x.indexrelid
+                   JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2",
+                &[&schema, &index],
+            )
+            .await?;
+        match row.map(|r| r.get::<_, bool>(0)) {
+            Some(true) => return Ok(()),
+            Some(false) => {
+                self.report(Event::Info(format!(
+                    "dropping INVALID index {index} left by a failed build, then building it again"
+                )));
+                self.client
+                    .batch_execute(&format!(
+                        "DROP INDEX CONCURRENTLY IF EXISTS {}",
+                        crate::sql::qualified(schema, index)
+                    ))
+                    .await?;
+            }
+            None => {}
+        }
+        // A concurrent build waits for every transaction that might still see the table, and
+        // its lock does not block reads or writes: give it a longer timeout than plain DDL.
+        let long = self.config.lock_timeout.as_millis() * 20;
+        self.client.batch_execute(&format!("SET lock_timeout = '{long}ms'")).await?;
+        let res = self.client.batch_execute(&statement.sql).await;
+        self.client
+            .batch_execute(&format!("SET lock_timeout = '{}ms'", self.config.lock_timeout.as_millis()))
+            .await?;
+        res
+    }
+
+    /// The steps of `plan` as they would run (for `ratchet plan`).
+    pub fn describe(plan: &Plan) -> Vec<(usize, &Step)> {
+        plan.steps.iter().enumerate().collect()
+    }
+}

@@ -1,0 +1,320 @@
+//! The commands of a migration's life: plan, start, complete, abort, migrate, status.
+//!
+//! Each is safe to run twice: a second `start` of the same file resumes (or does nothing),
+//! a second `complete` or `abort` finds nothing active and does nothing.
+
+use ratchet_spec::Migration;
+use serde::Serialize;
+use serde_json::json;
+
+use crate::catalog;
+use crate::error::EngineError;
+use crate::executor::{Engine, Event};
+use crate::plan::{Phase, Plan};
+use crate::planner::{self, PlanInput};
+use crate::state::MigrationRow;
+
+/// What `start` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct StartOutcome {
+    pub migration: String,
+    pub version_schema: String,
+    /// The migration was already completed earlier: nothing was done.
+    pub already_completed: bool,
+    /// A previous, interrupted `start` of the same file was resumed.
+    pub resumed: bool,
+}
+
+/// `ratchet status`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    pub schema: String,
+    /// The version schema applications should use now (the newest started one).
+    pub version_schema: Option<String>,
+    pub active: Option<ActiveStatus>,
+    pub history: Vec<HistoryEntry>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ActiveStatus {
+    pub name: String,
+    pub phase: String,
+    pub version_schema: String,
+    pub steps: Vec<StepStatus>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StepStatus {
+    pub index: usize,
+    pub phase: Phase,
+    pub description: String,
+    pub done: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HistoryEntry {
+    pub name: String,
+    pub phase: String,
+    pub version_schema: String,
+    pub done: bool,
+}
+
+/// What `migrate` did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct MigrateOutcome {
+    pub applied: Vec<String>,
+    pub left_active: Option<String>,
+    pub version_schema: Option<String>,
+}
+
+impl Engine {
+    /// The version schema of the newest completed migration, if its schema still exists.
+    async fn previous_version_schema(&self, cat: &catalog::Catalog) -> Result<Option<String>, EngineError> {
+        let history = self.state.history(&self.client).await?;
+        Ok(history
+            .iter()
+            .rev()
+            .find(|m| m.phase == "completed")
+            .map(|m| m.version_schema.clone())
+            .filter(|vs| cat.schemas.contains(vs)))
+    }
+
+    /// Plan `m` against the live catalog; reads the catalog only.
+    pub async fn plan(&self, m: &Migration) -> Result<Plan, EngineError> {
+        static_checks(m)?;
+        let cat = catalog::load(&self.client, &self.config.schema).await?;
+        let previous = self.previous_version_schema(&cat).await?;
+        planner::plan(&PlanInput {
+            migration: m,
+            catalog: &cat,
+            previous_version_schema: previous,
+        })
+    }
+
+    /// Expand phase of `m`: run (or resume) its start steps.
+    pub async fn start(&mut self, m: &Migration) -> Result<StartOutcome, EngineError> {
+        let history = self.state.history(&self.client).await?;
+        if let Some(active) = history.iter().find(|h| h.is_active()) {
+            if active.name != m.name {
+                return Err(EngineError::Refused(format!(
+                    "migration `{}` is still active (phase: {}); run `ratchet complete` or `ratchet abort` first",
+                    active.name, active.phase
+                )));
+            }
+            check_checksum(active, m)?;
+            if active.phase != "started" {
+                return Err(EngineError::Refused(format!(
+                    "migration `{}` is {}; finish that with `ratchet {}`",
+                    active.name,
+                    active.phase,
+                    if active.phase == "completing" { "complete" } else { "abort" }
+                )));
+            }
+            let active = active.clone();
+            self.report(Event::Info(format!("resuming the start of {}", m.name)));
+            self.run_phase(&active, Phase::Start).await?;
+            return Ok(StartOutcome {
+                migration: m.name.clone(),
+                version_schema: active.version_schema.clone(),
+                already_completed: false,
+                resumed: true,
+            });
+        }
+        if let Some(done) = history.iter().find(|h| h.name == m.name) {
+            check_checksum(done, m)?;
+            return Ok(StartOutcome {
+                migration: m.name.clone(),
+                version_schema: done.version_schema.clone(),
+                already_completed: true,
+                resumed: false,
+            });
+        }
+        let plan = self.plan(m).await?;
+        let cat = catalog::load(&self.client, &self.config.schema).await?;
+        if cat.schemas.contains(&plan.version_schema) {
+            return Err(EngineError::Refused(format!(
+                "schema `{}` already exists and is not a version schema of an active migration",
+                plan.version_schema
+            )));
+        }
+        let file = serde_json::to_value(m.file()).unwrap_or_default();
+        let row = self.state.insert(&self.client, &m.name, &m.checksum, &plan, &file).await?;
+        self.state.event(&self.client, Some(&m.name), "start", json!({"checksum": m.checksum})).await?;
+        self.run_phase(&row, Phase::Start).await?;
+        self.state.event(&self.client, Some(&m.name), "started", json!({"version_schema": plan.version_schema})).await?;
+        Ok(StartOutcome {
+            migration: m.name.clone(),
+            version_schema: plan.version_schema,
+            already_completed: false,
+            resumed: false,
+        })
+    }
+
+    /// Contract phase of the active migration. `Ok(None)` when nothing is active.
+    pub async fn complete(&mut self) -> Result<Option<StartOutcome>, EngineError> {
+        let Some(active) = self.state.active(&self.client).await? else {
+            return Ok(None);
+        };
+        if active.phase == "aborting" {
+            return Err(EngineError::Refused(format!(
+                "migration `{}` is being aborted; run `ratchet abort` to finish that",
+                active.name
+            )));
+        }
+        let done = self.state.done_steps(&self.client, active.id).await?;
+        let unfinished = active
+            .plan
+            .steps_of(Phase::Start)
+            .filter(|(i, _)| !done.contains(&(*i as i32)))
+            .count();
+        if unfinished > 0 {
+            return Err(EngineError::Refused(format!(
+                "the start of `{}` has {unfinished} unfinished step(s); run `ratchet start` with its file again first",
+                active.name
+            )));
+        }
+        crate::gates::before_complete(self, &active).await?;
+        self.state.set_phase(&self.client, active.id, "completing").await?;
+        self.state.event(&self.client, Some(&active.name), "complete", json!({})).await?;
+        self.run_phase(&active, Phase::Complete).await?;
+        self.state.set_phase(&self.client, active.id, "completed").await?;
+        self.state.event(&self.client, Some(&active.name), "completed", json!({})).await?;
+        Ok(Some(StartOutcome {
+            migration: active.name.clone(),
+            version_schema: active.version_schema.clone(),
+            already_completed: false,
+            resumed: false,
+        }))
+    }
+
+    /// Undo the expand of the active migration. `Ok(None)` when nothing is active.
+    pub async fn abort(&mut self) -> Result<Option<String>, EngineError> {
+        let Some(active) = self.state.active(&self.client).await? else {
+            return Ok(None);
+        };
+        if active.phase == "completing" {
+            return Err(EngineError::Refused(format!(
+                "`ratchet complete` of `{}` has begun and may have dropped old structures; \
+                 it cannot be aborted. Run `ratchet complete` to finish it, then fix forward \
+                 with a new migration",
+                active.name
+            )));
+        }
+        self.state.set_phase(&self.client, active.id, "aborting").await?;
+        self.state.event(&self.client, Some(&active.name), "abort", json!({})).await?;
+        self.run_phase(&active, Phase::Abort).await?;
+        self.state.set_phase(&self.client, active.id, "aborted").await?;
+        self.state.event(&self.client, Some(&active.name), "aborted", json!({})).await?;
+        Ok(Some(active.name))
+    }
+
+    /// Apply every migration of `local` not applied yet, in order. Each is started and
+    /// completed, except the last, which is completed only when `complete_last`.
+    pub async fn migrate(&mut self, local: &[Migration], complete_last: bool) -> Result<MigrateOutcome, EngineError> {
+        let history = self.state.history(&self.client).await?;
+        for (i, h) in history.iter().enumerate() {
+            let Some(m) = local.get(i) else {
+                return Err(EngineError::Refused(format!(
+                    "the database has applied `{}`, which is not in the folder (it has {} migration(s)); \
+                     use the folder the database was migrated from",
+                    h.name,
+                    local.len()
+                )));
+            };
+            if m.name != h.name {
+                return Err(EngineError::Refused(format!(
+                    "the folder's migration #{} is `{}` but the database applied `{}` at that position; \
+                     migrations must be applied in the same order everywhere",
+                    i + 1,
+                    m.name,
+                    h.name
+                )));
+            }
+            check_checksum(h, m)?;
+        }
+        let mut out = MigrateOutcome::default();
+        let first_new = history.iter().filter(|h| !h.is_active()).count();
+        for (i, m) in local.iter().enumerate().skip(first_new) {
+            let last = i + 1 == local.len();
+            let started = self.start(m).await?;
+            out.version_schema = Some(started.version_schema.clone());
+            if last && !complete_last {
+                out.left_active = Some(m.name.clone());
+                break;
+            }
+            self.complete().await?;
+            out.applied.push(m.name.clone());
+        }
+        Ok(out)
+    }
+
+    /// The active migration, the version schema to use, and the history.
+    pub async fn status(&self) -> Result<Status, EngineError> {
+        let history = self.state.history(&self.client).await?;
+        let active = match history.iter().find(|h| h.is_active()) {
+            Some(a) => {
+                let done = self.state.done_steps(&self.client, a.id).await?;
+                Some(ActiveStatus {
+                    name: a.name.clone(),
+                    phase: a.phase.clone(),
+                    version_schema: a.version_schema.clone(),
+                    steps: a
+                        .plan
+                        .steps
+                        .iter()
+                        .enumerate()
+                        .map(|(i, s)| StepStatus {
+                            index: i,
+                            phase: s.phase,
+                            description: s.description.clone(),
+                            done: done.contains(&(i as i32)),
+                        })
+                        .collect(),
+                })
+            }
+            None => None,
+        };
+        Ok(Status {
+            schema: self.config.schema.clone(),
+            version_schema: history.last().map(|h| h.version_schema.clone()),
+            active,
+            history: history
+                .iter()
+                .map(|h| HistoryEntry {
+                    name: h.name.clone(),
+                    phase: h.phase.clone(),
+                    version_schema: h.version_schema.clone(),
+                    done: h.phase == "completed",
+                })
+                .collect(),
+        })
+    }
+}
+
+fn check_checksum(row: &MigrationRow, m: &Migration) -> Result<(), EngineError> {
+    if row.checksum == m.checksum {
+        return Ok(());
+    }
+    Err(EngineError::Refused(format!(
+        "{}: the file changed after migration `{}` was applied (checksum {} in the database, {} on disk); \
+         applied migrations are immutable: restore the file and put the change in a new migration",
+        m.path.display(),
+        m.name,
+        &row.checksum[..12.min(row.checksum.len())],
+        &m.checksum[..12.min(m.checksum.len())]
+    )))
+}
+
+/// The file's own checks that need no database.
+fn static_checks(m: &Migration) -> Result<(), EngineError> {
+    ratchet_spec::validate_static(m).map_err(|errs| {
+        let mut it = errs.into_iter();
+        let first = it.next().map(|e| e.to_string()).unwrap_or_default();
+        let rest: Vec<String> = it.map(|e| e.to_string()).collect();
+        EngineError::Refused(if rest.is_empty() {
+            first
+        } else {
+            format!("{first}\n{}", rest.join("\n"))
+        })
+    })
+}

@@ -1,0 +1,161 @@
+//! The plan: every step `start`, `complete` and `abort` will run, computed before anything
+//! runs.
+//!
+//! Planner and executor are separate on purpose: `ratchet plan` prints exactly these
+//! steps (SQL and the lock each takes), and `start` stores the plan in the state schema
+//! so that a rerun after a crash resumes the *same* steps instead of re-planning against
+//! a half-changed catalog.
+
+use serde::{Deserialize, Serialize};
+
+/// The phase a step belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// Expand: additive changes only; the old version keeps working.
+    Start,
+    /// Contract: the old version goes away; destructive changes happen here.
+    Complete,
+    /// Undo an expand that was not completed: drop what start added.
+    Abort,
+}
+
+impl Phase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Start => "start",
+            Phase::Complete => "complete",
+            Phase::Abort => "abort",
+        }
+    }
+}
+
+/// A lock a statement takes, and on what.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lock {
+    /// PostgreSQL's name for the mode, e.g. `ACCESS EXCLUSIVE`.
+    pub mode: String,
+    /// The relation, schema-qualified.
+    pub on: String,
+}
+
+impl Lock {
+    pub fn new(mode: &str, on: impl Into<String>) -> Lock {
+        Lock {
+            mode: mode.to_string(),
+            on: on.into(),
+        }
+    }
+
+    /// Whether the mode blocks ordinary writes (INSERT/UPDATE/DELETE) while held.
+    pub fn blocks_writes(&self) -> bool {
+        matches!(
+            self.mode.as_str(),
+            "SHARE" | "SHARE ROW EXCLUSIVE" | "EXCLUSIVE" | "ACCESS EXCLUSIVE"
+        )
+    }
+
+    /// Whether the mode blocks plain reads (SELECT) while held.
+    pub fn blocks_reads(&self) -> bool {
+        self.mode == "ACCESS EXCLUSIVE"
+    }
+}
+
+pub const ACCESS_EXCLUSIVE: &str = "ACCESS EXCLUSIVE";
+pub const SHARE_ROW_EXCLUSIVE: &str = "SHARE ROW EXCLUSIVE";
+pub const SHARE_UPDATE_EXCLUSIVE: &str = "SHARE UPDATE EXCLUSIVE";
+pub const ROW_SHARE: &str = "ROW SHARE";
+pub const ROW_EXCLUSIVE: &str = "ROW EXCLUSIVE";
+
+/// One SQL statement and the locks it takes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Statement {
+    pub sql: String,
+    pub locks: Vec<Lock>,
+}
+
+impl Statement {
+    pub fn new(sql: impl Into<String>, locks: Vec<Lock>) -> Statement {
+        Statement {
+            sql: sql.into(),
+            locks,
+        }
+    }
+}
+
+/// What a step does. Each kind has its own idempotency rule.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Action {
+    /// Statements run in one transaction with `SET LOCAL lock_timeout`; the step's
+    /// completion is recorded in the same transaction, so it runs exactly once.
+    Transaction { statements: Vec<Statement> },
+    /// `CREATE INDEX CONCURRENTLY` (cannot run in a transaction). Idempotent by
+    /// checking the catalog: a valid index of that name means done; an INVALID one left by
+    /// a failed attempt is dropped concurrently and the build retried.
+    CreateIndexConcurrently {
+        schema: String,
+        index: String,
+        statement: Statement,
+    },
+    /// `DROP INDEX CONCURRENTLY IF EXISTS` (idempotent by itself).
+    DropIndexConcurrently { statement: Statement },
+    /// A statement that must run outside a transaction block (e.g. `ALTER TYPE … ADD
+    /// VALUE` before PostgreSQL 12, `VACUUM`); must be idempotent by itself.
+    NoTransaction { statement: Statement },
+    /// Create or update the version schema's views from the catalog as it is when the step
+    /// runs (so raw `sql` operations are reflected), mapped through `mapping`.
+    SyncViews {
+        version_schema: String,
+        mapping: crate::views::Mapping,
+        /// The views as the planner expects them, for `ratchet plan` only.
+        preview: Vec<Statement>,
+    },
+    /// Fill a new physical column for the rows that existed at start, in batches.
+    Backfill(crate::backfill::BackfillSpec),
+}
+
+/// One step of a plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Step {
+    pub phase: Phase,
+    /// The operation (0-based index into the file) this step comes from, if any.
+    pub operation: Option<usize>,
+    pub description: String,
+    pub action: Action,
+}
+
+impl Step {
+    /// Every statement the step runs, as `ratchet plan` shows them.
+    pub fn statements(&self) -> Vec<Statement> {
+        match &self.action {
+            Action::Transaction { statements } => statements.clone(),
+            Action::CreateIndexConcurrently { statement, .. }
+            | Action::DropIndexConcurrently { statement }
+            | Action::NoTransaction { statement } => vec![statement.clone()],
+            Action::SyncViews { preview, .. } => preview.clone(),
+            Action::Backfill(spec) => spec.preview(),
+        }
+    }
+}
+
+/// The whole plan of one migration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub migration: String,
+    pub schema: String,
+    /// The schema of views applications use for the new version.
+    pub version_schema: String,
+    /// The version schema of the previous migration, dropped at complete.
+    pub previous_version_schema: Option<String>,
+    pub steps: Vec<Step>,
+}
+
+impl Plan {
+    pub fn steps_of(&self, phase: Phase) -> impl Iterator<Item = (usize, &Step)> {
+        self.steps
+            .iter()
+            .enumerate()
+            .filter(move |(_, s)| s.phase == phase)
+    }
+}

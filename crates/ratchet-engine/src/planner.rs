@@ -1,0 +1,459 @@
+//! The planner: migration file + catalog → [`Plan`].
+//!
+//! It walks the operations in order over a *virtual schema* (physical tables and columns
+//! with the logical names the new version gives them), so that an operation can refer to
+//! what an earlier one in the same file created or renamed. Every reference is checked
+//! against it before anything runs: a missing table, a duplicate name or an index on a
+//! column that does not exist fails here, with the file location, and changes nothing.
+//!
+//! Physical changes in `start` are additive only. Renames and drops are deferred to
+//! `complete`; the new version sees them at once through its views.
+
+use ratchet_spec::{Migration, Operation};
+
+use crate::catalog::{Catalog, Table};
+use crate::error::EngineError;
+use crate::plan::{Action, Lock, Phase, Plan, Statement, Step, ACCESS_EXCLUSIVE};
+use crate::sql::{ident, qualified};
+use crate::views::{self, ColumnMapping, Mapping, TableMapping};
+
+mod ddl;
+mod ops;
+
+/// PostgreSQL's limit on identifier length (NAMEDATALEN - 1); longer names are silently
+/// truncated, which would make two names collide.
+pub const MAX_IDENT: usize = 63;
+
+/// Everything the planner needs besides the file.
+pub struct PlanInput<'a> {
+    pub migration: &'a Migration,
+    pub catalog: &'a Catalog,
+    /// The version schema of the last completed migration, if it still exists.
+    pub previous_version_schema: Option<String>,
+}
+
+/// Plan `input.migration` against `input.catalog`.
+pub fn plan(input: &PlanInput<'_>) -> Result<Plan, EngineError> {
+    let m = input.migration;
+    let version_schema = version_schema_name(m, &input.catalog.schema)?;
+    let mut p = Planner::new(input, version_schema.clone());
+    for (i, op) in m.operations.iter().enumerate() {
+        p.op = i;
+        p.operation(&op.value)?;
+    }
+    Ok(p.finish(input.previous_version_schema.clone()))
+}
+
+/// `<schema>_<version_schema or migration name>`, checked against PostgreSQL's limits.
+pub fn version_schema_name(m: &Migration, schema: &str) -> Result<String, EngineError> {
+    let suffix = m.version_schema.clone().unwrap_or_else(|| m.name.clone());
+    let name = format!("{schema}_{suffix}");
+    if name.len() > MAX_IDENT {
+        return Err(EngineError::Invalid {
+            location: m.path.display().to_string(),
+            message: format!(
+                "the version schema name `{name}` is {} bytes long; PostgreSQL truncates \
+                 names to {MAX_IDENT}",
+                name.len()
+            ),
+            hint: "shorten the file name or set a short `version_schema:` in the file".into(),
+        });
+    }
+    Ok(name)
+}
+
+/// A table as the new version sees it.
+#[derive(Debug, Clone)]
+struct VTable {
+    physical: String,
+    logical: String,
+    hidden: bool,
+    columns: Vec<VColumn>,
+    /// Created by this migration (no concurrent traffic can be using it yet).
+    created: bool,
+}
+
+#[derive(Debug, Clone)]
+struct VColumn {
+    physical: String,
+    logical: String,
+    hidden: bool,
+    type_name: String,
+    not_null: bool,
+    has_default: bool,
+    replaces: Option<String>,
+}
+
+struct Planner<'a> {
+    input: &'a PlanInput<'a>,
+    schema: String,
+    version_schema: String,
+    tables: Vec<VTable>,
+    /// Index names that exist or that this migration creates.
+    indexes: Vec<String>,
+    op: usize,
+    start: Vec<Step>,
+    complete: Vec<Step>,
+    /// Column renames, then table renames: they run last in `complete`, so every other
+    /// complete step can use the physical names `start` saw.
+    column_renames: Vec<Step>,
+    table_renames: Vec<Step>,
+    abort: Vec<Step>,
+}
+
+impl<'a> Planner<'a> {
+    fn new(input: &'a PlanInput<'a>, version_schema: String) -> Planner<'a> {
+        let cat = input.catalog;
+        let tables = cat
+            .tables
+            .values()
+            .filter(|t| !crate::catalog::is_internal_table(&t.name))
+            .map(vtable_from)
+            .collect();
+        Planner {
+            input,
+            schema: cat.schema.clone(),
+            version_schema,
+            tables,
+            indexes: cat.indexes.keys().cloned().collect(),
+            op: 0,
+            start: Vec::new(),
+            complete: Vec::new(),
+            column_renames: Vec::new(),
+            table_renames: Vec::new(),
+            abort: Vec::new(),
+        }
+    }
+
+    fn catalog(&self) -> &Catalog {
+        self.input.catalog
+    }
+
+    fn location(&self) -> String {
+        self.input.migration.location(self.op)
+    }
+
+    fn invalid(&self, message: impl Into<String>, hint: impl Into<String>) -> EngineError {
+        EngineError::Invalid {
+            location: self.location(),
+            message: message.into(),
+            hint: hint.into(),
+        }
+    }
+
+    fn unsupported(&self, what: impl Into<String>, hint: impl Into<String>) -> EngineError {
+        EngineError::Unsupported {
+            location: self.location(),
+            operation: what.into(),
+            hint: hint.into(),
+        }
+    }
+
+    fn q(&self, physical: &str) -> String {
+        qualified(&self.schema, physical)
+    }
+
+    fn lock(&self, mode: &str, physical: &str) -> Lock {
+        Lock::new(mode, format!("{}.{physical}", self.schema))
+    }
+
+    /// The visible table with logical name `name`.
+    fn table(&self, name: &str) -> Result<&VTable, EngineError> {
+        if let Some(t) = self.tables.iter().find(|t| t.logical == name && !t.hidden) {
+            return Ok(t);
+        }
+        let known: Vec<&str> = self
+            .tables
+            .iter()
+            .filter(|t| !t.hidden)
+            .map(|t| t.logical.as_str())
+            .collect();
+        Err(self.invalid(
+            format!("table `{name}` does not exist in schema `{}`", self.schema),
+            did_you_mean(name, &known, "tables"),
+        ))
+    }
+
+    fn table_mut(&mut self, name: &str) -> &mut VTable {
+        self.tables
+            .iter_mut()
+            .find(|t| t.logical == name && !t.hidden)
+            .expect("table checked by the caller")
+    }
+
+    fn column<'t>(&self, t: &'t VTable, name: &str) -> Result<&'t VColumn, EngineError> {
+        if let Some(c) = t.columns.iter().find(|c| c.logical == name && !c.hidden) {
+            return Ok(c);
+        }
+        let known: Vec<&str> = t
+            .columns
+            .iter()
+            .filter(|c| !c.hidden)
+            .map(|c| c.logical.as_str())
+            .collect();
+        Err(self.invalid(
+            format!("column `{name}` does not exist in table `{}`", t.logical),
+            did_you_mean(name, &known, "columns"),
+        ))
+    }
+
+    /// The physical catalog table behind a virtual one (None when created by this plan).
+    fn catalog_table(&self, t: &VTable) -> Option<&Table> {
+        if t.created {
+            return None;
+        }
+        self.catalog().table(&t.physical)
+    }
+
+    fn ensure_table_name_free(&self, name: &str) -> Result<(), EngineError> {
+        let taken = self.tables.iter().any(|t| t.logical == name && !t.hidden)
+            || self.tables.iter().any(|t| t.physical == name)
+            || self.indexes.iter().any(|i| i == name)
+            || self.catalog().types.iter().any(|t| t == name);
+        if taken {
+            return Err(self.invalid(
+                format!(
+                    "a table, index or type named `{name}` already exists in schema `{}`",
+                    self.schema
+                ),
+                "choose another name, or drop the existing one in an earlier migration",
+            ));
+        }
+        check_ident_len(name).map_err(|m| self.invalid(m, "use a shorter name"))
+    }
+
+    fn ensure_index_name_free(&self, name: &str) -> Result<(), EngineError> {
+        if self.indexes.iter().any(|i| i == name) || self.tables.iter().any(|t| t.physical == name)
+        {
+            return Err(self.invalid(
+                format!(
+                    "a relation named `{name}` already exists in schema `{}`",
+                    self.schema
+                ),
+                "index names share the namespace of tables; choose another name",
+            ));
+        }
+        check_ident_len(name).map_err(|m| self.invalid(m, "use a shorter name"))
+    }
+
+    fn step(&self, phase: Phase, description: impl Into<String>, action: Action) -> Step {
+        Step {
+            phase,
+            operation: Some(self.op),
+            description: description.into(),
+            action,
+        }
+    }
+
+    fn tx(&self, phase: Phase, description: impl Into<String>, statements: Vec<Statement>) -> Step {
+        self.step(phase, description, Action::Transaction { statements })
+    }
+
+    fn operation(&mut self, op: &Operation) -> Result<(), EngineError> {
+        match op {
+            Operation::CreateTable(o) => self.create_table(o),
+            Operation::DropTable(o) => self.drop_table(o),
+            Operation::RenameTable(o) => self.rename_table(o),
+            Operation::AddColumn(o) => self.add_column(o),
+            Operation::DropColumn(o) => self.drop_column(o),
+            Operation::RenameColumn(o) => self.rename_column(o),
+            Operation::RenameConstraint(o) => self.rename_constraint(o),
+            Operation::CreateIndex(o) => self.create_index(o),
+            Operation::DropIndex(o) => self.drop_index(o),
+            Operation::SetReplicaIdentity(o) => self.set_replica_identity(o),
+            Operation::Sql(o) => self.sql(o),
+            Operation::AlterColumn(_)
+            | Operation::CreateConstraint(_)
+            | Operation::DropConstraint(_)
+            | Operation::DropMulticolumnConstraint(_) => Err(self.unsupported(
+                op.kind(),
+                "this operation needs dual writes and backfills, which are not built yet",
+            )),
+        }
+    }
+
+    fn finish(self, previous: Option<String>) -> Plan {
+        let mapping = self.mapping();
+        let mut new_catalog_view = self.catalog().clone();
+        // The preview shows the views as they will be: over the tables and columns this
+        // plan creates too.
+        for t in &self.tables {
+            let entry = new_catalog_view
+                .tables
+                .entry(t.physical.clone())
+                .or_insert_with(|| Table {
+                    oid: 0,
+                    name: t.physical.clone(),
+                    columns: vec![],
+                    constraints: vec![],
+                    comment: None,
+                    estimated_rows: 0.0,
+                });
+            for c in &t.columns {
+                if entry.column(&c.physical).is_some() {
+                    continue;
+                }
+                let attnum = entry.columns.iter().map(|x| x.attnum).max().unwrap_or(0) + 1;
+                entry.columns.push(crate::catalog::ColumnInfo {
+                    name: c.physical.clone(),
+                    attnum,
+                    type_name: c.type_name.clone(),
+                    not_null: c.not_null,
+                    default: None,
+                    identity: None,
+                    generated: None,
+                    comment: None,
+                });
+            }
+        }
+        let desired = views::desired_views(&new_catalog_view, &mapping, &self.version_schema);
+        let preview = views::preview(&self.version_schema, &desired);
+        let vs = self.version_schema.clone();
+        let mut steps = self.start;
+        steps.push(Step {
+            phase: Phase::Start,
+            operation: None,
+            description: format!("create the views of version schema {vs}"),
+            action: Action::SyncViews {
+                version_schema: vs.clone(),
+                mapping,
+                preview,
+            },
+        });
+        if let Some(prev) = previous.as_ref().filter(|p| **p != vs) {
+            steps.push(Step {
+                phase: Phase::Complete,
+                operation: None,
+                description: format!("drop the previous version schema {prev}"),
+                action: Action::Transaction {
+                    statements: vec![Statement::new(
+                        format!("DROP SCHEMA IF EXISTS {} CASCADE", ident(prev)),
+                        vec![Lock::new(ACCESS_EXCLUSIVE, format!("every view in {prev}"))],
+                    )],
+                },
+            });
+        }
+        steps.extend(self.complete);
+        steps.extend(self.column_renames);
+        steps.extend(self.table_renames);
+        steps.push(Step {
+            phase: Phase::Complete,
+            operation: None,
+            description: format!("refresh the views of version schema {vs}"),
+            action: Action::SyncViews {
+                version_schema: vs.clone(),
+                mapping: Mapping::default(),
+                preview: vec![Statement::new(
+                    format!("-- views of {vs} are recreated where a column changed"),
+                    vec![],
+                )],
+            },
+        });
+        steps.push(Step {
+            phase: Phase::Abort,
+            operation: None,
+            description: format!("drop version schema {vs}"),
+            action: Action::Transaction {
+                statements: vec![Statement::new(
+                    format!("DROP SCHEMA IF EXISTS {} CASCADE", ident(&vs)),
+                    vec![Lock::new(ACCESS_EXCLUSIVE, format!("every view in {vs}"))],
+                )],
+            },
+        });
+        steps.extend(self.abort.into_iter().rev());
+        Plan {
+            migration: self.input.migration.name.clone(),
+            schema: self.schema,
+            version_schema: vs,
+            previous_version_schema: previous,
+            steps,
+        }
+    }
+
+    /// The mapping of every table the migration changed, for the version's views.
+    fn mapping(&self) -> Mapping {
+        let tables = self
+            .tables
+            .iter()
+            .map(|t| TableMapping {
+                physical: t.physical.clone(),
+                logical: t.logical.clone(),
+                hidden: t.hidden,
+                columns: t
+                    .columns
+                    .iter()
+                    .map(|c| ColumnMapping {
+                        physical: c.physical.clone(),
+                        logical: c.logical.clone(),
+                        hidden: c.hidden,
+                        replaces: c.replaces.clone(),
+                    })
+                    .collect(),
+            })
+            .collect();
+        Mapping { tables }
+    }
+}
+
+fn vtable_from(t: &Table) -> VTable {
+    VTable {
+        physical: t.name.clone(),
+        logical: t.name.clone(),
+        hidden: false,
+        created: false,
+        columns: t
+            .columns
+            .iter()
+            .filter(|c| !c.name.starts_with("_ratchet_"))
+            .map(|c| VColumn {
+                physical: c.name.clone(),
+                logical: c.name.clone(),
+                hidden: false,
+                type_name: c.type_name.clone(),
+                not_null: c.not_null,
+                has_default: c.default.is_some() || c.identity.is_some() || c.generated.is_some(),
+                replaces: None,
+            })
+            .collect(),
+    }
+}
+
+fn check_ident_len(name: &str) -> Result<(), String> {
+    if name.len() > MAX_IDENT {
+        return Err(format!(
+            "`{name}` is {} bytes long; PostgreSQL silently truncates names to {MAX_IDENT} bytes",
+            name.len()
+        ));
+    }
+    Ok(())
+}
+
+/// A hint naming the closest known name, or listing the known ones.
+fn did_you_mean(name: &str, known: &[&str], what: &str) -> String {
+    let best = known
+        .iter()
+        .map(|k| (strsim(name, k), *k))
+        .min_by_key(|(d, _)| *d)
+        .filter(|(d, k)| *d <= 2.max(k.len() / 3));
+    match best {
+        Some((_, k)) => format!("did you mean `{k}`?"),
+        None if known.is_empty() => format!("there are no {what} yet"),
+        None => format!("existing {what}: {}", known.join(", ")),
+    }
+}
+
+/// Levenshtein distance, for "did you mean" hints.
+fn strsim(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur.push((prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+

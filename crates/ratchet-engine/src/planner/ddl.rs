@@ -1,0 +1,227 @@
+//! SQL text for column definitions and constraints, from the file model.
+//!
+//! Names are always quoted; types, defaults and check expressions are the user's SQL and
+//! are checked by the parser (see `fragment`) before they get here.
+
+use ratchet_spec::{
+    Column, ConstraintType, ExcludeConstraint, ForeignKeyReference, IndexParameters,
+    TableConstraint, TableForeignKeyReference,
+};
+
+use crate::sql::{ident, ident_list, qualified};
+
+/// `ON DELETE …` / `ON UPDATE …` / `MATCH …` / `DEFERRABLE` clauses.
+fn fk_tail(
+    on_delete: Option<&str>,
+    on_update: Option<&str>,
+    match_type: Option<&str>,
+    deferrable: bool,
+    initially_deferred: bool,
+) -> String {
+    let mut s = String::new();
+    if let Some(m) = match_type {
+        s.push_str(&format!(" MATCH {}", m.to_uppercase()));
+    }
+    if let Some(a) = on_delete {
+        s.push_str(&format!(" ON DELETE {}", a.to_uppercase()));
+    }
+    if let Some(a) = on_update {
+        s.push_str(&format!(" ON UPDATE {}", a.to_uppercase()));
+    }
+    s.push_str(&deferrable_clause(deferrable, initially_deferred));
+    s
+}
+
+fn deferrable_clause(deferrable: bool, initially_deferred: bool) -> String {
+    match (deferrable, initially_deferred) {
+        (true, true) => " DEFERRABLE INITIALLY DEFERRED".into(),
+        (true, false) => " DEFERRABLE".into(),
+        _ => String::new(),
+    }
+}
+
+/// `REFERENCES "s"."t" ("c") …` for a single-column reference; `table` and `column` are
+/// physical names.
+pub fn column_reference(
+    schema: &str,
+    table: &str,
+    column: &str,
+    r: &ForeignKeyReference,
+) -> String {
+    format!(
+        "REFERENCES {} ({}){}",
+        qualified(schema, table),
+        ident(column),
+        fk_tail(
+            r.on_delete.as_deref(),
+            r.on_update.as_deref(),
+            r.match_type.as_deref(),
+            r.deferrable,
+            r.initially_deferred
+        )
+    )
+}
+
+/// A column definition for CREATE TABLE / ADD COLUMN. `inline_pk` puts PRIMARY KEY on the
+/// column (a single-column key); `reference` is the REFERENCES clause already resolved.
+pub fn column_definition(c: &Column, inline_pk: bool, reference: Option<String>) -> String {
+    let mut s = format!("{} {}", ident(&c.name), c.type_);
+    if let Some(g) = &c.generated {
+        if let Some(e) = &g.expression {
+            s.push_str(&format!(" GENERATED ALWAYS AS ({e}) STORED"));
+        }
+        if let Some(i) = &g.identity {
+            let kind = i
+                .user_specified_values
+                .as_deref()
+                .unwrap_or("BY DEFAULT")
+                .to_uppercase();
+            s.push_str(&format!(" GENERATED {kind} AS IDENTITY"));
+            if let Some(o) = &i.sequence_options {
+                s.push_str(&format!(" ({o})"));
+            }
+        }
+    }
+    if let Some(d) = &c.default {
+        s.push_str(&format!(" DEFAULT {d}"));
+    }
+    if !c.nullable || c.pk {
+        s.push_str(" NOT NULL");
+    }
+    if inline_pk {
+        s.push_str(" PRIMARY KEY");
+    }
+    if c.unique {
+        s.push_str(" UNIQUE");
+    }
+    if let Some(ch) = &c.check {
+        s.push_str(&format!(
+            " CONSTRAINT {} CHECK ({}){}",
+            ident(&ch.name),
+            ch.constraint,
+            if ch.no_inherit { " NO INHERIT" } else { "" }
+        ));
+    }
+    if let (Some(r), Some(clause)) = (&c.references, reference) {
+        s.push_str(&format!(" CONSTRAINT {} {clause}", ident(&r.name)));
+    }
+    s
+}
+
+fn index_parameters(p: Option<&IndexParameters>) -> String {
+    let Some(p) = p else {
+        return String::new();
+    };
+    let mut s = String::new();
+    if !p.include_columns.is_empty() {
+        s.push_str(&format!(" INCLUDE ({})", ident_list(&p.include_columns)));
+    }
+    if let Some(sp) = &p.storage_parameters {
+        s.push_str(&format!(" WITH ({sp})"));
+    }
+    if let Some(ts) = &p.tablespace {
+        s.push_str(&format!(" USING INDEX TABLESPACE {}", ident(ts)));
+    }
+    s
+}
+
+fn exclude_clause(e: &ExcludeConstraint) -> String {
+    let mut s = format!("EXCLUDE USING {} ({})", e.index_method, e.elements);
+    if let Some(p) = &e.predicate {
+        s.push_str(&format!(" WHERE ({p})"));
+    }
+    s
+}
+
+/// The body of a table constraint (after `CONSTRAINT name`), with physical column names
+/// and the referenced table already resolved to its physical name.
+#[allow(clippy::too_many_arguments)]
+pub fn constraint_body(
+    type_: ConstraintType,
+    columns: &[String],
+    check: Option<&str>,
+    references: Option<(&str, &TableForeignKeyReference, &[String])>,
+    exclude: Option<&ExcludeConstraint>,
+    index_params: Option<&IndexParameters>,
+    nulls_not_distinct: bool,
+    deferrable: bool,
+    initially_deferred: bool,
+    no_inherit: bool,
+) -> String {
+    match type_ {
+        ConstraintType::Unique => format!(
+            "UNIQUE{} ({}){}{}",
+            if nulls_not_distinct {
+                " NULLS NOT DISTINCT"
+            } else {
+                ""
+            },
+            ident_list(columns),
+            index_parameters(index_params),
+            deferrable_clause(deferrable, initially_deferred)
+        ),
+        ConstraintType::PrimaryKey => format!(
+            "PRIMARY KEY ({}){}{}",
+            ident_list(columns),
+            index_parameters(index_params),
+            deferrable_clause(deferrable, initially_deferred)
+        ),
+        ConstraintType::Check => format!(
+            "CHECK ({}){}",
+            check.unwrap_or("true"),
+            if no_inherit { " NO INHERIT" } else { "" }
+        ),
+        ConstraintType::ForeignKey => {
+            let (table, r, ref_cols) = references.expect("validated: foreign_key has references");
+            let mut on_delete = r.on_delete.clone();
+            if let (Some(a), false) = (&on_delete, r.on_delete_set_columns.is_empty()) {
+                on_delete = Some(format!("{a} ({})", ident_list(&r.on_delete_set_columns)));
+            }
+            format!(
+                "FOREIGN KEY ({}) REFERENCES {table} ({}){}",
+                ident_list(columns),
+                ident_list(ref_cols),
+                fk_tail(
+                    on_delete.as_deref(),
+                    r.on_update.as_deref(),
+                    r.match_type.as_deref(),
+                    deferrable,
+                    initially_deferred
+                )
+            )
+        }
+        ConstraintType::Exclude => {
+            let e = exclude.expect("validated: exclude has its definition");
+            format!(
+                "{}{}{}",
+                exclude_clause(e),
+                index_parameters(index_params),
+                deferrable_clause(deferrable, initially_deferred)
+            )
+        }
+    }
+}
+
+/// A `create_table` constraint as a table-constraint clause.
+pub fn table_constraint(c: &TableConstraint, ref_table: Option<&str>, ref_cols: &[String]) -> String {
+    let references = match (&c.references, ref_table) {
+        (Some(r), Some(t)) => Some((t, r, ref_cols)),
+        _ => None,
+    };
+    format!(
+        "CONSTRAINT {} {}",
+        ident(&c.name),
+        constraint_body(
+            c.type_,
+            &c.columns,
+            c.check.as_deref(),
+            references,
+            c.exclude.as_ref(),
+            c.index_parameters.as_ref(),
+            c.nulls_not_distinct,
+            c.deferrable,
+            c.initially_deferred,
+            c.no_inherit,
+        )
+    )
+}

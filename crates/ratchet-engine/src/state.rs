@@ -1,0 +1,254 @@
+//! ratchet's own bookkeeping, in one schema (`ratchet` by default): migrations and their
+//! phase, each step's completion, backfill cursors, validation results, and an
+//! append-only event log.
+//!
+//! Created and upgraded idempotently (`CREATE … IF NOT EXISTS`, under the migration lock)
+//! by `ratchet init` and by every command that needs it. Needs no superuser: only the
+//! CREATE privilege on the database.
+
+use serde::Serialize;
+use tokio_postgres::GenericClient;
+
+use crate::error::EngineError;
+use crate::plan::Plan;
+use crate::sql::ident;
+
+/// The DDL of the state schema, current version. Every statement is idempotent.
+pub fn ddl(state: &str) -> String {
+    let s = ident(state);
+    format!(
+        r#"
+CREATE SCHEMA IF NOT EXISTS {s};
+CREATE TABLE IF NOT EXISTS {s}.migrations (
+    id              bigserial PRIMARY KEY,
+    schema          text NOT NULL,
+    name            text NOT NULL,
+    checksum        text NOT NULL,
+    version_schema  text NOT NULL,
+    phase           text NOT NULL CHECK (phase IN ('started', 'completing', 'completed', 'aborting', 'aborted')),
+    plan            jsonb NOT NULL,
+    file            jsonb NOT NULL,
+    started_at      timestamptz NOT NULL DEFAULT now(),
+    completed_at    timestamptz,
+    started_by      text NOT NULL DEFAULT current_user
+);
+CREATE UNIQUE INDEX IF NOT EXISTS migrations_name_live
+    ON {s}.migrations (schema, name) WHERE phase <> 'aborted';
+CREATE UNIQUE INDEX IF NOT EXISTS migrations_one_active
+    ON {s}.migrations (schema) WHERE phase IN ('started', 'completing', 'aborting');
+CREATE TABLE IF NOT EXISTS {s}.steps (
+    migration_id  bigint NOT NULL REFERENCES {s}.migrations (id),
+    step          int NOT NULL,
+    phase         text NOT NULL,
+    description   text NOT NULL,
+    attempts      int NOT NULL,
+    duration_ms   bigint NOT NULL,
+    done_at       timestamptz NOT NULL DEFAULT clock_timestamp(),
+    PRIMARY KEY (migration_id, step)
+);
+CREATE TABLE IF NOT EXISTS {s}.backfills (
+    migration_id  bigint NOT NULL REFERENCES {s}.migrations (id),
+    step          int NOT NULL,
+    cursor        jsonb,
+    upper_bound   jsonb,
+    rows_done     bigint NOT NULL DEFAULT 0,
+    rows_total    bigint,
+    batch_size    int,
+    done          boolean NOT NULL DEFAULT false,
+    updated_at    timestamptz NOT NULL DEFAULT clock_timestamp(),
+    PRIMARY KEY (migration_id, step)
+);
+CREATE TABLE IF NOT EXISTS {s}.validations (
+    id            bigserial PRIMARY KEY,
+    migration_id  bigint NOT NULL REFERENCES {s}.migrations (id),
+    checked_at    timestamptz NOT NULL DEFAULT clock_timestamp(),
+    rows_checked  bigint NOT NULL,
+    mismatches    bigint NOT NULL,
+    repaired      bigint NOT NULL DEFAULT 0,
+    passed        boolean NOT NULL,
+    detail        jsonb NOT NULL DEFAULT '{{}}'
+);
+CREATE TABLE IF NOT EXISTS {s}.events (
+    id           bigserial PRIMARY KEY,
+    at           timestamptz NOT NULL DEFAULT clock_timestamp(),
+    schema       text NOT NULL,
+    migration    text,
+    kind         text NOT NULL,
+    detail       jsonb NOT NULL DEFAULT '{{}}',
+    who          text NOT NULL DEFAULT current_user,
+    application  text DEFAULT current_setting('application_name', true)
+);
+"#
+    )
+}
+
+/// One row of `migrations`.
+#[derive(Debug, Clone, Serialize)]
+pub struct MigrationRow {
+    pub id: i64,
+    pub name: String,
+    pub checksum: String,
+    pub version_schema: String,
+    pub phase: String,
+    #[serde(skip)]
+    pub plan: Plan,
+}
+
+impl MigrationRow {
+    pub fn is_active(&self) -> bool {
+        matches!(self.phase.as_str(), "started" | "completing" | "aborting")
+    }
+}
+
+/// The state schema of one target schema.
+#[derive(Debug, Clone)]
+pub struct State {
+    pub state_schema: String,
+    pub schema: String,
+}
+
+impl State {
+    fn t(&self, table: &str) -> String {
+        format!("{}.{}", ident(&self.state_schema), ident(table))
+    }
+
+    pub async fn ensure(&self, c: &impl GenericClient) -> Result<(), EngineError> {
+        c.batch_execute(&ddl(&self.state_schema))
+            .await
+            .map_err(|e| EngineError::db("creating the state schema", e))
+    }
+
+    /// Every migration not aborted, oldest first.
+    pub async fn history(&self, c: &impl GenericClient) -> Result<Vec<MigrationRow>, EngineError> {
+        let rows = c
+            .query(
+                &format!(
+                    "SELECT id, name, checksum, version_schema, phase, plan FROM {}
+                      WHERE schema = $1 AND phase <> 'aborted' ORDER BY id",
+                    self.t("migrations")
+                ),
+                &[&self.schema],
+            )
+            .await
+            .map_err(|e| EngineError::db("reading the migration history", e))?;
+        rows.iter()
+            .map(|r| {
+                let plan: serde_json::Value = r.get(5);
+                Ok(MigrationRow {
+                    id: r.get(0),
+                    name: r.get(1),
+                    checksum: r.get(2),
+                    version_schema: r.get(3),
+                    phase: r.get(4),
+                    plan: serde_json::from_value(plan)
+                        .map_err(|e| EngineError::State(format!("stored plan unreadable: {e}")))?,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn active(&self, c: &impl GenericClient) -> Result<Option<MigrationRow>, EngineError> {
+        Ok(self.history(c).await?.into_iter().find(|m| m.is_active()))
+    }
+
+    pub async fn insert(
+        &self,
+        c: &impl GenericClient,
+        name: &str,
+        checksum: &str,
+        plan: &Plan,
+        file: &serde_json::Value,
+    ) -> Result<MigrationRow, EngineError> {
+        let plan_json = serde_json::to_value(plan)
+            .map_err(|e| EngineError::State(format!("plan not serialisable: {e}")))?;
+        let row = c
+            .query_one(
+                &format!(
+                    "INSERT INTO {} (schema, name, checksum, version_schema, phase, plan, file)
+                     VALUES ($1, $2, $3, $4, 'started', $5, $6) RETURNING id",
+                    self.t("migrations")
+                ),
+                &[&self.schema, &name, &checksum, &plan.version_schema, &plan_json, file],
+            )
+            .await
+            .map_err(|e| EngineError::db("recording the migration", e))?;
+        Ok(MigrationRow {
+            id: row.get(0),
+            name: name.to_string(),
+            checksum: checksum.to_string(),
+            version_schema: plan.version_schema.clone(),
+            phase: "started".into(),
+            plan: plan.clone(),
+        })
+    }
+
+    pub async fn set_phase(&self, c: &impl GenericClient, id: i64, phase: &str) -> Result<(), EngineError> {
+        c.execute(
+            &format!(
+                "UPDATE {} SET phase = $2,
+                        completed_at = CASE WHEN $2 IN ('completed', 'aborted') THEN now() END
+                  WHERE id = $1",
+                self.t("migrations")
+            ),
+            &[&id, &phase],
+        )
+        .await
+        .map_err(|e| EngineError::db("recording the migration phase", e))?;
+        Ok(())
+    }
+
+    /// Indices of the steps already done.
+    pub async fn done_steps(&self, c: &impl GenericClient, id: i64) -> Result<Vec<i32>, EngineError> {
+        let rows = c
+            .query(
+                &format!("SELECT step FROM {} WHERE migration_id = $1", self.t("steps")),
+                &[&id],
+            )
+            .await
+            .map_err(|e| EngineError::db("reading finished steps", e))?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    pub async fn mark_step(
+        &self,
+        c: &impl GenericClient,
+        id: i64,
+        step: usize,
+        phase: &str,
+        description: &str,
+        attempts: u32,
+        duration_ms: i64,
+    ) -> Result<(), EngineError> {
+        c.execute(
+            &format!(
+                "INSERT INTO {} (migration_id, step, phase, description, attempts, duration_ms)
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+                self.t("steps")
+            ),
+            &[&id, &(step as i32), &phase, &description, &(attempts as i32), &duration_ms],
+        )
+        .await
+        .map_err(|e| EngineError::db("recording a finished step", e))?;
+        Ok(())
+    }
+
+    /// Append to the event log.
+    pub async fn event(
+        &self,
+        c: &impl GenericClient,
+        migration: Option<&str>,
+        kind: &str,
+        detail: serde_json::Value,
+    ) -> Result<(), EngineError> {
+        c.execute(
+            &format!(
+                "INSERT INTO {} (schema, migration, kind, detail) VALUES ($1, $2, $3, $4)",
+                self.t("events")
+            ),
+            &[&self.schema, &migration, &kind, &detail],
+        )
+        .await
+        .map_err(|e| EngineError::db("writing the event log", e))?;
+        Ok(())
+    }
+}

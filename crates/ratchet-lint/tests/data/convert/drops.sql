@@ -1,0 +1,6 @@
+ALTER TABLE users DROP COLUMN legacy_flag;
+ALTER TABLE users DROP COLUMN IF EXISTS old_name, DROP COLUMN older_name;
+ALTER TABLE users DROP COLUMN settings CASCADE;
+DROP TABLE IF EXISTS audit_2019, audit_2020;
+DROP TABLE sessions CASCADE;
+DROP VIEW user_summary;

@@ -1,0 +1,107 @@
+//! `ratchet demo`: the main job end to end on a throwaway cluster, so a new user sees
+//! what ratchet does before pointing it at a real database.
+#![allow(clippy::print_stdout)]
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use ratchet_engine::{Config, Engine};
+use ratchet_scratch::testing::connect;
+use ratchet_scratch::Cluster;
+
+use crate::engine_cmd::print_plan;
+use crate::output::{line, Progress};
+
+const V1: &str = include_str!("../../../examples/demo/01_create_users.yaml");
+const V2: &str = include_str!("../../../examples/demo/02_profile.yaml");
+
+#[derive(clap::Args, Debug)]
+pub struct DemoArgs {
+    /// Run against this database instead of a throwaway cluster (it must be empty).
+    #[arg(long, env = "RATCHET_DEMO_DATABASE_URL")]
+    pub database_url: Option<String>,
+}
+
+pub async fn run(a: &DemoArgs) -> anyhow::Result<i32> {
+    let cluster;
+    let url = match &a.database_url {
+        Some(u) => u.clone(),
+        None => {
+            line("== starting a throwaway PostgreSQL cluster (initdb + pg_ctl in a temp dir)");
+            cluster = tokio::task::spawn_blocking(Cluster::start).await??;
+            line(format!("   listening on 127.0.0.1:{}", cluster.port()));
+            cluster.url("postgres")
+        }
+    };
+    let dir = tempfile::tempdir()?;
+    let f1 = dir.path().join("01_create_users.yaml");
+    let f2 = dir.path().join("02_profile.yaml");
+    std::fs::write(&f1, V1)?;
+    std::fs::write(&f2, V2)?;
+    let m1 = ratchet_spec::load_file(&f1)?;
+    let m2 = ratchet_spec::load_file(&f2)?;
+    let mut engine = Engine::connect(&url, Config::default(), Arc::new(Progress)).await?;
+    let app = connect(&url).await.context("connecting as the application")?;
+
+    line("\n== version 1: create the users table");
+    let v1 = engine.start(&m1).await?.version_schema;
+    engine.complete().await?;
+    app.batch_execute(&format!(
+        "SET search_path TO {v1}; INSERT INTO users (name, email)
+         SELECT 'user ' || g, 'user' || g || '@example.com' FROM generate_series(1, 1000) g"
+    ))
+    .await?;
+    line(format!("   1000 users inserted through version schema {v1}"));
+
+    line("\n== plan of version 2 (reads the catalog only)");
+    print_plan(&engine.plan(&m2).await?);
+
+    line("\n== start version 2 (expand: additive changes only)");
+    let v2 = engine.start(&m2).await?.version_schema;
+    let old: String = app
+        .query_one(&format!("SELECT name FROM {v1}.users WHERE id = 1"), &[])
+        .await?
+        .get(0);
+    app.execute(
+        &format!("INSERT INTO {v1}.users (name, email) VALUES ('from old app', 'old@example.com')"),
+        &[],
+    )
+    .await?;
+    line(format!("   old version ({v1}) still reads `name`: {old:?}, and inserts work"));
+    let row = app
+        .query_one(
+            &format!("SELECT full_name, active FROM {v2}.users WHERE email = 'old@example.com'"),
+            &[],
+        )
+        .await?;
+    let (full, active): (String, bool) = (row.get(0), row.get(1));
+    line(format!(
+        "   new version ({v2}) sees the same row as full_name={full:?}, active={active}"
+    ));
+    app.execute(
+        &format!("INSERT INTO {v2}.users (full_name, email) VALUES ('from new app', 'new@example.com')"),
+        &[],
+    )
+    .await?;
+    let n: i64 = app
+        .query_one(&format!("SELECT count(*) FROM {v1}.users"), &[])
+        .await?
+        .get(0);
+    line(format!("   a row inserted through the new version is visible to the old one too ({n} users)"));
+
+    line("\n== complete version 2 (contract: the old version goes away)");
+    engine.complete().await?;
+    let gone = app
+        .query_one(&format!("SELECT name FROM {v1}.users LIMIT 1"), &[])
+        .await
+        .is_err();
+    line(format!("   old version schema {v1} dropped: {gone}"));
+    let st = engine.status().await?;
+    line(format!(
+        "   status: version schema {}, {} migrations applied",
+        st.version_schema.unwrap_or_default(),
+        st.history.len()
+    ));
+    line("\n== done; removing the throwaway cluster");
+    Ok(0)
+}

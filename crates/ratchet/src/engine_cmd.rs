@@ -1,0 +1,296 @@
+//! The engine commands: init, plan, start, complete, abort, migrate, status.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use ratchet_engine::{Config, Engine, EngineError, Phase, Plan};
+
+use crate::output::{line, Progress};
+
+/// Connection options shared by every command that talks to the database.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ConnArgs {
+    /// PostgreSQL connection URL, e.g. postgres://user@host:5432/db.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// The application schema to manage.
+    #[arg(long, default_value = "public")]
+    pub schema: String,
+    /// Where ratchet keeps its state (migrations, steps, events).
+    #[arg(long, default_value = "ratchet")]
+    pub state_schema: String,
+    /// lock_timeout of every DDL statement (e.g. 500ms, 2s); on timeout the statement is
+    /// retried with backoff instead of waiting and blocking the queries behind it.
+    #[arg(long, default_value = "500ms", value_parser = parse_duration)]
+    pub lock_timeout: Duration,
+    /// Attempts per step on lock timeout or deadlock before giving up.
+    #[arg(long, default_value_t = 30)]
+    pub max_attempts: u32,
+    /// How long to wait for another ratchet process to finish (0: refuse at once).
+    #[arg(long, default_value = "0s", value_parser = parse_duration)]
+    pub wait: Duration,
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct PlanArgs {
+    /// The migration file (YAML, JSON or TOML).
+    pub file: PathBuf,
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+    #[command(flatten)]
+    pub conn: ConnArgs,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct StartArgs {
+    /// The migration file (YAML, JSON or TOML).
+    pub file: PathBuf,
+    /// Complete the migration right after starting it.
+    #[arg(long)]
+    pub complete: bool,
+    #[command(flatten)]
+    pub conn: ConnArgs,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct MigrateArgs {
+    /// Folder of migration files, applied in file-name order.
+    pub dir: PathBuf,
+    /// Complete the last migration too (the others are always completed).
+    #[arg(long)]
+    pub complete: bool,
+    #[command(flatten)]
+    pub conn: ConnArgs,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct StatusArgs {
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+    #[command(flatten)]
+    pub conn: ConnArgs,
+}
+
+/// `500ms`, `2s`, `1m`, or a plain number of milliseconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, unit) = match s.find(|c: char| !c.is_ascii_digit() && c != '.') {
+        Some(i) => (&s[..i], s[i..].trim()),
+        None => (s, "ms"),
+    };
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration (try 500ms, 2s, 1m)"))?;
+    let ms = match unit {
+        "ms" => n,
+        "s" => n * 1000.0,
+        "m" | "min" => n * 60_000.0,
+        _ => return Err(format!("unknown unit `{unit}` in `{s}` (use ms, s or m)")),
+    };
+    Ok(Duration::from_millis(ms as u64))
+}
+
+/// 1 for refusals (gates, validations), 2 for everything else.
+pub fn exit_code(e: &anyhow::Error) -> i32 {
+    match e.downcast_ref::<EngineError>() {
+        Some(engine) if engine.is_refusal() => 1,
+        _ => match e.downcast_ref::<ratchet_spec::SpecError>() {
+            Some(_) => 2,
+            None => 2,
+        },
+    }
+}
+
+impl ConnArgs {
+    fn config(&self) -> Config {
+        Config {
+            schema: self.schema.clone(),
+            state_schema: self.state_schema.clone(),
+            lock_timeout: self.lock_timeout,
+            max_attempts: self.max_attempts,
+            lock_wait: self.wait,
+            ..Config::default()
+        }
+    }
+
+    pub async fn engine(&self) -> anyhow::Result<Engine> {
+        let Some(url) = &self.database_url else {
+            anyhow::bail!(
+                "no database given: pass --database-url or set DATABASE_URL \
+                 (try `ratchet demo` to see ratchet work on a throwaway cluster)"
+            );
+        };
+        Ok(Engine::connect(url, self.config(), Arc::new(Progress)).await?)
+    }
+}
+
+fn load(path: &std::path::Path) -> anyhow::Result<ratchet_spec::Migration> {
+    Ok(ratchet_spec::load_file(path)?)
+}
+
+pub async fn init(a: &ConnArgs) -> anyhow::Result<i32> {
+    a.engine().await?;
+    line(format!("state schema `{}` is ready", a.state_schema));
+    Ok(0)
+}
+
+pub async fn plan(a: &PlanArgs) -> anyhow::Result<i32> {
+    let m = load(&a.file)?;
+    let engine = a.conn.engine().await?;
+    let plan = engine.plan(&m).await?;
+    match a.format {
+        Format::Json => line(serde_json::to_string_pretty(&plan)?),
+        Format::Text => print_plan(&plan),
+    }
+    Ok(0)
+}
+
+/// The plan grouped by phase, each statement with the locks it takes.
+pub fn print_plan(plan: &Plan) {
+    line(format!(
+        "migration {} (schema {}, version schema {})",
+        plan.migration, plan.schema, plan.version_schema
+    ));
+    for phase in [Phase::Start, Phase::Complete, Phase::Abort] {
+        line(format!("\n{}:", phase.as_str()));
+        for (i, step) in plan.steps_of(phase) {
+            line(format!("  #{i} {}", step.description));
+            for s in step.statements() {
+                for (n, l) in s.sql.lines().enumerate() {
+                    line(format!("      {}{l}", if n == 0 { "" } else { "  " }));
+                }
+                if s.locks.is_empty() {
+                    line("        lock: none on existing tables");
+                }
+                for lock in &s.locks {
+                    line(format!("        lock: {} on {}", lock.mode, lock.on));
+                }
+            }
+        }
+    }
+}
+
+pub async fn start(a: &StartArgs) -> anyhow::Result<i32> {
+    let m = load(&a.file)?;
+    let mut engine = a.conn.engine().await?;
+    let out = engine
+        .start(&m)
+        .await
+        .with_context(|| format!("starting {}", a.file.display()))?;
+    if out.already_completed {
+        line(format!("{} was already applied; nothing to do", out.migration));
+    } else {
+        line(format!("started {}", out.migration));
+    }
+    line(format!(
+        "applications of the new version use: SET search_path TO {}",
+        out.version_schema
+    ));
+    if a.complete && !out.already_completed {
+        complete_with(&mut engine).await?;
+    }
+    Ok(0)
+}
+
+async fn complete_with(engine: &mut Engine) -> anyhow::Result<()> {
+    match engine.complete().await? {
+        Some(out) => line(format!(
+            "completed {}; version schema {} is now the only one",
+            out.migration, out.version_schema
+        )),
+        None => line("no active migration; nothing to complete"),
+    }
+    Ok(())
+}
+
+pub async fn complete(a: &ConnArgs) -> anyhow::Result<i32> {
+    let mut engine = a.engine().await?;
+    complete_with(&mut engine).await?;
+    Ok(0)
+}
+
+pub async fn abort(a: &ConnArgs) -> anyhow::Result<i32> {
+    let mut engine = a.engine().await?;
+    match engine.abort().await? {
+        Some(name) => line(format!("aborted {name}; everything its start added is gone")),
+        None => line("no active migration; nothing to abort"),
+    }
+    Ok(0)
+}
+
+pub async fn migrate(a: &MigrateArgs) -> anyhow::Result<i32> {
+    let local = ratchet_spec::load_dir(&a.dir)?;
+    let mut engine = a.conn.engine().await?;
+    let out = engine.migrate(&local, a.complete).await?;
+    if out.applied.is_empty() && out.left_active.is_none() {
+        line("everything is applied already");
+    }
+    for name in &out.applied {
+        line(format!("applied {name}"));
+    }
+    if let Some(name) = &out.left_active {
+        line(format!(
+            "started {name}; run `ratchet complete` once no application uses the old version"
+        ));
+    }
+    if let Some(vs) = &out.version_schema {
+        line(format!("version schema: {vs}"));
+    }
+    Ok(0)
+}
+
+pub async fn status(a: &StatusArgs) -> anyhow::Result<i32> {
+    let engine = a.conn.engine().await?;
+    let st = engine.status().await?;
+    if a.format == Format::Json {
+        line(serde_json::to_string_pretty(&st)?);
+        return Ok(0);
+    }
+    line(format!("schema: {}", st.schema));
+    line(format!(
+        "version schema: {}",
+        st.version_schema.as_deref().unwrap_or("(none yet: applications use the tables)")
+    ));
+    match &st.active {
+        Some(act) => {
+            line(format!("active: {} ({})", act.name, act.phase));
+            for s in &act.steps {
+                line(format!(
+                    "  [{}] {} #{} {}",
+                    if s.done { "x" } else { " " },
+                    s.phase.as_str(),
+                    s.index,
+                    s.description
+                ));
+            }
+        }
+        None => line("active: none"),
+    }
+    line(format!("history ({}):", st.history.len()));
+    for h in &st.history {
+        line(format!("  {} {} ({})", if h.done { "✓" } else { "…" }, h.name, h.phase));
+    }
+    Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("2s").unwrap(), Duration::from_secs(2));
+        assert_eq!(parse_duration("250").unwrap(), Duration::from_millis(250));
+        assert!(parse_duration("fast").is_err());
+    }
+}
