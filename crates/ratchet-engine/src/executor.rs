@@ -22,6 +22,21 @@ use crate::plan::{Action, Phase, Plan, Statement, Step};
 use crate::state::{MigrationRow, State};
 use crate::views;
 
+/// Crash testing: `RATCHET_FAULT_KILL=<phase>:<step>:<before-commit|after-commit>` makes
+/// the process SIGKILL itself at that point, exactly as `kill -9` from outside would. The
+/// test-suite uses it to prove that every step can be interrupted and resumed.
+fn fault_point(phase: Phase, step: usize, when: &str) {
+    let Ok(spec) = std::env::var("RATCHET_FAULT_KILL") else {
+        return;
+    };
+    if spec == format!("{}:{step}:{when}", phase.as_str()) {
+        let _ = std::process::Command::new("kill")
+            .args(["-9", &std::process::id().to_string()])
+            .status();
+        std::thread::sleep(Duration::from_secs(10));
+    }
+}
+
 /// The database error inside `e` when it is worth retrying.
 fn retryable(e: &EngineError) -> Option<&tokio_postgres::Error> {
     match e {
@@ -225,6 +240,7 @@ impl Engine {
                 description: step.description.clone(),
                 source: Box::new(e),
             })?;
+            fault_point(phase, i, "after-commit");
             let duration = started.elapsed();
             self.state
                 .event(
@@ -302,6 +318,7 @@ impl Engine {
             }
         }
         if !matches!(step.action, Action::Transaction { .. } | Action::SyncViews { .. }) {
+            fault_point(step.phase, index, "before-commit");
             self.state
                 .mark_step(
                     &self.client,
@@ -366,6 +383,7 @@ impl Engine {
                 started.elapsed().as_millis() as i64,
             )
             .await?;
+        fault_point(step.phase, index, "before-commit");
         tx.commit().await.map_err(|e| EngineError::db("committing the step", e))
     }
 

@@ -137,6 +137,15 @@ pub(crate) fn type_span(cx: &Context<'_>, stmt: &Statement, t: &TypeName, expect
     Some(Span::new(first.start, tokens.get(end - 1)?.end))
 }
 
+/// The first token of a type as written, to point a diagnostic at it.
+pub(crate) fn type_token(cx: &Context<'_>, stmt: &Statement, t: &TypeName) -> Option<Span> {
+    let start = usize::try_from(t.location).ok()?;
+    if start < stmt.span.start || start >= stmt.span.end {
+        return None;
+    }
+    cx.tokens_in(Span::new(start, stmt.span.end)).next().map(|t| t.span).filter(|s| s.start == start)
+}
+
 fn check(cx: &Context<'_>, sink: &mut Sink) {
     for stmt in cx.statements() {
         for col in typed_columns(&stmt.node) {
@@ -155,7 +164,7 @@ fn check(cx: &Context<'_>, sink: &mut Sink) {
                 .map(|s| Fix::new(format!("use {wider}"), vec![Edit::replace(s, wider)]));
             let table = col.table.map(|t| format!(" of `{t}`")).unwrap_or_default();
             let mut diagnostic = Diagnostic::new(
-                stmt.span,
+                type_token(cx, stmt, col.type_name).unwrap_or(stmt.span),
                 format!(
                     "column `{}`{table} is a {bits}-bit integer: it overflows at 2^{} and widening it later rewrites the table under an ACCESS EXCLUSIVE lock",
                     col.column,

@@ -7,6 +7,8 @@
 
 include!(concat!(env!("OUT_DIR"), "/rules_gen.rs"));
 
+pub mod common;
+
 use crate::rule::Rule;
 
 /// The name of D12, whose findings the suppression machinery produces.

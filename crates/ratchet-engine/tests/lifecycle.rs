@@ -1,0 +1,253 @@
+//! start → complete / abort on real PostgreSQL: versioned views, idempotency, refusals.
+
+mod common;
+
+use common::*;
+use ratchet_engine::EngineError;
+use ratchet_scratch::testing::TestDb;
+
+#[tokio::test]
+async fn old_and_new_versions_both_work_until_complete() {
+    let db = TestDb::new().await;
+    let files = Files::new();
+    let mut e = setup_users(&db, &files, 10).await;
+    let m = files.migration("02_rename.yaml", RENAME);
+    let out = e.start(&m).await.unwrap();
+    assert_eq!(out.version_schema, "public_02_rename");
+    let c = db.client().await;
+    // Old version: the previous version schema, unchanged.
+    assert_eq!(
+        columns(&c, "public_01_users", "users").await,
+        ["id", "name", "email"]
+    );
+    // New version: renamed, added, dropped.
+    assert_eq!(
+        columns(&c, "public_02_rename", "users").await,
+        ["id", "full_name", "active"]
+    );
+    // Writes through both versions.
+    c.batch_execute("INSERT INTO public_01_users.users (name, email) VALUES ('old', 'o@x')")
+        .await
+        .unwrap();
+    c.batch_execute("INSERT INTO public_02_rename.users (full_name) VALUES ('new')")
+        .await
+        .unwrap();
+    let active: bool = c
+        .query_one("SELECT active FROM public_02_rename.users WHERE full_name = 'old'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(active, "the column default applies to old-version inserts");
+    e.complete().await.unwrap();
+    assert!(!schema_exists(&c, "public_01_users").await);
+    assert_eq!(columns(&c, "public", "users").await, ["id", "full_name", "active"]);
+    assert_eq!(
+        columns(&c, "public_02_rename", "users").await,
+        ["id", "full_name", "active"]
+    );
+    let n: i64 = c
+        .query_one("SELECT count(*) FROM public_02_rename.users", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 12);
+}
+
+#[tokio::test]
+async fn every_command_twice_changes_nothing_the_second_time() {
+    let db = TestDb::new().await;
+    let files = Files::new();
+    let mut e = setup_users(&db, &files, 5).await;
+    let m = files.migration("02_rename.yaml", RENAME);
+    e.start(&m).await.unwrap();
+    let again = e.start(&m).await.unwrap();
+    assert!(again.resumed);
+    e.complete().await.unwrap();
+    assert!(e.complete().await.unwrap().is_none());
+    let third = e.start(&m).await.unwrap();
+    assert!(third.already_completed);
+    assert!(e.abort().await.unwrap().is_none());
+    let st = e.status().await.unwrap();
+    assert_eq!(st.history.len(), 2);
+    assert!(st.history.iter().all(|h| h.done));
+}
+
+#[tokio::test]
+async fn abort_drops_what_start_added_and_keeps_old_data() {
+    let db = TestDb::new().await;
+    let files = Files::new();
+    let mut e = setup_users(&db, &files, 20).await;
+    let m = files.migration("02_rename.yaml", RENAME);
+    e.start(&m).await.unwrap();
+    assert_eq!(e.abort().await.unwrap().as_deref(), Some("02_rename"));
+    let c = db.client().await;
+    assert!(!schema_exists(&c, "public_02_rename").await);
+    assert!(schema_exists(&c, "public_01_users").await);
+    assert_eq!(columns(&c, "public", "users").await, ["id", "name", "email"]);
+    let idx: i64 = c
+        .query_one("SELECT count(*) FROM pg_class WHERE relname = 'users_email_idx'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(idx, 0);
+    let n: i64 = c
+        .query_one("SELECT count(*) FROM public.users", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 20);
+    // The same file can be started again after an abort.
+    e.start(&m).await.unwrap();
+    e.complete().await.unwrap();
+}
+
+#[tokio::test]
+async fn semantic_errors_fail_before_anything_changes() {
+    let db = TestDb::new().await;
+    let files = Files::new();
+    let mut e = setup_users(&db, &files, 1).await;
+    let cases = [
+        ("missing table", "operations:\n  - drop_table:\n      name: userz\n", "did you mean `users`?"),
+        (
+            "missing column",
+            "operations:\n  - rename_column:\n      table: users\n      from: nmae\n      to: x\n",
+            "column `nmae` does not exist",
+        ),
+        (
+            "duplicate table",
+            "operations:\n  - create_table:\n      name: users\n      columns:\n        - name: id\n          type: int\n",
+            "already exists",
+        ),
+        (
+            "index on a missing column",
+            "operations:\n  - create_index:\n      name: i\n      table: users\n      columns:\n        - column: nope\n",
+            "column `nope` does not exist",
+        ),
+        (
+            "second op fails after a valid first",
+            "operations:\n  - create_table:\n      name: t2\n      columns:\n        - name: id\n          type: int\n  - drop_table:\n      name: nope\n",
+            "table `nope` does not exist",
+        ),
+        (
+            "bad expression",
+            "operations:\n  - add_column:\n      table: users\n      column:\n        name: n\n        type: int\n        default: \"1); DROP TABLE users; --\"\n",
+            "not a valid SQL expression",
+        ),
+    ];
+    let c = db.client().await;
+    for (what, yaml, expected) in cases {
+        let m = files.migration("02_bad.yaml", yaml);
+        let err = e.start(&m).await.expect_err(what);
+        let text = err.to_string();
+        assert!(text.contains(expected), "{what}: {text}");
+        assert!(text.contains("02_bad.yaml:"), "{what}: error names the file: {text}");
+        assert!(matches!(err, EngineError::Invalid { .. }), "{what}: {err:?}");
+        assert!(e.status().await.unwrap().active.is_none(), "{what}: nothing recorded");
+        assert!(!schema_exists(&c, "public_02_bad").await, "{what}");
+        let t2: i64 = c
+            .query_one("SELECT count(*) FROM pg_class WHERE relname = 't2'", &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(t2, 0, "{what}: nothing created");
+    }
+}
+
+#[tokio::test]
+async fn a_changed_file_is_refused() {
+    let db = TestDb::new().await;
+    let files = Files::new();
+    let mut e = setup_users(&db, &files, 1).await;
+    let m = files.migration("01_users.yaml", &format!("{USERS}\n# edited\n"));
+    let err = e.start(&m).await.unwrap_err();
+    assert!(err.to_string().contains("the file changed"), "{err}");
+    assert!(err.is_refusal());
+}
+
+#[tokio::test]
+async fn a_second_runner_is_refused_cleanly() {
+    let db = TestDb::new().await;
+    let _first = engine(&db).await;
+    let err = match ratchet_engine::Engine::connect(
+        &db.url,
+        config(),
+        std::sync::Arc::new(ratchet_engine::Silent),
+    )
+    .await
+    {
+        Ok(_) => panic!("a second runner must not get the migration lock"),
+        Err(e) => e,
+    };
+    assert!(matches!(err, EngineError::Busy(_)), "{err:?}");
+    // With a wait, it gets the lock once the first is gone.
+    drop(_first);
+    let mut cfg = config();
+    cfg.lock_wait = std::time::Duration::from_secs(5);
+    ratchet_engine::Engine::connect(&db.url, cfg, std::sync::Arc::new(ratchet_engine::Silent))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn views_keep_defaults_and_are_security_invoker() {
+    let db = TestDb::new().await;
+    let files = Files::new();
+    let _e = setup_users(&db, &files, 0).await;
+    let c = db.client().await;
+    let opts: Option<Vec<String>> = c
+        .query_one(
+            "SELECT c.reloptions FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+              WHERE n.nspname = 'public_01_users' AND c.relname = 'users'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(opts.unwrap(), ["security_invoker=true"]);
+    let id: i64 = c
+        .query_one(
+            "INSERT INTO public_01_users.users (name) VALUES ('x') RETURNING id",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(id > 0);
+}
+
+#[tokio::test]
+async fn a_failed_concurrent_index_build_is_cleaned_up_and_retried() {
+    let db = TestDb::new().await;
+    let files = Files::new();
+    let mut e = setup_users(&db, &files, 50).await;
+    let c = db.client().await;
+    c.batch_execute("INSERT INTO public.users (name) VALUES ('u1')")
+        .await
+        .unwrap();
+    let m = files.migration(
+        "02_idx.yaml",
+        "operations:\n  - create_index:\n      name: users_name_idx\n      table: users\n      unique: true\n      columns:\n        - column: name\n",
+    );
+    // Duplicates: the concurrent build fails and leaves an INVALID index behind.
+    let err = e.start(&m).await.unwrap_err();
+    assert!(err.to_string().contains("could not create unique index"), "{err}");
+    let valid: bool = c
+        .query_one("SELECT indisvalid FROM pg_index WHERE indexrelid = 'public.users_name_idx'::regclass", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(!valid);
+    // Fix the data, run the same command again: the leftover is dropped and rebuilt.
+    c.batch_execute("DELETE FROM public.users WHERE id = (SELECT max(id) FROM public.users)")
+        .await
+        .unwrap();
+    let out = e.start(&m).await.unwrap();
+    assert!(out.resumed);
+    let valid: bool = c
+        .query_one("SELECT indisvalid FROM pg_index WHERE indexrelid = 'public.users_name_idx'::regclass", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(valid);
+    e.complete().await.unwrap();
+}

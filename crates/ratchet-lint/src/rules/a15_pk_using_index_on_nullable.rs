@@ -1,0 +1,99 @@
+//! A15 `pk-using-index-on-nullable`.
+
+use pg_query::protobuf::{AlterTableType, ConstrType};
+use pg_query::NodeEnum;
+
+use crate::ast::{self, QualifiedName};
+use crate::context::Statement;
+use crate::rule::Diagnostic;
+use crate::rules::common::{self, AEL};
+use crate::{Context, Sink};
+
+crate::declare_rule! {
+    /// ## What it detects
+    /// `ADD PRIMARY KEY USING INDEX idx` where a column of `idx` may be nullable. The index
+    /// columns are known when the index was created earlier in the file or from the catalog
+    /// (`--database-url`); a column counts as NOT NULL when the catalog says so or the file
+    /// ran `SET NOT NULL` on it earlier.
+    ///
+    /// ## Why it is dangerous
+    /// PRIMARY KEY implies NOT NULL: PostgreSQL runs an implicit `SET NOT NULL`, a full scan
+    /// under the ACCESS EXCLUSIVE lock (no reads or writes), defeating the point of building
+    /// the index concurrently.
+    ///
+    /// ## What to do instead
+    /// Make the columns NOT NULL first with the CHECK pattern (A8), then attach the index.
+    /// ratchet operation: `create_constraint` with `type: primary_key`.
+    ///
+    /// ## Example
+    /// ```sql
+    /// CREATE UNIQUE INDEX CONCURRENTLY events_pkey ON events (id);
+    /// ALTER TABLE events ADD CONSTRAINT events_pkey PRIMARY KEY USING INDEX events_pkey;  -- id nullable: scan
+    /// ```
+    code: "A15",
+    name: "pk-using-index-on-nullable",
+    severity: Error,
+    summary: "ADD PRIMARY KEY USING INDEX over nullable columns runs an implicit SET NOT NULL scan",
+    check: check,
+}
+
+fn check(cx: &Context<'_>, sink: &mut Sink) {
+    for c in common::added_constraints(cx, ConstrType::ConstrPrimary) {
+        let Some(k) = c.constraint() else { continue };
+        if k.indexname.is_empty() {
+            continue;
+        }
+        let Some(columns) = index_columns(cx, &c.table, &k.indexname, c.stmt) else { continue };
+        let nullable: Vec<&String> = columns.iter().filter(|col| !known_not_null(cx, &c.table, col, c.stmt)).collect();
+        let Some(first) = nullable.first() else { continue };
+        sink.push(
+            Diagnostic::new(
+                c.stmt.span,
+                format!("PRIMARY KEY USING INDEX `{}` makes `{}.{first}` NOT NULL with a full scan under an {AEL}", k.indexname, c.table),
+            )
+            .help("SET NOT NULL first via a validated CHECK (col IS NOT NULL), then attach the index. ratchet operation: `create_constraint`")
+            .maybe_severity(cx.size_severity(&c.table)),
+        );
+    }
+}
+
+fn index_columns(cx: &Context<'_>, table: &QualifiedName, index: &str, stmt: &Statement) -> Option<Vec<String>> {
+    let in_file = cx.before(stmt).iter().find_map(|s| match &s.node {
+        NodeEnum::IndexStmt(i) if i.idxname == index => Some(ast::key_names(&i.index_params)),
+        _ => None,
+    });
+    in_file.or_else(|| cx.table_info(table)?.indexes.iter().find(|i| i.name == index).map(|i| i.columns.clone()))
+}
+
+fn known_not_null(cx: &Context<'_>, table: &QualifiedName, column: &str, stmt: &Statement) -> bool {
+    cx.table_info(table).and_then(|t| t.column(column)).is_some_and(|c| c.not_null)
+        || cx.before(stmt).iter().any(|s| {
+            ast::alter_table(&s.node).is_some_and(|a| {
+                ast::alter_table_name(a).is_some_and(|t| t.same_as(table))
+                    && ast::alter_cmds(a).any(|cmd| ast::cmd_type(cmd) == AlterTableType::AtSetNotNull && cmd.name == column)
+            })
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RULE;
+    use crate::testing::*;
+
+    #[test]
+    fn fires_when_index_from_file_is_nullable() {
+        insta::assert_snapshot!(lint_errors(
+            &RULE,
+            "CREATE UNIQUE INDEX CONCURRENTLY events_pkey ON events (id);\nALTER TABLE events ADD CONSTRAINT events_pkey PRIMARY KEY USING INDEX events_pkey;"
+        ));
+    }
+
+    #[test]
+    fn not_null_first_is_fine() {
+        lint_ok(
+            &RULE,
+            "CREATE UNIQUE INDEX CONCURRENTLY events_pkey ON events (id);\nALTER TABLE events ALTER COLUMN id SET NOT NULL;\n\
+             ALTER TABLE events ADD CONSTRAINT events_pkey PRIMARY KEY USING INDEX events_pkey;",
+        );
+    }
+}
