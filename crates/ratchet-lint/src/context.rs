@@ -51,12 +51,19 @@ pub struct PriorFacts {
     pub not_null_checks: HashMap<(String, String), (usize, String)>,
     /// `(table, constraint)` → index of the first file that added it `NOT VALID`.
     pub not_valid: HashMap<(String, String), usize>,
+    /// Partitioned tables (`CREATE TABLE … PARTITION BY`) → index of the file that created them.
+    pub partitioned: HashMap<String, usize>,
 }
 
 impl PriorFacts {
     /// Records what file `file_index` did.
     pub fn absorb<'n>(&mut self, file_index: usize, nodes: impl Iterator<Item = &'n NodeEnum>) {
         for node in nodes {
+            if let NodeEnum::CreateStmt(c) = node {
+                if let (Some(_), Some(rel)) = (&c.partspec, &c.relation) {
+                    self.partitioned.entry(rel.relname.clone()).or_insert(file_index);
+                }
+            }
             let Some(a) = ast::alter_table(node) else { continue };
             let Some(table) = ast::alter_table_name(a) else { continue };
             for cmd in ast::alter_cmds(a) {
@@ -228,6 +235,16 @@ impl<'a> Context<'a> {
         }) || self.table_info(table).is_some_and(|t| {
             t.checks.iter().any(|(_, def, valid)| *valid && def.replace(['(', ')', '"'], "").trim() == format!("CHECK {column} IS NOT NULL"))
         })
+    }
+
+    /// `table` is partitioned: per the catalog, an earlier file, or earlier in this file.
+    pub fn is_partitioned(&self, table: &QualifiedName, stmt: &Statement) -> bool {
+        self.table_info(table).is_some_and(|t| t.partitioned)
+            || self.prior.partitioned.get(&table.name).is_some_and(|f| *f < self.file_index)
+            || self.before(stmt).iter().any(|s| match &s.node {
+                NodeEnum::CreateStmt(c) => c.partspec.is_some() && c.relation.as_ref().is_some_and(|r| ast::range_var_name(r).same_as(table)),
+                _ => false,
+            })
     }
 
     /// The earlier statement of this file that added constraint `name` on `table` `NOT VALID`.

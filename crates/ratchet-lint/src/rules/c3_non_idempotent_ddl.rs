@@ -162,7 +162,7 @@ fn check(cx: &Context<'_>, sink: &mut Sink) {
             continue;
         }
         let concurrent = found.iter().any(|f| f.concurrent);
-        let what: Vec<&str> = found.iter().map(|f| f.what.as_str()).collect();
+        let what: Vec<String> = found.iter().map(|f| f.what.clone()).collect();
         let mut help = "add the guard, or run the file in a transaction; ratchet's operations are idempotent and resume after a failure".to_string();
         if concurrent {
             help.push_str(
@@ -180,7 +180,12 @@ fn check(cx: &Context<'_>, sink: &mut Sink) {
         .maybe_severity((!concurrent).then_some(Severity::Info));
         let edits: Vec<Edit> = found.into_iter().filter_map(|f| f.edit).collect();
         if edits.len() == what.len() {
-            let title = if what.iter().all(|w| w.contains("NOT EXISTS")) { "add IF NOT EXISTS" } else { "add IF [NOT] EXISTS" };
+            let guarded = what.iter().filter(|w| w.contains("NOT EXISTS")).count();
+            let title = match guarded {
+                0 => "add IF EXISTS",
+                n if n == what.len() => "add IF NOT EXISTS",
+                _ => "add IF [NOT] EXISTS",
+            };
             diagnostic = diagnostic.fix(Fix::new(title, edits));
         }
         sink.push(diagnostic);
