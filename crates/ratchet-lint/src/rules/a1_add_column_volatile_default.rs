@@ -66,7 +66,7 @@ fn check(cx: &Context<'_>, sink: &mut Sink) {
             ast::called_functions(default).into_iter().filter(|f| !NON_VOLATILE.contains(&f.as_str())).collect();
         let why = match (fast_defaults, volatile.first()) {
             (true, None) => continue,
-            (true, Some(f)) => format!("the volatile DEFAULT {f}() is evaluated per row, so"),
+            (true, Some(f)) => format!("the volatile DEFAULT {f}() is evaluated per row and"),
             (false, _) => format!("on PostgreSQL {} any non-NULL DEFAULT", cx.pg_version()),
         };
         sink.push(

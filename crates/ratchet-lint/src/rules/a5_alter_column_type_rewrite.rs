@@ -70,10 +70,7 @@ fn check(cx: &Context<'_>, sink: &mut Sink) {
                     None => format!("changing `{}` to {shown} rewrites", c.cmd.name),
                 },
             ),
-            Verdict::Unknown => (
-                Severity::Warning,
-                format!("changing `{}` to {shown} rewrites unless the current type is binary-coercible to it; it", c.cmd.name),
-            ),
+            Verdict::Unknown => (Severity::Warning, format!("unless the current type is binary-coercible to {shown}, changing `{}` rewrites", c.cmd.name)),
         };
         sink.push(
             Diagnostic::new(

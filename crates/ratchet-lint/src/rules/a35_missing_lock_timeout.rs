@@ -1,0 +1,90 @@
+//! A35 `missing-lock-timeout`.
+
+use crate::rule::{Diagnostic, Edit, Fix};
+use crate::{Context, Sink};
+
+crate::declare_rule! {
+    /// ## What it detects
+    /// A statement that takes a write-blocking lock (ACCESS EXCLUSIVE, EXCLUSIVE, SHARE ROW
+    /// EXCLUSIVE or SHARE — see `locks.rs` for the statement → lock table) on an existing
+    /// table with no `lock_timeout` in effect (`SET lock_timeout`, or `SET LOCAL` in the same
+    /// transaction, non-zero and not reset since). Statements that take only SHARE UPDATE
+    /// EXCLUSIVE (`CREATE INDEX CONCURRENTLY`, `VALIDATE CONSTRAINT`) are not reported.
+    ///
+    /// ## Why it is dangerous
+    /// The statement may be instant, but acquiring the lock waits behind any long-running
+    /// transaction on the table; while it waits, every later query on the table queues behind
+    /// it (the lock queue). A metadata-only `ALTER TABLE` can so take the application down.
+    ///
+    /// ## What to do instead
+    /// `SET lock_timeout = '1s'` (or `SET LOCAL` inside a transaction) before it and retry
+    /// with backoff on SQLSTATE 55P03. ratchet runs every DDL statement this way. Autofix:
+    /// inserts `SET lock_timeout = '1s';` before the first such statement.
+    ///
+    /// ## Example
+    /// ```sql
+    /// SET lock_timeout = '1s';
+    /// ALTER TABLE users ADD COLUMN plan text;
+    /// ```
+    code: "A35",
+    name: "missing-lock-timeout",
+    severity: Warning,
+    summary: "a write-blocking lock is requested with no lock_timeout: the lock queue can stall all traffic",
+    check: check,
+}
+
+fn check(cx: &Context<'_>, sink: &mut Sink) {
+    let mut fixed = false;
+    for stmt in cx.statements() {
+        let Some(lock) = &stmt.lock else { continue };
+        if stmt.lock_timeout || !lock.mode.blocks_writes() || cx.is_new_table(&lock.table, stmt) {
+            continue;
+        }
+        let mut d = Diagnostic::new(
+            stmt.span,
+            format!(
+                "this statement requests an {} on `{}` with no lock_timeout: while it waits behind a long transaction, every later query on `{}` queues behind it",
+                lock.mode.describe(),
+                lock.table,
+                lock.table
+            ),
+        )
+        .help("SET lock_timeout = '1s' (SET LOCAL inside a transaction) before it and retry on timeout; ratchet does this for every step");
+        if !fixed {
+            d = d.fix(Fix::new("insert SET lock_timeout = '1s'", vec![Edit::insert(stmt.span.start, "SET lock_timeout = '1s';\n")]));
+            fixed = true;
+        }
+        sink.push(d);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RULE;
+    use crate::testing::*;
+
+    #[test]
+    fn fires_with_fix() {
+        insta::assert_snapshot!(lint_errors(&RULE, "ALTER TABLE users ADD COLUMN plan text;"));
+    }
+
+    #[test]
+    fn with_timeout_is_fine() {
+        lint_ok(&RULE, "SET lock_timeout = '1s';\nALTER TABLE users ADD COLUMN plan text;");
+    }
+
+    #[test]
+    fn set_local_expires_at_commit() {
+        lint_errors(&RULE, "BEGIN;\nSET LOCAL lock_timeout = '1s';\nALTER TABLE a ADD COLUMN x int;\nCOMMIT;\nALTER TABLE b ADD COLUMN y int;");
+    }
+
+    #[test]
+    fn concurrent_index_is_fine() {
+        lint_ok(&RULE, "CREATE INDEX CONCURRENTLY i ON users (email);\nALTER TABLE users VALIDATE CONSTRAINT c;");
+    }
+
+    #[test]
+    fn zero_timeout_does_not_count() {
+        lint_errors(&RULE, "SET lock_timeout = 0;\nALTER TABLE users ADD COLUMN plan text;");
+    }
+}
