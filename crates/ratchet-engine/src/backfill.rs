@@ -31,7 +31,12 @@ impl BackfillSpec {
         let range = if self.key.is_empty() {
             "ctid >= $lo AND ctid < $hi".to_string()
         } else {
-            let k = self.key.iter().map(|c| ident(c)).collect::<Vec<_>>().join(", ");
+            let k = self
+                .key
+                .iter()
+                .map(|c| ident(c))
+                .collect::<Vec<_>>()
+                .join(", ");
             format!("({k}) > ($cursor) AND ({k}) <= ($batch_end)")
         };
         vec![Statement::new(
@@ -41,7 +46,10 @@ impl BackfillSpec {
             ),
             vec![Lock::new(
                 ROW_EXCLUSIVE,
-                format!("{}.{} (row locks on the batch only)", self.schema, self.table),
+                format!(
+                    "{}.{} (row locks on the batch only)",
+                    self.schema, self.table
+                ),
             )],
         )]
     }

@@ -188,7 +188,11 @@ impl Engine {
                 .await
                 .map_err(|e| EngineError::db("taking the migration lock", e))?
                 .get(0);
-            return if got { Ok(()) } else { Err(EngineError::Busy(0)) };
+            return if got {
+                Ok(())
+            } else {
+                Err(EngineError::Busy(0))
+            };
         }
         // Advisory lock waits honour lock_timeout.
         self.client
@@ -217,7 +221,11 @@ impl Engine {
     }
 
     /// Run every step of `phase` that is not done yet.
-    pub(crate) async fn run_phase(&mut self, m: &MigrationRow, phase: Phase) -> Result<(), EngineError> {
+    pub(crate) async fn run_phase(
+        &mut self,
+        m: &MigrationRow,
+        phase: Phase,
+    ) -> Result<(), EngineError> {
         let done = self.state.done_steps(&self.client, m.id).await?;
         for (i, step) in m.plan.steps_of(phase) {
             if done.contains(&(i as i32)) {
@@ -234,12 +242,15 @@ impl Engine {
                 description: step.description.clone(),
             });
             let started = Instant::now();
-            let attempts = self.run_step(m, i, step).await.map_err(|e| EngineError::Step {
-                migration: m.name.clone(),
-                step: i,
-                description: step.description.clone(),
-                source: Box::new(e),
-            })?;
+            let attempts = self
+                .run_step(m, i, step)
+                .await
+                .map_err(|e| EngineError::Step {
+                    migration: m.name.clone(),
+                    step: i,
+                    description: step.description.clone(),
+                    source: Box::new(e),
+                })?;
             fault_point(phase, i, "after-commit");
             let duration = started.elapsed();
             self.state
@@ -263,19 +274,43 @@ impl Engine {
     }
 
     /// Run one step to completion, retrying transient failures. Returns the attempts used.
-    async fn run_step(&mut self, m: &MigrationRow, index: usize, step: &Step) -> Result<u32, EngineError> {
+    async fn run_step(
+        &mut self,
+        m: &MigrationRow,
+        index: usize,
+        step: &Step,
+    ) -> Result<u32, EngineError> {
         let started = Instant::now();
         let mut attempt = 1;
         loop {
             let res = match &step.action {
-                Action::Transaction { statements } => self.try_transaction(m, index, step, statements, None, attempt, started).await,
-                Action::SyncViews { version_schema, mapping, .. } => {
-                    self.try_transaction(m, index, step, &[], Some((version_schema, mapping)), attempt, started).await
+                Action::Transaction { statements } => {
+                    self.try_transaction(m, index, step, statements, None, attempt, started)
+                        .await
                 }
-                Action::CreateIndexConcurrently { schema, index: name, statement } => {
-                    self.try_create_index(schema, name, statement).await
+                Action::SyncViews {
+                    version_schema,
+                    mapping,
+                    ..
+                } => {
+                    self.try_transaction(
+                        m,
+                        index,
+                        step,
+                        &[],
+                        Some((version_schema, mapping)),
+                        attempt,
+                        started,
+                    )
+                    .await
                 }
-                Action::DropIndexConcurrently { statement } | Action::NoTransaction { statement } => {
+                Action::CreateIndexConcurrently {
+                    schema,
+                    index: name,
+                    statement,
+                } => self.try_create_index(schema, name, statement).await,
+                Action::DropIndexConcurrently { statement }
+                | Action::NoTransaction { statement } => {
                     self.try_outside_transaction(statement).await
                 }
                 Action::Backfill(spec) => {
@@ -317,7 +352,10 @@ impl Engine {
                 }
             }
         }
-        if !matches!(step.action, Action::Transaction { .. } | Action::SyncViews { .. }) {
+        if !matches!(
+            step.action,
+            Action::Transaction { .. } | Action::SyncViews { .. }
+        ) {
             fault_point(step.phase, index, "before-commit");
             self.state
                 .mark_step(
@@ -335,7 +373,8 @@ impl Engine {
     }
 
     fn backoff(&self, attempt: u32) -> Duration {
-        let base = self.config.backoff.as_millis() as f64 * 2f64.powi(attempt.saturating_sub(1).min(20) as i32);
+        let base = self.config.backoff.as_millis() as f64
+            * 2f64.powi(attempt.saturating_sub(1).min(20) as i32);
         let capped = base.min(self.config.max_backoff.as_millis() as f64);
         let jitter = rand::rng().random_range(0.5..1.5);
         Duration::from_millis((capped * jitter) as u64)
@@ -357,14 +396,20 @@ impl Engine {
         let lock_ms = self.config.lock_timeout.as_millis();
         let state = self.state.clone();
         let schema = self.config.schema.clone();
-        let tx = self.client.transaction().await.map_err(|e| EngineError::db("beginning a transaction", e))?;
+        let tx = self
+            .client
+            .transaction()
+            .await
+            .map_err(|e| EngineError::db("beginning a transaction", e))?;
         tx.batch_execute(&format!("SET LOCAL lock_timeout = '{lock_ms}ms'"))
             .await
             .map_err(|e| EngineError::db("setting lock_timeout", e))?;
         for s in statements {
             tracing::debug!(sql = %s.sql, "running");
             let t = Instant::now();
-            tx.batch_execute(&s.sql).await.map_err(|e| sql_error(&s.sql, e))?;
+            tx.batch_execute(&s.sql)
+                .await
+                .map_err(|e| sql_error(&s.sql, e))?;
             tracing::info!(sql = %s.sql, ms = t.elapsed().as_millis() as u64, "ran");
         }
         if let Some((vs, mapping)) = views {
@@ -384,7 +429,9 @@ impl Engine {
             )
             .await?;
         fault_point(step.phase, index, "before-commit");
-        tx.commit().await.map_err(|e| EngineError::db("committing the step", e))
+        tx.commit()
+            .await
+            .map_err(|e| EngineError::db("committing the step", e))
     }
 
     async fn try_outside_transaction(&self, statement: &Statement) -> Result<(), EngineError> {
@@ -396,13 +443,23 @@ impl Engine {
 
     /// `CREATE INDEX CONCURRENTLY`, idempotently: done if a valid index of that name
     /// exists; an INVALID leftover of a failed build is dropped first.
-    async fn try_create_index(&self, schema: &str, index: &str, statement: &Statement) -> Result<(), EngineError> {
+    async fn try_create_index(
+        &self,
+        schema: &str,
+        index: &str,
+        statement: &Statement,
+    ) -> Result<(), EngineError> {
         self.create_index_inner(schema, index, statement)
             .await
             .map_err(|e| sql_error(&statement.sql, e))
     }
 
-    async fn create_index_inner(&self, schema: &str, index: &str, statement: &Statement) -> Result<(), tokio_postgres::Error> {
+    async fn create_index_inner(
+        &self,
+        schema: &str,
+        index: &str,
+        statement: &Statement,
+    ) -> Result<(), tokio_postgres::Error> {
         let row = self
             .client
             .query_opt(
@@ -429,10 +486,15 @@ impl Engine {
         // A concurrent build waits for every transaction that might still see the table, and
         // its lock does not block reads or writes: give it a longer timeout than plain DDL.
         let long = self.config.lock_timeout.as_millis() * 20;
-        self.client.batch_execute(&format!("SET lock_timeout = '{long}ms'")).await?;
+        self.client
+            .batch_execute(&format!("SET lock_timeout = '{long}ms'"))
+            .await?;
         let res = self.client.batch_execute(&statement.sql).await;
         self.client
-            .batch_execute(&format!("SET lock_timeout = '{}ms'", self.config.lock_timeout.as_millis()))
+            .batch_execute(&format!(
+                "SET lock_timeout = '{}ms'",
+                self.config.lock_timeout.as_millis()
+            ))
             .await?;
         res
     }

@@ -69,7 +69,10 @@ pub struct MigrateOutcome {
 
 impl Engine {
     /// The version schema of the newest completed migration, if its schema still exists.
-    async fn previous_version_schema(&self, cat: &catalog::Catalog) -> Result<Option<String>, EngineError> {
+    async fn previous_version_schema(
+        &self,
+        cat: &catalog::Catalog,
+    ) -> Result<Option<String>, EngineError> {
         let history = self.state.history(&self.client).await?;
         Ok(history
             .iter()
@@ -107,7 +110,11 @@ impl Engine {
                     "migration `{}` is {}; finish that with `ratchet {}`",
                     active.name,
                     active.phase,
-                    if active.phase == "completing" { "complete" } else { "abort" }
+                    if active.phase == "completing" {
+                        "complete"
+                    } else {
+                        "abort"
+                    }
                 )));
             }
             let active = active.clone();
@@ -138,10 +145,27 @@ impl Engine {
             )));
         }
         let file = serde_json::to_value(m.file()).unwrap_or_default();
-        let row = self.state.insert(&self.client, &m.name, &m.checksum, &plan, &file).await?;
-        self.state.event(&self.client, Some(&m.name), "start", json!({"checksum": m.checksum})).await?;
+        let row = self
+            .state
+            .insert(&self.client, &m.name, &m.checksum, &plan, &file)
+            .await?;
+        self.state
+            .event(
+                &self.client,
+                Some(&m.name),
+                "start",
+                json!({"checksum": m.checksum}),
+            )
+            .await?;
         self.run_phase(&row, Phase::Start).await?;
-        self.state.event(&self.client, Some(&m.name), "started", json!({"version_schema": plan.version_schema})).await?;
+        self.state
+            .event(
+                &self.client,
+                Some(&m.name),
+                "started",
+                json!({"version_schema": plan.version_schema}),
+            )
+            .await?;
         Ok(StartOutcome {
             migration: m.name.clone(),
             version_schema: plan.version_schema,
@@ -174,11 +198,19 @@ impl Engine {
             )));
         }
         crate::gates::before_complete(self, &active).await?;
-        self.state.set_phase(&self.client, active.id, "completing").await?;
-        self.state.event(&self.client, Some(&active.name), "complete", json!({})).await?;
+        self.state
+            .set_phase(&self.client, active.id, "completing")
+            .await?;
+        self.state
+            .event(&self.client, Some(&active.name), "complete", json!({}))
+            .await?;
         self.run_phase(&active, Phase::Complete).await?;
-        self.state.set_phase(&self.client, active.id, "completed").await?;
-        self.state.event(&self.client, Some(&active.name), "completed", json!({})).await?;
+        self.state
+            .set_phase(&self.client, active.id, "completed")
+            .await?;
+        self.state
+            .event(&self.client, Some(&active.name), "completed", json!({}))
+            .await?;
         Ok(Some(StartOutcome {
             migration: active.name.clone(),
             version_schema: active.version_schema.clone(),
@@ -200,17 +232,29 @@ impl Engine {
                 active.name
             )));
         }
-        self.state.set_phase(&self.client, active.id, "aborting").await?;
-        self.state.event(&self.client, Some(&active.name), "abort", json!({})).await?;
+        self.state
+            .set_phase(&self.client, active.id, "aborting")
+            .await?;
+        self.state
+            .event(&self.client, Some(&active.name), "abort", json!({}))
+            .await?;
         self.run_phase(&active, Phase::Abort).await?;
-        self.state.set_phase(&self.client, active.id, "aborted").await?;
-        self.state.event(&self.client, Some(&active.name), "aborted", json!({})).await?;
+        self.state
+            .set_phase(&self.client, active.id, "aborted")
+            .await?;
+        self.state
+            .event(&self.client, Some(&active.name), "aborted", json!({}))
+            .await?;
         Ok(Some(active.name))
     }
 
     /// Apply every migration of `local` not applied yet, in order. Each is started and
     /// completed, except the last, which is completed only when `complete_last`.
-    pub async fn migrate(&mut self, local: &[Migration], complete_last: bool) -> Result<MigrateOutcome, EngineError> {
+    pub async fn migrate(
+        &mut self,
+        local: &[Migration],
+        complete_last: bool,
+    ) -> Result<MigrateOutcome, EngineError> {
         let history = self.state.history(&self.client).await?;
         for (i, h) in history.iter().enumerate() {
             let Some(m) = local.get(i) else {

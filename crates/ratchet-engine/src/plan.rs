@@ -74,11 +74,37 @@ pub struct Statement {
     pub locks: Vec<Lock>,
 }
 
+/// PostgreSQL's table lock modes, weakest first.
+pub const MODES: [&str; 8] = [
+    "ACCESS SHARE",
+    ROW_SHARE,
+    ROW_EXCLUSIVE,
+    SHARE_UPDATE_EXCLUSIVE,
+    "SHARE",
+    SHARE_ROW_EXCLUSIVE,
+    "EXCLUSIVE",
+    ACCESS_EXCLUSIVE,
+];
+
+fn strength(mode: &str) -> usize {
+    MODES.iter().position(|m| *m == mode).unwrap_or(MODES.len())
+}
+
 impl Statement {
+    /// A statement and its locks; several claims on one relation collapse into the
+    /// strongest, which is the one that matters for what it blocks.
     pub fn new(sql: impl Into<String>, locks: Vec<Lock>) -> Statement {
+        let mut merged: Vec<Lock> = Vec::new();
+        for l in locks {
+            match merged.iter_mut().find(|m| m.on == l.on) {
+                Some(m) if strength(&l.mode) > strength(&m.mode) => *m = l,
+                Some(_) => {}
+                None => merged.push(l),
+            }
+        }
         Statement {
             sql: sql.into(),
-            locks,
+            locks: merged,
         }
     }
 }

@@ -456,4 +456,3 @@ fn strsim(a: &str, b: &str) -> usize {
     }
     prev[b.len()]
 }
-

@@ -18,7 +18,11 @@ pub fn literal(value: &str) -> String {
 
 /// A comma-separated list of quoted identifiers.
 pub fn ident_list(names: &[String]) -> String {
-    names.iter().map(|n| ident(n)).collect::<Vec<_>>().join(", ")
+    names
+        .iter()
+        .map(|n| ident(n))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[cfg(test)]

@@ -147,7 +147,10 @@ impl State {
             .collect()
     }
 
-    pub async fn active(&self, c: &impl GenericClient) -> Result<Option<MigrationRow>, EngineError> {
+    pub async fn active(
+        &self,
+        c: &impl GenericClient,
+    ) -> Result<Option<MigrationRow>, EngineError> {
         Ok(self.history(c).await?.into_iter().find(|m| m.is_active()))
     }
 
@@ -168,7 +171,14 @@ impl State {
                      VALUES ($1, $2, $3, $4, 'started', $5, $6) RETURNING id",
                     self.t("migrations")
                 ),
-                &[&self.schema, &name, &checksum, &plan.version_schema, &plan_json, file],
+                &[
+                    &self.schema,
+                    &name,
+                    &checksum,
+                    &plan.version_schema,
+                    &plan_json,
+                    file,
+                ],
             )
             .await
             .map_err(|e| EngineError::db("recording the migration", e))?;
@@ -182,7 +192,12 @@ impl State {
         })
     }
 
-    pub async fn set_phase(&self, c: &impl GenericClient, id: i64, phase: &str) -> Result<(), EngineError> {
+    pub async fn set_phase(
+        &self,
+        c: &impl GenericClient,
+        id: i64,
+        phase: &str,
+    ) -> Result<(), EngineError> {
         c.execute(
             &format!(
                 "UPDATE {} SET phase = $2,
@@ -198,10 +213,17 @@ impl State {
     }
 
     /// Indices of the steps already done.
-    pub async fn done_steps(&self, c: &impl GenericClient, id: i64) -> Result<Vec<i32>, EngineError> {
+    pub async fn done_steps(
+        &self,
+        c: &impl GenericClient,
+        id: i64,
+    ) -> Result<Vec<i32>, EngineError> {
         let rows = c
             .query(
-                &format!("SELECT step FROM {} WHERE migration_id = $1", self.t("steps")),
+                &format!(
+                    "SELECT step FROM {} WHERE migration_id = $1",
+                    self.t("steps")
+                ),
                 &[&id],
             )
             .await
@@ -209,6 +231,8 @@ impl State {
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
+    // One column per argument: a struct would only be unpacked again here.
+    #[allow(clippy::too_many_arguments)]
     pub async fn mark_step(
         &self,
         c: &impl GenericClient,
@@ -225,7 +249,14 @@ impl State {
                  VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
                 self.t("steps")
             ),
-            &[&id, &(step as i32), &phase, &description, &(attempts as i32), &duration_ms],
+            &[
+                &id,
+                &(step as i32),
+                &phase,
+                &description,
+                &(attempts as i32),
+                &duration_ms,
+            ],
         )
         .await
         .map_err(|e| EngineError::db("recording a finished step", e))?;

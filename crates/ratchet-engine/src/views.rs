@@ -183,8 +183,7 @@ pub async fn sync(
         )
         .await
         .map_err(|e| EngineError::db("reading version schema views", e))?;
-    let existing: BTreeMap<String, String> =
-        rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    let existing: BTreeMap<String, String> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
     for name in existing.keys() {
         if !views.iter().any(|v| &v.name == name) {
             run(format!(

@@ -33,14 +33,20 @@ async fn old_and_new_versions_both_work_until_complete() {
         .await
         .unwrap();
     let active: bool = c
-        .query_one("SELECT active FROM public_02_rename.users WHERE full_name = 'old'", &[])
+        .query_one(
+            "SELECT active FROM public_02_rename.users WHERE full_name = 'old'",
+            &[],
+        )
         .await
         .unwrap()
         .get(0);
     assert!(active, "the column default applies to old-version inserts");
     e.complete().await.unwrap();
     assert!(!schema_exists(&c, "public_01_users").await);
-    assert_eq!(columns(&c, "public", "users").await, ["id", "full_name", "active"]);
+    assert_eq!(
+        columns(&c, "public", "users").await,
+        ["id", "full_name", "active"]
+    );
     assert_eq!(
         columns(&c, "public_02_rename", "users").await,
         ["id", "full_name", "active"]
@@ -83,9 +89,15 @@ async fn abort_drops_what_start_added_and_keeps_old_data() {
     let c = db.client().await;
     assert!(!schema_exists(&c, "public_02_rename").await);
     assert!(schema_exists(&c, "public_01_users").await);
-    assert_eq!(columns(&c, "public", "users").await, ["id", "name", "email"]);
+    assert_eq!(
+        columns(&c, "public", "users").await,
+        ["id", "name", "email"]
+    );
     let idx: i64 = c
-        .query_one("SELECT count(*) FROM pg_class WHERE relname = 'users_email_idx'", &[])
+        .query_one(
+            "SELECT count(*) FROM pg_class WHERE relname = 'users_email_idx'",
+            &[],
+        )
         .await
         .unwrap()
         .get(0);
@@ -140,9 +152,18 @@ async fn semantic_errors_fail_before_anything_changes() {
         let err = e.start(&m).await.expect_err(what);
         let text = err.to_string();
         assert!(text.contains(expected), "{what}: {text}");
-        assert!(text.contains("02_bad.yaml:"), "{what}: error names the file: {text}");
-        assert!(matches!(err, EngineError::Invalid { .. }), "{what}: {err:?}");
-        assert!(e.status().await.unwrap().active.is_none(), "{what}: nothing recorded");
+        assert!(
+            text.contains("02_bad.yaml:"),
+            "{what}: error names the file: {text}"
+        );
+        assert!(
+            matches!(err, EngineError::Invalid { .. }),
+            "{what}: {err:?}"
+        );
+        assert!(
+            e.status().await.unwrap().active.is_none(),
+            "{what}: nothing recorded"
+        );
         assert!(!schema_exists(&c, "public_02_bad").await, "{what}");
         let t2: i64 = c
             .query_one("SELECT count(*) FROM pg_class WHERE relname = 't2'", &[])
@@ -230,9 +251,15 @@ async fn a_failed_concurrent_index_build_is_cleaned_up_and_retried() {
     );
     // Duplicates: the concurrent build fails and leaves an INVALID index behind.
     let err = e.start(&m).await.unwrap_err();
-    assert!(err.to_string().contains("could not create unique index"), "{err}");
+    assert!(
+        err.to_string().contains("could not create unique index"),
+        "{err}"
+    );
     let valid: bool = c
-        .query_one("SELECT indisvalid FROM pg_index WHERE indexrelid = 'public.users_name_idx'::regclass", &[])
+        .query_one(
+            "SELECT indisvalid FROM pg_index WHERE indexrelid = 'public.users_name_idx'::regclass",
+            &[],
+        )
         .await
         .unwrap()
         .get(0);
@@ -244,10 +271,91 @@ async fn a_failed_concurrent_index_build_is_cleaned_up_and_retried() {
     let out = e.start(&m).await.unwrap();
     assert!(out.resumed);
     let valid: bool = c
-        .query_one("SELECT indisvalid FROM pg_index WHERE indexrelid = 'public.users_name_idx'::regclass", &[])
+        .query_one(
+            "SELECT indisvalid FROM pg_index WHERE indexrelid = 'public.users_name_idx'::regclass",
+            &[],
+        )
         .await
         .unwrap()
         .get(0);
     assert!(valid);
     e.complete().await.unwrap();
+}
+
+#[tokio::test]
+async fn raw_sql_is_reflected_in_the_views_and_down_runs_on_abort() {
+    let db = TestDb::new().await;
+    let files = Files::new();
+    let mut e = setup_users(&db, &files, 3).await;
+    let c = db.client().await;
+    let m = files.migration(
+        "02_sql.yaml",
+        "operations:\n  - sql:\n      up: CREATE TABLE notes (id int PRIMARY KEY, body text); CREATE INDEX CONCURRENTLY notes_body ON notes (body)\n      down: DROP TABLE IF EXISTS notes\n",
+    );
+    e.start(&m).await.unwrap();
+    assert_eq!(columns(&c, "public_02_sql", "notes").await, ["id", "body"]);
+    e.abort().await.unwrap();
+    let n: i64 = c
+        .query_one("SELECT count(*) FROM pg_class WHERE relname = 'notes'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 0, "`down` ran on abort");
+    let on_complete = files.migration(
+        "03_later.yaml",
+        "operations:\n  - sql:\n      up: ALTER TABLE users ADD COLUMN birth_date timestamptz\n      onComplete: true\n",
+    );
+    e.start(&on_complete).await.unwrap();
+    assert!(!columns(&c, "public", "users")
+        .await
+        .contains(&"birth_date".to_string()));
+    e.complete().await.unwrap();
+    assert_eq!(
+        columns(&c, "public_03_later", "users").await,
+        ["id", "name", "email", "birth_date"]
+    );
+}
+
+#[tokio::test]
+async fn json_and_toml_files_run_like_yaml() {
+    let db = TestDb::new().await;
+    let files = Files::new();
+    let mut e = engine(&db).await;
+    let json = files.write(
+        "01_t.json",
+        r#"{"operations": [{"create_table": {"name": "t", "columns": [{"name": "id", "type": "int", "pk": true}]}}]}"#,
+    );
+    let toml = files.write(
+        "02_u.toml",
+        "version_schema = \"v2\"\n\n[[operations]]\n[operations.rename_table]\nfrom = \"t\"\nto = \"u\"\n",
+    );
+    for p in [json, toml] {
+        let m = ratchet_spec::load_file(&p).unwrap();
+        e.start(&m).await.unwrap();
+        e.complete().await.unwrap();
+    }
+    let c = db.client().await;
+    assert_eq!(columns(&c, "public", "u").await, ["id"]);
+    assert_eq!(columns(&c, "public_v2", "u").await, ["id"]);
+    let st = e.status().await.unwrap();
+    assert_eq!(st.version_schema.as_deref(), Some("public_v2"));
+}
+
+#[tokio::test]
+async fn plan_reads_the_catalog_only() {
+    let db = TestDb::new().await;
+    let files = Files::new();
+    let e = setup_users(&db, &files, 1).await;
+    let m = files.migration("02_rename.yaml", RENAME);
+    let plan = e.plan(&m).await.unwrap();
+    let json = serde_json::to_value(&plan).unwrap();
+    assert_eq!(json["version_schema"], "public_02_rename");
+    assert_eq!(json["previous_version_schema"], "public_01_users");
+    let c = db.client().await;
+    assert!(!schema_exists(&c, "public_02_rename").await);
+    assert!(e.status().await.unwrap().active.is_none());
+    assert_eq!(
+        columns(&c, "public", "users").await,
+        ["id", "name", "email"]
+    );
 }

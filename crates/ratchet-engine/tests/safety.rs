@@ -41,8 +41,11 @@ fn workload(
                     &[&format!("w{i}")],
                 )
                 .await?;
-                c.query(&format!("SELECT {name_col} FROM users WHERE id = $1"), &[&id])
-                    .await?;
+                c.query(
+                    &format!("SELECT {name_col} FROM users WHERE id = $1"),
+                    &[&id],
+                )
+                .await?;
                 c.execute(
                     &format!("UPDATE users SET {name_col} = {name_col} || '.' WHERE id = $1"),
                     &[&id],
@@ -56,7 +59,11 @@ fn workload(
             match res {
                 Ok(()) => counters.ok.fetch_add(1, Ordering::Relaxed),
                 Err(e) => {
-                    counters.errors.lock().unwrap().push(format!("{version}: {e:?}"));
+                    counters
+                        .errors
+                        .lock()
+                        .unwrap()
+                        .push(format!("{version}: {e:?}"));
                     0
                 }
             };
@@ -74,7 +81,15 @@ async fn workloads_through_both_versions_see_zero_errors() {
     let old_stop = Arc::new(AtomicBool::new(false));
     let old = Arc::new(Counters::default());
     let olds: Vec<_> = (0..3)
-        .map(|_| workload(db.url.clone(), "public_01_users", "name", old_stop.clone(), old.clone()))
+        .map(|_| {
+            workload(
+                db.url.clone(),
+                "public_01_users",
+                "name",
+                old_stop.clone(),
+                old.clone(),
+            )
+        })
         .collect();
     tokio::time::sleep(Duration::from_millis(200)).await;
     e.start(&m).await.unwrap();
@@ -82,7 +97,15 @@ async fn workloads_through_both_versions_see_zero_errors() {
     let new_stop = Arc::new(AtomicBool::new(false));
     let new = Arc::new(Counters::default());
     let news: Vec<_> = (0..3)
-        .map(|_| workload(db.url.clone(), "public_02_rename", "full_name", new_stop.clone(), new.clone()))
+        .map(|_| {
+            workload(
+                db.url.clone(),
+                "public_02_rename",
+                "full_name",
+                new_stop.clone(),
+                new.clone(),
+            )
+        })
         .collect();
     tokio::time::sleep(Duration::from_millis(300)).await;
     // The old application is retired before contract; the new one keeps running through it.
@@ -138,18 +161,25 @@ async fn lock_timeouts_are_retried_without_blocking_other_sessions() {
             let c = connect(&url).await.unwrap();
             while !stop.load(Ordering::Relaxed) {
                 let t = Instant::now();
-                c.query("SELECT count(*) FROM public.users", &[]).await.unwrap();
+                c.query("SELECT count(*) FROM public.users", &[])
+                    .await
+                    .unwrap();
                 worst.fetch_max(t.elapsed().as_millis() as u64, Ordering::Relaxed);
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
         })
     };
     let retries = Arc::new(Retries::default());
-    let mut e = Engine::connect(&db.url, config(), retries.clone()).await.unwrap();
+    let mut e = Engine::connect(&db.url, config(), retries.clone())
+        .await
+        .unwrap();
     let m = files.migration("02_rename.yaml", RENAME);
     let t = Instant::now();
     e.start(&m).await.unwrap();
-    assert!(t.elapsed() >= hold - Duration::from_millis(100), "start had to wait for the holder");
+    assert!(
+        t.elapsed() >= hold - Duration::from_millis(100),
+        "start had to wait for the holder"
+    );
     stop.store(true, Ordering::Relaxed);
     reader.await.unwrap();
     release.await.unwrap();
@@ -163,7 +193,10 @@ async fn lock_timeouts_are_retried_without_blocking_other_sessions() {
     // Retries are in the event log.
     let c = db.client().await;
     let logged: i64 = c
-        .query_one("SELECT count(*) FROM ratchet.events WHERE kind = 'retry'", &[])
+        .query_one(
+            "SELECT count(*) FROM ratchet.events WHERE kind = 'retry'",
+            &[],
+        )
         .await
         .unwrap()
         .get(0);

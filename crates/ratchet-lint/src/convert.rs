@@ -193,7 +193,11 @@ impl<'a> Converter<'a> {
             Ok(Outcome::Ops(ops)) => {
                 // A statement whose every part ratchet does by itself (a VALIDATE of a
                 // constraint added above) turns into nothing.
-                let kind = if ops.is_empty() { NoteKind::Dropped } else { NoteKind::Review };
+                let kind = if ops.is_empty() {
+                    NoteKind::Dropped
+                } else {
+                    NoteKind::Review
+                };
                 for message in std::mem::take(&mut self.pending) {
                     note(kind, message);
                 }
@@ -235,8 +239,10 @@ impl<'a> Converter<'a> {
     fn rename(&mut self, s: &protobuf::RenameStmt) -> Conv<Vec<Operation>> {
         use protobuf::ObjectType as O;
         let rename_type = s.rename_type();
-        if !matches!(rename_type, O::ObjectColumn | O::ObjectTable | O::ObjectTabconstraint)
-            || (rename_type == O::ObjectColumn && s.relation_type() != O::ObjectTable)
+        if !matches!(
+            rename_type,
+            O::ObjectColumn | O::ObjectTable | O::ObjectTabconstraint
+        ) || (rename_type == O::ObjectColumn && s.relation_type() != O::ObjectTable)
         {
             return unsupported(
                 "ratchet has no rename operation for this kind of object; rename it in a later \
@@ -397,14 +403,20 @@ impl<'a> Converter<'a> {
                 };
                 replica_identity(table, r)?
             }
-            other => return unsupported(format!("{} has no ratchet operation", subcommand_name(other))),
+            other => {
+                return unsupported(format!(
+                    "{} has no ratchet operation",
+                    subcommand_name(other)
+                ))
+            }
         };
         Ok(vec![op])
     }
 
     fn add_column(&mut self, table: &str, def: &protobuf::ColumnDef) -> Conv<Operation> {
         let column = self.column(table, def)?;
-        if !column.nullable && column.default.is_none() && column.generated.is_none() && !column.pk {
+        if !column.nullable && column.default.is_none() && column.generated.is_none() && !column.pk
+        {
             self.review(format!(
                 "`{table}.{}` is NOT NULL without a default: existing rows need a value, give it in `up` \
                  (the SQL fails on a non-empty table)",
@@ -418,7 +430,12 @@ impl<'a> Converter<'a> {
         }))
     }
 
-    fn alter_type(&mut self, table: &str, col: &str, cmd: &protobuf::AlterTableCmd) -> Conv<Operation> {
+    fn alter_type(
+        &mut self,
+        table: &str,
+        col: &str,
+        cmd: &protobuf::AlterTableCmd,
+    ) -> Conv<Operation> {
         let Some(N::ColumnDef(def)) = node_of(&cmd.def) else {
             return unsupported("ALTER COLUMN TYPE without a type");
         };
@@ -612,7 +629,9 @@ impl<'a> Converter<'a> {
             );
         }
         if s.behavior() == protobuf::DropBehavior::DropCascade {
-            return unsupported("`CASCADE` also drops dependent objects, which ratchet's drop operations do not");
+            return unsupported(
+                "`CASCADE` also drops dependent objects, which ratchet's drop operations do not",
+            );
         }
         if s.missing_ok {
             self.review("`IF EXISTS` dropped: ratchet checks that the object exists when it plans");
@@ -634,7 +653,9 @@ impl<'a> Converter<'a> {
         let rel = s.relation.as_ref();
         let table = table_name(rel)?;
         if rel.is_some_and(|r| r.relpersistence != "p") {
-            return unsupported("create_table makes ordinary tables, not TEMPORARY or UNLOGGED ones");
+            return unsupported(
+                "create_table makes ordinary tables, not TEMPORARY or UNLOGGED ones",
+            );
         }
         if !s.inh_relations.is_empty() || s.partbound.is_some() || s.partspec.is_some() {
             return unsupported("create_table has no inheritance or partitioning");
@@ -646,7 +667,9 @@ impl<'a> Converter<'a> {
             return unsupported("create_table has no USING access method");
         }
         if s.if_not_exists {
-            self.review("`IF NOT EXISTS` dropped: ratchet checks that the table is new when it plans");
+            self.review(
+                "`IF NOT EXISTS` dropped: ratchet checks that the table is new when it plans",
+            );
         }
         let mut columns = Vec::new();
         let mut constraints = Vec::new();
@@ -769,7 +792,11 @@ impl<'a> Converter<'a> {
                 if !c.options.is_empty() {
                     return unsupported("identity sequence options have no ratchet conversion yet");
                 }
-                let when = if c.generated_when == "a" { "ALWAYS" } else { "BY DEFAULT" };
+                let when = if c.generated_when == "a" {
+                    "ALWAYS"
+                } else {
+                    "BY DEFAULT"
+                };
                 column.nullable = false;
                 column.generated = Some(Generated {
                     expression: None,
@@ -818,7 +845,9 @@ impl<'a> Converter<'a> {
                     known.types.insert(key(&a.table, &a.column), t.clone());
                 }
             }
-            Operation::CreateConstraint(c) => known.constraint(&c.table, &c.name, c.columns.clone()),
+            Operation::CreateConstraint(c) => {
+                known.constraint(&c.table, &c.name, c.columns.clone())
+            }
             Operation::RenameColumn(r) => known.rename_column(&r.table, &r.from, &r.to),
             Operation::RenameTable(r) => known.rename_table(&r.from, &r.to),
             Operation::RenameConstraint(r) => {
@@ -862,14 +891,20 @@ impl Known {
         }
         for ((t, _), cols) in self.constraints.iter_mut() {
             if t == table {
-                cols.iter_mut().filter(|c| *c == from).for_each(|c| *c = to.to_string());
+                cols.iter_mut()
+                    .filter(|c| *c == from)
+                    .for_each(|c| *c = to.to_string());
             }
         }
     }
 
     /// Moves everything known about `from` to `to`; an empty `to` forgets it.
     fn rename_table(&mut self, from: &str, to: &str) {
-        fn moved<V>(map: HashMap<(String, String), V>, from: &str, to: &str) -> HashMap<(String, String), V> {
+        fn moved<V>(
+            map: HashMap<(String, String), V>,
+            from: &str,
+            to: &str,
+        ) -> HashMap<(String, String), V> {
             map.into_iter()
                 .filter_map(|((t, n), v)| match t == from {
                     false => Some(((t, n), v)),
@@ -1014,7 +1049,8 @@ fn alter_column(table: &str, column: &str) -> AlterColumn {
 /// when the two change different things (`TYPE bigint, ALTER c SET NOT NULL` is one
 /// operation, as in a hand-written file).
 fn push_merged(ops: &mut Vec<Operation>, op: Operation) {
-    let (Some(Operation::AlterColumn(prev)), Operation::AlterColumn(next)) = (ops.last_mut(), &op) else {
+    let (Some(Operation::AlterColumn(prev)), Operation::AlterColumn(next)) = (ops.last_mut(), &op)
+    else {
         ops.push(op);
         return;
     };
@@ -1070,7 +1106,10 @@ fn merge_alter(a: &AlterColumn, b: &AlterColumn) -> Option<AlterColumn> {
 }
 
 fn identity_map<M: FromIterator<(String, String)>>(columns: &[String]) -> M {
-    columns.iter().map(|c| (c.clone(), quote_ident(c))).collect()
+    columns
+        .iter()
+        .map(|c| (c.clone(), quote_ident(c)))
+        .collect()
 }
 
 /// A table name from a `RangeVar`, refusing other schemas: ratchet's operations act
@@ -1175,11 +1214,18 @@ fn object_name(table: &str, part: &str, label: &str) -> String {
     }
 }
 
-fn default_constraint_name(table: &str, columns: &[String], type_: ConstraintType, suffix: &str) -> String {
+fn default_constraint_name(
+    table: &str,
+    columns: &[String],
+    type_: ConstraintType,
+    suffix: &str,
+) -> String {
     match type_ {
         ConstraintType::PrimaryKey => object_name(table, "", suffix),
         // CHECK constraints are named after their first column only.
-        ConstraintType::Check => object_name(table, columns.first().map_or("", String::as_str), suffix),
+        ConstraintType::Check => {
+            object_name(table, columns.first().map_or("", String::as_str), suffix)
+        }
         _ => object_name(table, &columns.join("_"), suffix),
     }
 }
@@ -1191,9 +1237,14 @@ fn promote_primary_key(columns: &mut [Column], constraints: &mut Vec<TableConstr
         let plain = c.type_ == ConstraintType::PrimaryKey
             && c.index_parameters.is_none()
             && !c.deferrable
-            && c.columns.iter().all(|name| columns.iter().any(|col| &col.name == name));
+            && c.columns
+                .iter()
+                .all(|name| columns.iter().any(|col| &col.name == name));
         if plain {
-            for col in columns.iter_mut().filter(|col| c.columns.contains(&col.name)) {
+            for col in columns
+                .iter_mut()
+                .filter(|col| c.columns.contains(&col.name))
+            {
                 col.pk = true;
                 col.nullable = false;
             }
@@ -1203,8 +1254,14 @@ fn promote_primary_key(columns: &mut [Column], constraints: &mut Vec<TableConstr
 }
 
 fn no_index_options(c: &protobuf::Constraint) -> Conv<()> {
-    if !c.indexname.is_empty() || !c.including.is_empty() || !c.options.is_empty() || !c.indexspace.is_empty() {
-        return unsupported("column PRIMARY KEY/UNIQUE with index options has no ratchet equivalent");
+    if !c.indexname.is_empty()
+        || !c.including.is_empty()
+        || !c.options.is_empty()
+        || !c.indexspace.is_empty()
+    {
+        return unsupported(
+            "column PRIMARY KEY/UNIQUE with index options has no ratchet equivalent",
+        );
     }
     Ok(())
 }
@@ -1254,7 +1311,9 @@ fn index_column(elem: &protobuf::IndexElem) -> Conv<IndexColumn> {
     let sort = match elem.ordering() {
         protobuf::SortByDir::SortbyAsc => Some("ASC"),
         protobuf::SortByDir::SortbyDesc => Some("DESC"),
-        protobuf::SortByDir::SortbyUsing => return unsupported("`USING operator` ordering in an index"),
+        protobuf::SortByDir::SortbyUsing => {
+            return unsupported("`USING operator` ordering in an index")
+        }
         _ => None,
     };
     let nulls = match elem.nulls_ordering() {
@@ -1325,9 +1384,9 @@ fn table_fk(c: &protobuf::Constraint) -> Conv<TableForeignKeyReference> {
 
 fn column_fk(table: &str, column: &str, c: &protobuf::Constraint) -> Conv<ForeignKeyReference> {
     let referenced = referenced_table(c)?;
-    let [target] = names(&c.pk_attrs)?.try_into().map_err(|_| {
-        Unsupported("a column REFERENCES must name exactly one column".to_string())
-    })?;
+    let [target] = names(&c.pk_attrs)?
+        .try_into()
+        .map_err(|_| Unsupported("a column REFERENCES must name exactly one column".to_string()))?;
     if !c.fk_del_set_cols.is_empty() {
         return unsupported("`ON DELETE SET NULL (columns)` on a column reference");
     }
@@ -1382,7 +1441,9 @@ fn deparse_expr(expr: &protobuf::Node) -> Conv<String> {
         .ok_or_else(failed)?;
     target.val = Some(Box::new(expr.clone()));
     let text = template.deparse().map_err(|_| failed())?;
-    text.strip_prefix("SELECT ").map(str::to_string).ok_or_else(failed)
+    text.strip_prefix("SELECT ")
+        .map(str::to_string)
+        .ok_or_else(failed)
 }
 
 fn deparse_expr_opt(expr: Option<&protobuf::Node>) -> Conv<String> {
@@ -1402,7 +1463,9 @@ fn deparse_type(type_name: Option<&protobuf::TypeName>) -> Conv<String> {
     if type_name.setof || type_name.pct_type {
         return unsupported("`%TYPE` and SETOF types have no ratchet equivalent");
     }
-    let mut template = pg_query::parse("SELECT NULL::int").map_err(|_| failed())?.protobuf;
+    let mut template = pg_query::parse("SELECT NULL::int")
+        .map_err(|_| failed())?
+        .protobuf;
     let cast = template
         .stmts
         .first_mut()
@@ -1424,7 +1487,10 @@ fn deparse_type(type_name: Option<&protobuf::TypeName>) -> Conv<String> {
     let text = template.deparse().map_err(|_| failed())?;
     let rendered = text.strip_prefix("SELECT NULL::").ok_or_else(failed)?;
     // `json` and `varbit` come back qualified; the bare names mean the same types.
-    Ok(rendered.strip_prefix("pg_catalog.").unwrap_or(rendered).to_string())
+    Ok(rendered
+        .strip_prefix("pg_catalog.")
+        .unwrap_or(rendered)
+        .to_string())
 }
 
 /// Quotes an identifier for use in an `up`/`down` expression when it needs it: anything
@@ -1434,7 +1500,9 @@ pub fn quote_ident(name: &str) -> String {
         .chars()
         .next()
         .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
     let plain = simple
         && pg_query::scan(name).is_ok_and(|r| {
             matches!(r.tokens.as_slice(), [t] if matches!(
@@ -1535,9 +1603,8 @@ fn error_offset(sql: &str, message: &str) -> Option<usize> {
         .split_once("at or near \"")
         .and_then(|(_, rest)| rest.rsplit_once('"'))
         .map(|(token, _)| token);
-    let in_statement = |t: &&protobuf::ScanToken| {
-        usize::try_from(t.start).is_ok_and(|s| s >= from && s < to)
-    };
+    let in_statement =
+        |t: &&protobuf::ScanToken| usize::try_from(t.start).is_ok_and(|s| s >= from && s < to);
     let token = match near {
         Some(near) => tokens
             .iter()
@@ -1545,7 +1612,7 @@ fn error_offset(sql: &str, message: &str) -> Option<usize> {
             .find(|t| token_text(sql, t) == Some(near)),
         // "at end of input": just after the last token of the statement.
         None => {
-            let last = tokens.iter().filter(in_statement).last()?;
+            let last = tokens.iter().rev().find(in_statement)?;
             return usize::try_from(last.end).ok();
         }
     };

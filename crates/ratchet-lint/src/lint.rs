@@ -144,27 +144,33 @@ impl<'a> Linter<'a> {
     }
 
     fn check_prepared(&self, p: Prepared, prior: &PriorFacts, index: usize) -> FileReport {
-        let Prepared { input, sql, parsed, mut errors, extra } = p;
+        let Prepared { input, sql, parsed, mut errors, extra, segments } = p;
         let mut findings = Vec::new();
         if let Some(parsed) = parsed {
             let lines = source::LineIndex::new(&sql);
             for e in &parsed.errors {
-                let (line, column) = lines.line_col(&sql, e.offset);
+                let (mut line, mut column) = lines.line_col(&sql, e.offset);
+                if let Some((l, c)) = segments.as_ref().and_then(|m| m.locate(e.offset)) {
+                    (line, column) = (l, c);
+                }
                 errors.push(FileError { line, column, message: format!("syntax error: {}", e.message) });
             }
             let cx = Context::new(&input.path, &sql, parsed, self.settings, self.catalog, prior, index);
             findings = self.run_rules(&cx);
         }
         findings.extend(extra.into_iter().filter_map(|(name, d)| self.located(&sql, name, d)));
-        if input.kind == InputKind::Migration {
-            // Findings on a migration file point into its embedded SQL, not its text.
+        findings.sort_by(|a, b| (a.span.start, a.rule.code).cmp(&(b.span.start, b.rule.code)));
+        if let Some(m) = &segments {
+            // Findings point at the operation in the file; fixes would edit the virtual text.
             for f in &mut findings {
                 f.fix = None;
+                if let Some((line, column)) = m.locate(f.span.start) {
+                    (f.line, f.column) = (line, column);
+                }
+                f.span = Span::new(0, 0);
             }
         }
-        findings.sort_by(|a, b| (a.span.start, a.rule.code).cmp(&(b.span.start, b.rule.code)));
-        let source = if input.kind == InputKind::Migration { sql } else { input.source };
-        FileReport { path: input.path, source, findings, errors }
+        FileReport { path: input.path, source: input.source, findings, errors }
     }
 
     fn located(&self, sql: &str, rule_name: &'static str, d: Diagnostic) -> Option<Finding> {
@@ -240,18 +246,21 @@ struct Prepared {
     errors: Vec<FileError>,
     /// Findings produced before the rules run (risky migration operations).
     extra: Vec<(&'static str, Diagnostic)>,
+    /// For migration files: where each part of `sql` came from.
+    segments: Option<crate::migration::Extracted>,
 }
 
 fn prepare(input: Input) -> Prepared {
     match input.kind {
         InputKind::Sql => {
             let parsed = source::parse_source(&input.source);
-            Prepared { sql: input.source.clone(), input, parsed: Some(parsed), errors: Vec::new(), extra: Vec::new() }
+            Prepared { sql: input.source.clone(), input, parsed: Some(parsed), errors: Vec::new(), extra: Vec::new(), segments: None }
         }
         InputKind::Migration => {
-            let m = crate::migration::extract(&input.path, &input.source);
+            let mut m = crate::migration::extract(&input.path, &input.source);
             let parsed = m.errors.is_empty().then(|| source::parse_source(&m.sql));
-            Prepared { sql: m.sql, input, parsed, errors: m.errors, extra: m.findings }
+            let (sql, errors, extra) = (std::mem::take(&mut m.sql), std::mem::take(&mut m.errors), std::mem::take(&mut m.findings));
+            Prepared { sql, input, parsed, errors, extra, segments: Some(m) }
         }
     }
 }

@@ -41,7 +41,9 @@ pub async fn run(a: &DemoArgs) -> anyhow::Result<i32> {
     let m1 = ratchet_spec::load_file(&f1)?;
     let m2 = ratchet_spec::load_file(&f2)?;
     let mut engine = Engine::connect(&url, Config::default(), Arc::new(Progress)).await?;
-    let app = connect(&url).await.context("connecting as the application")?;
+    let app = connect(&url)
+        .await
+        .context("connecting as the application")?;
 
     line("\n== version 1: create the users table");
     let v1 = engine.start(&m1).await?.version_schema;
@@ -51,7 +53,9 @@ pub async fn run(a: &DemoArgs) -> anyhow::Result<i32> {
          SELECT 'user ' || g, 'user' || g || '@example.com' FROM generate_series(1, 1000) g"
     ))
     .await?;
-    line(format!("   1000 users inserted through version schema {v1}"));
+    line(format!(
+        "   1000 users inserted through version schema {v1}"
+    ));
 
     line("\n== plan of version 2 (reads the catalog only)");
     print_plan(&engine.plan(&m2).await?);
@@ -67,7 +71,9 @@ pub async fn run(a: &DemoArgs) -> anyhow::Result<i32> {
         &[],
     )
     .await?;
-    line(format!("   old version ({v1}) still reads `name`: {old:?}, and inserts work"));
+    line(format!(
+        "   old version ({v1}) still reads `name`: {old:?}, and inserts work"
+    ));
     let row = app
         .query_one(
             &format!("SELECT full_name, active FROM {v2}.users WHERE email = 'old@example.com'"),
@@ -79,7 +85,9 @@ pub async fn run(a: &DemoArgs) -> anyhow::Result<i32> {
         "   new version ({v2}) sees the same row as full_name={full:?}, active={active}"
     ));
     app.execute(
-        &format!("INSERT INTO {v2}.users (full_name, email) VALUES ('from new app', 'new@example.com')"),
+        &format!(
+            "INSERT INTO {v2}.users (full_name, email) VALUES ('from new app', 'new@example.com')"
+        ),
         &[],
     )
     .await?;
@@ -87,7 +95,9 @@ pub async fn run(a: &DemoArgs) -> anyhow::Result<i32> {
         .query_one(&format!("SELECT count(*) FROM {v1}.users"), &[])
         .await?
         .get(0);
-    line(format!("   a row inserted through the new version is visible to the old one too ({n} users)"));
+    line(format!(
+        "   a row inserted through the new version is visible to the old one too ({n} users)"
+    ));
 
     line("\n== complete version 2 (contract: the old version goes away)");
     engine.complete().await?;

@@ -186,7 +186,10 @@ pub async fn start(a: &StartArgs) -> anyhow::Result<i32> {
         .await
         .with_context(|| format!("starting {}", a.file.display()))?;
     if out.already_completed {
-        line(format!("{} was already applied; nothing to do", out.migration));
+        line(format!(
+            "{} was already applied; nothing to do",
+            out.migration
+        ));
     } else {
         line(format!("started {}", out.migration));
     }
@@ -220,7 +223,9 @@ pub async fn complete(a: &ConnArgs) -> anyhow::Result<i32> {
 pub async fn abort(a: &ConnArgs) -> anyhow::Result<i32> {
     let mut engine = a.engine().await?;
     match engine.abort().await? {
-        Some(name) => line(format!("aborted {name}; everything its start added is gone")),
+        Some(name) => line(format!(
+            "aborted {name}; everything its start added is gone"
+        )),
         None => line("no active migration; nothing to abort"),
     }
     Ok(0)
@@ -257,7 +262,9 @@ pub async fn status(a: &StatusArgs) -> anyhow::Result<i32> {
     line(format!("schema: {}", st.schema));
     line(format!(
         "version schema: {}",
-        st.version_schema.as_deref().unwrap_or("(none yet: applications use the tables)")
+        st.version_schema
+            .as_deref()
+            .unwrap_or("(none yet: applications use the tables)")
     ));
     match &st.active {
         Some(act) => {
@@ -276,7 +283,12 @@ pub async fn status(a: &StatusArgs) -> anyhow::Result<i32> {
     }
     line(format!("history ({}):", st.history.len()));
     for h in &st.history {
-        line(format!("  {} {} ({})", if h.done { "✓" } else { "…" }, h.name, h.phase));
+        line(format!(
+            "  {} {} ({})",
+            if h.done { "✓" } else { "…" },
+            h.name,
+            h.phase
+        ));
     }
     Ok(0)
 }

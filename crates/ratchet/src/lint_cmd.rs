@@ -94,11 +94,18 @@ pub fn run_lint(a: &LintArgs) -> anyhow::Result<i32> {
     let format = Format::parse(&a.format).context("--format")?;
     let linter = Linter::new(&settings, catalog.as_ref());
     let stdin = a.paths.iter().any(|p| p.as_os_str() == "-");
-    let files: Vec<PathBuf> = a.paths.iter().filter(|p| p.as_os_str() != "-").cloned().collect();
+    let files: Vec<PathBuf> = a
+        .paths
+        .iter()
+        .filter(|p| p.as_os_str() != "-")
+        .cloned()
+        .collect();
     let mut inputs = ratchet_lint::collect_inputs(&files, &settings.exclude)?;
     if stdin {
         let mut sql = String::new();
-        std::io::stdin().read_to_string(&mut sql).context("reading SQL from stdin")?;
+        std::io::stdin()
+            .read_to_string(&mut sql)
+            .context("reading SQL from stdin")?;
         if a.fix {
             let (fixed, _) = ratchet_lint::fix_sql(&linter, &a.stdin_filename, &sql);
             std::io::stdout().write_all(fixed.as_bytes())?;
@@ -107,16 +114,22 @@ pub fn run_lint(a: &LintArgs) -> anyhow::Result<i32> {
         inputs.push(Input::sql(a.stdin_filename.clone(), sql));
     }
     if a.fix {
-        for input in inputs.iter_mut().filter(|i| i.kind == ratchet_lint::InputKind::Sql) {
+        for input in inputs
+            .iter_mut()
+            .filter(|i| i.kind == ratchet_lint::InputKind::Sql)
+        {
             let (fixed, n) = ratchet_lint::fix_sql(&linter, &input.path, &input.source);
             if n > 0 {
-                std::fs::write(&input.path, &fixed).with_context(|| format!("writing {}", input.path))?;
+                std::fs::write(&input.path, &fixed)
+                    .with_context(|| format!("writing {}", input.path))?;
                 input.source = fixed;
             }
         }
     }
     let report = linter.lint_inputs(inputs);
-    std::io::stdout().lock().write_all(ratchet_lint::render::render(&report, format).as_bytes())?;
+    std::io::stdout()
+        .lock()
+        .write_all(ratchet_lint::render::render(&report, format).as_bytes())?;
     Ok(report.exit_code(fail_on))
 }
 
@@ -129,13 +142,15 @@ fn settings_from(a: &LintArgs) -> anyhow::Result<(Settings, Option<Severity>)> {
     };
     let mut fail_on = None;
     if let Some(path) = config_path {
-        let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
         let cfg = LintConfig::from_toml(&path.display().to_string(), &text)?;
         cfg.apply(&mut settings);
         fail_on = cfg.fail_on();
     }
     if let Some(v) = &a.pg_version {
-        settings.pg_version = PgVersion::parse(v).with_context(|| format!("--pg-version {v}: expected e.g. 15 or 14.3"))?;
+        settings.pg_version = PgVersion::parse(v)
+            .with_context(|| format!("--pg-version {v}: expected e.g. 15 or 14.3"))?;
     }
     if a.assume_in_transaction {
         settings.assume_in_transaction = true;
@@ -154,13 +169,22 @@ pub fn run_explain(a: &ExplainArgs) -> anyhow::Result<i32> {
     let mut out = std::io::stdout().lock();
     if a.list || a.rule.is_none() {
         for r in ratchet_lint::rules::ALL {
-            let default = if r.enabled_by_default { r.severity.as_str().to_string() } else { format!("off ({})", r.severity) };
-            writeln!(out, "{:<4} {:<40} {:<14} {}", r.code, r.name, default, r.summary)?;
+            let default = if r.enabled_by_default {
+                r.severity.as_str().to_string()
+            } else {
+                format!("off ({})", r.severity)
+            };
+            writeln!(
+                out,
+                "{:<4} {:<40} {:<14} {}",
+                r.code, r.name, default, r.summary
+            )?;
         }
         return Ok(0);
     }
     let name = a.rule.as_deref().unwrap_or_default();
-    let rule = ratchet_lint::rules::find(name).ok_or_else(|| ratchet_lint::LintError::UnknownRule(name.to_string()))?;
+    let rule = ratchet_lint::rules::find(name)
+        .ok_or_else(|| ratchet_lint::LintError::UnknownRule(name.to_string()))?;
     out.write_all(ratchet_lint::docs::page(rule).as_bytes())?;
     Ok(0)
 }
@@ -170,7 +194,9 @@ pub fn run_convert(a: &ConvertArgs) -> anyhow::Result<i32> {
 
     let (sql, name) = if a.file.as_os_str() == "-" {
         let mut sql = String::new();
-        std::io::stdin().read_to_string(&mut sql).context("reading SQL from stdin")?;
+        std::io::stdin()
+            .read_to_string(&mut sql)
+            .context("reading SQL from stdin")?;
         (sql, "<stdin>".to_string())
     } else {
         let sql = std::fs::read_to_string(&a.file)
@@ -190,8 +216,9 @@ pub fn run_convert(a: &ConvertArgs) -> anyhow::Result<i32> {
     let conversion = ratchet_lint::convert::convert(&sql, &name)?;
     let text = ratchet_spec::to_string(&conversion.file, format)?;
     match &a.output {
-        Some(path) => std::fs::write(path, &text)
-            .with_context(|| format!("writing {}", path.display()))?,
+        Some(path) => {
+            std::fs::write(path, &text).with_context(|| format!("writing {}", path.display()))?
+        }
         None => std::io::stdout().lock().write_all(text.as_bytes())?,
     }
     let mut stderr = std::io::stderr().lock();

@@ -61,7 +61,10 @@ impl Reporter for Progress {
                 phase,
                 step,
                 description,
-            } => eprintln!("  · [{} #{step}] {description} (already done)", phase.as_str()),
+            } => eprintln!(
+                "  · [{} #{step}] {description} (already done)",
+                phase.as_str()
+            ),
             Event::Retry {
                 description,
                 attempt,

@@ -101,7 +101,10 @@ async fn sigkill_at_every_step_then_rerun_finishes_the_job() {
             ["id", "full_name", "email", "active"],
             "{point}"
         );
-        assert_eq!(columns(&db, "public_02_profile", "sessions").await, ["id", "user_id", "started_at"]);
+        assert_eq!(
+            columns(&db, "public_02_profile", "sessions").await,
+            ["id", "user_id", "started_at"]
+        );
         let n: i64 = c
             .query_one("SELECT count(*) FROM public_02_profile.users", &[])
             .await
@@ -116,7 +119,11 @@ async fn sigkill_at_every_step_then_rerun_finishes_the_job() {
         assert!(valid, "{point}");
         // And running it once more changes nothing.
         let o = ratchet(&db, &["complete"], &[]);
-        assert!(String::from_utf8_lossy(&o.stdout).contains("nothing to complete"), "{}", text(&o));
+        assert!(
+            String::from_utf8_lossy(&o.stdout).contains("nothing to complete"),
+            "{}",
+            text(&o)
+        );
     }
 }
 
@@ -125,7 +132,11 @@ async fn exit_codes_and_errors_for_bad_input() {
     let db = TestDb::new().await;
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("01_bad.yaml");
-    std::fs::write(&bad, "operations:\n  - create_table:\n      name: t\n      colums: []\n").unwrap();
+    std::fs::write(
+        &bad,
+        "operations:\n  - create_table:\n      name: t\n      colums: []\n",
+    )
+    .unwrap();
     let o = ratchet(&db, &["start", bad.to_str().unwrap()], &[]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     let err = String::from_utf8_lossy(&o.stderr);
@@ -166,7 +177,10 @@ async fn migrate_applies_pgroll_examples_up_to_the_first_unsupported_operation()
     let out = text(&o);
     assert_eq!(o.status.code(), Some(1), "{out}");
     assert!(out.contains("03_add_column.yaml:"), "{out}");
-    assert!(out.contains("not supported yet: add_column with `up`"), "{out}");
+    assert!(
+        out.contains("not supported yet: add_column with `up`"),
+        "{out}"
+    );
     let o = ratchet(&db, &["status", "--format", "json"], &[]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["history"][0]["name"], "01_create_tables");

@@ -203,7 +203,11 @@ pub fn constraint_body(
 }
 
 /// A `create_table` constraint as a table-constraint clause.
-pub fn table_constraint(c: &TableConstraint, ref_table: Option<&str>, ref_cols: &[String]) -> String {
+pub fn table_constraint(
+    c: &TableConstraint,
+    ref_table: Option<&str>,
+    ref_cols: &[String],
+) -> String {
     let references = match (&c.references, ref_table) {
         (Some(r), Some(t)) => Some((t, r, ref_cols)),
         _ => None,

@@ -11,8 +11,7 @@ use super::{check_ident_len, Planner, VColumn, VTable};
 use crate::error::EngineError;
 use crate::fragment;
 use crate::plan::{
-    Action, Phase, Statement, ACCESS_EXCLUSIVE, SHARE_ROW_EXCLUSIVE,
-    SHARE_UPDATE_EXCLUSIVE,
+    Action, Phase, Statement, ACCESS_EXCLUSIVE, SHARE_ROW_EXCLUSIVE, SHARE_UPDATE_EXCLUSIVE,
 };
 use crate::sql::{ident, literal};
 
@@ -52,7 +51,11 @@ impl Planner<'_> {
     }
 
     /// Resolve a referenced `table.column` to physical names.
-    fn resolve_reference(&self, table: &str, column: &str) -> Result<(String, String), EngineError> {
+    fn resolve_reference(
+        &self,
+        table: &str,
+        column: &str,
+    ) -> Result<(String, String), EngineError> {
         let t = self.table(table)?;
         let c = self.column(t, column)?;
         Ok((t.physical.clone(), c.physical.clone()))
@@ -60,7 +63,12 @@ impl Planner<'_> {
 
     pub(super) fn create_table(&mut self, o: &CreateTable) -> Result<(), EngineError> {
         self.ensure_table_name_free(&o.name)?;
-        let pk: Vec<&str> = o.columns.iter().filter(|c| c.pk).map(|c| c.name.as_str()).collect();
+        let pk: Vec<&str> = o
+            .columns
+            .iter()
+            .filter(|c| c.pk)
+            .map(|c| c.name.as_str())
+            .collect();
         let mut defs = Vec::new();
         let mut locks = Vec::new();
         for c in &o.columns {
@@ -87,7 +95,10 @@ impl Planner<'_> {
             for col in &k.columns {
                 if !names.contains(&col.as_str()) {
                     return Err(self.invalid(
-                        format!("constraint `{}` names column `{col}`, which table `{}` does not have", k.name, o.name),
+                        format!(
+                            "constraint `{}` names column `{col}`, which table `{}` does not have",
+                            k.name, o.name
+                        ),
                         format!("columns of `{}`: {}", o.name, names.join(", ")),
                     ));
                 }
@@ -115,7 +126,10 @@ impl Planner<'_> {
             locks,
         )];
         if let Some(c) = &o.comment {
-            stmts.push(Statement::new(format!("COMMENT ON TABLE {qt} IS {}", literal(c)), vec![]));
+            stmts.push(Statement::new(
+                format!("COMMENT ON TABLE {qt} IS {}", literal(c)),
+                vec![],
+            ));
         }
         for c in o.columns.iter().filter(|c| c.comment.is_some()) {
             stmts.push(Statement::new(
@@ -127,7 +141,8 @@ impl Planner<'_> {
                 vec![],
             ));
         }
-        self.start.push(self.tx(Phase::Start, format!("create table {}", o.name), stmts));
+        self.start
+            .push(self.tx(Phase::Start, format!("create table {}", o.name), stmts));
         self.abort.push(self.tx(
             Phase::Abort,
             format!("drop table {}", o.name),
@@ -183,7 +198,11 @@ impl Planner<'_> {
             Phase::Complete,
             format!("rename table {} to {}", o.from, o.to),
             vec![Statement::new(
-                format!("ALTER TABLE IF EXISTS {} RENAME TO {}", self.q(&physical), ident(&o.to)),
+                format!(
+                    "ALTER TABLE IF EXISTS {} RENAME TO {}",
+                    self.q(&physical),
+                    ident(&o.to)
+                ),
                 vec![self.lock(ACCESS_EXCLUSIVE, &physical)],
             )],
         ));
@@ -238,7 +257,11 @@ impl Planner<'_> {
         // A column of that name may still exist physically (dropped in this migration):
         // then build it under a temporary name and rename it at complete.
         let taken = t.columns.iter().any(|x| x.physical == c.name);
-        let physical = if taken { format!("_ratchet_new_{}", c.name) } else { c.name.clone() };
+        let physical = if taken {
+            format!("_ratchet_new_{}", c.name)
+        } else {
+            c.name.clone()
+        };
         let mut col = c.clone();
         col.name = physical.clone();
         col.unique = false;
@@ -247,7 +270,10 @@ impl Planner<'_> {
         col.comment = None;
         let qt = self.q(&t.physical);
         let mut stmts = vec![Statement::new(
-            format!("ALTER TABLE {qt} ADD COLUMN {}", column_definition(&col, false, None)),
+            format!(
+                "ALTER TABLE {qt} ADD COLUMN {}",
+                column_definition(&col, false, None)
+            ),
             vec![self.lock(ACCESS_EXCLUSIVE, &t.physical)],
         )];
         let mut validate = Vec::new();
@@ -280,7 +306,11 @@ impl Planner<'_> {
         }
         if let Some(cm) = &c.comment {
             stmts.push(Statement::new(
-                format!("COMMENT ON COLUMN {qt}.{} IS {}", ident(&physical), literal(cm)),
+                format!(
+                    "COMMENT ON COLUMN {qt}.{} IS {}",
+                    ident(&physical),
+                    literal(cm)
+                ),
                 vec![self.lock(SHARE_UPDATE_EXCLUSIVE, &t.physical)],
             ));
         }
@@ -331,7 +361,10 @@ impl Planner<'_> {
             Phase::Abort,
             format!("drop column {}.{}", o.table, c.name),
             vec![Statement::new(
-                format!("ALTER TABLE IF EXISTS {qt} DROP COLUMN IF EXISTS {}", ident(&physical)),
+                format!(
+                    "ALTER TABLE IF EXISTS {qt} DROP COLUMN IF EXISTS {}",
+                    ident(&physical)
+                ),
                 vec![self.lock(ACCESS_EXCLUSIVE, &t.physical)],
             )],
         ));
@@ -404,13 +437,20 @@ impl Planner<'_> {
         if let Some(pk) = self.catalog_table(&t).and_then(|ct| ct.primary_key()) {
             if pk.columns.contains(&c.physical) {
                 return Err(self.invalid(
-                    format!("column `{}` is part of the primary key of `{}`", o.column, o.table),
+                    format!(
+                        "column `{}` is part of the primary key of `{}`",
+                        o.column, o.table
+                    ),
                     "drop or replace the primary key first (drop_constraint / create_constraint)",
                 ));
             }
         }
         let tm = self.table_mut(&o.table);
-        if let Some(col) = tm.columns.iter_mut().find(|x| x.logical == o.column && !x.hidden) {
+        if let Some(col) = tm
+            .columns
+            .iter_mut()
+            .find(|x| x.logical == o.column && !x.hidden)
+        {
             col.hidden = true;
         }
         self.complete.push(self.tx(
@@ -448,7 +488,11 @@ impl Planner<'_> {
             ));
         }
         let tm = self.table_mut(&o.table);
-        if let Some(col) = tm.columns.iter_mut().find(|x| x.logical == o.from && !x.hidden) {
+        if let Some(col) = tm
+            .columns
+            .iter_mut()
+            .find(|x| x.logical == o.from && !x.hidden)
+        {
             col.logical = o.to.clone();
         }
         self.column_renames.push(self.tx(
@@ -562,7 +606,10 @@ impl Planner<'_> {
     pub(super) fn drop_index(&mut self, o: &DropIndex) -> Result<(), EngineError> {
         let Some(idx) = self.catalog().indexes.get(&o.name) else {
             return Err(self.invalid(
-                format!("index `{}` does not exist in schema `{}`", o.name, self.schema),
+                format!(
+                    "index `{}` does not exist in schema `{}`",
+                    o.name, self.schema
+                ),
                 "check the name with \\di in psql",
             ));
         };
@@ -586,7 +633,10 @@ impl Planner<'_> {
         Ok(())
     }
 
-    pub(super) fn set_replica_identity(&mut self, o: &SetReplicaIdentity) -> Result<(), EngineError> {
+    pub(super) fn set_replica_identity(
+        &mut self,
+        o: &SetReplicaIdentity,
+    ) -> Result<(), EngineError> {
         let t = self.table(&o.table)?.clone();
         let clause = match o.identity.type_.to_lowercase().as_str() {
             "default" => "DEFAULT".to_string(),
@@ -594,7 +644,10 @@ impl Planner<'_> {
             "nothing" => "NOTHING".to_string(),
             "index" => {
                 let Some(name) = &o.identity.index else {
-                    return Err(self.invalid("identity type `index` needs `index:`", "name a unique index of the table"));
+                    return Err(self.invalid(
+                        "identity type `index` needs `index:`",
+                        "name a unique index of the table",
+                    ));
                 };
                 let ok = self
                     .catalog()
@@ -618,9 +671,15 @@ impl Planner<'_> {
         };
         self.start.push(self.tx(
             Phase::Start,
-            format!("set replica identity of {} to {}", o.table, o.identity.type_),
+            format!(
+                "set replica identity of {} to {}",
+                o.table, o.identity.type_
+            ),
             vec![Statement::new(
-                format!("ALTER TABLE {} REPLICA IDENTITY {clause}", self.q(&t.physical)),
+                format!(
+                    "ALTER TABLE {} REPLICA IDENTITY {clause}",
+                    self.q(&t.physical)
+                ),
                 vec![self.lock(ACCESS_EXCLUSIVE, &t.physical)],
             )],
         ));
@@ -628,15 +687,26 @@ impl Planner<'_> {
     }
 
     pub(super) fn sql(&mut self, o: &Sql) -> Result<(), EngineError> {
-        let phase = if o.on_complete { Phase::Complete } else { Phase::Start };
+        let phase = if o.on_complete {
+            Phase::Complete
+        } else {
+            Phase::Start
+        };
         let statements = fragment::split_statements(&o.up).map_err(|e| {
-            self.invalid(format!("`up` is not valid SQL: {e}"), "fix the SQL; nothing was run")
+            self.invalid(
+                format!("`up` is not valid SQL: {e}"),
+                "fix the SQL; nothing was run",
+            )
         })?;
         for s in statements {
             let locks = fragment::infer_locks(&s, &self.schema);
             let stmt = Statement::new(s.clone(), locks);
             let step = if fragment::needs_no_transaction(&s) {
-                self.step(phase, "raw SQL (outside a transaction)", Action::NoTransaction { statement: stmt })
+                self.step(
+                    phase,
+                    "raw SQL (outside a transaction)",
+                    Action::NoTransaction { statement: stmt },
+                )
             } else {
                 self.tx(phase, "raw SQL", vec![stmt])
             };
@@ -647,10 +717,17 @@ impl Planner<'_> {
         }
         if let (Some(down), false) = (&o.down, o.on_complete) {
             fragment::split_statements(down).map_err(|e| {
-                self.invalid(format!("`down` is not valid SQL: {e}"), "fix the SQL; nothing was run")
+                self.invalid(
+                    format!("`down` is not valid SQL: {e}"),
+                    "fix the SQL; nothing was run",
+                )
             })?;
             let locks = fragment::infer_locks(down, &self.schema);
-            self.abort.push(self.tx(Phase::Abort, "raw SQL `down`", vec![Statement::new(down.clone(), locks)]));
+            self.abort.push(self.tx(
+                Phase::Abort,
+                "raw SQL `down`",
+                vec![Statement::new(down.clone(), locks)],
+            ));
         }
         Ok(())
     }

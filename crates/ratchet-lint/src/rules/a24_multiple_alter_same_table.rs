@@ -30,13 +30,11 @@ crate::declare_rule! {
 
 fn check(cx: &Context<'_>, sink: &mut Sink) {
     for stmt in cx.statements() {
-        let Some(table) = ast::alter_table(&stmt.node).and_then(ast::alter_table_name) else { continue };
+        let Some(table) = combinable(stmt) else { continue };
         if cx.is_new_table(&table, stmt) {
             continue;
         }
-        let earlier = cx.before(stmt).iter().rev().find(|s| {
-            ast::alter_table(&s.node).and_then(ast::alter_table_name).is_some_and(|t| t.same_as(&table))
-        });
+        let earlier = cx.before(stmt).iter().rev().find(|s| combinable(s).is_some_and(|t| t.same_as(&table)));
         let Some(earlier) = earlier else { continue };
         let (line, _) = cx.line_col(earlier.span.start);
         sink.push(
@@ -44,6 +42,17 @@ fn check(cx: &Context<'_>, sink: &mut Sink) {
                 .help("combine the actions into one ALTER TABLE statement"),
         );
     }
+}
+
+/// The table of an ALTER TABLE that could be merged with another: VALIDATE CONSTRAINT is
+/// deliberately separate (it must run in its own transaction), so it never counts.
+fn combinable(stmt: &crate::Statement) -> Option<crate::ast::QualifiedName> {
+    let a = ast::alter_table(&stmt.node)?;
+    let validate_only = ast::alter_cmds(a).all(|c| ast::cmd_type(c) == pg_query::protobuf::AlterTableType::AtValidateConstraint);
+    if validate_only {
+        return None;
+    }
+    ast::alter_table_name(a)
 }
 
 #[cfg(test)]
@@ -54,6 +63,11 @@ mod tests {
     #[test]
     fn fires() {
         insta::assert_snapshot!(lint_errors(&RULE, "ALTER TABLE users ADD COLUMN a int;\nALTER TABLE users ADD COLUMN b int;"));
+    }
+
+    #[test]
+    fn validate_is_deliberately_separate() {
+        lint_ok(&RULE, "ALTER TABLE users ADD CONSTRAINT c CHECK (a > 0) NOT VALID;\nALTER TABLE users VALIDATE CONSTRAINT c;");
     }
 
     #[test]

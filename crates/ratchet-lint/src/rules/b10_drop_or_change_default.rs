@@ -35,10 +35,19 @@ crate::declare_rule! {
     check: check,
 }
 
-fn column_added_before(cx: &Context<'_>, table: &QualifiedName, column: &str, stmt: &Statement) -> bool {
+fn column_added_before(
+    cx: &Context<'_>,
+    table: &QualifiedName,
+    column: &str,
+    stmt: &Statement,
+) -> bool {
     cx.before(stmt).iter().any(|s| {
-        let NodeEnum::AlterTableStmt(_) = &s.node else { return false };
-        let Some(alter) = ast::alter_table(&s.node) else { return false };
+        let NodeEnum::AlterTableStmt(_) = &s.node else {
+            return false;
+        };
+        let Some(alter) = ast::alter_table(&s.node) else {
+            return false;
+        };
         ast::alter_table_name(alter).is_some_and(|t| t.same_as(table))
             && ast::alter_cmds(alter).any(|c| {
                 ast::cmd_type(c) == AlterTableType::AtAddColumn
@@ -49,12 +58,18 @@ fn column_added_before(cx: &Context<'_>, table: &QualifiedName, column: &str, st
 
 fn check(cx: &Context<'_>, sink: &mut Sink) {
     for stmt in cx.statements() {
-        let Some(alter) = ast::alter_table(&stmt.node) else { continue };
-        let Some(table) = ast::alter_table_name(alter) else { continue };
+        let Some(alter) = ast::alter_table(&stmt.node) else {
+            continue;
+        };
+        let Some(table) = ast::alter_table_name(alter) else {
+            continue;
+        };
         if cx.is_new_table(&table, stmt) {
             continue;
         }
-        for cmd in ast::alter_cmds(alter).filter(|c| ast::cmd_type(c) == AlterTableType::AtColumnDefault) {
+        for cmd in
+            ast::alter_cmds(alter).filter(|c| ast::cmd_type(c) == AlterTableType::AtColumnDefault)
+        {
             if column_added_before(cx, &table, &cmd.name, stmt) {
                 continue;
             }
@@ -90,12 +105,18 @@ mod tests {
 
     #[test]
     fn drop_default_is_a_warning() {
-        insta::assert_snapshot!(lint_errors(&RULE, "ALTER TABLE users ALTER COLUMN status DROP DEFAULT;"));
+        insta::assert_snapshot!(lint_errors(
+            &RULE,
+            "ALTER TABLE users ALTER COLUMN status DROP DEFAULT;"
+        ));
     }
 
     #[test]
     fn set_default_is_info() {
-        insta::assert_snapshot!(lint_errors(&RULE, "ALTER TABLE users ALTER COLUMN status SET DEFAULT 'new';"));
+        insta::assert_snapshot!(lint_errors(
+            &RULE,
+            "ALTER TABLE users ALTER COLUMN status SET DEFAULT 'new';"
+        ));
     }
 
     #[test]

@@ -33,8 +33,12 @@ crate::declare_rule! {
 
 fn check(cx: &Context<'_>, sink: &mut Sink) {
     for stmt in cx.statements() {
-        let Some(alter) = ast::alter_table(&stmt.node) else { continue };
-        let Some(table) = ast::alter_table_name(alter) else { continue };
+        let Some(alter) = ast::alter_table(&stmt.node) else {
+            continue;
+        };
+        let Some(table) = ast::alter_table_name(alter) else {
+            continue;
+        };
         if cx.is_new_table(&table, stmt) {
             continue;
         }
@@ -71,16 +75,25 @@ mod tests {
 
     #[test]
     fn fires_on_drop_expression() {
-        insta::assert_snapshot!(lint_errors(&RULE, "ALTER TABLE orders ALTER COLUMN total_cents DROP EXPRESSION;"));
+        insta::assert_snapshot!(lint_errors(
+            &RULE,
+            "ALTER TABLE orders ALTER COLUMN total_cents DROP EXPRESSION;"
+        ));
     }
 
     #[test]
     fn set_expression_is_an_error() {
-        insta::assert_snapshot!(lint_errors(&RULE, "ALTER TABLE orders ALTER COLUMN total_cents SET EXPRESSION AS (total * 100);"));
+        insta::assert_snapshot!(lint_errors(
+            &RULE,
+            "ALTER TABLE orders ALTER COLUMN total_cents SET EXPRESSION AS (total * 100);"
+        ));
     }
 
     #[test]
     fn ignores_drop_default() {
-        lint_ok(&RULE, "ALTER TABLE orders ALTER COLUMN total_cents DROP DEFAULT;");
+        lint_ok(
+            &RULE,
+            "ALTER TABLE orders ALTER COLUMN total_cents DROP DEFAULT;",
+        );
     }
 }

@@ -33,7 +33,9 @@ crate::declare_rule! {
 
 fn check(cx: &Context<'_>, sink: &mut Sink) {
     for stmt in cx.statements() {
-        let NodeEnum::AlterObjectSchemaStmt(s) = &stmt.node else { continue };
+        let NodeEnum::AlterObjectSchemaStmt(s) = &stmt.node else {
+            continue;
+        };
         let name = match s.relation.as_ref().map(ast::range_var_name) {
             Some(table) => {
                 if cx.is_new_table(&table, stmt) {

@@ -34,7 +34,9 @@ crate::declare_rule! {
 
 fn check(cx: &Context<'_>, sink: &mut Sink) {
     for stmt in cx.statements() {
-        let NodeEnum::TruncateStmt(t) = &stmt.node else { continue };
+        let NodeEnum::TruncateStmt(t) = &stmt.node else {
+            continue;
+        };
         if t.behavior != DropBehavior::DropCascade as i32 {
             continue;
         }

@@ -35,7 +35,9 @@ crate::declare_rule! {
 
 fn check(cx: &Context<'_>, sink: &mut Sink) {
     for stmt in cx.statements() {
-        let NodeEnum::DropStmt(drop) = &stmt.node else { continue };
+        let NodeEnum::DropStmt(drop) = &stmt.node else {
+            continue;
+        };
         if ast::object_type(drop.remove_type) != ObjectType::ObjectTable {
             continue;
         }
@@ -43,7 +45,10 @@ fn check(cx: &Context<'_>, sink: &mut Sink) {
             if cx.is_new_table(&table, stmt) {
                 continue;
             }
-            let recreated = cx.after(stmt).iter().any(|s| created_table(&s.node).is_some_and(|t| t.same_as(&table)));
+            let recreated = cx
+                .after(stmt)
+                .iter()
+                .any(|s| created_table(&s.node).is_some_and(|t| t.same_as(&table)));
             if !recreated {
                 continue;
             }
@@ -75,6 +80,9 @@ mod tests {
 
     #[test]
     fn ignores_dropping_another_table() {
-        lint_ok(&RULE, "DROP TABLE old_settings;\nCREATE TABLE settings (key text PRIMARY KEY, value text);");
+        lint_ok(
+            &RULE,
+            "DROP TABLE old_settings;\nCREATE TABLE settings (key text PRIMARY KEY, value text);",
+        );
     }
 }

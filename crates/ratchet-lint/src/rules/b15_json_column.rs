@@ -44,7 +44,8 @@ fn check(cx: &Context<'_>, sink: &mut Sink) {
             )
             .help("use jsonb; for an existing column, ratchet's `alter_column` with `type: jsonb` and `up: <col>::jsonb`");
             if let Some(span) = type_span(cx, stmt, col.type_name, &["json"]) {
-                diagnostic = diagnostic.fix(Fix::new("use jsonb", vec![Edit::replace(span, "jsonb")]));
+                diagnostic =
+                    diagnostic.fix(Fix::new("use jsonb", vec![Edit::replace(span, "jsonb")]));
             }
             sink.push(diagnostic);
         }
@@ -58,7 +59,10 @@ mod tests {
 
     #[test]
     fn fires_on_json_column() {
-        insta::assert_snapshot!(lint_errors(&RULE, "ALTER TABLE events ADD COLUMN payload json NOT NULL DEFAULT '{}';"));
+        insta::assert_snapshot!(lint_errors(
+            &RULE,
+            "ALTER TABLE events ADD COLUMN payload json NOT NULL DEFAULT '{}';"
+        ));
     }
 
     #[test]

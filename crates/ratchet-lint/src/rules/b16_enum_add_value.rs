@@ -37,7 +37,9 @@ crate::declare_rule! {
 
 fn check(cx: &Context<'_>, sink: &mut Sink) {
     for stmt in cx.statements() {
-        let NodeEnum::AlterEnumStmt(e) = &stmt.node else { continue };
+        let NodeEnum::AlterEnumStmt(e) = &stmt.node else {
+            continue;
+        };
         if !e.old_val.is_empty() {
             continue; // RENAME VALUE: rule B7.
         }
@@ -78,12 +80,18 @@ mod tests {
 
     #[test]
     fn fires_without_position() {
-        insta::assert_snapshot!(lint_errors(&RULE, "ALTER TYPE order_status ADD VALUE 'returned';"));
+        insta::assert_snapshot!(lint_errors(
+            &RULE,
+            "ALTER TYPE order_status ADD VALUE 'returned';"
+        ));
     }
 
     #[test]
     fn is_an_error_in_a_transaction_on_pg11() {
-        let settings = Settings { assume_in_transaction: true, ..pg(11) };
+        let settings = Settings {
+            assume_in_transaction: true,
+            ..pg(11)
+        };
         insta::assert_snapshot!(lint_errors_with(
             &RULE,
             "ALTER TYPE order_status ADD VALUE 'returned' AFTER 'shipped';",
@@ -94,6 +102,9 @@ mod tests {
 
     #[test]
     fn ignores_a_positioned_value() {
-        lint_ok(&RULE, "ALTER TYPE order_status ADD VALUE IF NOT EXISTS 'returned' AFTER 'shipped';");
+        lint_ok(
+            &RULE,
+            "ALTER TYPE order_status ADD VALUE IF NOT EXISTS 'returned' AFTER 'shipped';",
+        );
     }
 }

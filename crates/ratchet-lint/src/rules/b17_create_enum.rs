@@ -34,7 +34,9 @@ crate::declare_rule! {
 
 fn check(cx: &Context<'_>, sink: &mut Sink) {
     for stmt in cx.statements() {
-        let NodeEnum::CreateEnumStmt(e) = &stmt.node else { continue };
+        let NodeEnum::CreateEnumStmt(e) = &stmt.node else {
+            continue;
+        };
         sink.push(
             Diagnostic::new(
                 stmt.span,
@@ -55,11 +57,17 @@ mod tests {
 
     #[test]
     fn fires_on_create_enum() {
-        insta::assert_snapshot!(lint_errors(&RULE, "CREATE TYPE order_status AS ENUM ('new', 'paid', 'shipped');"));
+        insta::assert_snapshot!(lint_errors(
+            &RULE,
+            "CREATE TYPE order_status AS ENUM ('new', 'paid', 'shipped');"
+        ));
     }
 
     #[test]
     fn ignores_a_composite_type() {
-        lint_ok(&RULE, "CREATE TYPE money_amount AS (amount numeric, currency text);");
+        lint_ok(
+            &RULE,
+            "CREATE TYPE money_amount AS (amount numeric, currency text);",
+        );
     }
 }

@@ -36,8 +36,18 @@ crate::declare_rule! {
     check: check,
 }
 
-fn finding(cx: &Context<'_>, span: crate::Span, table: &QualifiedName, columns: &[String], what: &str) -> Diagnostic {
-    let cols = if columns.is_empty() { "<columns>".to_string() } else { columns.join(", ") };
+fn finding(
+    cx: &Context<'_>,
+    span: crate::Span,
+    table: &QualifiedName,
+    columns: &[String],
+    what: &str,
+) -> Diagnostic {
+    let cols = if columns.is_empty() {
+        "<columns>".to_string()
+    } else {
+        columns.join(", ")
+    };
     Diagnostic::new(
         span,
         format!(
@@ -53,35 +63,55 @@ fn finding(cx: &Context<'_>, span: crate::Span, table: &QualifiedName, columns: 
 fn check(cx: &Context<'_>, sink: &mut Sink) {
     for stmt in cx.statements() {
         if let NodeEnum::IndexStmt(index) = &stmt.node {
-            let Some(table) = index.relation.as_ref().map(ast::range_var_name) else { continue };
+            let Some(table) = index.relation.as_ref().map(ast::range_var_name) else {
+                continue;
+            };
             if index.unique && !cx.is_new_table(&table, stmt) {
                 let columns = ast::key_names(&index.index_params);
                 sink.push(finding(cx, stmt.span, &table, &columns, "a unique index"));
             }
             continue;
         }
-        let Some(alter) = ast::alter_table(&stmt.node) else { continue };
-        let Some(table) = ast::alter_table_name(alter) else { continue };
+        let Some(alter) = ast::alter_table(&stmt.node) else {
+            continue;
+        };
+        let Some(table) = ast::alter_table_name(alter) else {
+            continue;
+        };
         if cx.is_new_table(&table, stmt) {
             continue;
         }
         for cmd in ast::alter_cmds(alter) {
             match ast::cmd_type(cmd) {
                 AlterTableType::AtAddConstraint => {
-                    let Some(c) = ast::cmd_constraint(cmd) else { continue };
+                    let Some(c) = ast::cmd_constraint(cmd) else {
+                        continue;
+                    };
                     let what = match ast::constr_type(c) {
                         ConstrType::ConstrUnique => "a UNIQUE constraint",
                         ConstrType::ConstrPrimary => "a PRIMARY KEY",
                         _ => continue,
                     };
                     if c.indexname.is_empty() {
-                        sink.push(finding(cx, stmt.span, &table, &ast::key_names(&c.keys), what));
+                        sink.push(finding(
+                            cx,
+                            stmt.span,
+                            &table,
+                            &ast::key_names(&c.keys),
+                            what,
+                        ));
                     }
                 }
                 AlterTableType::AtAddColumn => {
-                    let Some(def) = ast::cmd_column_def(cmd) else { continue };
-                    let unique = ast::column_constraints(def)
-                        .any(|c| matches!(ast::constr_type(c), ConstrType::ConstrUnique | ConstrType::ConstrPrimary));
+                    let Some(def) = ast::cmd_column_def(cmd) else {
+                        continue;
+                    };
+                    let unique = ast::column_constraints(def).any(|c| {
+                        matches!(
+                            ast::constr_type(c),
+                            ConstrType::ConstrUnique | ConstrType::ConstrPrimary
+                        )
+                    });
                     let same_value = ast::column_default(def).is_some_and(|d| !is_null(d));
                     if unique && same_value {
                         sink.push(finding(
@@ -110,12 +140,18 @@ mod tests {
 
     #[test]
     fn fires_on_unique_index() {
-        insta::assert_snapshot!(lint_errors(&RULE, "CREATE UNIQUE INDEX CONCURRENTLY users_email_key ON users (email);"));
+        insta::assert_snapshot!(lint_errors(
+            &RULE,
+            "CREATE UNIQUE INDEX CONCURRENTLY users_email_key ON users (email);"
+        ));
     }
 
     #[test]
     fn fires_on_unique_column_with_default() {
-        insta::assert_snapshot!(lint_errors(&RULE, "ALTER TABLE users ADD COLUMN code text UNIQUE DEFAULT 'x';"));
+        insta::assert_snapshot!(lint_errors(
+            &RULE,
+            "ALTER TABLE users ADD COLUMN code text UNIQUE DEFAULT 'x';"
+        ));
     }
 
     #[test]

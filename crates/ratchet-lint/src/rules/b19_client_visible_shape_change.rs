@@ -64,18 +64,29 @@ fn check(cx: &Context<'_>, sink: &mut Sink) {
                     continue;
                 }
                 let objtype = ast::object_type(a.objtype);
-                changes.extend(ast::alter_cmds(a).filter_map(|c| cmd_change(ast::cmd_type(c), objtype)));
+                changes.extend(
+                    ast::alter_cmds(a).filter_map(|c| cmd_change(ast::cmd_type(c), objtype)),
+                );
             }
             NodeEnum::ViewStmt(v) if v.replace => {
-                changes.push("CREATE OR REPLACE VIEW changes what the previous version's queries return");
+                changes.push(
+                    "CREATE OR REPLACE VIEW changes what the previous version's queries return",
+                );
             }
             NodeEnum::CreateFunctionStmt(f) if f.replace => {
-                changes.push("CREATE OR REPLACE FUNCTION changes behaviour the previous version relies on");
+                changes.push(
+                    "CREATE OR REPLACE FUNCTION changes behaviour the previous version relies on",
+                );
             }
             NodeEnum::IndexStmt(i) if i.unique => {
-                let new = i.relation.as_ref().map(ast::range_var_name).is_some_and(|t| cx.is_new_table(&t, stmt));
+                let new = i
+                    .relation
+                    .as_ref()
+                    .map(ast::range_var_name)
+                    .is_some_and(|t| cx.is_new_table(&t, stmt));
                 if !new {
-                    changes.push("a new unique index rejects writes the previous version still makes");
+                    changes
+                        .push("a new unique index rejects writes the previous version still makes");
                 }
             }
             NodeEnum::AlterSeqStmt(s) => {
@@ -109,7 +120,10 @@ mod tests {
 
     #[test]
     fn fires_on_create_or_replace_view() {
-        insta::assert_snapshot!(lint_errors(&RULE, "CREATE OR REPLACE VIEW v AS SELECT 1 AS a;"));
+        insta::assert_snapshot!(lint_errors(
+            &RULE,
+            "CREATE OR REPLACE VIEW v AS SELECT 1 AS a;"
+        ));
     }
 
     #[test]

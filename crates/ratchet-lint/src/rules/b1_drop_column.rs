@@ -40,8 +40,12 @@ crate::declare_rule! {
 
 fn check(cx: &Context<'_>, sink: &mut Sink) {
     for stmt in cx.statements() {
-        let Some(alter) = ast::alter_table(&stmt.node) else { continue };
-        let Some(table) = ast::alter_table_name(alter) else { continue };
+        let Some(alter) = ast::alter_table(&stmt.node) else {
+            continue;
+        };
+        let Some(table) = ast::alter_table_name(alter) else {
+            continue;
+        };
         if cx.is_new_table(&table, stmt) {
             continue;
         }
@@ -73,16 +77,25 @@ mod tests {
 
     #[test]
     fn fires_on_drop_column() {
-        insta::assert_snapshot!(lint_errors(&RULE, "ALTER TABLE users DROP COLUMN legacy_flag;"));
+        insta::assert_snapshot!(lint_errors(
+            &RULE,
+            "ALTER TABLE users DROP COLUMN legacy_flag;"
+        ));
     }
 
     #[test]
     fn ignores_a_table_created_in_the_same_file() {
-        lint_ok(&RULE, "CREATE TABLE t (a int, b int);\nALTER TABLE t DROP COLUMN b;");
+        lint_ok(
+            &RULE,
+            "CREATE TABLE t (a int, b int);\nALTER TABLE t DROP COLUMN b;",
+        );
     }
 
     #[test]
     fn ignores_drop_constraint() {
-        lint_ok(&RULE, "ALTER TABLE users DROP CONSTRAINT users_legacy_check;");
+        lint_ok(
+            &RULE,
+            "ALTER TABLE users DROP CONSTRAINT users_legacy_check;",
+        );
     }
 }

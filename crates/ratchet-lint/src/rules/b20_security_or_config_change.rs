@@ -76,7 +76,10 @@ fn change(cx: &Context<'_>, stmt: &crate::Statement) -> Option<&'static str> {
 fn check(cx: &Context<'_>, sink: &mut Sink) {
     for stmt in cx.statements() {
         if let Some(message) = change(cx, stmt) {
-            sink.push(Diagnostic::new(stmt.span, message).help("review it against the real application roles before it ships"));
+            sink.push(
+                Diagnostic::new(stmt.span, message)
+                    .help("review it against the real application roles before it ships"),
+            );
         }
     }
 }
@@ -88,12 +91,18 @@ mod tests {
 
     #[test]
     fn fires_on_revoke() {
-        insta::assert_snapshot!(lint_errors(&RULE, "REVOKE SELECT ON orders FROM reporting;"));
+        insta::assert_snapshot!(lint_errors(
+            &RULE,
+            "REVOKE SELECT ON orders FROM reporting;"
+        ));
     }
 
     #[test]
     fn fires_on_enable_row_level_security() {
-        insta::assert_snapshot!(lint_errors(&RULE, "ALTER TABLE orders ENABLE ROW LEVEL SECURITY;"));
+        insta::assert_snapshot!(lint_errors(
+            &RULE,
+            "ALTER TABLE orders ENABLE ROW LEVEL SECURITY;"
+        ));
     }
 
     #[test]

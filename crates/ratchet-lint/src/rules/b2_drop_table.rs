@@ -42,7 +42,9 @@ pub(crate) fn drop_stmt<'n>(node: &'n NodeEnum, kinds: &[ObjectType]) -> Option<
 
 fn check(cx: &Context<'_>, sink: &mut Sink) {
     for stmt in cx.statements() {
-        let Some(drop) = drop_stmt(&stmt.node, &[ObjectType::ObjectTable]) else { continue };
+        let Some(drop) = drop_stmt(&stmt.node, &[ObjectType::ObjectTable]) else {
+            continue;
+        };
         for table in ast::drop_objects(drop) {
             if cx.is_new_table(&table, stmt) {
                 continue;
@@ -73,7 +75,10 @@ mod tests {
 
     #[test]
     fn ignores_a_table_created_in_the_same_file() {
-        lint_ok(&RULE, "CREATE TABLE tmp_import (id bigint);\nDROP TABLE tmp_import;");
+        lint_ok(
+            &RULE,
+            "CREATE TABLE tmp_import (id bigint);\nDROP TABLE tmp_import;",
+        );
     }
 
     #[test]

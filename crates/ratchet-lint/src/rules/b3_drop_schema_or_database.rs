@@ -41,12 +41,23 @@ fn check(cx: &Context<'_>, sink: &mut Sink) {
     for stmt in cx.statements() {
         match &stmt.node {
             NodeEnum::DropdbStmt(d) => sink.push(
-                Diagnostic::new(stmt.span, format!("dropping database `{}` loses every object and row in it", d.dbname))
-                    .help("a migration must never drop a database; do it by hand, after a backup"),
+                Diagnostic::new(
+                    stmt.span,
+                    format!(
+                        "dropping database `{}` loses every object and row in it",
+                        d.dbname
+                    ),
+                )
+                .help("a migration must never drop a database; do it by hand, after a backup"),
             ),
-            NodeEnum::DropStmt(d) if ast::object_type(d.remove_type) == ObjectType::ObjectSchema => {
+            NodeEnum::DropStmt(d)
+                if ast::object_type(d.remove_type) == ObjectType::ObjectSchema =>
+            {
                 for name in d.objects.iter().filter_map(ast::node_string) {
-                    let new = cx.before(stmt).iter().any(|s| created_schema(&s.node) == Some(name));
+                    let new = cx
+                        .before(stmt)
+                        .iter()
+                        .any(|s| created_schema(&s.node) == Some(name));
                     if new {
                         continue;
                     }

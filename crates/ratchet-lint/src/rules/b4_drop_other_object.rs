@@ -84,10 +84,17 @@ fn created_name(node: &NodeEnum) -> Option<String> {
 
 fn check(cx: &Context<'_>, sink: &mut Sink) {
     for stmt in cx.statements() {
-        let NodeEnum::DropStmt(drop) = &stmt.node else { continue };
-        let Some(kind) = kind_name(ast::object_type(drop.remove_type)) else { continue };
+        let NodeEnum::DropStmt(drop) = &stmt.node else {
+            continue;
+        };
+        let Some(kind) = kind_name(ast::object_type(drop.remove_type)) else {
+            continue;
+        };
         for name in dropped_names(&drop.objects) {
-            let created_before = cx.before(stmt).iter().any(|s| created_name(&s.node).as_deref() == Some(&name));
+            let created_before = cx
+                .before(stmt)
+                .iter()
+                .any(|s| created_name(&s.node).as_deref() == Some(&name));
             let recreated = cx
                 .after(stmt)
                 .iter()

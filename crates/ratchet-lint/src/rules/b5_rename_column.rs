@@ -36,13 +36,17 @@ crate::declare_rule! {
 
 fn check(cx: &Context<'_>, sink: &mut Sink) {
     for stmt in cx.statements() {
-        let NodeEnum::RenameStmt(r) = &stmt.node else { continue };
+        let NodeEnum::RenameStmt(r) = &stmt.node else {
+            continue;
+        };
         if ast::object_type(r.rename_type) != ObjectType::ObjectColumn
             || ast::object_type(r.relation_type) != ObjectType::ObjectTable
         {
             continue;
         }
-        let Some(table) = r.relation.as_ref().map(ast::range_var_name) else { continue };
+        let Some(table) = r.relation.as_ref().map(ast::range_var_name) else {
+            continue;
+        };
         if cx.is_new_table(&table, stmt) {
             continue;
         }
@@ -69,12 +73,18 @@ mod tests {
 
     #[test]
     fn fires_on_rename_column() {
-        insta::assert_snapshot!(lint_errors(&RULE, "ALTER TABLE users RENAME COLUMN email TO email_address;"));
+        insta::assert_snapshot!(lint_errors(
+            &RULE,
+            "ALTER TABLE users RENAME COLUMN email TO email_address;"
+        ));
     }
 
     #[test]
     fn ignores_a_table_created_in_the_same_file() {
-        lint_ok(&RULE, "CREATE TABLE t (a int);\nALTER TABLE t RENAME COLUMN a TO b;");
+        lint_ok(
+            &RULE,
+            "CREATE TABLE t (a int);\nALTER TABLE t RENAME COLUMN a TO b;",
+        );
     }
 
     #[test]

@@ -36,16 +36,23 @@ crate::declare_rule! {
 
 fn check(cx: &Context<'_>, sink: &mut Sink) {
     for stmt in cx.statements() {
-        let NodeEnum::RenameStmt(r) = &stmt.node else { continue };
+        let NodeEnum::RenameStmt(r) = &stmt.node else {
+            continue;
+        };
         if ast::object_type(r.rename_type) != ObjectType::ObjectTable {
             continue;
         }
-        let Some(table) = r.relation.as_ref().map(ast::range_var_name) else { continue };
+        let Some(table) = r.relation.as_ref().map(ast::range_var_name) else {
+            continue;
+        };
         if cx.is_new_table(&table, stmt) {
             continue;
         }
         let compat_view = cx.after(stmt).iter().any(|s| match &s.node {
-            NodeEnum::ViewStmt(v) => v.view.as_ref().is_some_and(|rv| ast::range_var_name(rv).same_as(&table)),
+            NodeEnum::ViewStmt(v) => v
+                .view
+                .as_ref()
+                .is_some_and(|rv| ast::range_var_name(rv).same_as(&table)),
             _ => false,
         });
         if compat_view {
@@ -79,7 +86,10 @@ mod tests {
 
     #[test]
     fn ignores_a_rename_with_a_compatibility_view() {
-        lint_ok(&RULE, "ALTER TABLE users RENAME TO customers;\nCREATE VIEW users AS SELECT * FROM customers;");
+        lint_ok(
+            &RULE,
+            "ALTER TABLE users RENAME TO customers;\nCREATE VIEW users AS SELECT * FROM customers;",
+        );
     }
 
     #[test]

@@ -82,21 +82,33 @@ mod tests {
 
     #[test]
     fn fires_on_rename_enum_value() {
-        insta::assert_snapshot!(lint_errors(&RULE, "ALTER TYPE order_status RENAME VALUE 'shipped' TO 'dispatched';"));
+        insta::assert_snapshot!(lint_errors(
+            &RULE,
+            "ALTER TYPE order_status RENAME VALUE 'shipped' TO 'dispatched';"
+        ));
     }
 
     #[test]
     fn fires_on_rename_view() {
-        insta::assert_snapshot!(lint_errors(&RULE, "ALTER VIEW active_users RENAME TO current_users;"));
+        insta::assert_snapshot!(lint_errors(
+            &RULE,
+            "ALTER VIEW active_users RENAME TO current_users;"
+        ));
     }
 
     #[test]
     fn ignores_rename_index() {
-        lint_ok(&RULE, "ALTER INDEX users_email_idx RENAME TO users_email_key;");
+        lint_ok(
+            &RULE,
+            "ALTER INDEX users_email_idx RENAME TO users_email_key;",
+        );
     }
 
     #[test]
     fn ignores_add_enum_value() {
-        lint_ok(&RULE, "ALTER TYPE order_status ADD VALUE 'returned' AFTER 'shipped';");
+        lint_ok(
+            &RULE,
+            "ALTER TYPE order_status ADD VALUE 'returned' AFTER 'shipped';",
+        );
     }
 }

@@ -32,12 +32,18 @@ crate::declare_rule! {
 
 fn check(cx: &Context<'_>, sink: &mut Sink) {
     for stmt in cx.statements() {
-        let Some(alter) = ast::alter_table(&stmt.node) else { continue };
-        let Some(table) = ast::alter_table_name(alter) else { continue };
+        let Some(alter) = ast::alter_table(&stmt.node) else {
+            continue;
+        };
+        let Some(table) = ast::alter_table_name(alter) else {
+            continue;
+        };
         if cx.is_new_table(&table, stmt) {
             continue;
         }
-        for cmd in ast::alter_cmds(alter).filter(|c| ast::cmd_type(c) == AlterTableType::AtDropNotNull) {
+        for cmd in
+            ast::alter_cmds(alter).filter(|c| ast::cmd_type(c) == AlterTableType::AtDropNotNull)
+        {
             sink.push(
                 Diagnostic::new(
                     stmt.span,
@@ -62,7 +68,10 @@ mod tests {
 
     #[test]
     fn fires_on_drop_not_null() {
-        insta::assert_snapshot!(lint_errors(&RULE, "ALTER TABLE users ALTER COLUMN phone DROP NOT NULL;"));
+        insta::assert_snapshot!(lint_errors(
+            &RULE,
+            "ALTER TABLE users ALTER COLUMN phone DROP NOT NULL;"
+        ));
     }
 
     #[test]

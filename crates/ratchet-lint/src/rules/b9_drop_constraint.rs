@@ -39,12 +39,21 @@ fn check(cx: &Context<'_>, sink: &mut Sink) {
         let Some(alter) = ast::alter_table(&stmt.node) else {
             continue;
         };
-        let Some(table) = ast::alter_table_name(alter) else { continue };
-        for cmd in ast::alter_cmds(alter).filter(|c| ast::cmd_type(c) == AlterTableType::AtDropConstraint) {
+        let Some(table) = ast::alter_table_name(alter) else {
+            continue;
+        };
+        for cmd in
+            ast::alter_cmds(alter).filter(|c| ast::cmd_type(c) == AlterTableType::AtDropConstraint)
+        {
             let key = (table.name.clone(), cmd.name.clone());
-            let added_here = in_file.validated.contains_key(&key) || in_file.not_valid.contains_key(&key);
+            let added_here =
+                in_file.validated.contains_key(&key) || in_file.not_valid.contains_key(&key);
             let not_null_helper = in_file.not_null_checks.contains_key(&key)
-                || cx.prior.not_null_checks.get(&key).is_some_and(|(f, _)| *f < cx.file_index);
+                || cx
+                    .prior
+                    .not_null_checks
+                    .get(&key)
+                    .is_some_and(|(f, _)| *f < cx.file_index);
             if added_here || not_null_helper || cx.is_new_table(&table, stmt) {
                 continue;
             }
@@ -72,7 +81,10 @@ mod tests {
 
     #[test]
     fn fires_on_drop_constraint() {
-        insta::assert_snapshot!(lint_errors(&RULE, "ALTER TABLE orders DROP CONSTRAINT orders_user_id_fkey;"));
+        insta::assert_snapshot!(lint_errors(
+            &RULE,
+            "ALTER TABLE orders DROP CONSTRAINT orders_user_id_fkey;"
+        ));
     }
 
     #[test]

@@ -40,7 +40,9 @@ crate::declare_rule! {
 fn check(cx: &Context<'_>, sink: &mut Sink) {
     let mut open = false;
     for stmt in cx.statements() {
-        let NodeEnum::TransactionStmt(t) = &stmt.node else { continue };
+        let NodeEnum::TransactionStmt(t) = &stmt.node else {
+            continue;
+        };
         let message = match K::try_from(t.kind).unwrap_or(K::Undefined) {
             K::TransStmtBegin | K::TransStmtStart => {
                 let was_open = std::mem::replace(&mut open, true);
@@ -87,7 +89,10 @@ mod tests {
 
     #[test]
     fn fires_on_nested_begin() {
-        insta::assert_snapshot!(lint_errors(&RULE, "BEGIN;\nSELECT 1;\nBEGIN;\nSELECT 2;\nCOMMIT;"));
+        insta::assert_snapshot!(lint_errors(
+            &RULE,
+            "BEGIN;\nSELECT 1;\nBEGIN;\nSELECT 2;\nCOMMIT;"
+        ));
     }
 
     #[test]

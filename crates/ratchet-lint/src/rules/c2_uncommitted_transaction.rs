@@ -34,7 +34,9 @@ crate::declare_rule! {
 fn check(cx: &Context<'_>, sink: &mut Sink) {
     let mut open = None;
     for stmt in cx.statements() {
-        let NodeEnum::TransactionStmt(t) = &stmt.node else { continue };
+        let NodeEnum::TransactionStmt(t) = &stmt.node else {
+            continue;
+        };
         match K::try_from(t.kind).unwrap_or(K::Undefined) {
             K::TransStmtBegin | K::TransStmtStart => open = open.or(Some(stmt.span)),
             K::TransStmtCommit | K::TransStmtRollback | K::TransStmtPrepare => open = None,
@@ -47,11 +49,18 @@ fn check(cx: &Context<'_>, sink: &mut Sink) {
     let mut edits = Vec::new();
     // The last statement may lack its `;` (possibly before a trailing comment).
     let after_last = cx.statements().last().map_or(end, |s| s.span.end);
-    let terminated = cx.source.get(after_last..).is_some_and(|rest| rest.trim_start().starts_with(';'));
+    let terminated = cx
+        .source
+        .get(after_last..)
+        .is_some_and(|rest| rest.trim_start().starts_with(';'));
     if !terminated && after_last < end {
         edits.push(Edit::insert(after_last, ";"));
     }
-    let semicolon = if !terminated && after_last >= end { ";" } else { "" };
+    let semicolon = if !terminated && after_last >= end {
+        ";"
+    } else {
+        ""
+    };
     edits.push(Edit::insert(end, format!("{semicolon}{newline}COMMIT;\n")));
     sink.push(
         Diagnostic::new(begin, "this transaction is never committed: the changes roll back when the connection closes, while the runner may report success")
@@ -67,11 +76,17 @@ mod tests {
 
     #[test]
     fn fires_on_begin_without_commit() {
-        insta::assert_snapshot!(lint_errors(&RULE, "BEGIN;\nALTER TABLE users ADD COLUMN nickname text;\n"));
+        insta::assert_snapshot!(lint_errors(
+            &RULE,
+            "BEGIN;\nALTER TABLE users ADD COLUMN nickname text;\n"
+        ));
     }
 
     #[test]
     fn ignores_a_committed_transaction() {
-        lint_ok(&RULE, "BEGIN;\nALTER TABLE users ADD COLUMN nickname text;\nCOMMIT;");
+        lint_ok(
+            &RULE,
+            "BEGIN;\nALTER TABLE users ADD COLUMN nickname text;\nCOMMIT;",
+        );
     }
 }

@@ -45,9 +45,28 @@ crate::declare_rule! {
 
 /// Words between DROP and the object name (`DROP MATERIALIZED VIEW`, `DROP INDEX CONCURRENTLY`).
 const DROP_KIND_WORDS: &[&str] = &[
-    "table", "index", "concurrently", "view", "materialized", "sequence", "schema", "type", "domain",
-    "extension", "function", "procedure", "routine", "trigger", "policy", "foreign", "aggregate",
-    "collation", "publication", "statistics", "server", "rule",
+    "table",
+    "index",
+    "concurrently",
+    "view",
+    "materialized",
+    "sequence",
+    "schema",
+    "type",
+    "domain",
+    "extension",
+    "function",
+    "procedure",
+    "routine",
+    "trigger",
+    "policy",
+    "foreign",
+    "aggregate",
+    "collation",
+    "publication",
+    "statistics",
+    "server",
+    "rule",
 ];
 
 struct Finding {
@@ -98,26 +117,46 @@ fn alter_drop_edit(cx: &Context<'_>, stmt: &Statement, keyword: &str) -> Option<
 }
 
 fn findings(cx: &Context<'_>, stmt: &Statement) -> Vec<Finding> {
-    let one = |what: &str, concurrent: bool, edit: Option<Edit>| vec![Finding { what: what.to_string(), concurrent, edit }];
+    let one = |what: &str, concurrent: bool, edit: Option<Edit>| {
+        vec![Finding {
+            what: what.to_string(),
+            concurrent,
+            edit,
+        }]
+    };
     match &stmt.node {
-        NodeEnum::CreateStmt(c) if !c.if_not_exists => {
-            one("CREATE TABLE without IF NOT EXISTS", false, after_keyword(cx, stmt, "table", " IF NOT EXISTS"))
-        }
+        NodeEnum::CreateStmt(c) if !c.if_not_exists => one(
+            "CREATE TABLE without IF NOT EXISTS",
+            false,
+            after_keyword(cx, stmt, "table", " IF NOT EXISTS"),
+        ),
         NodeEnum::IndexStmt(i) if !i.if_not_exists => {
             // IF NOT EXISTS needs an index name.
-            let edit = if i.idxname.is_empty() { None } else { after_keyword(cx, stmt, "index", " IF NOT EXISTS") };
+            let edit = if i.idxname.is_empty() {
+                None
+            } else {
+                after_keyword(cx, stmt, "index", " IF NOT EXISTS")
+            };
             one("CREATE INDEX without IF NOT EXISTS", i.concurrent, edit)
         }
-        NodeEnum::CreateSchemaStmt(s) if !s.if_not_exists => {
-            one("CREATE SCHEMA without IF NOT EXISTS", false, after_keyword(cx, stmt, "schema", " IF NOT EXISTS"))
+        NodeEnum::CreateSchemaStmt(s) if !s.if_not_exists => one(
+            "CREATE SCHEMA without IF NOT EXISTS",
+            false,
+            after_keyword(cx, stmt, "schema", " IF NOT EXISTS"),
+        ),
+        NodeEnum::CreateSeqStmt(s) if !s.if_not_exists => one(
+            "CREATE SEQUENCE without IF NOT EXISTS",
+            false,
+            after_keyword(cx, stmt, "sequence", " IF NOT EXISTS"),
+        ),
+        NodeEnum::CreateExtensionStmt(e) if !e.if_not_exists => one(
+            "CREATE EXTENSION without IF NOT EXISTS",
+            false,
+            after_keyword(cx, stmt, "extension", " IF NOT EXISTS"),
+        ),
+        NodeEnum::DropStmt(d) if !d.missing_ok => {
+            one("DROP without IF EXISTS", d.concurrent, drop_edit(cx, stmt))
         }
-        NodeEnum::CreateSeqStmt(s) if !s.if_not_exists => {
-            one("CREATE SEQUENCE without IF NOT EXISTS", false, after_keyword(cx, stmt, "sequence", " IF NOT EXISTS"))
-        }
-        NodeEnum::CreateExtensionStmt(e) if !e.if_not_exists => {
-            one("CREATE EXTENSION without IF NOT EXISTS", false, after_keyword(cx, stmt, "extension", " IF NOT EXISTS"))
-        }
-        NodeEnum::DropStmt(d) if !d.missing_ok => one("DROP without IF EXISTS", d.concurrent, drop_edit(cx, stmt)),
         NodeEnum::AlterTableStmt(a) => {
             let single = a.cmds.len() == 1;
             let mut out = Vec::new();
@@ -131,17 +170,25 @@ fn findings(cx: &Context<'_>, stmt: &Statement) -> Vec<Finding> {
                             (token.span.start == at && name.eq_ignore_ascii_case(&d.colname))
                                 .then(|| Edit::insert(at, "IF NOT EXISTS "))
                         });
-                        out.push(Finding { what: "ADD COLUMN without IF NOT EXISTS".into(), concurrent: false, edit });
+                        out.push(Finding {
+                            what: "ADD COLUMN without IF NOT EXISTS".into(),
+                            concurrent: false,
+                            edit,
+                        });
                     }
                     AlterTableType::AtDropColumn => out.push(Finding {
                         what: "DROP COLUMN without IF EXISTS".into(),
                         concurrent: false,
-                        edit: single.then(|| alter_drop_edit(cx, stmt, "column")).flatten(),
+                        edit: single
+                            .then(|| alter_drop_edit(cx, stmt, "column"))
+                            .flatten(),
                     }),
                     AlterTableType::AtDropConstraint => out.push(Finding {
                         what: "DROP CONSTRAINT without IF EXISTS".into(),
                         concurrent: false,
-                        edit: single.then(|| alter_drop_edit(cx, stmt, "constraint")).flatten(),
+                        edit: single
+                            .then(|| alter_drop_edit(cx, stmt, "constraint"))
+                            .flatten(),
                     }),
                     _ => {}
                 }
@@ -199,7 +246,10 @@ mod tests {
 
     #[test]
     fn concurrent_index_is_a_warning() {
-        insta::assert_snapshot!(lint_errors(&RULE, "CREATE INDEX CONCURRENTLY orders_user_id_idx ON orders (user_id);"));
+        insta::assert_snapshot!(lint_errors(
+            &RULE,
+            "CREATE INDEX CONCURRENTLY orders_user_id_idx ON orders (user_id);"
+        ));
     }
 
     #[test]
@@ -220,7 +270,12 @@ mod tests {
 
     #[test]
     fn ignores_ddl_in_a_transaction() {
-        lint_ok_with(&RULE, "CREATE TABLE t (a int);\nDROP TABLE old;", &in_transaction(), None);
+        lint_ok_with(
+            &RULE,
+            "CREATE TABLE t (a int);\nDROP TABLE old;",
+            &in_transaction(),
+            None,
+        );
         lint_ok(&RULE, "BEGIN;\nCREATE TABLE t (a int);\nCOMMIT;");
     }
 }

@@ -35,11 +35,16 @@ crate::declare_rule! {
     check: check,
 }
 
-const CHANGING_WORDS: &[&str] = &["alter", "create", "drop", "truncate", "execute", "update", "delete", "insert", "reindex", "vacuum", "cluster"];
+const CHANGING_WORDS: &[&str] = &[
+    "alter", "create", "drop", "truncate", "execute", "update", "delete", "insert", "reindex",
+    "vacuum", "cluster",
+];
 
 /// The body of a DO block (its `AS` argument).
 fn do_body(node: &NodeEnum) -> Option<&str> {
-    let NodeEnum::DoStmt(d) = node else { return None };
+    let NodeEnum::DoStmt(d) = node else {
+        return None;
+    };
     d.args.iter().find_map(|a| match ast::inner(a)? {
         NodeEnum::DefElem(e) if e.defname == "as" => match ast::inner(e.arg.as_deref()?)? {
             NodeEnum::String(s) => Some(s.sval.as_str()),
@@ -52,9 +57,13 @@ fn do_body(node: &NodeEnum) -> Option<&str> {
 /// Whether the body contains a keyword that changes schema or data (scanned, so words
 /// inside strings and comments do not count).
 fn changes_something(body: &str) -> bool {
-    let Ok(scanned) = pg_query::scan(body) else { return true };
+    let Ok(scanned) = pg_query::scan(body) else {
+        return true;
+    };
     scanned.tokens.iter().any(|t| {
-        let word = body.get(usize::try_from(t.start).unwrap_or(0)..usize::try_from(t.end).unwrap_or(0)).unwrap_or("");
+        let word = body
+            .get(usize::try_from(t.start).unwrap_or(0)..usize::try_from(t.end).unwrap_or(0))
+            .unwrap_or("");
         CHANGING_WORDS.contains(&word.to_ascii_lowercase().as_str())
     })
 }
@@ -69,7 +78,8 @@ fn check(cx: &Context<'_>, sink: &mut Sink) {
                 } else {
                     "this DO block's statements are invisible to every lint rule"
                 };
-                Diagnostic::new(stmt.span, message).maybe_severity((!risky).then_some(Severity::Info))
+                Diagnostic::new(stmt.span, message)
+                    .maybe_severity((!risky).then_some(Severity::Info))
             }
             NodeEnum::CallStmt(_) => Diagnostic::new(
                 stmt.span,
@@ -99,11 +109,17 @@ mod tests {
 
     #[test]
     fn a_read_only_do_block_is_info() {
-        insta::assert_snapshot!(lint_errors(&RULE, "DO $$ BEGIN RAISE NOTICE 'hello'; END $$;"));
+        insta::assert_snapshot!(lint_errors(
+            &RULE,
+            "DO $$ BEGIN RAISE NOTICE 'hello'; END $$;"
+        ));
     }
 
     #[test]
     fn ignores_create_function() {
-        lint_ok(&RULE, "CREATE FUNCTION f() RETURNS int LANGUAGE sql AS $$ SELECT 1 $$;");
+        lint_ok(
+            &RULE,
+            "CREATE FUNCTION f() RETURNS int LANGUAGE sql AS $$ SELECT 1 $$;",
+        );
     }
 }

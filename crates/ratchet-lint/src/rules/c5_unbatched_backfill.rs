@@ -50,13 +50,18 @@ fn check(cx: &Context<'_>, sink: &mut Sink) {
             NodeEnum::DeleteStmt(d) => ("DELETE", d.relation.as_ref(), d.where_clause.as_deref()),
             _ => continue,
         };
-        let Some(table) = relation.map(ast::range_var_name) else { continue };
+        let Some(table) = relation.map(ast::range_var_name) else {
+            continue;
+        };
         if !whole_table(where_clause) || cx.is_new_table(&table, stmt) {
             continue;
         }
         let holds_ael = stmt.tx.in_transaction
             && cx.before(stmt).iter().any(|s| {
-                s.tx.id == stmt.tx.id && s.lock.as_ref().is_some_and(|l| l.mode == LockMode::AccessExclusive)
+                s.tx.id == stmt.tx.id
+                    && s.lock
+                        .as_ref()
+                        .is_some_and(|l| l.mode == LockMode::AccessExclusive)
             });
         let extra = if holds_ael {
             "; it also keeps the ACCESS EXCLUSIVE lock of the DDL earlier in this transaction (blocks reads and writes) until it finishes"
@@ -86,7 +91,10 @@ mod tests {
 
     #[test]
     fn fires_on_a_backfill() {
-        insta::assert_snapshot!(lint_errors(&RULE, "UPDATE users SET plan = 'free' WHERE plan IS NULL;"));
+        insta::assert_snapshot!(lint_errors(
+            &RULE,
+            "UPDATE users SET plan = 'free' WHERE plan IS NULL;"
+        ));
     }
 
     #[test]
@@ -106,6 +114,9 @@ mod tests {
 
     #[test]
     fn ignores_a_table_created_in_the_file() {
-        lint_ok(&RULE, "CREATE TABLE t (a int);\nINSERT INTO t VALUES (1);\nUPDATE t SET a = 2;");
+        lint_ok(
+            &RULE,
+            "CREATE TABLE t (a int);\nINSERT INTO t VALUES (1);\nUPDATE t SET a = 2;",
+        );
     }
 }

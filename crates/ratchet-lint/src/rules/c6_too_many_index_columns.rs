@@ -36,12 +36,19 @@ crate::declare_rule! {
 
 fn check(cx: &Context<'_>, sink: &mut Sink) {
     for stmt in cx.statements() {
-        let NodeEnum::IndexStmt(index) = &stmt.node else { continue };
+        let NodeEnum::IndexStmt(index) = &stmt.node else {
+            continue;
+        };
         let count = index.index_params.len();
         if index.unique || count <= MAX_COLUMNS {
             continue;
         }
-        let table = index.relation.as_ref().map(ast::range_var_name).map(|t| t.to_string()).unwrap_or_default();
+        let table = index
+            .relation
+            .as_ref()
+            .map(ast::range_var_name)
+            .map(|t| t.to_string())
+            .unwrap_or_default();
         sink.push(
             Diagnostic::new(
                 stmt.span,

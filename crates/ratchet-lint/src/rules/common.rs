@@ -31,14 +31,23 @@ impl Cmd<'_> {
 pub fn existing_cmds<'c>(cx: &'c Context<'_>) -> Vec<Cmd<'c>> {
     let mut out = Vec::new();
     for stmt in cx.statements() {
-        let Some(a) = ast::alter_table(&stmt.node) else { continue };
-        let Some(table) = ast::alter_table_name(a) else { continue };
+        let Some(a) = ast::alter_table(&stmt.node) else {
+            continue;
+        };
+        let Some(table) = ast::alter_table_name(a) else {
+            continue;
+        };
         if cx.is_new_table(&table, stmt) {
             continue;
         }
         let siblings = a.cmds.len();
         for cmd in ast::alter_cmds(a) {
-            out.push(Cmd { stmt, table: table.clone(), cmd, siblings });
+            out.push(Cmd {
+                stmt,
+                table: table.clone(),
+                cmd,
+                siblings,
+            });
         }
     }
     out
@@ -46,7 +55,10 @@ pub fn existing_cmds<'c>(cx: &'c Context<'_>) -> Vec<Cmd<'c>> {
 
 /// Existing-table sub-commands of one kind.
 pub fn cmds_of<'c>(cx: &'c Context<'_>, kind: AlterTableType) -> Vec<Cmd<'c>> {
-    existing_cmds(cx).into_iter().filter(|c| c.kind() == kind).collect()
+    existing_cmds(cx)
+        .into_iter()
+        .filter(|c| c.kind() == kind)
+        .collect()
 }
 
 /// `ADD CONSTRAINT` sub-commands with a constraint of type `ty`.
@@ -61,7 +73,10 @@ pub fn added_constraints<'c>(cx: &'c Context<'_>, ty: ConstrType) -> Vec<Cmd<'c>
 pub fn added_columns_with<'c>(cx: &'c Context<'_>, ty: ConstrType) -> Vec<Cmd<'c>> {
     cmds_of(cx, AlterTableType::AtAddColumn)
         .into_iter()
-        .filter(|c| c.column_def().is_some_and(|d| ast::column_constraints(d).any(|k| ast::constr_type(k) == ty)))
+        .filter(|c| {
+            c.column_def()
+                .is_some_and(|d| ast::column_constraints(d).any(|k| ast::constr_type(k) == ty))
+        })
         .collect()
 }
 
@@ -74,7 +89,8 @@ in a later transaction (SHARE UPDATE EXCLUSIVE: reads and writes continue). ratc
 (adds NOT VALID and validates separately)";
 
 /// The expand/contract advice for rewrites.
-pub const EXPAND_CONTRACT: &str = "ratchet operation: `alter_column` with `up`/`down` (new column, dual-write trigger, \
+pub const EXPAND_CONTRACT: &str =
+    "ratchet operation: `alter_column` with `up`/`down` (new column, dual-write trigger, \
 batched backfill, switch, drop the old column later)";
 
 /// The fix text that makes a constraint NOT VALID and validates it separately: when the
@@ -87,7 +103,11 @@ pub fn not_valid_fix(cx: &Context<'_>, c: &Cmd<'_>, name: &str) -> Option<crate:
     let end = c.stmt.span.end;
     let rest = cx.source.get(end..).unwrap_or("");
     let semi = if rest.starts_with(';') { end + 1 } else { end };
-    let validate = format!("ALTER TABLE {} VALIDATE CONSTRAINT {};", c.table, quote_ident(name));
+    let validate = format!(
+        "ALTER TABLE {} VALIDATE CONSTRAINT {};",
+        c.table,
+        quote_ident(name)
+    );
     let follow = if c.stmt.tx.in_transaction {
         format!("\n-- run in a later migration, outside this transaction: {validate}")
     } else {
@@ -105,8 +125,13 @@ pub fn not_valid_fix(cx: &Context<'_>, c: &Cmd<'_>, name: &str) -> Option<crate:
 
 /// Quotes an identifier when it is not a plain lowercase name.
 pub fn quote_ident(name: &str) -> String {
-    let plain = name.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    let plain = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
     if plain {
         name.to_string()
     } else {

@@ -45,15 +45,21 @@ fn plpgsql_source(cx: &Context<'_>, stmt: &crate::Statement) -> Option<String> {
     match &stmt.node {
         NodeEnum::CreateFunctionStmt(f) => {
             let language = f.options.iter().find_map(|o| match ast::inner(o)? {
-                NodeEnum::DefElem(d) if d.defname == "language" => ast::node_string(d.arg.as_deref()?).map(str::to_string),
+                NodeEnum::DefElem(d) if d.defname == "language" => {
+                    ast::node_string(d.arg.as_deref()?).map(str::to_string)
+                }
                 _ => None,
             })?;
-            language.eq_ignore_ascii_case("plpgsql").then(|| cx.sql(stmt).to_string())
+            language
+                .eq_ignore_ascii_case("plpgsql")
+                .then(|| cx.sql(stmt).to_string())
         }
         NodeEnum::DoStmt(d) => {
             let mut body = None;
             for arg in &d.args {
-                let Some(NodeEnum::DefElem(e)) = ast::inner(arg) else { continue };
+                let Some(NodeEnum::DefElem(e)) = ast::inner(arg) else {
+                    continue;
+                };
                 let value = e.arg.as_deref().and_then(ast::node_string)?;
                 match e.defname.as_str() {
                     "language" if !value.eq_ignore_ascii_case("plpgsql") => return None,
@@ -62,7 +68,9 @@ fn plpgsql_source(cx: &Context<'_>, stmt: &crate::Statement) -> Option<String> {
                 }
             }
             let body = body.filter(|b| !b.contains(WRAP))?;
-            Some(format!("CREATE FUNCTION ratchet_do() RETURNS void LANGUAGE plpgsql AS {WRAP}{body}{WRAP}"))
+            Some(format!(
+                "CREATE FUNCTION ratchet_do() RETURNS void LANGUAGE plpgsql AS {WRAP}{body}{WRAP}"
+            ))
         }
         _ => None,
     }
@@ -81,7 +89,11 @@ fn dynamic_queries(tree: &Value) -> Vec<String> {
                     ("PLpgSQL_stmt_open", "dynquery"),
                     ("PLpgSQL_stmt_return_query", "dynquery"),
                 ] {
-                    let query = map.get(key).and_then(|s| s.get(field)).and_then(|q| q.get("PLpgSQL_expr")).and_then(|e| e.get("query"));
+                    let query = map
+                        .get(key)
+                        .and_then(|s| s.get(field))
+                        .and_then(|q| q.get("PLpgSQL_expr"))
+                        .and_then(|e| e.get("query"));
                     if let Some(Value::String(q)) = query {
                         out.push(q.clone());
                     }
@@ -97,17 +109,27 @@ fn dynamic_queries(tree: &Value) -> Vec<String> {
 
 /// Whether an expression concatenates a variable that is not quoted.
 fn concatenates_variable(expr: &str) -> bool {
-    let Ok(parsed) = pg_query::parse(&format!("SELECT {expr}")) else { return false };
-    let Ok(tree) = serde_json::to_value(&parsed.protobuf) else { return false };
+    let Ok(parsed) = pg_query::parse(&format!("SELECT {expr}")) else {
+        return false;
+    };
+    let Ok(tree) = serde_json::to_value(&parsed.protobuf) else {
+        return false;
+    };
     let mut stack = vec![&tree];
     while let Some(v) = stack.pop() {
         match v {
             Value::Object(map) => {
                 if let Some(a) = map.get("AExpr") {
                     let is_concat = a.get("name").and_then(Value::as_array).is_some_and(|n| {
-                        n.iter().any(|p| p.pointer("/node/String/sval").and_then(Value::as_str) == Some("||"))
+                        n.iter().any(|p| {
+                            p.pointer("/node/String/sval").and_then(Value::as_str) == Some("||")
+                        })
                     });
-                    if is_concat && ["lexpr", "rexpr"].iter().any(|side| a.get(side).is_some_and(unquoted_variable)) {
+                    if is_concat
+                        && ["lexpr", "rexpr"]
+                            .iter()
+                            .any(|side| a.get(side).is_some_and(unquoted_variable))
+                    {
                         return true;
                     }
                 }
@@ -123,7 +145,9 @@ fn concatenates_variable(expr: &str) -> bool {
 /// A variable (column reference or parameter), possibly cast, not wrapped in a quoting
 /// function.
 fn unquoted_variable(operand: &Value) -> bool {
-    let Some(node) = operand.get("node") else { return false };
+    let Some(node) = operand.get("node") else {
+        return false;
+    };
     if node.get("ColumnRef").is_some() || node.get("ParamRef").is_some() {
         return true;
     }
@@ -141,16 +165,26 @@ fn unquoted_variable(operand: &Value) -> bool {
         if SAFE_FUNCTIONS.contains(&name.to_ascii_lowercase().as_str()) {
             return false;
         }
-        return call.get("args").and_then(Value::as_array).is_some_and(|args| args.iter().any(unquoted_variable));
+        return call
+            .get("args")
+            .and_then(Value::as_array)
+            .is_some_and(|args| args.iter().any(unquoted_variable));
     }
     false
 }
 
 fn check(cx: &Context<'_>, sink: &mut Sink) {
     for stmt in cx.statements() {
-        let Some(source) = plpgsql_source(cx, stmt) else { continue };
-        let Ok(tree) = pg_query::parse_plpgsql(&source) else { continue };
-        for query in dynamic_queries(&tree).into_iter().filter(|q| concatenates_variable(q)) {
+        let Some(source) = plpgsql_source(cx, stmt) else {
+            continue;
+        };
+        let Ok(tree) = pg_query::parse_plpgsql(&source) else {
+            continue;
+        };
+        for query in dynamic_queries(&tree)
+            .into_iter()
+            .filter(|q| concatenates_variable(q))
+        {
             sink.push(
                 Diagnostic::new(
                     stmt.span,

@@ -63,7 +63,10 @@ impl TypedColumn<'_> {
             || self.def.is_some_and(|d| {
                 !d.identity.is_empty()
                     || ast::column_constraints(d).any(|c| {
-                        matches!(ast::constr_type(c), ConstrType::ConstrPrimary | ConstrType::ConstrIdentity)
+                        matches!(
+                            ast::constr_type(c),
+                            ConstrType::ConstrPrimary | ConstrType::ConstrIdentity
+                        )
                     })
             })
     }
@@ -73,7 +76,13 @@ impl TypedColumn<'_> {
 /// ALTER COLUMN … TYPE.
 pub(crate) fn typed_columns(node: &NodeEnum) -> Vec<TypedColumn<'_>> {
     let mut out = Vec::new();
-    fn push<'n>(out: &mut Vec<TypedColumn<'n>>, table: Option<QualifiedName>, column: &str, def: &'n ColumnDef, with_def: bool) {
+    fn push<'n>(
+        out: &mut Vec<TypedColumn<'n>>,
+        table: Option<QualifiedName>,
+        column: &str,
+        def: &'n ColumnDef,
+        with_def: bool,
+    ) {
         if let Some(type_name) = def.type_name.as_ref() {
             out.push(TypedColumn {
                 table,
@@ -93,13 +102,21 @@ pub(crate) fn typed_columns(node: &NodeEnum) -> Vec<TypedColumn<'_>> {
             }
         }
         NodeEnum::AlterTableStmt(_) => {
-            let Some(alter) = ast::alter_table(node) else { return out };
+            let Some(alter) = ast::alter_table(node) else {
+                return out;
+            };
             let table = ast::alter_table_name(alter);
             for cmd in ast::alter_cmds(alter) {
-                let Some(def) = ast::cmd_column_def(cmd) else { continue };
+                let Some(def) = ast::cmd_column_def(cmd) else {
+                    continue;
+                };
                 match ast::cmd_type(cmd) {
-                    AlterTableType::AtAddColumn => push(&mut out, table.clone(), &def.colname, def, true),
-                    AlterTableType::AtAlterColumnType => push(&mut out, table.clone(), &cmd.name, def, false),
+                    AlterTableType::AtAddColumn => {
+                        push(&mut out, table.clone(), &def.colname, def, true)
+                    }
+                    AlterTableType::AtAlterColumnType => {
+                        push(&mut out, table.clone(), &cmd.name, def, false)
+                    }
                     _ => {}
                 }
             }
@@ -113,12 +130,20 @@ pub(crate) fn typed_columns(node: &NodeEnum) -> Vec<TypedColumn<'_>> {
 /// an optional `(…)` modifier, and an optional `with[out] time zone`. `None` when the
 /// location does not point at `expected` (e.g. a qualified `pg_catalog.int4`), so a fix
 /// never edits the wrong text.
-pub(crate) fn type_span(cx: &Context<'_>, stmt: &Statement, t: &TypeName, expected: &[&str]) -> Option<Span> {
+pub(crate) fn type_span(
+    cx: &Context<'_>,
+    stmt: &Statement,
+    t: &TypeName,
+    expected: &[&str],
+) -> Option<Span> {
     let start = usize::try_from(t.location).ok()?;
     if start < stmt.span.start || start >= stmt.span.end {
         return None;
     }
-    let tokens: Vec<Span> = cx.tokens_in(Span::new(start, stmt.span.end)).map(|t| t.span).collect();
+    let tokens: Vec<Span> = cx
+        .tokens_in(Span::new(start, stmt.span.end))
+        .map(|t| t.span)
+        .collect();
     let word = |i: usize| tokens.get(i).map(|s| cx.text(*s).to_ascii_lowercase());
     let first = *tokens.first()?;
     if first.start != start || !expected.iter().any(|e| word(0).as_deref() == Some(*e)) {
@@ -143,7 +168,10 @@ pub(crate) fn type_token(cx: &Context<'_>, stmt: &Statement, t: &TypeName) -> Op
     if start < stmt.span.start || start >= stmt.span.end {
         return None;
     }
-    cx.tokens_in(Span::new(start, stmt.span.end)).next().map(|t| t.span).filter(|s| s.start == start)
+    cx.tokens_in(Span::new(start, stmt.span.end))
+        .next()
+        .map(|t| t.span)
+        .filter(|s| s.start == start)
 }
 
 fn check(cx: &Context<'_>, sink: &mut Sink) {
@@ -158,9 +186,21 @@ fn check(cx: &Context<'_>, sink: &mut Sink) {
                 _ => continue,
             };
             let is_key = col.is_key();
-            let spelled = ["int", "integer", "int4", "serial", "serial4", "smallint", "int2", "smallserial", "serial2"];
+            let spelled = [
+                "int",
+                "integer",
+                "int4",
+                "serial",
+                "serial4",
+                "smallint",
+                "int2",
+                "smallserial",
+                "serial2",
+            ];
             let fix = type_span(cx, stmt, col.type_name, &spelled)
-                .filter(|s| cx.text(*s).split_whitespace().count() == 1 && !cx.text(*s).contains('('))
+                .filter(|s| {
+                    cx.text(*s).split_whitespace().count() == 1 && !cx.text(*s).contains('(')
+                })
                 .map(|s| Fix::new(format!("use {wider}"), vec![Edit::replace(s, wider)]));
             let table = col.table.map(|t| format!(" of `{t}`")).unwrap_or_default();
             let mut diagnostic = Diagnostic::new(
@@ -190,12 +230,18 @@ mod tests {
 
     #[test]
     fn serial_key_is_a_warning() {
-        insta::assert_snapshot!(lint_errors(&RULE, "CREATE TABLE orders (id serial PRIMARY KEY, note text);"));
+        insta::assert_snapshot!(lint_errors(
+            &RULE,
+            "CREATE TABLE orders (id serial PRIMARY KEY, note text);"
+        ));
     }
 
     #[test]
     fn plain_integer_column_is_info() {
-        insta::assert_snapshot!(lint_errors(&RULE, "ALTER TABLE orders ADD COLUMN qty integer;"));
+        insta::assert_snapshot!(lint_errors(
+            &RULE,
+            "ALTER TABLE orders ADD COLUMN qty integer;"
+        ));
     }
 
     #[test]

@@ -52,7 +52,10 @@ fn check(cx: &Context<'_>, sink: &mut Sink) {
                     Some(p) => format!("timestamptz({p})"),
                     None => "timestamptz".to_string(),
                 };
-                diagnostic = diagnostic.fix(Fix::new("use timestamptz", vec![Edit::replace(span, replacement)]));
+                diagnostic = diagnostic.fix(Fix::new(
+                    "use timestamptz",
+                    vec![Edit::replace(span, replacement)],
+                ));
             }
             sink.push(diagnostic);
         }
@@ -74,6 +77,9 @@ mod tests {
 
     #[test]
     fn ignores_timestamptz() {
-        lint_ok(&RULE, "CREATE TABLE orders (created_at timestamptz, at timestamp with time zone, d date);");
+        lint_ok(
+            &RULE,
+            "CREATE TABLE orders (created_at timestamptz, at timestamp with time zone, d date);",
+        );
     }
 }

@@ -36,7 +36,9 @@ fn check(cx: &Context<'_>, sink: &mut Sink) {
         for col in typed_columns(&stmt.node) {
             let names = ast::string_list(&col.type_name.names);
             // `char(n)` parses as pg_catalog.bpchar; a bare "char" is the internal type.
-            if ast::type_base_name(col.type_name) != "bpchar" || names.len() == 1 && names[0] == "char" {
+            if ast::type_base_name(col.type_name) != "bpchar"
+                || names.len() == 1 && names[0] == "char"
+            {
                 continue;
             }
             sink.push(
@@ -60,11 +62,17 @@ mod tests {
 
     #[test]
     fn fires_on_char() {
-        insta::assert_snapshot!(lint_errors(&RULE, "CREATE TABLE countries (code char(2) PRIMARY KEY, name character(40));"));
+        insta::assert_snapshot!(lint_errors(
+            &RULE,
+            "CREATE TABLE countries (code char(2) PRIMARY KEY, name character(40));"
+        ));
     }
 
     #[test]
     fn ignores_varchar_and_internal_char() {
-        lint_ok(&RULE, "CREATE TABLE countries (code varchar(2), flag \"char\", name text);");
+        lint_ok(
+            &RULE,
+            "CREATE TABLE countries (code varchar(2), flag \"char\", name text);",
+        );
     }
 }

@@ -108,6 +108,12 @@ mod tests {
     #[test]
     fn ignores_a_63_byte_name_and_long_strings() {
         let name = "a".repeat(63);
-        lint_ok(&RULE, &format!("CREATE TABLE {name} (note text DEFAULT '{}');", "x".repeat(100)));
+        lint_ok(
+            &RULE,
+            &format!(
+                "CREATE TABLE {name} (note text DEFAULT '{}');",
+                "x".repeat(100)
+            ),
+        );
     }
 }

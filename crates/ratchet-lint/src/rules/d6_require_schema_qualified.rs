@@ -39,7 +39,9 @@ crate::declare_rule! {
 fn relations(node: &NodeEnum) -> Vec<&RangeVar> {
     match node {
         NodeEnum::CreateStmt(c) => c.relation.iter().collect(),
-        NodeEnum::AlterTableStmt(a) if ast::object_type(a.objtype) == ObjectType::ObjectTable => a.relation.iter().collect(),
+        NodeEnum::AlterTableStmt(a) if ast::object_type(a.objtype) == ObjectType::ObjectTable => {
+            a.relation.iter().collect()
+        }
         NodeEnum::IndexStmt(i) => i.relation.iter().collect(),
         NodeEnum::RenameStmt(r) => r.relation.iter().collect(),
         _ => Vec::new(),
@@ -50,7 +52,8 @@ fn qualify_edit(cx: &Context<'_>, stmt: &Statement, rv: &RangeVar, schema: &str)
     let at = usize::try_from(rv.location).ok()?;
     let token = cx.tokens_in(Span::new(at, stmt.span.end)).next()?;
     let text = cx.text(token.span).trim_matches('"');
-    (token.span.start == at && text.eq_ignore_ascii_case(&rv.relname)).then(|| Edit::insert(at, format!("{schema}.")))
+    (token.span.start == at && text.eq_ignore_ascii_case(&rv.relname))
+        .then(|| Edit::insert(at, format!("{schema}.")))
 }
 
 fn check(cx: &Context<'_>, sink: &mut Sink) {
@@ -68,7 +71,12 @@ fn check(cx: &Context<'_>, sink: &mut Sink) {
             .collect();
         if let NodeEnum::DropStmt(d) = &stmt.node {
             if ast::object_type(d.remove_type) == ObjectType::ObjectTable {
-                names.extend(ast::drop_objects(d).into_iter().filter(|q| q.schema.is_none()).map(|q| (q.name, None)));
+                names.extend(
+                    ast::drop_objects(d)
+                        .into_iter()
+                        .filter(|q| q.schema.is_none())
+                        .map(|q| (q.name, None)),
+                );
             }
         }
         for (name, edit) in names {
@@ -78,7 +86,8 @@ fn check(cx: &Context<'_>, sink: &mut Sink) {
             )
             .help(format!("write `{schema}.{name}`"));
             if let Some(edit) = edit {
-                diagnostic = diagnostic.fix(Fix::new(format!("qualify with {schema}."), vec![edit]));
+                diagnostic =
+                    diagnostic.fix(Fix::new(format!("qualify with {schema}."), vec![edit]));
             }
             sink.push(diagnostic);
         }
@@ -92,7 +101,10 @@ mod tests {
 
     #[test]
     fn fires_on_an_unqualified_table() {
-        insta::assert_snapshot!(lint_errors(&RULE, "ALTER TABLE orders ADD COLUMN note text;"));
+        insta::assert_snapshot!(lint_errors(
+            &RULE,
+            "ALTER TABLE orders ADD COLUMN note text;"
+        ));
     }
 
     #[test]

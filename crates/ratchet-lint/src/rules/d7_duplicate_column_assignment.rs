@@ -61,7 +61,9 @@ fn names_in(node: &NodeEnum) -> Vec<Vec<String>> {
             })
             .collect()],
         NodeEnum::AlterTableStmt(_) => {
-            let Some(a) = ast::alter_table(node) else { return Vec::new() };
+            let Some(a) = ast::alter_table(node) else {
+                return Vec::new();
+            };
             vec![ast::alter_cmds(a)
                 .filter_map(|c| ast::cmd_column_def(c).map(|d| d.colname.clone()))
                 .filter(|n| !n.is_empty())
@@ -109,12 +111,18 @@ mod tests {
 
     #[test]
     fn fires_on_a_duplicate_update_target() {
-        insta::assert_snapshot!(lint_errors(&RULE, "UPDATE users SET plan = 'free', plan = 'trial' WHERE id = 1;"));
+        insta::assert_snapshot!(lint_errors(
+            &RULE,
+            "UPDATE users SET plan = 'free', plan = 'trial' WHERE id = 1;"
+        ));
     }
 
     #[test]
     fn fires_on_a_duplicate_table_column() {
-        insta::assert_snapshot!(lint_errors(&RULE, "CREATE TABLE t (a int, b text, a bigint);"));
+        insta::assert_snapshot!(lint_errors(
+            &RULE,
+            "CREATE TABLE t (a int, b text, a bigint);"
+        ));
     }
 
     #[test]

@@ -46,14 +46,16 @@ fn layout(t: &TypeName) -> Result<Option<(usize, usize)>, ()> {
     Ok(Some(match ast::type_base_name(t).as_str() {
         "bool" | "boolean" => (1, 1),
         "int2" | "smallint" | "smallserial" | "serial2" => (2, 2),
-        "int4" | "int" | "integer" | "serial" | "serial4" | "float4" | "real" | "date" | "oid" => (4, 4),
-        "int8" | "bigint" | "bigserial" | "serial8" | "float8" | "money" | "timestamp" | "timestamptz" | "time" => (8, 8),
+        "int4" | "int" | "integer" | "serial" | "serial4" | "float4" | "real" | "date" | "oid" => {
+            (4, 4)
+        }
+        "int8" | "bigint" | "bigserial" | "serial8" | "float8" | "money" | "timestamp"
+        | "timestamptz" | "time" => (8, 8),
         "timetz" => (8, 12),
         "interval" => (8, 16),
         "uuid" => (1, 16),
-        "text" | "varchar" | "bpchar" | "numeric" | "json" | "jsonb" | "bytea" | "inet" | "cidr" | "xml" | "tsvector" | "citext" => {
-            return Ok(None)
-        }
+        "text" | "varchar" | "bpchar" | "numeric" | "json" | "jsonb" | "bytea" | "inet"
+        | "cidr" | "xml" | "tsvector" | "citext" => return Ok(None),
         _ => return Err(()),
     }))
 }
@@ -77,14 +79,23 @@ fn padding(cols: &[&Col]) -> usize {
 
 fn check(cx: &Context<'_>, sink: &mut Sink) {
     for stmt in cx.statements() {
-        let NodeEnum::CreateStmt(create) = &stmt.node else { continue };
+        let NodeEnum::CreateStmt(create) = &stmt.node else {
+            continue;
+        };
         let mut cols = Vec::new();
         let mut known = true;
         for elt in &create.table_elts {
-            let Some(NodeEnum::ColumnDef(def)) = ast::inner(elt) else { continue };
-            let Some(layout) = def.type_name.as_ref().map(layout) else { continue };
+            let Some(NodeEnum::ColumnDef(def)) = ast::inner(elt) else {
+                continue;
+            };
+            let Some(layout) = def.type_name.as_ref().map(layout) else {
+                continue;
+            };
             match layout {
-                Ok(layout) => cols.push(Col { name: def.colname.clone(), layout }),
+                Ok(layout) => cols.push(Col {
+                    name: def.colname.clone(),
+                    layout,
+                }),
                 Err(()) => known = false,
             }
         }
@@ -117,7 +128,10 @@ fn check(cx: &Context<'_>, sink: &mut Sink) {
                     fixed_waste + after_var
                 ),
             )
-            .help(format!("order the columns by alignment: {}", order.join(", "))),
+            .help(format!(
+                "order the columns by alignment: {}",
+                order.join(", ")
+            )),
         );
     }
 }
@@ -137,6 +151,9 @@ mod tests {
 
     #[test]
     fn ignores_an_aligned_layout() {
-        lint_ok(&RULE, "CREATE TABLE t (id bigint, created_at timestamptz, n int, active boolean, name text);");
+        lint_ok(
+            &RULE,
+            "CREATE TABLE t (id bigint, created_at timestamptz, n int, active boolean, name text);",
+        );
     }
 }

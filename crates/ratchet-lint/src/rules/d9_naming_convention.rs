@@ -83,7 +83,9 @@ fn new_names(node: &NodeEnum) -> Vec<(&'static str, String)> {
         }
         NodeEnum::IndexStmt(i) => named(&mut out, "index", &i.idxname),
         NodeEnum::AlterTableStmt(_) => {
-            let Some(a) = ast::alter_table(node) else { return out };
+            let Some(a) = ast::alter_table(node) else {
+                return out;
+            };
             for cmd in ast::alter_cmds(a) {
                 match ast::cmd_type(cmd) {
                     AlterTableType::AtAddColumn => {
@@ -119,22 +121,31 @@ fn new_names(node: &NodeEnum) -> Vec<(&'static str, String)> {
 fn check(cx: &Context<'_>, sink: &mut Sink) {
     let mut patterns = Vec::new();
     for kind in KINDS {
-        let configured = cx.settings.rule_option(&RULE, kind).and_then(|v| v.as_str());
+        let configured = cx
+            .settings
+            .rule_option(&RULE, kind)
+            .and_then(|v| v.as_str());
         let source = configured.unwrap_or(DEFAULT_PATTERN);
         match Regex::new(source) {
             Ok(re) => patterns.push((*kind, re, source.to_string())),
             Err(e) => {
                 let span = cx.statements().first().map(|s| s.span).unwrap_or_default();
-                sink.push(Diagnostic::new(span, format!("naming-convention: invalid `{kind}` pattern `{source}`: {e}")).help(
-                    "fix the pattern in [lint.rules.naming-convention]",
-                ));
+                sink.push(
+                    Diagnostic::new(
+                        span,
+                        format!("naming-convention: invalid `{kind}` pattern `{source}`: {e}"),
+                    )
+                    .help("fix the pattern in [lint.rules.naming-convention]"),
+                );
                 return;
             }
         }
     }
     for stmt in cx.statements() {
         for (kind, name) in new_names(&stmt.node) {
-            let Some((_, re, source)) = patterns.iter().find(|(k, _, _)| *k == kind) else { continue };
+            let Some((_, re, source)) = patterns.iter().find(|(k, _, _)| *k == kind) else {
+                continue;
+            };
             if re.is_match(&name) {
                 continue;
             }
@@ -154,7 +165,10 @@ mod tests {
 
     #[test]
     fn fires_on_a_quoted_mixed_case_table() {
-        insta::assert_snapshot!(lint_errors(&RULE, "CREATE TABLE \"UserAccounts\" (id bigint, \"createdAt\" timestamptz);"));
+        insta::assert_snapshot!(lint_errors(
+            &RULE,
+            "CREATE TABLE \"UserAccounts\" (id bigint, \"createdAt\" timestamptz);"
+        ));
     }
 
     #[test]
@@ -162,7 +176,12 @@ mod tests {
         let mut settings = Settings::default();
         let options: toml::Table = toml::from_str("index = \"_idx$\"").unwrap_or_default();
         settings.options.insert("naming-convention".into(), options);
-        insta::assert_snapshot!(lint_errors_with(&RULE, "CREATE INDEX orders_user ON orders (user_id);", &settings, None));
+        insta::assert_snapshot!(lint_errors_with(
+            &RULE,
+            "CREATE INDEX orders_user ON orders (user_id);",
+            &settings,
+            None
+        ));
     }
 
     #[test]
