@@ -67,6 +67,10 @@ pub struct Config {
     pub max_backoff: Duration,
     /// How long to wait for another ratchet process's migration lock (0: refuse at once).
     pub lock_wait: Duration,
+    /// Batch sizing of backfills.
+    pub backfill: crate::backfill::BackfillConfig,
+    /// `start` runs the backfills (false: leave them to `ratchet backfill`).
+    pub run_backfill: bool,
 }
 
 impl Default for Config {
@@ -79,6 +83,8 @@ impl Default for Config {
             backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(5),
             lock_wait: Duration::from_secs(0),
+            backfill: crate::backfill::BackfillConfig::default(),
+            run_backfill: true,
         }
     }
 }
@@ -111,6 +117,14 @@ pub enum Event {
         sqlstate: String,
         message: String,
     },
+    /// Progress of a backfill, after each batch.
+    Backfill {
+        table: String,
+        rows_done: u64,
+        rows_total: Option<u64>,
+        rows_per_second: f64,
+        batch_size: i64,
+    },
     Info(String),
 }
 
@@ -131,6 +145,7 @@ pub struct Engine {
     pub config: Config,
     pub(crate) state: State,
     pub(crate) reporter: Arc<dyn Reporter>,
+    pub(crate) throttle: Arc<dyn crate::backfill::Throttle>,
 }
 
 impl Engine {
@@ -157,6 +172,7 @@ impl Engine {
             config,
             state,
             reporter,
+            throttle: Arc::new(crate::backfill::NoThrottle),
         };
         engine.setup_session().await?;
         engine.take_lock().await?;
@@ -211,6 +227,11 @@ impl Engine {
         }
     }
 
+    /// Install the hook consulted between backfill batches (monitoring, throttling).
+    pub fn set_throttle(&mut self, throttle: Arc<dyn crate::backfill::Throttle>) {
+        self.throttle = throttle;
+    }
+
     /// The raw client, for callers that need to read (status, tests).
     pub fn client(&self) -> &Client {
         &self.client
@@ -234,6 +255,13 @@ impl Engine {
                     step: i,
                     description: step.description.clone(),
                 });
+                continue;
+            }
+            if matches!(step.action, Action::Backfill(_)) && !self.config.run_backfill {
+                self.report(Event::Info(format!(
+                    "left for later: {} (run `ratchet backfill`)",
+                    step.description
+                )));
                 continue;
             }
             self.report(Event::StepStarted {
@@ -313,9 +341,7 @@ impl Engine {
                 | Action::NoTransaction { statement } => {
                     self.try_outside_transaction(statement).await
                 }
-                Action::Backfill(spec) => {
-                    return crate::backfill::run(self, m, index, spec).await.map(|_| 1);
-                }
+                Action::Backfill(spec) => crate::backfill::run(self, m, index, spec).await,
             };
             match res {
                 Ok(()) => break,
@@ -401,7 +427,10 @@ impl Engine {
             .transaction()
             .await
             .map_err(|e| EngineError::db("beginning a transaction", e))?;
-        tx.batch_execute(&format!("SET LOCAL lock_timeout = '{lock_ms}ms'"))
+        tx.batch_execute(&format!(
+            "SET LOCAL lock_timeout = '{lock_ms}ms'; SET LOCAL ratchet.migration_id = '{}'",
+            m.id
+        ))
             .await
             .map_err(|e| EngineError::db("setting lock_timeout", e))?;
         for s in statements {

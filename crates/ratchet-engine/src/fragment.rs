@@ -115,9 +115,75 @@ pub fn infer_locks(sql: &str, schema: &str) -> Vec<Lock> {
     locks
 }
 
+/// The unqualified column references of an expression: `(name, byte offset, byte end)`
+/// in `strip_select(expr)`, found by the parser (a string literal or a function that
+/// happens to share a column's name is never matched).
+pub fn column_refs(expr: &str) -> Result<Vec<(String, usize, usize)>, String> {
+    let body = strip_select(expr);
+    let sql = format!("SELECT ({body})");
+    let prefix = "SELECT (".len();
+    let parsed = pg_query::parse(&sql).map_err(|e| e.to_string())?;
+    let tokens = pg_query::scan(&sql).map_err(|e| e.to_string())?.tokens;
+    let mut refs = Vec::new();
+    for (node, _, _, _) in parsed.protobuf.nodes() {
+        let NodeRef::ColumnRef(c) = node else {
+            continue;
+        };
+        if c.fields.len() != 1 {
+            continue;
+        }
+        let Some(pg_query::NodeEnum::String(name)) = c.fields[0].node.as_ref() else {
+            continue;
+        };
+        let start = c.location as usize;
+        let Some(tok) = tokens.iter().find(|t| t.start as usize == start) else {
+            continue;
+        };
+        refs.push((name.sval.clone(), start - prefix, tok.end as usize - prefix));
+    }
+    refs.sort_by_key(|r| r.1);
+    Ok(refs)
+}
+
+/// Rewrite the unqualified column references of `expr` that `replace` maps, using the
+/// positions the parser reports (never a textual search-and-replace). Returns the
+/// expression in parentheses.
+pub fn rewrite_columns(
+    expr: &str,
+    replace: impl Fn(&str) -> Option<String>,
+) -> Result<String, String> {
+    let body = strip_select(expr);
+    let mut out = body.to_string();
+    for (name, start, end) in column_refs(expr)?.into_iter().rev() {
+        if let Some(r) = replace(&name) {
+            out.replace_range(start..end, &r);
+        }
+    }
+    Ok(format!("({out})"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rewrites_column_references_from_the_parse_tree() {
+        let r = rewrite_columns(
+            "SELECT CASE WHEN EXISTS (SELECT 1 FROM users WHERE users.id = user_id) THEN user_id ELSE NULL END",
+            |n| (n == "user_id").then(|| "NEW.\"user_id\"".to_string()),
+        )
+        .unwrap();
+        assert_eq!(
+            r,
+            "(CASE WHEN EXISTS (SELECT 1 FROM users WHERE users.id = NEW.\"user_id\") THEN NEW.\"user_id\" ELSE NULL END)"
+        );
+        // A literal or a function with a column's name is left alone.
+        let r = rewrite_columns("upper(name) || 'name' || \"name\"", |n| {
+            (n == "name").then(|| "x".to_string())
+        })
+        .unwrap();
+        assert_eq!(r, "(upper(x) || 'name' || x)");
+    }
 
     #[test]
     fn accepts_pgroll_select_form() {

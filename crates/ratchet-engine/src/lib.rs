@@ -8,6 +8,7 @@
 
 pub mod backfill;
 pub mod catalog;
+pub mod dualwrite;
 pub mod error;
 pub mod executor;
 pub mod fragment;

@@ -91,6 +91,7 @@ impl Engine {
             migration: m,
             catalog: &cat,
             previous_version_schema: previous,
+            state_schema: self.config.state_schema.clone(),
         })
     }
 
@@ -137,6 +138,9 @@ impl Engine {
             });
         }
         let plan = self.plan(m).await?;
+        for w in &plan.warnings {
+            self.report(Event::Info(format!("warning: {w}")));
+        }
         let cat = catalog::load(&self.client, &self.config.schema).await?;
         if cat.schemas.contains(&plan.version_schema) {
             return Err(EngineError::Refused(format!(
@@ -176,6 +180,26 @@ impl Engine {
 
     /// Contract phase of the active migration. `Ok(None)` when nothing is active.
     pub async fn complete(&mut self) -> Result<Option<StartOutcome>, EngineError> {
+        self.complete_with(false).await
+    }
+
+    /// Validate (when the migration backfilled anything and has no passed validation yet),
+    /// then complete: what `migrate` and `start --complete` do.
+    pub async fn validate_and_complete(&mut self) -> Result<Option<StartOutcome>, EngineError> {
+        if let Some(v) = self.validate(false).await? {
+            if !v.passed {
+                return Err(EngineError::Refused(format!(
+                    "validation found {} mismatching row(s) (first: {}); run `ratchet validate --repair`",
+                    v.mismatches,
+                    v.samples.first().map(|s| s.to_string()).unwrap_or_default()
+                )));
+            }
+        }
+        self.complete_with(false).await
+    }
+
+    /// Complete; `skip_validation` bypasses the validation gate (recorded in the event log).
+    pub async fn complete_with(&mut self, skip_validation: bool) -> Result<Option<StartOutcome>, EngineError> {
         let Some(active) = self.state.active(&self.client).await? else {
             return Ok(None);
         };
@@ -197,7 +221,9 @@ impl Engine {
                 active.name
             )));
         }
-        crate::gates::before_complete(self, &active).await?;
+        if active.phase == "started" {
+            crate::gates::before_complete(self, &active, skip_validation).await?;
+        }
         self.state
             .set_phase(&self.client, active.id, "completing")
             .await?;
@@ -286,7 +312,7 @@ impl Engine {
                 out.left_active = Some(m.name.clone());
                 break;
             }
-            self.complete().await?;
+            self.validate_and_complete().await?;
             out.applied.push(m.name.clone());
         }
         Ok(out)

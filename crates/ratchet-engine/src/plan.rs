@@ -175,6 +175,10 @@ pub struct Plan {
     /// The version schema of the previous migration, dropped at complete.
     pub previous_version_schema: Option<String>,
     pub steps: Vec<Step>,
+    /// Things the file does that will work but deserve a look (e.g. an `up`/`down` that
+    /// names a column the version does not have).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 impl Plan {

@@ -18,6 +18,7 @@ use crate::sql::{ident, qualified};
 use crate::views::{self, ColumnMapping, Mapping, TableMapping};
 
 mod ddl;
+mod dual;
 mod ops;
 
 /// PostgreSQL's limit on identifier length (NAMEDATALEN - 1); longer names are silently
@@ -30,6 +31,8 @@ pub struct PlanInput<'a> {
     pub catalog: &'a Catalog,
     /// The version schema of the last completed migration, if it still exists.
     pub previous_version_schema: Option<String>,
+    /// ratchet's state schema (backfill bounds are recorded there).
+    pub state_schema: String,
 }
 
 /// Plan `input.migration` against `input.catalog`.
@@ -99,6 +102,10 @@ struct Planner<'a> {
     column_renames: Vec<Step>,
     table_renames: Vec<Step>,
     abort: Vec<Step>,
+    /// Defaults the new version's views show while the table keeps the old ones:
+    /// `(table, column, default)` by logical names.
+    view_defaults: Vec<(String, String, Option<String>)>,
+    warnings: Vec<String>,
 }
 
 impl<'a> Planner<'a> {
@@ -122,6 +129,8 @@ impl<'a> Planner<'a> {
             column_renames: Vec::new(),
             table_renames: Vec::new(),
             abort: Vec::new(),
+            view_defaults: Vec::new(),
+            warnings: Vec::new(),
         }
     }
 
@@ -262,13 +271,10 @@ impl<'a> Planner<'a> {
             Operation::DropIndex(o) => self.drop_index(o),
             Operation::SetReplicaIdentity(o) => self.set_replica_identity(o),
             Operation::Sql(o) => self.sql(o),
-            Operation::AlterColumn(_)
-            | Operation::CreateConstraint(_)
-            | Operation::DropConstraint(_)
-            | Operation::DropMulticolumnConstraint(_) => Err(self.unsupported(
-                op.kind(),
-                "this operation needs dual writes and backfills, which are not built yet",
-            )),
+            Operation::AlterColumn(o) => self.alter_column(o),
+            Operation::CreateConstraint(o) => self.create_constraint(o),
+            Operation::DropConstraint(o) => self.drop_constraint(o),
+            Operation::DropMulticolumnConstraint(o) => self.drop_multicolumn_constraint(o),
         }
     }
 
@@ -367,6 +373,7 @@ impl<'a> Planner<'a> {
             version_schema: vs,
             previous_version_schema: previous,
             steps,
+            warnings: self.warnings,
         }
     }
 
@@ -387,6 +394,12 @@ impl<'a> Planner<'a> {
                         logical: c.logical.clone(),
                         hidden: c.hidden,
                         replaces: c.replaces.clone(),
+                        default: self
+                            .view_defaults
+                            .iter()
+                            .rev()
+                            .find(|(tb, col, _)| *tb == t.logical && *col == c.logical && !c.hidden)
+                            .map(|(_, _, d)| d.clone()),
                     })
                     .collect(),
             })

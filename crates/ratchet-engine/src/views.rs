@@ -41,6 +41,9 @@ pub struct ColumnMapping {
     /// duplicated column shows where the original was).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replaces: Option<String>,
+    /// The default the view shows instead of the table's (`Some(None)`: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<Option<String>>,
 }
 
 /// One view as it should be.
@@ -88,12 +91,16 @@ pub fn desired_views(catalog: &Catalog, mapping: &Mapping, version_schema: &str)
                 .and_then(|r| table.column(r))
                 .map(|c| c.attnum)
                 .unwrap_or(col.attnum);
-            cols.push((position, col, logical));
+            let default = match cm.and_then(|c| c.default.clone()) {
+                Some(d) => d,
+                None => col.default.clone(),
+            };
+            cols.push((position, col, logical, default));
         }
-        cols.sort_by_key(|(p, c, _)| (*p, c.attnum));
+        cols.sort_by_key(|(p, c, _, _)| (*p, c.attnum));
         let select = cols
             .iter()
-            .map(|(_, c, l)| {
+            .map(|(_, c, l, _)| {
                 if &c.name == l {
                     ident(l)
                 } else {
@@ -114,9 +121,9 @@ pub fn desired_views(catalog: &Catalog, mapping: &Mapping, version_schema: &str)
         );
         let mut defaults = Vec::new();
         let mut signature = format!("{logical_table}|{secure}");
-        for (_, c, l) in &cols {
+        for (_, c, l, default) in &cols {
             signature.push_str(&format!("|{l}:{}", c.type_name));
-            if let Some(d) = &c.default {
+            if let Some(d) = default {
                 defaults.push(format!(
                     "ALTER VIEW {view} ALTER COLUMN {} SET DEFAULT {d}",
                     ident(l)

@@ -18,7 +18,10 @@ pub struct QualifiedName {
 
 impl QualifiedName {
     pub fn new(schema: Option<&str>, name: &str) -> QualifiedName {
-        QualifiedName { schema: schema.filter(|s| !s.is_empty()).map(str::to_string), name: name.to_string() }
+        QualifiedName {
+            schema: schema.filter(|s| !s.is_empty()).map(str::to_string),
+            name: name.to_string(),
+        }
     }
 
     /// Same object, treating a missing schema as "whatever the search_path finds".
@@ -34,7 +37,9 @@ impl QualifiedName {
     pub fn parse(s: &str) -> QualifiedName {
         let s = s.trim().trim_matches('"');
         match s.split_once('.') {
-            Some((schema, name)) => QualifiedName::new(Some(schema.trim_matches('"')), name.trim_matches('"')),
+            Some((schema, name)) => {
+                QualifiedName::new(Some(schema.trim_matches('"')), name.trim_matches('"'))
+            }
             None => QualifiedName::new(None, s),
         }
     }
@@ -69,7 +74,11 @@ pub fn node_string(node: &Node) -> Option<&str> {
 
 /// The strings of a name list such as `TypeName::names` or `DropStmt` objects.
 pub fn string_list(nodes: &[Node]) -> Vec<String> {
-    nodes.iter().filter_map(node_string).map(str::to_string).collect()
+    nodes
+        .iter()
+        .filter_map(node_string)
+        .map(str::to_string)
+        .collect()
 }
 
 /// A name list (`[schema, name]` or `[name]`) as a qualified name.
@@ -168,12 +177,18 @@ pub fn column_default(col: &ColumnDef) -> Option<&NodeEnum> {
 /// `serial` (the last element of the name, without `pg_catalog.`).
 pub fn type_base_name(t: &TypeName) -> String {
     let names = string_list(&t.names);
-    names.last().map(|s| s.to_ascii_lowercase()).unwrap_or_default()
+    names
+        .last()
+        .map(|s| s.to_ascii_lowercase())
+        .unwrap_or_default()
 }
 
 /// Integer type modifiers (`varchar(20)` → `[20]`, `numeric(10,2)` → `[10, 2]`).
 pub fn type_mods(t: &TypeName) -> Vec<i64> {
-    t.typmods.iter().filter_map(|m| integer_value(inner(m)?)).collect()
+    t.typmods
+        .iter()
+        .filter_map(|m| integer_value(inner(m)?))
+        .collect()
 }
 
 /// The value of an integer constant (also inside `A_Const`).
@@ -207,7 +222,9 @@ pub fn called_functions(node: &NodeEnum) -> Vec<String> {
     node.nodes()
         .into_iter()
         .filter_map(|(n, _, _, _)| match n {
-            NodeRef::FuncCall(f) => string_list(&f.funcname).last().map(|s| s.to_ascii_lowercase()),
+            NodeRef::FuncCall(f) => string_list(&f.funcname)
+                .last()
+                .map(|s| s.to_ascii_lowercase()),
             _ => None,
         })
         .collect()
@@ -232,7 +249,9 @@ pub fn key_names(nodes: &[Node]) -> Vec<String> {
 
 /// The `CHECK (col IS NOT NULL)` column, if the expression is exactly that.
 pub fn is_not_null_check(expr: &NodeEnum) -> Option<String> {
-    let NodeEnum::NullTest(t) = expr else { return None };
+    let NodeEnum::NullTest(t) = expr else {
+        return None;
+    };
     // NullTestType: IS_NULL = 1, IS_NOT_NULL = 2.
     if t.nulltesttype != 2 {
         return None;

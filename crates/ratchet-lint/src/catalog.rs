@@ -65,7 +65,10 @@ impl Catalog {
         for t in tables {
             map.entry(t.name.clone()).or_default().push(t);
         }
-        Catalog { server_version, tables: map }
+        Catalog {
+            server_version,
+            tables: map,
+        }
     }
 
     /// Looks a table up; an unqualified name prefers `public`.
@@ -73,15 +76,23 @@ impl Catalog {
         let candidates = self.tables.get(&name.name)?;
         match &name.schema {
             Some(s) => candidates.iter().find(|t| &t.schema == s),
-            None => candidates.iter().find(|t| t.schema == "public").or_else(|| candidates.first()),
+            None => candidates
+                .iter()
+                .find(|t| t.schema == "public")
+                .or_else(|| candidates.first()),
         }
     }
 
     /// Reads the catalog of the database at `url` (user tables only).
     pub fn load(url: &str) -> Result<Catalog, LintError> {
-        let db_err = |e: postgres::Error| LintError::Database { message: e.to_string() };
+        let db_err = |e: postgres::Error| LintError::Database {
+            message: e.to_string(),
+        };
         let mut client = postgres::Client::connect(url, postgres::NoTls).map_err(db_err)?;
-        let version: String = client.query_one("SHOW server_version_num", &[]).map_err(db_err)?.get(0);
+        let version: String = client
+            .query_one("SHOW server_version_num", &[])
+            .map_err(db_err)?
+            .get(0);
         let server_version = version.trim().parse::<u32>().ok().map(PgVersion::from_num);
         let mut tables: HashMap<u32, TableInfo> = HashMap::new();
         let rows = client
@@ -95,7 +106,13 @@ impl Catalog {
             .map_err(db_err)?;
         for r in rows {
             let oid: u32 = r.get(0);
-            let info = TableInfo { schema: r.get(1), name: r.get(2), rows: r.get(3), partitioned: r.get(4), ..TableInfo::default() };
+            let info = TableInfo {
+                schema: r.get(1),
+                name: r.get(2),
+                rows: r.get(3),
+                partitioned: r.get(4),
+                ..TableInfo::default()
+            };
             tables.insert(oid, info);
         }
         let cols = client
@@ -109,7 +126,12 @@ impl Catalog {
         for r in cols {
             let oid: u32 = r.get(0);
             if let Some(t) = tables.get_mut(&oid) {
-                t.columns.push(ColumnInfo { name: r.get(1), type_name: r.get(2), base_type: r.get(3), not_null: r.get(4) });
+                t.columns.push(ColumnInfo {
+                    name: r.get(1),
+                    type_name: r.get(2),
+                    base_type: r.get(3),
+                    not_null: r.get(4),
+                });
             }
         }
         let idx = client
@@ -125,7 +147,13 @@ impl Catalog {
         for r in idx {
             let oid: u32 = r.get(0);
             if let Some(t) = tables.get_mut(&oid) {
-                t.indexes.push(IndexInfo { name: r.get(1), columns: r.get(2), unique: r.get(3), partial: r.get(4), valid: r.get(5) });
+                t.indexes.push(IndexInfo {
+                    name: r.get(1),
+                    columns: r.get(2),
+                    unique: r.get(3),
+                    partial: r.get(4),
+                    valid: r.get(5),
+                });
             }
         }
         let checks = client
@@ -140,6 +168,9 @@ impl Catalog {
                 t.checks.push((r.get(1), r.get(2), r.get(3)));
             }
         }
-        Ok(Catalog::from_tables(server_version, tables.into_values().collect()))
+        Ok(Catalog::from_tables(
+            server_version,
+            tables.into_values().collect(),
+        ))
     }
 }

@@ -59,23 +59,40 @@ impl LintConfig {
     /// Reads the `[lint]` table of a `ratchet.toml` text (other tables are ignored: they
     /// belong to other commands).
     pub fn from_toml(path: &str, text: &str) -> Result<LintConfig, LintError> {
-        let file: ConfigFile =
-            toml::from_str(text).map_err(|e| LintError::Config { path: path.into(), message: e.to_string() })?;
+        let file: ConfigFile = toml::from_str(text).map_err(|e| LintError::Config {
+            path: path.into(),
+            message: e.to_string(),
+        })?;
         let cfg = file.lint.unwrap_or_default();
         cfg.check(path)?;
         Ok(cfg)
     }
 
     fn check(&self, path: &str) -> Result<(), LintError> {
-        let bad = |message: String| Err(LintError::Config { path: path.into(), message });
-        for name in self.enable.iter().chain(&self.disable).chain(self.severity.keys()).chain(self.rules.keys()) {
+        let bad = |message: String| {
+            Err(LintError::Config {
+                path: path.into(),
+                message,
+            })
+        };
+        for name in self
+            .enable
+            .iter()
+            .chain(&self.disable)
+            .chain(self.severity.keys())
+            .chain(self.rules.keys())
+        {
             if name != "all" && crate::rules::find(name).is_none() {
-                return bad(format!("unknown rule `{name}` (see `ratchet explain --list`)"));
+                return bad(format!(
+                    "unknown rule `{name}` (see `ratchet explain --list`)"
+                ));
             }
         }
         for (name, sev) in &self.severity {
             if Severity::parse(sev).is_none() {
-                return bad(format!("severity of `{name}` must be error, warning or info, not `{sev}`"));
+                return bad(format!(
+                    "severity of `{name}` must be error, warning or info, not `{sev}`"
+                ));
             }
         }
         if let Some(f) = &self.fail_on {
@@ -142,17 +159,27 @@ pub fn is_excluded(path: &str, patterns: &[String]) -> bool {
         let p = p.trim_start_matches("./");
         glob_match(p.as_bytes(), path.as_bytes())
             || glob_match(format!("**/{p}").as_bytes(), path.as_bytes())
-            || glob_match(format!("{}/**", p.trim_end_matches('/')).as_bytes(), path.as_bytes())
-            || glob_match(format!("**/{}/**", p.trim_end_matches('/')).as_bytes(), path.as_bytes())
+            || glob_match(
+                format!("{}/**", p.trim_end_matches('/')).as_bytes(),
+                path.as_bytes(),
+            )
+            || glob_match(
+                format!("**/{}/**", p.trim_end_matches('/')).as_bytes(),
+                path.as_bytes(),
+            )
     })
 }
 
 fn glob_match(p: &[u8], s: &[u8]) -> bool {
     match p {
         [] => s.is_empty(),
-        [b'*', b'*', b'/', rest @ ..] => (0..=s.len()).any(|i| (i == 0 || s[i - 1] == b'/') && glob_match(rest, &s[i..])),
+        [b'*', b'*', b'/', rest @ ..] => {
+            (0..=s.len()).any(|i| (i == 0 || s[i - 1] == b'/') && glob_match(rest, &s[i..]))
+        }
         [b'*', b'*', rest @ ..] => (0..=s.len()).any(|i| glob_match(rest, &s[i..])),
-        [b'*', rest @ ..] => (0..=s.len()).take_while(|&i| i == 0 || s[i - 1] != b'/').any(|i| glob_match(rest, &s[i..])),
+        [b'*', rest @ ..] => (0..=s.len())
+            .take_while(|&i| i == 0 || s[i - 1] != b'/')
+            .any(|i| glob_match(rest, &s[i..])),
         [b'?', rest @ ..] => !s.is_empty() && s[0] != b'/' && glob_match(rest, &s[1..]),
         [c, rest @ ..] => !s.is_empty() && s[0] == *c && glob_match(rest, &s[1..]),
     }
@@ -165,7 +192,10 @@ mod tests {
     #[test]
     fn globs() {
         let pats = |p: &str| vec![p.to_string()];
-        assert!(is_excluded("migrations/legacy/001.sql", &pats("migrations/legacy/**")));
+        assert!(is_excluded(
+            "migrations/legacy/001.sql",
+            &pats("migrations/legacy/**")
+        ));
         assert!(is_excluded("migrations/legacy/001.sql", &pats("legacy")));
         assert!(is_excluded("a/b/x_seed.sql", &pats("**/*_seed.sql")));
         assert!(is_excluded("x_seed.sql", &pats("*_seed.sql")));
@@ -182,7 +212,13 @@ mod tests {
         .expect("valid config");
         let mut s = Settings::default();
         cfg.apply(&mut s);
-        assert_eq!(s.pg_version, PgVersion { major: 14, minor: Some(3) });
+        assert_eq!(
+            s.pg_version,
+            PgVersion {
+                major: 14,
+                minor: Some(3)
+            }
+        );
         assert_eq!(s.severities.get("A18"), Some(&Severity::Info));
     }
 

@@ -41,6 +41,9 @@ pub struct Statement {
     pub statement_timeout: bool,
 }
 
+/// `(file index, base type, type modifiers)` of one column declaration.
+pub type TypeDecl = (usize, String, Vec<i64>);
+
 /// Facts from files linted earlier in the same run (in path order), e.g. a CHECK
 /// validated in an earlier migration.
 #[derive(Debug, Clone, Default)]
@@ -53,32 +56,62 @@ pub struct PriorFacts {
     pub not_valid: HashMap<(String, String), usize>,
     /// Partitioned tables (`CREATE TABLE … PARTITION BY`) → index of the file that created them.
     pub partitioned: HashMap<String, usize>,
+    /// `(table, column)` → `(file index, base type, type modifiers)` of every declaration
+    /// (CREATE TABLE, ADD COLUMN, ALTER COLUMN TYPE), in file order.
+    pub column_types: HashMap<(String, String), Vec<TypeDecl>>,
 }
 
 impl PriorFacts {
     /// Records what file `file_index` did.
     pub fn absorb<'n>(&mut self, file_index: usize, nodes: impl Iterator<Item = &'n NodeEnum>) {
         for node in nodes {
+            for (table, column, ty) in declared_types(node) {
+                self.column_types
+                    .entry((table.name, column))
+                    .or_default()
+                    .push((file_index, ast::type_base_name(ty), ast::type_mods(ty)));
+            }
             if let NodeEnum::CreateStmt(c) = node {
                 if let (Some(_), Some(rel)) = (&c.partspec, &c.relation) {
-                    self.partitioned.entry(rel.relname.clone()).or_insert(file_index);
+                    self.partitioned
+                        .entry(rel.relname.clone())
+                        .or_insert(file_index);
                 }
             }
-            let Some(a) = ast::alter_table(node) else { continue };
-            let Some(table) = ast::alter_table_name(a) else { continue };
+            let Some(a) = ast::alter_table(node) else {
+                continue;
+            };
+            let Some(table) = ast::alter_table_name(a) else {
+                continue;
+            };
             for cmd in ast::alter_cmds(a) {
                 match ast::cmd_type(cmd) {
                     AlterTableType::AtAddConstraint => {
-                        let Some(c) = ast::cmd_constraint(cmd) else { continue };
+                        let Some(c) = ast::cmd_constraint(cmd) else {
+                            continue;
+                        };
                         let key = (table.name.clone(), c.conname.clone());
-                        if let Some(col) = c.raw_expr.as_deref().and_then(ast::inner).and_then(ast::is_not_null_check) {
-                            self.not_null_checks.entry(key.clone()).or_insert((file_index, col));
+                        if let Some(col) = c
+                            .raw_expr
+                            .as_deref()
+                            .and_then(ast::inner)
+                            .and_then(ast::is_not_null_check)
+                        {
+                            self.not_null_checks
+                                .entry(key.clone())
+                                .or_insert((file_index, col));
                         }
-                        let map = if c.skip_validation { &mut self.not_valid } else { &mut self.validated };
+                        let map = if c.skip_validation {
+                            &mut self.not_valid
+                        } else {
+                            &mut self.validated
+                        };
                         map.entry(key).or_insert(file_index);
                     }
                     AlterTableType::AtValidateConstraint => {
-                        self.validated.entry((table.name.clone(), cmd.name.clone())).or_insert(file_index);
+                        self.validated
+                            .entry((table.name.clone(), cmd.name.clone()))
+                            .or_insert(file_index);
                     }
                     _ => {}
                 }
@@ -168,13 +201,18 @@ impl<'a> Context<'a> {
     /// The non-comment tokens inside `span`.
     pub fn tokens_in(&self, span: Span) -> impl Iterator<Item = &Token> {
         let first = self.tokens.partition_point(|t| t.span.start < span.start);
-        self.tokens[first..].iter().take_while(move |t| t.span.end <= span.end).filter(|t| !t.is_comment())
+        self.tokens[first..]
+            .iter()
+            .take_while(move |t| t.span.end <= span.end)
+            .filter(|t| !t.is_comment())
     }
 
     /// The first token inside `span` spelled `word` (case-insensitive), e.g. a keyword to
     /// anchor an autofix.
     pub fn find_word(&self, span: Span, word: &str) -> Option<Span> {
-        self.tokens_in(span).find(|t| self.text(t.span).eq_ignore_ascii_case(word)).map(|t| t.span)
+        self.tokens_in(span)
+            .find(|t| self.text(t.span).eq_ignore_ascii_case(word))
+            .map(|t| t.span)
     }
 
     /// 1-based line and column of a byte offset.
@@ -189,7 +227,9 @@ impl<'a> Context<'a> {
 
     /// The earlier statement of this file that created `table`, if any.
     pub fn created_in_file(&self, table: &QualifiedName, before: &Statement) -> Option<&Statement> {
-        self.before(before).iter().find(|s| created_table(&s.node).is_some_and(|t| t.same_as(table)))
+        self.before(before)
+            .iter()
+            .find(|s| created_table(&s.node).is_some_and(|t| t.same_as(table)))
     }
 
     /// `table` was created earlier in this file, so it is empty and unseen by the application:
@@ -226,35 +266,101 @@ impl<'a> Context<'a> {
 
     /// A CHECK `(column IS NOT NULL)` on `table` that is validated before `stmt` (earlier in
     /// this file, or in an earlier file of the run), so `SET NOT NULL` skips its scan (PG≥12).
-    pub fn has_validated_not_null_check(&self, table: &QualifiedName, column: &str, stmt: &Statement) -> bool {
+    pub fn has_validated_not_null_check(
+        &self,
+        table: &QualifiedName,
+        column: &str,
+        stmt: &Statement,
+    ) -> bool {
         let mut local = PriorFacts::default();
         local.absorb(usize::MAX, self.before(stmt).iter().map(|s| &s.node));
-        let checks = local.not_null_checks.iter().chain(self.prior.not_null_checks.iter().filter(|(_, (f, _))| *f < self.file_index));
-        checks.filter(|(k, (_, col))| k.0 == table.name && col == column).any(|(k, _)| {
-            local.validated.contains_key(k) || self.prior.validated.get(k).is_some_and(|f| *f < self.file_index)
-        }) || self.table_info(table).is_some_and(|t| {
-            t.checks.iter().any(|(_, def, valid)| *valid && def.replace(['(', ')', '"'], "").trim() == format!("CHECK {column} IS NOT NULL"))
+        let checks = local.not_null_checks.iter().chain(
+            self.prior
+                .not_null_checks
+                .iter()
+                .filter(|(_, (f, _))| *f < self.file_index),
+        );
+        checks
+            .filter(|(k, (_, col))| k.0 == table.name && col == column)
+            .any(|(k, _)| {
+                local.validated.contains_key(k)
+                    || self
+                        .prior
+                        .validated
+                        .get(k)
+                        .is_some_and(|f| *f < self.file_index)
+            })
+            || self.table_info(table).is_some_and(|t| {
+                t.checks.iter().any(|(_, def, valid)| {
+                    *valid
+                        && def.replace(['(', ')', '"'], "").trim()
+                            == format!("CHECK {column} IS NOT NULL")
+                })
+            })
+    }
+
+    /// The type a column was last declared with before `stmt`: earlier in this file (CREATE
+    /// TABLE, ADD COLUMN, ALTER COLUMN TYPE) or in an earlier file of the run.
+    pub fn declared_column_type(
+        &self,
+        table: &QualifiedName,
+        column: &str,
+        stmt: &Statement,
+    ) -> Option<(String, Vec<i64>)> {
+        let here = self.before(stmt).iter().rev().find_map(|s| {
+            declared_types(&s.node)
+                .into_iter()
+                .find(|(t, c, _)| t.same_as(table) && c == column)
+                .map(|(_, _, ty)| (ast::type_base_name(ty), ast::type_mods(ty)))
+        });
+        here.or_else(|| {
+            let history = self
+                .prior
+                .column_types
+                .get(&(table.name.clone(), column.to_string()))?;
+            history
+                .iter()
+                .rev()
+                .find(|(f, _, _)| *f < self.file_index)
+                .map(|(_, base, mods)| (base.clone(), mods.clone()))
         })
     }
 
     /// `table` is partitioned: per the catalog, an earlier file, or earlier in this file.
     pub fn is_partitioned(&self, table: &QualifiedName, stmt: &Statement) -> bool {
         self.table_info(table).is_some_and(|t| t.partitioned)
-            || self.prior.partitioned.get(&table.name).is_some_and(|f| *f < self.file_index)
+            || self
+                .prior
+                .partitioned
+                .get(&table.name)
+                .is_some_and(|f| *f < self.file_index)
             || self.before(stmt).iter().any(|s| match &s.node {
-                NodeEnum::CreateStmt(c) => c.partspec.is_some() && c.relation.as_ref().is_some_and(|r| ast::range_var_name(r).same_as(table)),
+                NodeEnum::CreateStmt(c) => {
+                    c.partspec.is_some()
+                        && c.relation
+                            .as_ref()
+                            .is_some_and(|r| ast::range_var_name(r).same_as(table))
+                }
                 _ => false,
             })
     }
 
     /// The earlier statement of this file that added constraint `name` on `table` `NOT VALID`.
-    pub fn not_valid_added_in_file(&self, table: &QualifiedName, name: &str, stmt: &Statement) -> Option<&Statement> {
+    pub fn not_valid_added_in_file(
+        &self,
+        table: &QualifiedName,
+        name: &str,
+        stmt: &Statement,
+    ) -> Option<&Statement> {
         self.before(stmt).iter().find(|s| {
-            let Some(a) = ast::alter_table(&s.node) else { return false };
+            let Some(a) = ast::alter_table(&s.node) else {
+                return false;
+            };
             ast::alter_table_name(a).is_some_and(|t| t.same_as(table))
                 && ast::alter_cmds(a).any(|c| {
                     ast::cmd_type(c) == AlterTableType::AtAddConstraint
-                        && ast::cmd_constraint(c).is_some_and(|k| k.skip_validation && k.conname == name)
+                        && ast::cmd_constraint(c)
+                            .is_some_and(|k| k.skip_validation && k.conname == name)
                 })
         })
     }
@@ -267,6 +373,49 @@ pub fn created_table(node: &NodeEnum) -> Option<QualifiedName> {
         NodeEnum::CreateTableAsStmt(c) => c.into.as_ref()?.rel.as_ref().map(ast::range_var_name),
         _ => None,
     }
+}
+
+/// Column types a statement declares: `(table, column, type)`.
+pub fn declared_types(
+    node: &NodeEnum,
+) -> Vec<(QualifiedName, String, &pg_query::protobuf::TypeName)> {
+    let mut out = Vec::new();
+    match node {
+        NodeEnum::CreateStmt(c) => {
+            let Some(table) = c.relation.as_ref().map(ast::range_var_name) else {
+                return out;
+            };
+            for e in c.table_elts.iter().filter_map(ast::inner) {
+                if let NodeEnum::ColumnDef(d) = e {
+                    if let Some(t) = &d.type_name {
+                        out.push((table.clone(), d.colname.clone(), t));
+                    }
+                }
+            }
+        }
+        node => {
+            let Some(a) = ast::alter_table(node) else {
+                return out;
+            };
+            let Some(table) = ast::alter_table_name(a) else {
+                return out;
+            };
+            for cmd in ast::alter_cmds(a) {
+                let Some(d) = ast::cmd_column_def(cmd) else {
+                    continue;
+                };
+                let Some(t) = &d.type_name else { continue };
+                match ast::cmd_type(cmd) {
+                    AlterTableType::AtAddColumn => out.push((table.clone(), d.colname.clone(), t)),
+                    AlterTableType::AtAlterColumnType => {
+                        out.push((table.clone(), cmd.name.clone(), t))
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Reads `-- ratchet:no-transaction` / `-- ratchet:transaction` from the comments.
@@ -297,24 +446,44 @@ fn annotate(parsed: Vec<crate::source::ParsedStatement>, wrapped: bool) -> Vec<S
             Some(TransactionStmtKind::TransStmtBegin | TransactionStmtKind::TransStmtStart) => {
                 tx_id += 1;
                 explicit = true;
-                Tx { in_transaction: true, explicit: true, id: tx_id }
+                Tx {
+                    in_transaction: true,
+                    explicit: true,
+                    id: tx_id,
+                }
             }
             Some(
                 TransactionStmtKind::TransStmtCommit
                 | TransactionStmtKind::TransStmtRollback
                 | TransactionStmtKind::TransStmtPrepare,
             ) => {
-                let tx = Tx { in_transaction: explicit || wrapped, explicit, id: tx_id };
+                let tx = Tx {
+                    in_transaction: explicit || wrapped,
+                    explicit,
+                    id: tx_id,
+                };
                 explicit = false;
                 timeouts.end_transaction();
                 tx_id += 1;
                 tx
             }
-            _ if explicit => Tx { in_transaction: true, explicit: true, id: tx_id },
-            _ if wrapped => Tx { in_transaction: true, explicit: false, id: tx_id },
+            _ if explicit => Tx {
+                in_transaction: true,
+                explicit: true,
+                id: tx_id,
+            },
+            _ if wrapped => Tx {
+                in_transaction: true,
+                explicit: false,
+                id: tx_id,
+            },
             _ => {
                 tx_id += 1;
-                Tx { in_transaction: false, explicit: false, id: tx_id }
+                Tx {
+                    in_transaction: false,
+                    explicit: false,
+                    id: tx_id,
+                }
             }
         };
         if let NodeEnum::VariableSetStmt(v) = &p.node {
@@ -387,7 +556,9 @@ fn is_zero(arg: &pg_query::Node) -> bool {
     match ast::inner(arg) {
         Some(NodeEnum::AConst(c)) => match &c.val {
             Some(pg_query::protobuf::a_const::Val::Ival(i)) => i.ival == 0,
-            Some(pg_query::protobuf::a_const::Val::Sval(s)) => s.sval.trim().trim_end_matches("ms").trim() == "0",
+            Some(pg_query::protobuf::a_const::Val::Sval(s)) => {
+                s.sval.trim().trim_end_matches("ms").trim() == "0"
+            }
             _ => false,
         },
         _ => false,

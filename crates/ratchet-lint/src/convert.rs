@@ -1203,7 +1203,7 @@ fn object_name(table: &str, part: &str, label: &str) -> String {
     let mut a = table.to_string();
     let mut b = part.to_string();
     let overhead = label.len() + 1 + usize::from(!b.is_empty());
-    while a.len() + b.len() + overhead > MAX_IDENT {
+    while a.len() + b.len() + overhead > MAX_IDENT && !(a.is_empty() && b.is_empty()) {
         let longer = if a.len() > b.len() { &mut a } else { &mut b };
         longer.pop();
     }

@@ -8,13 +8,21 @@ use crate::rules;
 /// `(file name, contents)` of every generated page, index first.
 pub fn generate() -> Vec<(String, String)> {
     let mut pages = vec![("README.md".to_string(), index())];
-    pages.extend(rules::ALL.iter().map(|r| (format!("{}.md", r.name), page(r))));
+    pages.extend(
+        rules::ALL
+            .iter()
+            .map(|r| (format!("{}.md", r.name), page(r))),
+    );
     pages
 }
 
 /// The page of one rule (also what `ratchet explain` prints).
 pub fn page(r: &Rule) -> String {
-    let default = if r.enabled_by_default { format!("on, `{}`", r.severity) } else { format!("off (opt-in), `{}` when enabled", r.severity) };
+    let default = if r.enabled_by_default {
+        format!("on, `{}`", r.severity)
+    } else {
+        format!("off (opt-in), `{}` when enabled", r.severity)
+    };
     format!(
         "<!-- generated from crates/ratchet-lint/src/rules; do not edit -->\n# {} `{}`\n\n{}\n\n- **Default:** {}\n- **Suppress:** `-- ratchet:ignore {} <reason>`\n\n{}",
         r.code,
@@ -33,8 +41,19 @@ fn index() -> String {
          | code | rule | default | detects |\n|---|---|---|---|\n",
     );
     for r in rules::ALL {
-        let default = if r.enabled_by_default { r.severity.as_str().to_string() } else { format!("off ({})", r.severity) };
-        s.push_str(&format!("| {} | [`{}`]({}.md) | {} | {} |\n", r.code, r.name, r.name, default, r.summary.replace('|', "\\|")));
+        let default = if r.enabled_by_default {
+            r.severity.as_str().to_string()
+        } else {
+            format!("off ({})", r.severity)
+        };
+        s.push_str(&format!(
+            "| {} | [`{}`]({}.md) | {} | {} |\n",
+            r.code,
+            r.name,
+            r.name,
+            default,
+            r.summary.replace('|', "\\|")
+        ));
     }
     s
 }

@@ -26,7 +26,10 @@ pub mod testing;
 
 pub use catalog::Catalog;
 pub use context::{Context, Statement, Tx};
-pub use lint::{apply_fixes, collect_inputs, fix_sql, FileError, FileReport, Finding, Input, InputKind, Linter, Report};
+pub use lint::{
+    apply_fixes, collect_inputs, fix_sql, FileError, FileReport, Finding, Input, InputKind, Linter,
+    Report,
+};
 pub use render::Format;
 pub use rule::{Diagnostic, Edit, Fix, Rule, Severity, Sink, Span};
 pub use settings::{PgVersion, Settings};

@@ -56,13 +56,17 @@ pub struct Report {
 
 impl Report {
     pub fn findings(&self) -> impl Iterator<Item = (&FileReport, &Finding)> {
-        self.files.iter().flat_map(|f| f.findings.iter().map(move |x| (f, x)))
+        self.files
+            .iter()
+            .flat_map(|f| f.findings.iter().map(move |x| (f, x)))
     }
     pub fn error_count(&self) -> usize {
         self.files.iter().map(|f| f.errors.len()).sum()
     }
     pub fn count(&self, severity: Severity) -> usize {
-        self.findings().filter(|(_, f)| f.severity == severity).count()
+        self.findings()
+            .filter(|(_, f)| f.severity == severity)
+            .count()
     }
     /// 2 when any file had an error, 1 when a finding is at or above `fail_on`, else 0.
     pub fn exit_code(&self, fail_on: Severity) -> i32 {
@@ -94,7 +98,11 @@ pub struct Input {
 
 impl Input {
     pub fn sql(path: impl Into<String>, source: impl Into<String>) -> Input {
-        Input { path: path.into(), source: source.into(), kind: InputKind::Sql }
+        Input {
+            path: path.into(),
+            source: source.into(),
+            kind: InputKind::Sql,
+        }
     }
 }
 
@@ -115,12 +123,24 @@ impl<'a> Linter<'a> {
             .filter(|r| settings.is_enabled(r))
             .map(|r| (r, settings.severity_override(r)))
             .collect();
-        Linter { settings, catalog, rules }
+        Linter {
+            settings,
+            catalog,
+            rules,
+        }
     }
 
     /// Only `rule` (used by rule tests).
-    pub fn single(rule: &'static Rule, settings: &'a Settings, catalog: Option<&'a Catalog>) -> Linter<'a> {
-        Linter { settings, catalog, rules: vec![(rule, settings.severity_override(rule))] }
+    pub fn single(
+        rule: &'static Rule,
+        settings: &'a Settings,
+        catalog: Option<&'a Catalog>,
+    ) -> Linter<'a> {
+        Linter {
+            settings,
+            catalog,
+            rules: vec![(rule, settings.severity_override(rule))],
+        }
     }
 
     /// Lints many inputs: parse in parallel, gather cross-file facts in order, then check
@@ -133,7 +153,11 @@ impl<'a> Linter<'a> {
                 prior.absorb(i, parsed.statements.iter().map(|s| &s.node));
             }
         }
-        let files = prepared.into_par_iter().enumerate().map(|(i, p)| self.check_prepared(p, &prior, i)).collect();
+        let files = prepared
+            .into_par_iter()
+            .enumerate()
+            .map(|(i, p)| self.check_prepared(p, &prior, i))
+            .collect();
         Report { files }
     }
 
@@ -144,7 +168,14 @@ impl<'a> Linter<'a> {
     }
 
     fn check_prepared(&self, p: Prepared, prior: &PriorFacts, index: usize) -> FileReport {
-        let Prepared { input, sql, parsed, mut errors, extra, segments } = p;
+        let Prepared {
+            input,
+            sql,
+            parsed,
+            mut errors,
+            extra,
+            segments,
+        } = p;
         let mut findings = Vec::new();
         if let Some(parsed) = parsed {
             let lines = source::LineIndex::new(&sql);
@@ -153,12 +184,28 @@ impl<'a> Linter<'a> {
                 if let Some((l, c)) = segments.as_ref().and_then(|m| m.locate(e.offset)) {
                     (line, column) = (l, c);
                 }
-                errors.push(FileError { line, column, message: format!("syntax error: {}", e.message) });
+                errors.push(FileError {
+                    line,
+                    column,
+                    message: format!("syntax error: {}", e.message),
+                });
             }
-            let cx = Context::new(&input.path, &sql, parsed, self.settings, self.catalog, prior, index);
+            let cx = Context::new(
+                &input.path,
+                &sql,
+                parsed,
+                self.settings,
+                self.catalog,
+                prior,
+                index,
+            );
             findings = self.run_rules(&cx);
         }
-        findings.extend(extra.into_iter().filter_map(|(name, d)| self.located(&sql, name, d)));
+        findings.extend(
+            extra
+                .into_iter()
+                .filter_map(|(name, d)| self.located(&sql, name, d)),
+        );
         findings.sort_by(|a, b| (a.span.start, a.rule.code).cmp(&(b.span.start, b.rule.code)));
         if let Some(m) = &segments {
             // Findings point at the operation in the file; fixes would edit the virtual text.
@@ -170,7 +217,12 @@ impl<'a> Linter<'a> {
                 f.span = Span::new(0, 0);
             }
         }
-        FileReport { path: input.path, source: input.source, findings, errors }
+        FileReport {
+            path: input.path,
+            source: input.source,
+            findings,
+            errors,
+        }
     }
 
     fn located(&self, sql: &str, rule_name: &'static str, d: Diagnostic) -> Option<Finding> {
@@ -178,7 +230,16 @@ impl<'a> Linter<'a> {
         let lines = source::LineIndex::new(sql);
         let (line, column) = lines.line_col(sql, d.span.start);
         let severity = over.or(d.severity).unwrap_or(rule.severity);
-        Some(Finding { rule, severity, span: d.span, line, column, message: d.message, help: d.help, fix: d.fix })
+        Some(Finding {
+            rule,
+            severity,
+            span: d.span,
+            line,
+            column,
+            message: d.message,
+            help: d.help,
+            fix: d.fix,
+        })
     }
 
     fn run_rules(&self, cx: &Context<'_>) -> Vec<Finding> {
@@ -191,7 +252,8 @@ impl<'a> Linter<'a> {
             for d in sink.diagnostics {
                 let stmt = suppress::statement_at(cx, d.span.start);
                 let hit = suppressions.iter().position(|s| {
-                    s.rules.iter().any(|r| rule.matches(r)) && (s.file_level || (s.statement.is_some() && s.statement == stmt))
+                    s.rules.iter().any(|r| rule.matches(r))
+                        && (s.file_level || (s.statement.is_some() && s.statement == stmt))
                 });
                 if let Some(i) = hit {
                     used[i] = true;
@@ -199,29 +261,65 @@ impl<'a> Linter<'a> {
                 }
                 let (line, column) = cx.line_col(d.span.start);
                 let severity = over.or(d.severity).unwrap_or(rule.severity);
-                out.push(Finding { rule, severity, span: d.span, line, column, message: d.message, help: d.help, fix: d.fix });
+                out.push(Finding {
+                    rule,
+                    severity,
+                    span: d.span,
+                    line,
+                    column,
+                    message: d.message,
+                    help: d.help,
+                    fix: d.fix,
+                });
             }
         }
         self.unused_ignores(cx, &suppressions, &used, &mut out);
         out
     }
 
-    fn unused_ignores(&self, cx: &Context<'_>, sups: &[suppress::Suppression], used: &[bool], out: &mut Vec<Finding>) {
-        let Some((rule, over)) = self.rules.iter().find(|(r, _)| r.name == rules::UNUSED_IGNORE) else { return };
+    fn unused_ignores(
+        &self,
+        cx: &Context<'_>,
+        sups: &[suppress::Suppression],
+        used: &[bool],
+        out: &mut Vec<Finding>,
+    ) {
+        let Some((rule, over)) = self
+            .rules
+            .iter()
+            .find(|(r, _)| r.name == rules::UNUSED_IGNORE)
+        else {
+            return;
+        };
         for (s, _) in sups.iter().zip(used).filter(|(_, u)| !**u) {
-            let known: Vec<&&Rule> = rules::ALL.iter().filter(|r| s.rules.iter().any(|n| r.matches(n))).collect();
+            let known: Vec<&&Rule> = rules::ALL
+                .iter()
+                .filter(|r| s.rules.iter().any(|n| r.matches(n)))
+                .collect();
             let message = if s.rules.is_empty() {
                 "`ratchet:ignore` names no rule".to_string()
             } else if known.len() < s.rules.len() {
-                format!("`ratchet:ignore` names an unknown rule: {}", s.rules.join(","))
-            } else if known.iter().any(|r| !self.rules.iter().any(|(e, _)| e.name == r.name)) {
+                format!(
+                    "`ratchet:ignore` names an unknown rule: {}",
+                    s.rules.join(",")
+                )
+            } else if known
+                .iter()
+                .any(|r| !self.rules.iter().any(|(e, _)| e.name == r.name))
+            {
                 // Suppressing a rule that is disabled is harmless, and may be deliberate.
                 continue;
             } else {
-                format!("this `ratchet:ignore {}` suppresses nothing", s.rules.join(","))
+                format!(
+                    "this `ratchet:ignore {}` suppresses nothing",
+                    s.rules.join(",")
+                )
             };
             let (line, column) = cx.line_col(s.span.start);
-            let fix = Fix::new("remove the comment", vec![crate::rule::Edit::replace(s.span, "")]);
+            let fix = Fix::new(
+                "remove the comment",
+                vec![crate::rule::Edit::replace(s.span, "")],
+            );
             out.push(Finding {
                 rule,
                 severity: over.unwrap_or(rule.severity),
@@ -229,7 +327,8 @@ impl<'a> Linter<'a> {
                 line,
                 column,
                 message,
-                help: "Remove the stale suppression so that it cannot hide a future problem.".into(),
+                help: "Remove the stale suppression so that it cannot hide a future problem."
+                    .into(),
                 fix: Some(fix),
             });
         }
@@ -254,13 +353,31 @@ fn prepare(input: Input) -> Prepared {
     match input.kind {
         InputKind::Sql => {
             let parsed = source::parse_source(&input.source);
-            Prepared { sql: input.source.clone(), input, parsed: Some(parsed), errors: Vec::new(), extra: Vec::new(), segments: None }
+            Prepared {
+                sql: input.source.clone(),
+                input,
+                parsed: Some(parsed),
+                errors: Vec::new(),
+                extra: Vec::new(),
+                segments: None,
+            }
         }
         InputKind::Migration => {
             let mut m = crate::migration::extract(&input.path, &input.source);
             let parsed = m.errors.is_empty().then(|| source::parse_source(&m.sql));
-            let (sql, errors, extra) = (std::mem::take(&mut m.sql), std::mem::take(&mut m.errors), std::mem::take(&mut m.findings));
-            Prepared { sql, input, parsed, errors, extra, segments: Some(m) }
+            let (sql, errors, extra) = (
+                std::mem::take(&mut m.sql),
+                std::mem::take(&mut m.errors),
+                std::mem::take(&mut m.findings),
+            );
+            Prepared {
+                sql,
+                input,
+                parsed,
+                errors,
+                extra,
+                segments: Some(m),
+            }
         }
     }
 }
@@ -274,9 +391,16 @@ pub fn apply_fixes(source: &str, findings: &[Finding]) -> (String, usize) {
     let mut applied = 0;
     for fix in fixes {
         let overlaps = fix.edits.iter().any(|e| {
-            taken.iter().any(|t| e.span.start < t.span.end.max(t.span.start + 1) && t.span.start < e.span.end.max(e.span.start + 1))
+            taken.iter().any(|t| {
+                e.span.start < t.span.end.max(t.span.start + 1)
+                    && t.span.start < e.span.end.max(e.span.start + 1)
+            })
         });
-        let valid = fix.edits.iter().all(|e| e.span.end <= source.len() && source.is_char_boundary(e.span.start) && source.is_char_boundary(e.span.end));
+        let valid = fix.edits.iter().all(|e| {
+            e.span.end <= source.len()
+                && source.is_char_boundary(e.span.start)
+                && source.is_char_boundary(e.span.end)
+        });
         if overlaps || !valid {
             continue;
         }
@@ -339,21 +463,37 @@ pub fn collect_inputs(paths: &[PathBuf], exclude: &[String]) -> Result<Vec<Input
             continue;
         }
         let kind = input_kind(&path).unwrap_or(InputKind::Sql);
-        let source = std::fs::read_to_string(&path).map_err(|e| LintError::Io { path: shown.clone(), source: e })?;
+        let source = std::fs::read_to_string(&path).map_err(|e| LintError::Io {
+            path: shown.clone(),
+            source: e,
+        })?;
         if kind == InputKind::Migration && !explicit && !source.contains("operations") {
             continue;
         }
-        inputs.push(Input { path: shown, source, kind });
+        inputs.push(Input {
+            path: shown,
+            source,
+            kind,
+        });
     }
     Ok(inputs)
 }
 
 fn walk(dir: &Path, out: &mut Vec<(PathBuf, bool)>) -> Result<(), LintError> {
-    let io = |e| LintError::Io { path: dir.display().to_string(), source: e };
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir).map_err(io)?.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    let io = |e| LintError::Io {
+        path: dir.display().to_string(),
+        source: e,
+    };
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(io)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
     entries.sort();
     for path in entries {
-        let hidden = path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.'));
+        let hidden = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with('.'));
         if hidden {
             continue;
         }

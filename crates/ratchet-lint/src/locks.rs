@@ -70,21 +70,31 @@ pub struct Lock {
 pub fn alter_cmd_lock(cmd: &pg_query::protobuf::AlterTableCmd) -> LockMode {
     use AlterTableType as T;
     match ast::cmd_type(cmd) {
-        T::AtSetStatistics | T::AtClusterOn | T::AtDropCluster | T::AtSetRelOptions | T::AtResetRelOptions
-        | T::AtReplaceRelOptions | T::AtValidateConstraint | T::AtDetachPartitionFinalize => {
-            LockMode::ShareUpdateExclusive
-        }
+        T::AtSetStatistics
+        | T::AtClusterOn
+        | T::AtDropCluster
+        | T::AtSetRelOptions
+        | T::AtResetRelOptions
+        | T::AtReplaceRelOptions
+        | T::AtValidateConstraint
+        | T::AtDetachPartitionFinalize => LockMode::ShareUpdateExclusive,
         T::AtAttachPartition => LockMode::ShareUpdateExclusive,
-        T::AtDetachPartition => {
-            match cmd.def.as_deref().and_then(ast::inner) {
-                Some(NodeEnum::PartitionCmd(p)) if p.concurrent => LockMode::ShareUpdateExclusive,
-                _ => LockMode::AccessExclusive,
-            }
-        }
-        T::AtEnableTrig | T::AtEnableAlwaysTrig | T::AtEnableReplicaTrig | T::AtDisableTrig | T::AtEnableTrigAll
-        | T::AtDisableTrigAll | T::AtEnableTrigUser | T::AtDisableTrigUser => LockMode::ShareRowExclusive,
+        T::AtDetachPartition => match cmd.def.as_deref().and_then(ast::inner) {
+            Some(NodeEnum::PartitionCmd(p)) if p.concurrent => LockMode::ShareUpdateExclusive,
+            _ => LockMode::AccessExclusive,
+        },
+        T::AtEnableTrig
+        | T::AtEnableAlwaysTrig
+        | T::AtEnableReplicaTrig
+        | T::AtDisableTrig
+        | T::AtEnableTrigAll
+        | T::AtDisableTrigAll
+        | T::AtEnableTrigUser
+        | T::AtDisableTrigUser => LockMode::ShareRowExclusive,
         T::AtAddConstraint => match ast::cmd_constraint(cmd) {
-            Some(c) if ast::constr_type(c) == ConstrType::ConstrForeign => LockMode::ShareRowExclusive,
+            Some(c) if ast::constr_type(c) == ConstrType::ConstrForeign => {
+                LockMode::ShareRowExclusive
+            }
             _ => LockMode::AccessExclusive,
         },
         _ => LockMode::AccessExclusive,
@@ -102,7 +112,11 @@ pub fn statement_lock(node: &NodeEnum) -> Option<Lock> {
         }
         NodeEnum::IndexStmt(i) => {
             let table = ast::range_var_name(i.relation.as_ref()?);
-            let mode = if i.concurrent { LockMode::ShareUpdateExclusive } else { LockMode::Share };
+            let mode = if i.concurrent {
+                LockMode::ShareUpdateExclusive
+            } else {
+                LockMode::Share
+            };
             Some(Lock { mode, table })
         }
         NodeEnum::DropStmt(d) => {
@@ -129,7 +143,11 @@ pub fn statement_lock(node: &NodeEnum) -> Option<Lock> {
                 Some(NodeEnum::DefElem(d)) => d.defname.eq_ignore_ascii_case("concurrently"),
                 _ => false,
             });
-            let mode = if concurrent { LockMode::ShareUpdateExclusive } else { LockMode::AccessExclusive };
+            let mode = if concurrent {
+                LockMode::ShareUpdateExclusive
+            } else {
+                LockMode::AccessExclusive
+            };
             Some(Lock { mode, table })
         }
         NodeEnum::TruncateStmt(t) => {
@@ -137,43 +155,71 @@ pub fn statement_lock(node: &NodeEnum) -> Option<Lock> {
                 NodeEnum::RangeVar(rv) => Some(ast::range_var_name(rv)),
                 _ => None,
             })?;
-            Some(Lock { mode: LockMode::AccessExclusive, table })
+            Some(Lock {
+                mode: LockMode::AccessExclusive,
+                table,
+            })
         }
         NodeEnum::RenameStmt(r) => {
             let table = ast::range_var_name(r.relation.as_ref()?);
-            Some(Lock { mode: LockMode::AccessExclusive, table })
+            Some(Lock {
+                mode: LockMode::AccessExclusive,
+                table,
+            })
         }
         NodeEnum::AlterObjectSchemaStmt(s) => {
             let table = ast::range_var_name(s.relation.as_ref()?);
-            Some(Lock { mode: LockMode::AccessExclusive, table })
+            Some(Lock {
+                mode: LockMode::AccessExclusive,
+                table,
+            })
         }
         NodeEnum::CreateTrigStmt(t) => {
             let table = ast::range_var_name(t.relation.as_ref()?);
-            Some(Lock { mode: LockMode::ShareRowExclusive, table })
+            Some(Lock {
+                mode: LockMode::ShareRowExclusive,
+                table,
+            })
         }
         NodeEnum::RuleStmt(r) => {
             let table = ast::range_var_name(r.relation.as_ref()?);
-            Some(Lock { mode: LockMode::AccessExclusive, table })
+            Some(Lock {
+                mode: LockMode::AccessExclusive,
+                table,
+            })
         }
         NodeEnum::CreatePolicyStmt(p) => {
             let table = ast::range_var_name(p.table.as_ref()?);
-            Some(Lock { mode: LockMode::AccessExclusive, table })
+            Some(Lock {
+                mode: LockMode::AccessExclusive,
+                table,
+            })
         }
         NodeEnum::RefreshMatViewStmt(r) => {
             let table = ast::range_var_name(r.relation.as_ref()?);
-            let mode = if r.concurrent { LockMode::Exclusive } else { LockMode::AccessExclusive };
+            let mode = if r.concurrent {
+                LockMode::Exclusive
+            } else {
+                LockMode::AccessExclusive
+            };
             Some(Lock { mode, table })
         }
         NodeEnum::ClusterStmt(c) => {
             let table = ast::range_var_name(c.relation.as_ref()?);
-            Some(Lock { mode: LockMode::AccessExclusive, table })
+            Some(Lock {
+                mode: LockMode::AccessExclusive,
+                table,
+            })
         }
         NodeEnum::VacuumStmt(v) if vacuum_full(v) => {
             let table = v.rels.iter().find_map(|r| match ast::inner(r)? {
                 NodeEnum::VacuumRelation(vr) => vr.relation.as_ref().map(ast::range_var_name),
                 _ => None,
             })?;
-            Some(Lock { mode: LockMode::AccessExclusive, table })
+            Some(Lock {
+                mode: LockMode::AccessExclusive,
+                table,
+            })
         }
         NodeEnum::LockStmt(l) => {
             let table = l.relations.iter().find_map(|r| match ast::inner(r)? {

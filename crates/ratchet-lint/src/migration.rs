@@ -35,7 +35,11 @@ pub struct Extracted {
 impl Extracted {
     /// The operation position of a virtual-text offset.
     pub fn locate(&self, offset: usize) -> Option<(usize, usize)> {
-        self.segments.iter().rev().find(|s| s.span.start <= offset).map(|s| (s.line, s.column))
+        self.segments
+            .iter()
+            .rev()
+            .find(|s| s.span.start <= offset)
+            .map(|s| (s.line, s.column))
     }
 }
 
@@ -45,20 +49,37 @@ const PRELUDE: &str = "SET lock_timeout = '500ms';\n";
 pub fn extract(path: &str, source: &str) -> Extracted {
     let p = Path::new(path);
     let format = Format::from_path(p).unwrap_or(Format::Yaml);
-    let name = p.file_stem().and_then(|s| s.to_str()).unwrap_or("migration");
+    let name = p
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("migration");
     let migration = match ratchet_spec::parse_str(name, p, format, source) {
         Ok(m) => m,
         Err(e) => {
-            let error = FileError { line: e.line().unwrap_or(1), column: e.column().unwrap_or(1), message: e.message().to_string() };
-            return Extracted { errors: vec![error], ..Extracted::default() };
+            let error = FileError {
+                line: e.line().unwrap_or(1),
+                column: e.column().unwrap_or(1),
+                message: e.message().to_string(),
+            };
+            return Extracted {
+                errors: vec![error],
+                ..Extracted::default()
+            };
         }
     };
-    let mut out = Extracted { sql: PRELUDE.to_string(), ..Extracted::default() };
+    let mut out = Extracted {
+        sql: PRELUDE.to_string(),
+        ..Extracted::default()
+    };
     for (i, op) in migration.operations.iter().enumerate() {
         let start = out.sql.len();
         match &op.value {
             Operation::Sql(s) => {
-                out.sql.push_str(&format!("-- operation {} (sql)\n{}", i + 1, s.up.trim_end()));
+                out.sql.push_str(&format!(
+                    "-- operation {} (sql)\n{}",
+                    i + 1,
+                    s.up.trim_end()
+                ));
                 close(&mut out.sql);
                 if let Some(down) = s.down.as_deref().filter(|d| !d.trim().is_empty()) {
                     out.sql.push_str(down.trim_end());
@@ -66,11 +87,20 @@ pub fn extract(path: &str, source: &str) -> Extracted {
                 }
             }
             other => {
-                out.sql.push_str(&format!("-- operation {} ({})\n", i + 1, other.kind()));
-                flag(other, Span::new(start, out.sql.len() - 1), &mut out.findings);
+                out.sql
+                    .push_str(&format!("-- operation {} ({})\n", i + 1, other.kind()));
+                flag(
+                    other,
+                    Span::new(start, out.sql.len() - 1),
+                    &mut out.findings,
+                );
             }
         }
-        out.segments.push(Segment { span: Span::new(start, out.sql.len()), line: op.line, column: op.column });
+        out.segments.push(Segment {
+            span: Span::new(start, out.sql.len()),
+            line: op.line,
+            column: op.column,
+        });
     }
     out
 }
@@ -120,7 +150,13 @@ fn flag(op: &Operation, span: Span, out: &mut Vec<(&'static str, Diagnostic)>) {
     }
 }
 
-fn json_or_varchar(table: &str, column: &str, ty: &str, span: Span, out: &mut Vec<(&'static str, Diagnostic)>) {
+fn json_or_varchar(
+    table: &str,
+    column: &str,
+    ty: &str,
+    span: Span,
+    out: &mut Vec<(&'static str, Diagnostic)>,
+) {
     let t = ty.trim().to_ascii_lowercase();
     if t == "json" {
         out.push((
@@ -128,11 +164,17 @@ fn json_or_varchar(table: &str, column: &str, ty: &str, span: Span, out: &mut Ve
             Diagnostic::new(span, format!("`{table}.{column}` is json: it has no equality operator, so DISTINCT/UNION/GROUP BY queries fail"))
                 .help("use jsonb"),
         ));
-    } else if (t.starts_with("varchar(") || t.starts_with("character varying(")) && t.ends_with(')') {
+    } else if (t.starts_with("varchar(") || t.starts_with("character varying(")) && t.ends_with(')')
+    {
         out.push((
             "varchar-length-limit",
-            Diagnostic::new(span, format!("`{table}.{column}` is {ty}: changing the limit later needs its own migration"))
-                .help("use text with CHECK (length(col) <= n); a CHECK can be replaced online"),
+            Diagnostic::new(
+                span,
+                format!(
+                    "`{table}.{column}` is {ty}: changing the limit later needs its own migration"
+                ),
+            )
+            .help("use text with CHECK (length(col) <= n); a CHECK can be replaced online"),
         ));
     }
 }

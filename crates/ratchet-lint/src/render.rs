@@ -61,14 +61,27 @@ pub fn text(report: &Report) -> String {
 pub fn finding_text(file: &FileReport, lines: &LineIndex, f: &Finding) -> String {
     let mut out = format!("{}[{}]: {}\n", f.severity, f.rule.name, f.message);
     let line_text = lines.line_text(&file.source, f.line);
-    let span_chars = file.source.get(f.span.start..f.span.end).map_or(1, |s| s.lines().next().unwrap_or("").chars().count());
-    let width = span_chars.min(line_text.chars().count().saturating_sub(f.column - 1)).max(1);
+    let span_chars = file
+        .source
+        .get(f.span.start..f.span.end)
+        .map_or(1, |s| s.lines().next().unwrap_or("").chars().count());
+    let width = span_chars
+        .min(line_text.chars().count().saturating_sub(f.column - 1))
+        .max(1);
     snippet(&mut out, file, lines, f.line, f.column, width);
     if !f.help.is_empty() {
-        out.push_str(&format!("{} = help: {}\n", " ".repeat(gutter(f.line)), f.help));
+        out.push_str(&format!(
+            "{} = help: {}\n",
+            " ".repeat(gutter(f.line)),
+            f.help
+        ));
     }
     if let Some(fix) = &f.fix {
-        out.push_str(&format!("{} = fix: {} (apply with --fix)\n", " ".repeat(gutter(f.line)), fix.title));
+        out.push_str(&format!(
+            "{} = fix: {} (apply with --fix)\n",
+            " ".repeat(gutter(f.line)),
+            fix.title
+        ));
     }
     out
 }
@@ -77,7 +90,14 @@ fn gutter(line: usize) -> usize {
     line.to_string().len()
 }
 
-fn snippet(out: &mut String, file: &FileReport, lines: &LineIndex, line: usize, column: usize, width: usize) {
+fn snippet(
+    out: &mut String,
+    file: &FileReport,
+    lines: &LineIndex,
+    line: usize,
+    column: usize,
+    width: usize,
+) {
     let pad = " ".repeat(gutter(line));
     out.push_str(&format!("{pad}--> {}:{line}:{column}\n", file.path));
     let text = lines.line_text(&file.source, line);
@@ -85,26 +105,47 @@ fn snippet(out: &mut String, file: &FileReport, lines: &LineIndex, line: usize, 
         return;
     }
     out.push_str(&format!("{pad} |\n{line} | {text}\n"));
-    let lead: String = text.chars().take(column.saturating_sub(1)).map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
+    let lead: String = text
+        .chars()
+        .take(column.saturating_sub(1))
+        .map(|c| if c == '\t' { '\t' } else { ' ' })
+        .collect();
     out.push_str(&format!("{pad} | {lead}{}\n", "^".repeat(width)));
 }
 
 fn summary(report: &Report) -> String {
     use crate::rule::Severity::*;
-    let (e, w, i) = (report.count(Error), report.count(Warning), report.count(Info));
+    let (e, w, i) = (
+        report.count(Error),
+        report.count(Warning),
+        report.count(Info),
+    );
     let errors = report.error_count();
     let files = report.files.len();
-    let plural = |n: usize, s: &str| if n == 1 { format!("{n} {s}") } else { format!("{n} {s}s") };
+    let plural = |n: usize, s: &str| {
+        if n == 1 {
+            format!("{n} {s}")
+        } else {
+            format!("{n} {s}s")
+        }
+    };
     let mut s = format!(
         "{}: {}, {}, {} in {}",
-        if e + w + i + errors == 0 { "ok" } else { "found" },
+        if e + w + i + errors == 0 {
+            "ok"
+        } else {
+            "found"
+        },
         plural(e, "error"),
         plural(w, "warning"),
         plural(i, "info"),
         plural(files, "file")
     );
     if errors > 0 {
-        s.push_str(&format!("; {} could not be checked", plural(errors, "problem")));
+        s.push_str(&format!(
+            "; {} could not be checked",
+            plural(errors, "problem")
+        ));
     }
     s.push('\n');
     s
@@ -133,7 +174,8 @@ pub fn json(report: &Report) -> String {
             file.errors.iter().map(move |e| json!({"file": file.path, "line": e.line, "column": e.column, "message": e.message}))
         })
         .collect();
-    let mut s = serde_json::to_string_pretty(&json!({"findings": findings, "errors": errors})).unwrap_or_default();
+    let mut s = serde_json::to_string_pretty(&json!({"findings": findings, "errors": errors}))
+        .unwrap_or_default();
     s.push('\n');
     s
 }
@@ -157,7 +199,8 @@ pub fn sarif(report: &Report) -> String {
     let mut results: Vec<Value> = report
         .findings()
         .map(|(file, f)| {
-            let (end_line, end_col) = LineIndex::new(&file.source).line_col(&file.source, f.span.end);
+            let (end_line, end_col) =
+                LineIndex::new(&file.source).line_col(&file.source, f.span.end);
             json!({
                 "ruleId": f.rule.name,
                 "ruleIndex": rules::ALL.iter().position(|r| r.name == f.rule.name).unwrap_or(0),
@@ -240,7 +283,9 @@ pub fn github(report: &Report) -> String {
 }
 
 fn escape_data(s: &str) -> String {
-    s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+    s.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
 }
 
 fn escape_prop(s: &str) -> String {

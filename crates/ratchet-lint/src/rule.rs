@@ -123,7 +123,10 @@ pub struct Span {
 
 impl Span {
     pub fn new(start: usize, end: usize) -> Span {
-        Span { start, end: end.max(start) }
+        Span {
+            start,
+            end: end.max(start),
+        }
     }
 }
 
@@ -136,10 +139,16 @@ pub struct Edit {
 
 impl Edit {
     pub fn insert(at: usize, text: impl Into<String>) -> Edit {
-        Edit { span: Span::new(at, at), text: text.into() }
+        Edit {
+            span: Span::new(at, at),
+            text: text.into(),
+        }
     }
     pub fn replace(span: Span, text: impl Into<String>) -> Edit {
-        Edit { span, text: text.into() }
+        Edit {
+            span,
+            text: text.into(),
+        }
     }
 }
 
@@ -153,7 +162,10 @@ pub struct Fix {
 
 impl Fix {
     pub fn new(title: impl Into<String>, edits: Vec<Edit>) -> Fix {
-        Fix { title: title.into(), edits }
+        Fix {
+            title: title.into(),
+            edits,
+        }
     }
 }
 
@@ -174,7 +186,13 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     pub fn new(span: Span, message: impl Into<String>) -> Diagnostic {
-        Diagnostic { span, message: message.into(), help: String::new(), severity: None, fix: None }
+        Diagnostic {
+            span,
+            message: message.into(),
+            help: String::new(),
+            severity: None,
+            fix: None,
+        }
     }
     pub fn help(mut self, help: impl Into<String>) -> Diagnostic {
         self.help = help.into();

@@ -25,17 +25,29 @@ impl PgVersion {
         let second = parts.next().flatten();
         if major < 10 {
             let minor = parts.next().flatten();
-            return Some(PgVersion { major: major * 10 + second.unwrap_or(0), minor });
+            return Some(PgVersion {
+                major: major * 10 + second.unwrap_or(0),
+                minor,
+            });
         }
-        Some(PgVersion { major, minor: second })
+        Some(PgVersion {
+            major,
+            minor: second,
+        })
     }
 
     /// From `server_version_num` (e.g. 150004 → 15.4).
     pub fn from_num(num: u32) -> PgVersion {
         if num >= 100_000 {
-            PgVersion { major: num / 10_000, minor: Some(num % 10_000) }
+            PgVersion {
+                major: num / 10_000,
+                minor: Some(num % 10_000),
+            }
         } else {
-            PgVersion { major: num / 100, minor: Some(num % 100) }
+            PgVersion {
+                major: num / 100,
+                minor: Some(num % 100),
+            }
         }
     }
 
@@ -116,11 +128,17 @@ impl Settings {
 
     /// The severity configured for `rule`, if any.
     pub fn severity_override(&self, rule: &Rule) -> Option<Severity> {
-        self.severities.iter().find(|(k, _)| rule.matches(k)).map(|(_, v)| *v)
+        self.severities
+            .iter()
+            .find(|(k, _)| rule.matches(k))
+            .map(|(_, v)| *v)
     }
 
     /// An option from `[lint.rules.<rule name or code>]`.
     pub fn rule_option(&self, rule: &Rule, key: &str) -> Option<&toml::Value> {
-        self.options.iter().find(|(k, _)| rule.matches(k)).and_then(|(_, t)| t.get(key))
+        self.options
+            .iter()
+            .find(|(k, _)| rule.matches(k))
+            .and_then(|(_, t)| t.get(key))
     }
 }

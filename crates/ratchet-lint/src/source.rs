@@ -64,7 +64,10 @@ pub fn parse_source(text: &str) -> ParsedSource {
     if text.contains('\0') {
         let offset = text.find('\0').unwrap_or(0);
         return ParsedSource {
-            errors: vec![SyntaxError { offset, message: "NUL byte in SQL text".into() }],
+            errors: vec![SyntaxError {
+                offset,
+                message: "NUL byte in SQL text".into(),
+            }],
             ..ParsedSource::default()
         };
     }
@@ -72,7 +75,10 @@ pub fn parse_source(text: &str) -> ParsedSource {
         Ok(tokens) => tokens,
         Err(message) => {
             return ParsedSource {
-                errors: vec![SyntaxError { offset: locate_scan_error(text), message }],
+                errors: vec![SyntaxError {
+                    offset: locate_scan_error(text),
+                    message,
+                }],
                 ..ParsedSource::default()
             }
         }
@@ -87,11 +93,22 @@ pub fn parse_source(text: &str) -> ParsedSource {
                     let node = raw.stmt?.node?;
                     let start = usize::try_from(raw.stmt_location).ok()?;
                     let len = usize::try_from(raw.stmt_len).ok()?;
-                    let end = if len == 0 { text.len() } else { (start + len).min(text.len()) };
-                    Some(ParsedStatement { node, span: trim_span(&tokens, Span::new(start, end)) })
+                    let end = if len == 0 {
+                        text.len()
+                    } else {
+                        (start + len).min(text.len())
+                    };
+                    Some(ParsedStatement {
+                        node,
+                        span: trim_span(&tokens, Span::new(start, end)),
+                    })
                 })
                 .collect();
-            ParsedSource { statements, tokens, errors: Vec::new() }
+            ParsedSource {
+                statements,
+                tokens,
+                errors: Vec::new(),
+            }
         }
         Err(_) => parse_piecewise(text, tokens),
     }
@@ -105,7 +122,10 @@ fn scan(text: &str) -> Result<Vec<Token>, String> {
         .filter_map(|t| {
             let start = usize::try_from(t.start).ok()?;
             let end = usize::try_from(t.end).ok()?;
-            (end <= text.len()).then_some(Token { span: Span::new(start, end), kind: t.token })
+            (end <= text.len()).then_some(Token {
+                span: Span::new(start, end),
+                kind: t.token,
+            })
         })
         .collect())
 }
@@ -126,19 +146,27 @@ fn trim_span(tokens: &[Token], raw: Span) -> Span {
 }
 
 fn parse_piecewise(text: &str, tokens: Vec<Token>) -> ParsedSource {
-    let mut out = ParsedSource { tokens, ..ParsedSource::default() };
+    let mut out = ParsedSource {
+        tokens,
+        ..ParsedSource::default()
+    };
     for piece in split_pieces(&out.tokens) {
         let piece_text = &text[piece.start..piece.end];
         match pg_query::parse(piece_text) {
             Ok(parsed) => {
                 for raw in parsed.protobuf.stmts {
-                    let Some(node) = raw.stmt.and_then(|s| s.node) else { continue };
+                    let Some(node) = raw.stmt.and_then(|s| s.node) else {
+                        continue;
+                    };
                     out.statements.push(ParsedStatement { node, span: piece });
                 }
             }
             Err(e) => {
                 let offset = piece.start + locate_parse_error(piece_text);
-                out.errors.push(SyntaxError { offset, message: clean_message(&e.to_string()) });
+                out.errors.push(SyntaxError {
+                    offset,
+                    message: clean_message(&e.to_string()),
+                });
             }
         }
     }
@@ -191,20 +219,29 @@ fn locate_parse_error(piece: &str) -> usize {
             lo = mid + 1;
         }
     }
-    ends.get(lo).map_or(piece.trim_end().len(), |t| t.span.start)
+    ends.get(lo)
+        .map_or(piece.trim_end().len(), |t| t.span.start)
 }
 
 /// The start of the first line whose prefix no longer scans (an unterminated quote or
 /// comment begins on it).
 fn locate_scan_error(text: &str) -> usize {
-    let line_ends: Vec<usize> = text.match_indices('\n').map(|(i, _)| i).chain([text.len()]).collect();
+    let line_ends: Vec<usize> = text
+        .match_indices('\n')
+        .map(|(i, _)| i)
+        .chain([text.len()])
+        .collect();
     let first_bad = line_ends.partition_point(|&end| pg_query::scan(&text[..end]).is_ok());
-    let Some(&end) = line_ends.get(first_bad) else { return 0 };
+    let Some(&end) = line_ends.get(first_bad) else {
+        return 0;
+    };
     text[..end].rfind('\n').map_or(0, |i| i + 1)
 }
 
 fn clean_message(message: &str) -> String {
-    let m = message.strip_prefix("Invalid statement: ").unwrap_or(message);
+    let m = message
+        .strip_prefix("Invalid statement: ")
+        .unwrap_or(message);
     m.strip_prefix("Error scanning: ").unwrap_or(m).to_string()
 }
 
@@ -216,7 +253,9 @@ pub struct LineIndex {
 
 impl LineIndex {
     pub fn new(text: &str) -> LineIndex {
-        let starts = std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect();
+        let starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
         LineIndex { starts }
     }
 
@@ -225,14 +264,21 @@ impl LineIndex {
         let offset = offset.min(text.len());
         let line = self.starts.partition_point(|&s| s <= offset).max(1);
         let start = self.starts[line - 1];
-        let col = text.get(start..offset).map_or(offset - start, |s| s.chars().count());
+        let col = text
+            .get(start..offset)
+            .map_or(offset - start, |s| s.chars().count());
         (line, col + 1)
     }
 
     /// The text of 1-based `line`, without its newline.
     pub fn line_text<'t>(&self, text: &'t str, line: usize) -> &'t str {
-        let Some(&start) = self.starts.get(line.wrapping_sub(1)) else { return "" };
-        let end = self.starts.get(line).map_or(text.len(), |&e| e.saturating_sub(1));
+        let Some(&start) = self.starts.get(line.wrapping_sub(1)) else {
+            return "";
+        };
+        let end = self
+            .starts
+            .get(line)
+            .map_or(text.len(), |&e| e.saturating_sub(1));
         text.get(start..end).unwrap_or("").trim_end_matches('\r')
     }
 }

@@ -28,8 +28,12 @@ pub fn collect(cx: &Context<'_>) -> Vec<Suppression> {
     let mut out = Vec::new();
     for t in cx.tokens().iter().filter(|t| t.is_comment()) {
         let text = cx.text(t.span);
-        let body = text.strip_prefix("--").or_else(|| text.strip_prefix("/*").map(|b| b.trim_end_matches("*/")));
-        let Some(body) = body.map(str::trim) else { continue };
+        let body = text
+            .strip_prefix("--")
+            .or_else(|| text.strip_prefix("/*").map(|b| b.trim_end_matches("*/")));
+        let Some(body) = body.map(str::trim) else {
+            continue;
+        };
         let (file_level, rest) = if let Some(r) = body.strip_prefix("ratchet:ignore-file") {
             (true, r)
         } else if let Some(r) = body.strip_prefix("ratchet:ignore") {
@@ -42,9 +46,24 @@ pub fn collect(cx: &Context<'_>) -> Vec<Suppression> {
         }
         let rest = rest.trim();
         let (list, reason) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
-        let rules = list.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect();
-        let statement = if file_level { None } else { target_statement(cx, t.span) };
-        out.push(Suppression { span: t.span, rules, reason: reason.trim().to_string(), file_level, statement });
+        let rules = list
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect();
+        let statement = if file_level {
+            None
+        } else {
+            target_statement(cx, t.span)
+        };
+        out.push(Suppression {
+            span: t.span,
+            rules,
+            reason: reason.trim().to_string(),
+            file_level,
+            statement,
+        });
     }
     out
 }
@@ -53,7 +72,10 @@ pub fn collect(cx: &Context<'_>) -> Vec<Suppression> {
 /// same line, or the next one.
 fn target_statement(cx: &Context<'_>, comment: Span) -> Option<usize> {
     let stmts = cx.statements();
-    if let Some(s) = stmts.iter().find(|s| s.span.start <= comment.start && comment.start < s.span.end) {
+    if let Some(s) = stmts
+        .iter()
+        .find(|s| s.span.start <= comment.start && comment.start < s.span.end)
+    {
         return Some(s.index);
     }
     let next = stmts.partition_point(|s| s.span.end <= comment.start);

@@ -18,7 +18,12 @@ use crate::source::LineIndex;
 pub const TEST_PATH: &str = "migration.sql";
 
 /// Runs only `rule` (enabled even if opt-in) over `sql`.
-pub fn check(rule: &'static Rule, sql: &str, settings: &Settings, catalog: Option<&Catalog>) -> FileReport {
+pub fn check(
+    rule: &'static Rule,
+    sql: &str,
+    settings: &Settings,
+    catalog: Option<&Catalog>,
+) -> FileReport {
     Linter::single(rule, settings, catalog).lint_sql(TEST_PATH, sql)
 }
 
@@ -27,7 +32,10 @@ pub fn render_report(report: &FileReport) -> String {
     let lines = LineIndex::new(&report.source);
     let mut out = String::new();
     for e in &report.errors {
-        out.push_str(&format!("error: {} at {}:{}\n", e.message, e.line, e.column));
+        out.push_str(&format!(
+            "error: {} at {}:{}\n",
+            e.message, e.line, e.column
+        ));
     }
     for f in &report.findings {
         out.push_str(&render::finding_text(report, &lines, f));
@@ -43,10 +51,23 @@ pub fn lint_errors(rule: &'static Rule, sql: &str) -> String {
 
 /// [`lint_errors`] with explicit settings and catalog.
 #[track_caller]
-pub fn lint_errors_with(rule: &'static Rule, sql: &str, settings: &Settings, catalog: Option<&Catalog>) -> String {
+pub fn lint_errors_with(
+    rule: &'static Rule,
+    sql: &str,
+    settings: &Settings,
+    catalog: Option<&Catalog>,
+) -> String {
     let report = check(rule, sql, settings, catalog);
-    assert!(report.errors.is_empty(), "SQL does not parse: {:?}", report.errors);
-    assert!(!report.findings.is_empty(), "expected `{}` to fire on:\n{sql}", rule.name);
+    assert!(
+        report.errors.is_empty(),
+        "SQL does not parse: {:?}",
+        report.errors
+    );
+    assert!(
+        !report.findings.is_empty(),
+        "expected `{}` to fire on:\n{sql}",
+        rule.name
+    );
     render_report(&report)
 }
 
@@ -58,18 +79,38 @@ pub fn lint_ok(rule: &'static Rule, sql: &str) {
 
 /// [`lint_ok`] with explicit settings and catalog.
 #[track_caller]
-pub fn lint_ok_with(rule: &'static Rule, sql: &str, settings: &Settings, catalog: Option<&Catalog>) {
+pub fn lint_ok_with(
+    rule: &'static Rule,
+    sql: &str,
+    settings: &Settings,
+    catalog: Option<&Catalog>,
+) {
     let report = check(rule, sql, settings, catalog);
-    assert!(report.errors.is_empty(), "SQL does not parse: {:?}", report.errors);
-    assert!(report.findings.is_empty(), "expected `{}` not to fire, got:\n{}", rule.name, render_report(&report));
+    assert!(
+        report.errors.is_empty(),
+        "SQL does not parse: {:?}",
+        report.errors
+    );
+    assert!(
+        report.findings.is_empty(),
+        "expected `{}` not to fire, got:\n{}",
+        rule.name,
+        render_report(&report)
+    );
 }
 
 /// Settings with `assume_in_transaction` on.
 pub fn in_transaction() -> Settings {
-    Settings { assume_in_transaction: true, ..Settings::default() }
+    Settings {
+        assume_in_transaction: true,
+        ..Settings::default()
+    }
 }
 
 /// Settings targeting another major version.
 pub fn pg(major: u32) -> Settings {
-    Settings { pg_version: crate::settings::PgVersion::new(major), ..Settings::default() }
+    Settings {
+        pg_version: crate::settings::PgVersion::new(major),
+        ..Settings::default()
+    }
 }

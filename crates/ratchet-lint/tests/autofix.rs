@@ -24,9 +24,15 @@ const SAMPLES: &[&str] = &[
 ];
 
 fn inputs() -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = SAMPLES.iter().enumerate().map(|(i, s)| (format!("sample{i}.sql"), s.to_string())).collect();
+    let mut out: Vec<(String, String)> = SAMPLES
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (format!("sample{i}.sql"), s.to_string()))
+        .collect();
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/err");
-    let mut files: Vec<_> = std::fs::read_dir(dir).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
     files.sort();
     for p in files {
         if let Ok(text) = std::fs::read_to_string(&p) {
@@ -38,7 +44,10 @@ fn inputs() -> Vec<(String, String)> {
 
 #[test]
 fn every_fix_reparses_and_silences_its_finding() {
-    let settings = Settings { enable: vec!["all".into()], ..Settings::default() };
+    let settings = Settings {
+        enable: vec!["all".into()],
+        ..Settings::default()
+    };
     let linter = Linter::new(&settings, None);
     let mut checked = std::collections::BTreeSet::new();
     for (path, sql) in inputs() {
@@ -48,18 +57,55 @@ fn every_fix_reparses_and_silences_its_finding() {
         }
         for finding in report.findings.iter().filter(|f| f.fix.is_some()) {
             let (fixed, applied) = apply_fixes(&sql, std::slice::from_ref(finding));
-            assert_eq!(applied, 1, "{path}: fix of {} did not apply", finding.rule.name);
+            assert_eq!(
+                applied, 1,
+                "{path}: fix of {} did not apply",
+                finding.rule.name
+            );
             let after = linter.lint_sql(&path, &fixed);
-            assert!(after.errors.is_empty(), "{path}: fix of {} broke the SQL:\n{fixed}\n{:?}", finding.rule.name, after.errors);
-            let before_n = report.findings.iter().filter(|f| f.rule.name == finding.rule.name).count();
-            let after_n = after.findings.iter().filter(|f| f.rule.name == finding.rule.name).count();
-            assert!(after_n < before_n, "{path}: fix of {} did not silence it:\n{fixed}", finding.rule.name);
+            assert!(
+                after.errors.is_empty(),
+                "{path}: fix of {} broke the SQL:\n{fixed}\n{:?}",
+                finding.rule.name,
+                after.errors
+            );
+            let before_n = report
+                .findings
+                .iter()
+                .filter(|f| f.rule.name == finding.rule.name)
+                .count();
+            let after_n = after
+                .findings
+                .iter()
+                .filter(|f| f.rule.name == finding.rule.name)
+                .count();
+            assert!(
+                after_n < before_n,
+                "{path}: fix of {} did not silence it:\n{fixed}",
+                finding.rule.name
+            );
             checked.insert(finding.rule.name);
         }
     }
-    for rule in ["create-index-non-concurrently", "drop-index-non-concurrently", "reindex-non-concurrently",
-        "detach-partition-non-concurrently", "add-check-constraint", "add-foreign-key", "missing-lock-timeout", "unused-ignore"] {
-        assert!(checked.contains(rule), "no sample exercises the fix of {rule}; checked: {checked:?}");
+    for rule in [
+        "create-index-non-concurrently",
+        "drop-index-non-concurrently",
+        "reindex-non-concurrently",
+        "detach-partition-non-concurrently",
+        "add-check-constraint",
+        "add-foreign-key",
+        "missing-lock-timeout",
+        "unused-ignore",
+        "non-idempotent-ddl",
+        "uncommitted-transaction",
+        "json-column",
+        "prefer-timestamptz",
+        "prefer-bigint",
+    ] {
+        assert!(
+            checked.contains(rule),
+            "no sample exercises the fix of {rule}; checked: {checked:?}"
+        );
     }
 }
 
@@ -67,7 +113,11 @@ fn every_fix_reparses_and_silences_its_finding() {
 fn fix_sql_converges() {
     let settings = Settings::default();
     let linter = Linter::new(&settings, None);
-    let (fixed, n) = ratchet_lint::fix_sql(&linter, "m.sql", "CREATE INDEX i ON users (email);\nDROP INDEX j;\n");
+    let (fixed, n) = ratchet_lint::fix_sql(
+        &linter,
+        "m.sql",
+        "CREATE INDEX i ON users (email);\nDROP INDEX j;\n",
+    );
     assert!(n >= 2, "{fixed}");
     let after = linter.lint_sql("m.sql", &fixed);
     assert!(after.findings.iter().all(|f| f.fix.is_none()), "{fixed}");

@@ -44,8 +44,18 @@ fn rule_docs_are_up_to_date() {
 fn every_rule_doc_has_the_four_sections() {
     for rule in ratchet_lint::rules::ALL {
         let doc = rule.doc_markdown();
-        for section in ["## What it detects", "## Why it is dangerous", "## What to do instead", "## Example"] {
-            assert!(doc.contains(section), "rule {} ({}) lacks `{section}`", rule.code, rule.name);
+        for section in [
+            "## What it detects",
+            "## Why it is dangerous",
+            "## What to do instead",
+            "## Example",
+        ] {
+            assert!(
+                doc.contains(section),
+                "rule {} ({}) lacks `{section}`",
+                rule.code,
+                rule.name
+            );
         }
     }
 }
@@ -60,6 +70,9 @@ fn registry_is_complete_and_unique() {
         }
     }
     for n in 1..=40 {
-        assert!(ratchet_lint::rules::find(&format!("A{n}")).is_some(), "A{n} missing");
+        assert!(
+            ratchet_lint::rules::find(&format!("A{n}")).is_some(),
+            "A{n} missing"
+        );
     }
 }

@@ -40,7 +40,7 @@ pub async fn run(a: &DemoArgs) -> anyhow::Result<i32> {
     std::fs::write(&f2, V2)?;
     let m1 = ratchet_spec::load_file(&f1)?;
     let m2 = ratchet_spec::load_file(&f2)?;
-    let mut engine = Engine::connect(&url, Config::default(), Arc::new(Progress)).await?;
+    let mut engine = Engine::connect(&url, Config::default(), Arc::new(Progress::new())).await?;
     let app = connect(&url)
         .await
         .context("connecting as the application")?;

@@ -33,6 +33,58 @@ pub struct ConnArgs {
     pub wait: Duration,
 }
 
+/// Backfill batch sizing.
+#[derive(clap::Args, Debug, Clone)]
+pub struct BackfillArgs {
+    /// The duration each backfill batch should take; the batch size adapts to it.
+    #[arg(long, default_value = "200ms", value_parser = parse_duration)]
+    pub batch_target: Duration,
+    /// Smallest backfill batch, in rows.
+    #[arg(long, default_value_t = 10)]
+    pub batch_min: i64,
+    /// Largest backfill batch, in rows.
+    #[arg(long, default_value_t = 100_000)]
+    pub batch_max: i64,
+}
+
+impl BackfillArgs {
+    fn apply(&self, cfg: &mut Config) {
+        cfg.backfill.target = self.batch_target;
+        cfg.backfill.min = self.batch_min.max(1);
+        cfg.backfill.max = self.batch_max.max(cfg.backfill.min);
+        cfg.backfill.initial = cfg.backfill.initial.clamp(cfg.backfill.min, cfg.backfill.max);
+    }
+}
+
+#[derive(clap::Args, Debug)]
+pub struct CompleteArgs {
+    /// Complete even though the latest validation is missing or failed. Loud, and recorded
+    /// in the event log.
+    #[arg(long)]
+    pub skip_validation: bool,
+    #[command(flatten)]
+    pub conn: ConnArgs,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct BackfillCmdArgs {
+    #[command(flatten)]
+    pub batches: BackfillArgs,
+    #[command(flatten)]
+    pub conn: ConnArgs,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ValidateArgs {
+    /// Recompute the mismatching rows from `up`.
+    #[arg(long)]
+    pub repair: bool,
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+    #[command(flatten)]
+    pub conn: ConnArgs,
+}
+
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     Text,
@@ -53,9 +105,14 @@ pub struct PlanArgs {
 pub struct StartArgs {
     /// The migration file (YAML, JSON or TOML).
     pub file: PathBuf,
-    /// Complete the migration right after starting it.
+    /// Complete the migration right after starting it (validating backfills first).
     #[arg(long)]
     pub complete: bool,
+    /// Leave the backfill for `ratchet backfill` instead of running it now.
+    #[arg(long)]
+    pub no_backfill: bool,
+    #[command(flatten)]
+    pub batches: BackfillArgs,
     #[command(flatten)]
     pub conn: ConnArgs,
 }
@@ -67,6 +124,8 @@ pub struct MigrateArgs {
     /// Complete the last migration too (the others are always completed).
     #[arg(long)]
     pub complete: bool,
+    #[command(flatten)]
+    pub batches: BackfillArgs,
     #[command(flatten)]
     pub conn: ConnArgs,
 }
@@ -122,13 +181,19 @@ impl ConnArgs {
     }
 
     pub async fn engine(&self) -> anyhow::Result<Engine> {
+        self.engine_with(|_| {}).await
+    }
+
+    pub async fn engine_with(&self, tune: impl FnOnce(&mut Config)) -> anyhow::Result<Engine> {
+        let mut config = self.config();
+        tune(&mut config);
         let Some(url) = &self.database_url else {
             anyhow::bail!(
                 "no database given: pass --database-url or set DATABASE_URL \
                  (try `ratchet demo` to see ratchet work on a throwaway cluster)"
             );
         };
-        Ok(Engine::connect(url, self.config(), Arc::new(Progress)).await?)
+        Ok(Engine::connect(url, config, Arc::new(Progress::new())).await?)
     }
 }
 
@@ -155,6 +220,9 @@ pub async fn plan(a: &PlanArgs) -> anyhow::Result<i32> {
 
 /// The plan grouped by phase, each statement with the locks it takes.
 pub fn print_plan(plan: &Plan) {
+    for w in &plan.warnings {
+        crate::output::warn(w);
+    }
     line(format!(
         "migration {} (schema {}, version schema {})",
         plan.migration, plan.schema, plan.version_schema
@@ -180,7 +248,13 @@ pub fn print_plan(plan: &Plan) {
 
 pub async fn start(a: &StartArgs) -> anyhow::Result<i32> {
     let m = load(&a.file)?;
-    let mut engine = a.conn.engine().await?;
+    let mut engine = a
+        .conn
+        .engine_with(|c| {
+            a.batches.apply(c);
+            c.run_backfill = !a.no_backfill;
+        })
+        .await?;
     let out = engine
         .start(&m)
         .await
@@ -198,26 +272,65 @@ pub async fn start(a: &StartArgs) -> anyhow::Result<i32> {
         out.version_schema
     ));
     if a.complete && !out.already_completed {
-        complete_with(&mut engine).await?;
+        report_complete(engine.validate_and_complete().await?);
     }
     Ok(0)
 }
 
-async fn complete_with(engine: &mut Engine) -> anyhow::Result<()> {
-    match engine.complete().await? {
+fn report_complete(out: Option<ratchet_engine::StartOutcome>) {
+    match out {
         Some(out) => line(format!(
             "completed {}; version schema {} is now the only one",
             out.migration, out.version_schema
         )),
         None => line("no active migration; nothing to complete"),
     }
-    Ok(())
 }
 
-pub async fn complete(a: &ConnArgs) -> anyhow::Result<i32> {
-    let mut engine = a.engine().await?;
-    complete_with(&mut engine).await?;
+pub async fn complete(a: &CompleteArgs) -> anyhow::Result<i32> {
+    let mut engine = a.conn.engine().await?;
+    if a.skip_validation {
+        crate::output::warn(
+            "--skip-validation: completing without a passed validation; this is recorded in the event log",
+        );
+    }
+    report_complete(engine.complete_with(a.skip_validation).await?);
     Ok(0)
+}
+
+pub async fn backfill(a: &BackfillCmdArgs) -> anyhow::Result<i32> {
+    let mut engine = a.conn.engine_with(|c| a.batches.apply(c)).await?;
+    match engine.backfill().await? {
+        Some(name) => line(format!("backfills of {name} are done; next: `ratchet validate`")),
+        None => line("no active migration; nothing to backfill"),
+    }
+    Ok(0)
+}
+
+pub async fn validate(a: &ValidateArgs) -> anyhow::Result<i32> {
+    let mut engine = a.conn.engine().await?;
+    let Some(v) = engine.validate(a.repair).await? else {
+        line("nothing to validate (no active migration with a backfill)");
+        return Ok(0);
+    };
+    if a.format == Format::Json {
+        line(serde_json::to_string_pretty(&v)?);
+    } else {
+        line(format!(
+            "checked {} rows: {} mismatch(es), {} repaired — {}",
+            v.rows_checked,
+            v.mismatches,
+            v.repaired,
+            if v.passed { "passed" } else { "FAILED" }
+        ));
+        for s in &v.samples {
+            line(format!("  mismatch: {s}"));
+        }
+        for n in &v.notes {
+            line(format!("  note: {n}"));
+        }
+    }
+    Ok(if v.passed { 0 } else { 1 })
 }
 
 pub async fn abort(a: &ConnArgs) -> anyhow::Result<i32> {
@@ -233,7 +346,7 @@ pub async fn abort(a: &ConnArgs) -> anyhow::Result<i32> {
 
 pub async fn migrate(a: &MigrateArgs) -> anyhow::Result<i32> {
     let local = ratchet_spec::load_dir(&a.dir)?;
-    let mut engine = a.conn.engine().await?;
+    let mut engine = a.conn.engine_with(|c| a.batches.apply(c)).await?;
     let out = engine.migrate(&local, a.complete).await?;
     if out.applied.is_empty() && out.left_active.is_none() {
         line("everything is applied already");
@@ -269,6 +382,15 @@ pub async fn status(a: &StatusArgs) -> anyhow::Result<i32> {
     match &st.active {
         Some(act) => {
             line(format!("active: {} ({})", act.name, act.phase));
+            for p in engine.backfill_progress().await? {
+                let total = p.rows_total.map(|t| format!(" of ~{t}")).unwrap_or_default();
+                line(format!(
+                    "  backfill {}: {} rows{total}{}",
+                    p.table,
+                    p.rows_done,
+                    if p.done { ", done" } else { "" }
+                ));
+            }
             for s in &act.steps {
                 line(format!(
                     "  [{}] {} #{} {}",

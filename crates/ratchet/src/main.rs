@@ -35,7 +35,11 @@ enum Command {
     /// Expand phase: apply the additive part of a migration; prints the version schema.
     Start(engine_cmd::StartArgs),
     /// Contract phase of the active migration: drop what the old version needed.
-    Complete(engine_cmd::ConnArgs),
+    Complete(engine_cmd::CompleteArgs),
+    /// Run or resume the backfills of the active migration.
+    Backfill(engine_cmd::BackfillCmdArgs),
+    /// Check every backfilled row (new = up(old)); --repair fixes mismatches.
+    Validate(engine_cmd::ValidateArgs),
     /// Undo an expand that has not been completed (drops only what start added).
     Abort(engine_cmd::ConnArgs),
     /// Apply every migration of a folder not applied yet, in name order.
@@ -83,6 +87,8 @@ async fn run_async(command: &Command) -> anyhow::Result<i32> {
         Command::Plan(a) => engine_cmd::plan(a).await,
         Command::Start(a) => engine_cmd::start(a).await,
         Command::Complete(a) => engine_cmd::complete(a).await,
+        Command::Backfill(a) => engine_cmd::backfill(a).await,
+        Command::Validate(a) => engine_cmd::validate(a).await,
         Command::Abort(a) => engine_cmd::abort(a).await,
         Command::Migrate(a) => engine_cmd::migrate(a).await,
         Command::Status(a) => engine_cmd::status(a).await,

@@ -32,12 +32,85 @@ pub fn line(s: impl AsRef<str>) {
     println!("{}", s.as_ref());
 }
 
-/// Progress of the engine, one line per event on stderr.
-pub struct Progress;
+/// A warning on stderr.
+pub fn warn(s: &str) {
+    eprintln!("warning: {s}");
+}
+
+/// Progress of the engine on stderr: a bar for backfills on a terminal, one line per
+/// event otherwise.
+pub struct Progress {
+    bar: std::sync::Mutex<Option<indicatif::ProgressBar>>,
+    tty: bool,
+    last_line: std::sync::Mutex<std::time::Instant>,
+}
+
+impl Progress {
+    pub fn new() -> Progress {
+        use std::io::IsTerminal;
+        Progress {
+            bar: std::sync::Mutex::new(None),
+            tty: std::io::stderr().is_terminal(),
+            last_line: std::sync::Mutex::new(std::time::Instant::now()),
+        }
+    }
+
+    fn backfill(&self, table: &str, done: u64, total: Option<u64>, rate: f64, batch: i64) {
+        if !self.tty {
+            let mut last = self.last_line.lock().unwrap_or_else(|e| e.into_inner());
+            if last.elapsed() >= std::time::Duration::from_secs(1) {
+                *last = std::time::Instant::now();
+                let total = total.map(|t| format!("/~{t}")).unwrap_or_default();
+                eprintln!("  backfill {table}: {done}{total} rows, {rate:.0} rows/s, batch {batch}");
+            }
+            return;
+        }
+        let mut bar = self.bar.lock().unwrap_or_else(|e| e.into_inner());
+        let b = bar.get_or_insert_with(|| {
+            let b = indicatif::ProgressBar::new(total.unwrap_or(0).max(done));
+            b.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "  backfill {prefix} [{bar:30}] {pos}/{len} rows {msg} ETA {eta}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                .progress_chars("=> "),
+            );
+            b.set_prefix(table.to_string());
+            b
+        });
+        if b.length().unwrap_or(0) < done {
+            b.set_length(done);
+        }
+        b.set_position(done);
+        b.set_message(format!("{rate:.0} rows/s, batch {batch}"));
+    }
+
+    fn end_bar(&self) {
+        if let Some(b) = self.bar.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            b.finish_and_clear();
+        }
+    }
+}
+
+impl Default for Progress {
+    fn default() -> Self {
+        Progress::new()
+    }
+}
 
 impl Reporter for Progress {
     fn report(&self, event: &Event) {
+        if !matches!(event, Event::Backfill { .. }) {
+            self.end_bar();
+        }
         match event {
+            Event::Backfill {
+                table,
+                rows_done,
+                rows_total,
+                rows_per_second,
+                batch_size,
+            } => self.backfill(table, *rows_done, *rows_total, *rows_per_second, *batch_size),
             Event::StepStarted { .. } => {}
             Event::StepDone {
                 phase,

@@ -17,7 +17,7 @@ use crate::sql::{ident, literal};
 
 impl Planner<'_> {
     /// Check a user SQL expression with the PostgreSQL parser.
-    fn expr(&self, what: &str, sql: &str) -> Result<(), EngineError> {
+    pub(super) fn expr(&self, what: &str, sql: &str) -> Result<(), EngineError> {
         fragment::check_expression(sql).map_err(|e| {
             self.invalid(
                 format!("{what} `{sql}` is not a valid SQL expression: {e}"),
@@ -26,7 +26,7 @@ impl Planner<'_> {
         })
     }
 
-    fn type_name(&self, ty: &str) -> Result<(), EngineError> {
+    pub(super) fn type_name(&self, ty: &str) -> Result<(), EngineError> {
         fragment::check_type(ty).map_err(|e| {
             self.invalid(
                 format!("`{ty}` is not a valid type name: {e}"),
@@ -51,7 +51,7 @@ impl Planner<'_> {
     }
 
     /// Resolve a referenced `table.column` to physical names.
-    fn resolve_reference(
+    pub(super) fn resolve_reference(
         &self,
         table: &str,
         column: &str,
@@ -219,13 +219,6 @@ impl Planner<'_> {
             ));
         }
         self.column_fragments(c)?;
-        if let Some(up) = &o.up {
-            self.expr("up", up)?;
-            return Err(self.unsupported(
-                "add_column with `up`",
-                "filling existing rows from `up` needs dual writes and backfills, which are not built yet",
-            ));
-        }
         if c.pk {
             return Err(self.invalid(
                 "add_column cannot add a primary key column to an existing table",
@@ -242,18 +235,6 @@ impl Planner<'_> {
             .default
             .as_deref()
             .is_some_and(|d| fragment::is_volatile(d, &self.catalog().volatile_functions));
-        if volatile && !t.created {
-            return Err(self.unsupported(
-                "add_column with a volatile default",
-                "a volatile default (random(), gen_random_uuid(), nextval(), …) rewrites the table under an ACCESS EXCLUSIVE lock; it needs a backfill, which is not built yet",
-            ));
-        }
-        if !c.nullable && c.default.is_none() && !t.created {
-            return Err(self.invalid(
-                format!("column `{}` is NOT NULL without a default, so existing rows and inserts through the old version would have no value", c.name),
-                "set `nullable: true`, give a constant `default`, or give `up` to compute it from existing columns",
-            ));
-        }
         // A column of that name may still exist physically (dropped in this migration):
         // then build it under a temporary name and rename it at complete.
         let taken = t.columns.iter().any(|x| x.physical == c.name);
@@ -262,6 +243,20 @@ impl Planner<'_> {
         } else {
             c.name.clone()
         };
+        if !t.created {
+            // A volatile default would rewrite the table under ACCESS EXCLUSIVE: fill the
+            // existing rows with a backfill instead (from `up`, or the default itself).
+            let up = o.up.clone().or(if volatile { c.default.clone() } else { None });
+            if let Some(up) = up {
+                return self.add_column_with_up(o, physical, &up);
+            }
+        }
+        if !c.nullable && c.default.is_none() && !t.created {
+            return Err(self.invalid(
+                format!("column `{}` is NOT NULL without a default, so existing rows and inserts through the old version would have no value", c.name),
+                "set `nullable: true`, give a constant `default`, or give `up` to compute it from existing columns",
+            ));
+        }
         let mut col = c.clone();
         col.name = physical.clone();
         col.unique = false;
@@ -395,7 +390,7 @@ impl Planner<'_> {
     }
 
     /// A concurrent index build, with its abort.
-    fn push_create_index(&mut self, index: &str, sql: String, table: &str, description: String) {
+    pub(super) fn push_create_index(&mut self, index: &str, sql: String, table: &str, description: String) {
         self.indexes.push(index.to_string());
         self.start.push(self.step(
             Phase::Start,
@@ -422,11 +417,9 @@ impl Planner<'_> {
         let t = self.table(&o.table)?.clone();
         let c = self.column(&t, &o.column)?.clone();
         if let Some(down) = &o.down {
-            self.expr("down", down)?;
-            return Err(self.unsupported(
-                "drop_column with `down`",
-                "filling the dropped column from `down` for new-version writes needs dual writes, which are not built yet",
-            ));
+            if !t.created {
+                return self.drop_column_with_down(o, down);
+            }
         }
         if c.not_null && !c.has_default && !t.created {
             return Err(self.invalid(

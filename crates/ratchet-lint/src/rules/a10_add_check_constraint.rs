@@ -45,7 +45,12 @@ fn check(cx: &Context<'_>, sink: &mut Sink) {
         }
         let mut d = Diagnostic::new(
             c.stmt.span,
-            format!("adding CHECK `{}` validates every row of `{}`{} while holding an {AEL}", k.conname, c.table, cx.size_note(&c.table)),
+            format!(
+                "adding CHECK `{}` validates every row of `{}`{} while holding an {AEL}",
+                k.conname,
+                c.table,
+                cx.size_note(&c.table)
+            ),
         )
         .help(NOT_VALID_HELP)
         .maybe_severity(cx.size_severity(&c.table));
@@ -78,12 +83,18 @@ mod tests {
 
     #[test]
     fn fires_with_fix() {
-        insta::assert_snapshot!(lint_errors(&RULE, "ALTER TABLE orders ADD CONSTRAINT positive CHECK (amount > 0);"));
+        insta::assert_snapshot!(lint_errors(
+            &RULE,
+            "ALTER TABLE orders ADD CONSTRAINT positive CHECK (amount > 0);"
+        ));
     }
 
     #[test]
     fn not_valid_is_fine() {
-        lint_ok(&RULE, "ALTER TABLE orders ADD CONSTRAINT positive CHECK (amount > 0) NOT VALID;");
+        lint_ok(
+            &RULE,
+            "ALTER TABLE orders ADD CONSTRAINT positive CHECK (amount > 0) NOT VALID;",
+        );
     }
 
     #[test]

@@ -44,7 +44,12 @@ fn check(cx: &Context<'_>, sink: &mut Sink) {
         if k.skip_validation {
             continue;
         }
-        let referenced = k.pktable.as_ref().map(ast::range_var_name).map(|t| t.to_string()).unwrap_or_default();
+        let referenced = k
+            .pktable
+            .as_ref()
+            .map(ast::range_var_name)
+            .map(|t| t.to_string())
+            .unwrap_or_default();
         let mut d = Diagnostic::new(
             c.stmt.span,
             format!(
@@ -92,6 +97,9 @@ mod tests {
 
     #[test]
     fn create_table_with_fk_is_fine() {
-        lint_ok(&RULE, "CREATE TABLE orders (id bigint, user_id bigint REFERENCES users (id));");
+        lint_ok(
+            &RULE,
+            "CREATE TABLE orders (id bigint, user_id bigint REFERENCES users (id));",
+        );
     }
 }

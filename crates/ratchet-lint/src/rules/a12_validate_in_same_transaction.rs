@@ -42,12 +42,14 @@ fn check(cx: &Context<'_>, sink: &mut Sink) {
             continue;
         }
         let same_tx = |s: &&crate::Statement| s.tx.id == c.stmt.tx.id && s.tx.in_transaction;
-        let added = cx.not_valid_added_in_file(&c.table, &c.cmd.name, c.stmt).filter(|s| same_tx(s));
-        let held = cx
-            .before(c.stmt)
-            .iter()
-            .filter(same_tx)
-            .find_map(|s| s.lock.as_ref().filter(|l| l.mode.blocks_writes() && !cx.is_new_table(&l.table, s)));
+        let added = cx
+            .not_valid_added_in_file(&c.table, &c.cmd.name, c.stmt)
+            .filter(|s| same_tx(s));
+        let held = cx.before(c.stmt).iter().filter(same_tx).find_map(|s| {
+            s.lock
+                .as_ref()
+                .filter(|l| l.mode.blocks_writes() && !cx.is_new_table(&l.table, s))
+        });
         let message = match (added, held) {
             (Some(_), Some(l)) => format!(
                 "VALIDATE CONSTRAINT `{}` runs in the transaction that added it NOT VALID: the {} on `{}` is held through the whole scan",

@@ -36,7 +36,9 @@ crate::declare_rule! {
 }
 
 fn check(cx: &Context<'_>, sink: &mut Sink) {
-    let added = common::added_constraints(cx, ConstrType::ConstrUnique).into_iter().filter(|c| c.constraint().is_some_and(|k| k.indexname.is_empty()));
+    let added = common::added_constraints(cx, ConstrType::ConstrUnique)
+        .into_iter()
+        .filter(|c| c.constraint().is_some_and(|k| k.indexname.is_empty()));
     for c in added.chain(common::added_columns_with(cx, ConstrType::ConstrUnique)) {
         sink.push(
             Diagnostic::new(
@@ -59,11 +61,17 @@ mod tests {
 
     #[test]
     fn fires() {
-        insta::assert_snapshot!(lint_errors(&RULE, "ALTER TABLE users ADD CONSTRAINT users_email_key UNIQUE (email);"));
+        insta::assert_snapshot!(lint_errors(
+            &RULE,
+            "ALTER TABLE users ADD CONSTRAINT users_email_key UNIQUE (email);"
+        ));
     }
 
     #[test]
     fn using_index_is_fine() {
-        lint_ok(&RULE, "ALTER TABLE users ADD CONSTRAINT users_email_key UNIQUE USING INDEX users_email_key;");
+        lint_ok(
+            &RULE,
+            "ALTER TABLE users ADD CONSTRAINT users_email_key UNIQUE USING INDEX users_email_key;",
+        );
     }
 }

@@ -36,7 +36,9 @@ crate::declare_rule! {
 }
 
 fn check(cx: &Context<'_>, sink: &mut Sink) {
-    let added = common::added_constraints(cx, ConstrType::ConstrPrimary).into_iter().filter(|c| c.constraint().is_some_and(|k| k.indexname.is_empty()));
+    let added = common::added_constraints(cx, ConstrType::ConstrPrimary)
+        .into_iter()
+        .filter(|c| c.constraint().is_some_and(|k| k.indexname.is_empty()));
     for c in added.chain(common::added_columns_with(cx, ConstrType::ConstrPrimary)) {
         sink.push(
             Diagnostic::new(
@@ -59,12 +61,18 @@ mod tests {
 
     #[test]
     fn fires() {
-        insta::assert_snapshot!(lint_errors(&RULE, "ALTER TABLE events ADD PRIMARY KEY (id);"));
+        insta::assert_snapshot!(lint_errors(
+            &RULE,
+            "ALTER TABLE events ADD PRIMARY KEY (id);"
+        ));
     }
 
     #[test]
     fn using_index_is_fine() {
-        lint_ok(&RULE, "ALTER TABLE events ADD CONSTRAINT events_pkey PRIMARY KEY USING INDEX events_pkey;");
+        lint_ok(
+            &RULE,
+            "ALTER TABLE events ADD CONSTRAINT events_pkey PRIMARY KEY USING INDEX events_pkey;",
+        );
     }
 
     #[test]

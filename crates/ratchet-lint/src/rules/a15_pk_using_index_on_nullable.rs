@@ -43,9 +43,16 @@ fn check(cx: &Context<'_>, sink: &mut Sink) {
         if k.indexname.is_empty() {
             continue;
         }
-        let Some(columns) = index_columns(cx, &c.table, &k.indexname, c.stmt) else { continue };
-        let nullable: Vec<&String> = columns.iter().filter(|col| !known_not_null(cx, &c.table, col, c.stmt)).collect();
-        let Some(first) = nullable.first() else { continue };
+        let Some(columns) = index_columns(cx, &c.table, &k.indexname, c.stmt) else {
+            continue;
+        };
+        let nullable: Vec<&String> = columns
+            .iter()
+            .filter(|col| !known_not_null(cx, &c.table, col, c.stmt))
+            .collect();
+        let Some(first) = nullable.first() else {
+            continue;
+        };
         sink.push(
             Diagnostic::new(
                 c.stmt.span,
@@ -57,20 +64,35 @@ fn check(cx: &Context<'_>, sink: &mut Sink) {
     }
 }
 
-fn index_columns(cx: &Context<'_>, table: &QualifiedName, index: &str, stmt: &Statement) -> Option<Vec<String>> {
+fn index_columns(
+    cx: &Context<'_>,
+    table: &QualifiedName,
+    index: &str,
+    stmt: &Statement,
+) -> Option<Vec<String>> {
     let in_file = cx.before(stmt).iter().find_map(|s| match &s.node {
         NodeEnum::IndexStmt(i) if i.idxname == index => Some(ast::key_names(&i.index_params)),
         _ => None,
     });
-    in_file.or_else(|| cx.table_info(table)?.indexes.iter().find(|i| i.name == index).map(|i| i.columns.clone()))
+    in_file.or_else(|| {
+        cx.table_info(table)?
+            .indexes
+            .iter()
+            .find(|i| i.name == index)
+            .map(|i| i.columns.clone())
+    })
 }
 
 fn known_not_null(cx: &Context<'_>, table: &QualifiedName, column: &str, stmt: &Statement) -> bool {
-    cx.table_info(table).and_then(|t| t.column(column)).is_some_and(|c| c.not_null)
+    cx.table_info(table)
+        .and_then(|t| t.column(column))
+        .is_some_and(|c| c.not_null)
         || cx.before(stmt).iter().any(|s| {
             ast::alter_table(&s.node).is_some_and(|a| {
                 ast::alter_table_name(a).is_some_and(|t| t.same_as(table))
-                    && ast::alter_cmds(a).any(|cmd| ast::cmd_type(cmd) == AlterTableType::AtSetNotNull && cmd.name == column)
+                    && ast::alter_cmds(a).any(|cmd| {
+                        ast::cmd_type(cmd) == AlterTableType::AtSetNotNull && cmd.name == column
+                    })
             })
         })
 }

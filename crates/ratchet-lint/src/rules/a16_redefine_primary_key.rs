@@ -36,7 +36,9 @@ fn check(cx: &Context<'_>, sink: &mut Sink) {
     let cmds = common::existing_cmds(cx);
     for add in cmds.iter().filter(|c| {
         c.kind() == AlterTableType::AtAddConstraint
-            && c.constraint().is_some_and(|k| ast::constr_type(k) == ConstrType::ConstrPrimary && k.indexname.is_empty())
+            && c.constraint().is_some_and(|k| {
+                ast::constr_type(k) == ConstrType::ConstrPrimary && k.indexname.is_empty()
+            })
     }) {
         let dropped = cmds.iter().find(|d| {
             d.kind() == AlterTableType::AtDropConstraint
@@ -62,7 +64,10 @@ mod tests {
 
     #[test]
     fn fires() {
-        insta::assert_snapshot!(lint_errors(&RULE, "ALTER TABLE t DROP CONSTRAINT t_pkey, ADD PRIMARY KEY (id, tenant_id);"));
+        insta::assert_snapshot!(lint_errors(
+            &RULE,
+            "ALTER TABLE t DROP CONSTRAINT t_pkey, ADD PRIMARY KEY (id, tenant_id);"
+        ));
     }
 
     #[test]

@@ -41,7 +41,9 @@ crate::declare_rule! {
 
 fn check(cx: &Context<'_>, sink: &mut Sink) {
     for stmt in cx.statements() {
-        let NodeEnum::IndexStmt(index) = &stmt.node else { continue };
+        let NodeEnum::IndexStmt(index) = &stmt.node else {
+            continue;
+        };
         let Some(rel) = &index.relation else { continue };
         let table = ast::range_var_name(rel);
         if index.concurrent || cx.is_new_table(&table, stmt) {
@@ -65,7 +67,10 @@ fn check(cx: &Context<'_>, sink: &mut Sink) {
         .maybe_severity(cx.size_severity(&table));
         if !stmt.tx.in_transaction {
             if let Some(kw) = cx.find_word(stmt.span, "INDEX") {
-                d = d.fix(Fix::new("add CONCURRENTLY", vec![Edit::insert(kw.end, " CONCURRENTLY")]));
+                d = d.fix(Fix::new(
+                    "add CONCURRENTLY",
+                    vec![Edit::insert(kw.end, " CONCURRENTLY")],
+                ));
             }
         }
         sink.push(d);
@@ -79,17 +84,26 @@ mod tests {
 
     #[test]
     fn fires_on_existing_table() {
-        insta::assert_snapshot!(lint_errors(&RULE, "CREATE INDEX users_email_idx ON users (email);"));
+        insta::assert_snapshot!(lint_errors(
+            &RULE,
+            "CREATE INDEX users_email_idx ON users (email);"
+        ));
     }
 
     #[test]
     fn fires_on_unique_index_inside_begin_without_fix() {
-        insta::assert_snapshot!(lint_errors(&RULE, "BEGIN;\nCREATE UNIQUE INDEX u ON users (email);\nCOMMIT;"));
+        insta::assert_snapshot!(lint_errors(
+            &RULE,
+            "BEGIN;\nCREATE UNIQUE INDEX u ON users (email);\nCOMMIT;"
+        ));
     }
 
     #[test]
     fn concurrently_is_fine() {
-        lint_ok(&RULE, "CREATE INDEX CONCURRENTLY users_email_idx ON users (email);");
+        lint_ok(
+            &RULE,
+            "CREATE INDEX CONCURRENTLY users_email_idx ON users (email);",
+        );
     }
 
     #[test]
@@ -99,6 +113,9 @@ mod tests {
 
     #[test]
     fn on_only_parent_is_not_this_rule() {
-        lint_ok(&RULE, "CREATE INDEX measurement_idx ON ONLY measurement (logdate);");
+        lint_ok(
+            &RULE,
+            "CREATE INDEX measurement_idx ON ONLY measurement (logdate);",
+        );
     }
 }

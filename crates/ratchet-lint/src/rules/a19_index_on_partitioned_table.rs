@@ -36,7 +36,9 @@ crate::declare_rule! {
 
 fn check(cx: &Context<'_>, sink: &mut Sink) {
     for stmt in cx.statements() {
-        let NodeEnum::IndexStmt(index) = &stmt.node else { continue };
+        let NodeEnum::IndexStmt(index) = &stmt.node else {
+            continue;
+        };
         let Some(rel) = &index.relation else { continue };
         let table = ast::range_var_name(rel);
         if !rel.inh || cx.is_new_table(&table, stmt) || !cx.is_partitioned(&table, stmt) {
@@ -63,19 +65,31 @@ mod tests {
     fn fires_on_parent_from_earlier_file() {
         let settings = Settings::default();
         let report = Linter::single(&RULE, &settings, None).lint_inputs(vec![
-            Input::sql("001.sql", "CREATE TABLE measurement (logdate date) PARTITION BY RANGE (logdate);"),
-            Input::sql("002.sql", "CREATE INDEX measurement_logdate_idx ON measurement (logdate);"),
+            Input::sql(
+                "001.sql",
+                "CREATE TABLE measurement (logdate date) PARTITION BY RANGE (logdate);",
+            ),
+            Input::sql(
+                "002.sql",
+                "CREATE INDEX measurement_logdate_idx ON measurement (logdate);",
+            ),
         ]);
         insta::assert_snapshot!(render_report(&report.files[1]));
     }
 
     #[test]
     fn on_only_is_fine() {
-        lint_ok(&RULE, "CREATE INDEX measurement_logdate_idx ON ONLY measurement (logdate);");
+        lint_ok(
+            &RULE,
+            "CREATE INDEX measurement_logdate_idx ON ONLY measurement (logdate);",
+        );
     }
 
     #[test]
     fn new_parent_in_same_file_is_fine() {
-        lint_ok(&RULE, "CREATE TABLE m (d date) PARTITION BY RANGE (d);\nCREATE INDEX m_d ON m (d);");
+        lint_ok(
+            &RULE,
+            "CREATE TABLE m (d date) PARTITION BY RANGE (d);\nCREATE INDEX m_d ON m (d);",
+        );
     }
 }

@@ -45,25 +45,82 @@ crate::declare_rule! {
 /// Functions whose result is fixed per statement (stable or immutable), so a default
 /// calling them is a "fast default" on PG ≥ 11.
 const NON_VOLATILE: &[&str] = &[
-    "now", "transaction_timestamp", "statement_timestamp", "current_timestamp", "localtimestamp", "current_date",
-    "lower", "upper", "btrim", "trim", "concat", "concat_ws", "length", "coalesce", "nullif", "greatest", "least",
-    "to_jsonb", "to_json", "jsonb_build_object", "jsonb_build_array", "json_build_object", "json_build_array",
-    "array_to_json", "row_to_json", "make_interval", "make_date", "make_timestamp", "make_timestamptz", "to_timestamp",
-    "to_date", "to_char", "date_trunc", "abs", "round", "floor", "ceil", "md5", "encode", "decode", "replace",
-    "substring", "substr", "format", "current_user", "current_schema", "current_setting", "array_fill", "int4range",
-    "int8range", "tstzrange", "daterange", "numrange", "point", "timezone",
+    "now",
+    "transaction_timestamp",
+    "statement_timestamp",
+    "current_timestamp",
+    "localtimestamp",
+    "current_date",
+    "lower",
+    "upper",
+    "btrim",
+    "trim",
+    "concat",
+    "concat_ws",
+    "length",
+    "coalesce",
+    "nullif",
+    "greatest",
+    "least",
+    "to_jsonb",
+    "to_json",
+    "jsonb_build_object",
+    "jsonb_build_array",
+    "json_build_object",
+    "json_build_array",
+    "array_to_json",
+    "row_to_json",
+    "make_interval",
+    "make_date",
+    "make_timestamp",
+    "make_timestamptz",
+    "to_timestamp",
+    "to_date",
+    "to_char",
+    "date_trunc",
+    "abs",
+    "round",
+    "floor",
+    "ceil",
+    "md5",
+    "encode",
+    "decode",
+    "replace",
+    "substring",
+    "substr",
+    "format",
+    "current_user",
+    "current_schema",
+    "current_setting",
+    "array_fill",
+    "int4range",
+    "int8range",
+    "tstzrange",
+    "daterange",
+    "numrange",
+    "point",
+    "timezone",
 ];
 
 fn check(cx: &Context<'_>, sink: &mut Sink) {
     let fast_defaults = cx.pg_version().at_least(11);
     for c in common::cmds_of(cx, AlterTableType::AtAddColumn) {
         let Some(col) = c.column_def() else { continue };
-        let Some(default) = ast::column_default(col) else { continue };
-        if is_null(default) || col.type_name.as_ref().is_some_and(|t| ast::type_base_name(t).ends_with("serial")) {
+        let Some(default) = ast::column_default(col) else {
+            continue;
+        };
+        if is_null(default)
+            || col
+                .type_name
+                .as_ref()
+                .is_some_and(|t| ast::type_base_name(t).ends_with("serial"))
+        {
             continue;
         }
-        let volatile: Vec<String> =
-            ast::called_functions(default).into_iter().filter(|f| !NON_VOLATILE.contains(&f.as_str())).collect();
+        let volatile: Vec<String> = ast::called_functions(default)
+            .into_iter()
+            .filter(|f| !NON_VOLATILE.contains(&f.as_str()))
+            .collect();
         let why = match (fast_defaults, volatile.first()) {
             (true, None) => continue,
             (true, Some(f)) => format!("the volatile DEFAULT {f}() is evaluated per row and"),
@@ -94,12 +151,20 @@ mod tests {
 
     #[test]
     fn fires_on_gen_random_uuid() {
-        insta::assert_snapshot!(lint_errors(&RULE, "ALTER TABLE orders ADD COLUMN token uuid DEFAULT gen_random_uuid();"));
+        insta::assert_snapshot!(lint_errors(
+            &RULE,
+            "ALTER TABLE orders ADD COLUMN token uuid DEFAULT gen_random_uuid();"
+        ));
     }
 
     #[test]
     fn fires_on_any_default_before_pg11() {
-        insta::assert_snapshot!(lint_errors_with(&RULE, "ALTER TABLE orders ADD COLUMN n int DEFAULT 0;", &pg(10), None));
+        insta::assert_snapshot!(lint_errors_with(
+            &RULE,
+            "ALTER TABLE orders ADD COLUMN n int DEFAULT 0;",
+            &pg(10),
+            None
+        ));
     }
 
     #[test]

@@ -36,13 +36,17 @@ crate::declare_rule! {
 
 fn check(cx: &Context<'_>, sink: &mut Sink) {
     for stmt in cx.statements() {
-        let NodeEnum::DropStmt(d) = &stmt.node else { continue };
+        let NodeEnum::DropStmt(d) = &stmt.node else {
+            continue;
+        };
         if ast::object_type(d.remove_type) != ObjectType::ObjectIndex || d.concurrent {
             continue;
         }
         let names = ast::drop_objects(d);
         let created_here = names.iter().all(|n| {
-            cx.before(stmt).iter().any(|s| matches!(&s.node, NodeEnum::IndexStmt(i) if i.idxname == n.name))
+            cx.before(stmt)
+                .iter()
+                .any(|s| matches!(&s.node, NodeEnum::IndexStmt(i) if i.idxname == n.name))
         });
         if created_here {
             continue;
@@ -56,7 +60,10 @@ fn check(cx: &Context<'_>, sink: &mut Sink) {
         let cascade = d.behavior == 2;
         if !stmt.tx.in_transaction && names.len() == 1 && !cascade {
             if let Some(kw) = cx.find_word(stmt.span, "INDEX") {
-                diag = diag.fix(Fix::new("add CONCURRENTLY", vec![Edit::insert(kw.end, " CONCURRENTLY")]));
+                diag = diag.fix(Fix::new(
+                    "add CONCURRENTLY",
+                    vec![Edit::insert(kw.end, " CONCURRENTLY")],
+                ));
             }
         }
         sink.push(diag);

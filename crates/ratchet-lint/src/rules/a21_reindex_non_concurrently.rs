@@ -34,7 +34,9 @@ crate::declare_rule! {
 
 fn check(cx: &Context<'_>, sink: &mut Sink) {
     for stmt in cx.statements() {
-        let NodeEnum::ReindexStmt(r) = &stmt.node else { continue };
+        let NodeEnum::ReindexStmt(r) = &stmt.node else {
+            continue;
+        };
         let kind = ReindexObjectType::try_from(r.kind).unwrap_or(ReindexObjectType::Undefined);
         if kind == ReindexObjectType::ReindexObjectSystem || concurrent(r) {
             continue;
@@ -54,7 +56,10 @@ fn check(cx: &Context<'_>, sink: &mut Sink) {
                     _ => "DATABASE",
                 };
                 if let Some(kw) = cx.find_word(stmt.span, word) {
-                    d = d.fix(Fix::new("add CONCURRENTLY", vec![Edit::insert(kw.end, " CONCURRENTLY")]));
+                    d = d.fix(Fix::new(
+                        "add CONCURRENTLY",
+                        vec![Edit::insert(kw.end, " CONCURRENTLY")],
+                    ));
                 }
             }
         } else {

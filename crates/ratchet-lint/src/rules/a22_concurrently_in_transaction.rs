@@ -41,9 +41,15 @@ crate::declare_rule! {
 }
 
 fn check(cx: &Context<'_>, sink: &mut Sink) {
-    let substantive = cx.statements().iter().filter(|s| !matches!(s.node, NodeEnum::VariableSetStmt(_))).count();
+    let substantive = cx
+        .statements()
+        .iter()
+        .filter(|s| !matches!(s.node, NodeEnum::VariableSetStmt(_)))
+        .count();
     for stmt in cx.statements() {
-        let Some(what) = concurrent_kind(stmt) else { continue };
+        let Some(what) = concurrent_kind(stmt) else {
+            continue;
+        };
         if !stmt.tx.in_transaction {
             continue;
         }
@@ -93,7 +99,10 @@ mod tests {
 
     #[test]
     fn fires_in_begin_block() {
-        insta::assert_snapshot!(lint_errors(&RULE, "BEGIN;\nCREATE INDEX CONCURRENTLY users_email_idx ON users (email);\nCOMMIT;"));
+        insta::assert_snapshot!(lint_errors(
+            &RULE,
+            "BEGIN;\nCREATE INDEX CONCURRENTLY users_email_idx ON users (email);\nCOMMIT;"
+        ));
     }
 
     #[test]
@@ -108,11 +117,19 @@ mod tests {
 
     #[test]
     fn single_statement_file_under_assume_in_transaction_is_fine() {
-        lint_ok_with(&RULE, "SET lock_timeout = '1s';\nCREATE INDEX CONCURRENTLY users_email_idx ON users (email);", &in_transaction(), None);
+        lint_ok_with(
+            &RULE,
+            "SET lock_timeout = '1s';\nCREATE INDEX CONCURRENTLY users_email_idx ON users (email);",
+            &in_transaction(),
+            None,
+        );
     }
 
     #[test]
     fn outside_transaction_is_fine() {
-        lint_ok(&RULE, "CREATE INDEX CONCURRENTLY users_email_idx ON users (email);");
+        lint_ok(
+            &RULE,
+            "CREATE INDEX CONCURRENTLY users_email_idx ON users (email);",
+        );
     }
 }

@@ -41,10 +41,18 @@ crate::declare_rule! {
 
 fn check(cx: &Context<'_>, sink: &mut Sink) {
     for stmt in cx.statements().iter().filter(|s| s.tx.in_transaction) {
-        let Some(slow) = slow_kind(stmt) else { continue };
-        let held = cx.before(stmt).iter().filter(|s| s.tx.in_transaction && s.tx.id == stmt.tx.id).find_map(|s| {
-            s.lock.as_ref().filter(|l| l.mode == LockMode::AccessExclusive && !cx.is_new_table(&l.table, s))
-        });
+        let Some(slow) = slow_kind(stmt) else {
+            continue;
+        };
+        let held = cx
+            .before(stmt)
+            .iter()
+            .filter(|s| s.tx.in_transaction && s.tx.id == stmt.tx.id)
+            .find_map(|s| {
+                s.lock.as_ref().filter(|l| {
+                    l.mode == LockMode::AccessExclusive && !cx.is_new_table(&l.table, s)
+                })
+            });
         let Some(lock) = held else { continue };
         sink.push(
             Diagnostic::new(
@@ -61,7 +69,11 @@ fn slow_kind(stmt: &Statement) -> Option<&'static str> {
         NodeEnum::IndexStmt(_) => Some("an index build"),
         NodeEnum::UpdateStmt(_) => Some("an UPDATE"),
         NodeEnum::DeleteStmt(_) => Some("a DELETE"),
-        NodeEnum::InsertStmt(i) if i.select_stmt.as_deref().and_then(ast::inner).is_some_and(|s| matches!(s, NodeEnum::SelectStmt(sel) if sel.values_lists.is_empty())) => {
+        NodeEnum::InsertStmt(i)
+            if i.select_stmt.as_deref().and_then(ast::inner).is_some_and(
+                |s| matches!(s, NodeEnum::SelectStmt(sel) if sel.values_lists.is_empty()),
+            ) =>
+        {
             Some("an INSERT … SELECT")
         }
         NodeEnum::RefreshMatViewStmt(_) => Some("REFRESH MATERIALIZED VIEW"),
@@ -73,8 +85,12 @@ fn slow_kind(stmt: &Statement) -> Option<&'static str> {
                 .any(|c| {
                     matches!(
                         ast::cmd_type(c),
-                        AlterTableType::AtValidateConstraint | AlterTableType::AtSetNotNull | AlterTableType::AtAlterColumnType
-                    ) || (ast::cmd_type(c) == AlterTableType::AtAddConstraint && ast::cmd_constraint(c).is_some_and(|k| !k.skip_validation && k.indexname.is_empty()))
+                        AlterTableType::AtValidateConstraint
+                            | AlterTableType::AtSetNotNull
+                            | AlterTableType::AtAlterColumnType
+                    ) || (ast::cmd_type(c) == AlterTableType::AtAddConstraint
+                        && ast::cmd_constraint(c)
+                            .is_some_and(|k| !k.skip_validation && k.indexname.is_empty()))
                 })
                 .then_some("a scanning ALTER TABLE")
         }
@@ -93,7 +109,10 @@ mod tests {
 
     #[test]
     fn separate_transactions_are_fine() {
-        lint_ok(&RULE, "ALTER TABLE users ADD COLUMN plan text;\nUPDATE users SET plan = 'free';");
+        lint_ok(
+            &RULE,
+            "ALTER TABLE users ADD COLUMN plan text;\nUPDATE users SET plan = 'free';",
+        );
     }
 
     #[test]

@@ -30,16 +30,27 @@ crate::declare_rule! {
 
 fn check(cx: &Context<'_>, sink: &mut Sink) {
     for stmt in cx.statements() {
-        let Some(table) = combinable(stmt) else { continue };
+        let Some(table) = combinable(stmt) else {
+            continue;
+        };
         if cx.is_new_table(&table, stmt) {
             continue;
         }
-        let earlier = cx.before(stmt).iter().rev().find(|s| combinable(s).is_some_and(|t| t.same_as(&table)));
+        let earlier = cx
+            .before(stmt)
+            .iter()
+            .rev()
+            .find(|s| combinable(s).is_some_and(|t| t.same_as(&table)));
         let Some(earlier) = earlier else { continue };
         let (line, _) = cx.line_col(earlier.span.start);
         sink.push(
-            Diagnostic::new(stmt.span, format!("another ALTER TABLE on `{table}` (also on line {line}) takes the lock again"))
-                .help("combine the actions into one ALTER TABLE statement"),
+            Diagnostic::new(
+                stmt.span,
+                format!(
+                    "another ALTER TABLE on `{table}` (also on line {line}) takes the lock again"
+                ),
+            )
+            .help("combine the actions into one ALTER TABLE statement"),
         );
     }
 }
@@ -48,7 +59,8 @@ fn check(cx: &Context<'_>, sink: &mut Sink) {
 /// deliberately separate (it must run in its own transaction), so it never counts.
 fn combinable(stmt: &crate::Statement) -> Option<crate::ast::QualifiedName> {
     let a = ast::alter_table(&stmt.node)?;
-    let validate_only = ast::alter_cmds(a).all(|c| ast::cmd_type(c) == pg_query::protobuf::AlterTableType::AtValidateConstraint);
+    let validate_only = ast::alter_cmds(a)
+        .all(|c| ast::cmd_type(c) == pg_query::protobuf::AlterTableType::AtValidateConstraint);
     if validate_only {
         return None;
     }
@@ -62,7 +74,10 @@ mod tests {
 
     #[test]
     fn fires() {
-        insta::assert_snapshot!(lint_errors(&RULE, "ALTER TABLE users ADD COLUMN a int;\nALTER TABLE users ADD COLUMN b int;"));
+        insta::assert_snapshot!(lint_errors(
+            &RULE,
+            "ALTER TABLE users ADD COLUMN a int;\nALTER TABLE users ADD COLUMN b int;"
+        ));
     }
 
     #[test]
@@ -72,6 +87,9 @@ mod tests {
 
     #[test]
     fn different_tables_are_fine() {
-        lint_ok(&RULE, "ALTER TABLE users ADD COLUMN a int;\nALTER TABLE orders ADD COLUMN b int;");
+        lint_ok(
+            &RULE,
+            "ALTER TABLE users ADD COLUMN a int;\nALTER TABLE orders ADD COLUMN b int;",
+        );
     }
 }

@@ -35,16 +35,32 @@ crate::declare_rule! {
 
 fn check(cx: &Context<'_>, sink: &mut Sink) {
     for c in common::cmds_of(cx, AlterTableType::AtDetachPartition) {
-        let Some(NodeEnum::PartitionCmd(p)) = c.cmd.def.as_deref().and_then(ast::inner) else { continue };
+        let Some(NodeEnum::PartitionCmd(p)) = c.cmd.def.as_deref().and_then(ast::inner) else {
+            continue;
+        };
         if p.concurrent {
             continue;
         }
-        let part = p.name.as_ref().map(ast::range_var_name).map(|n| n.to_string()).unwrap_or_default();
-        let mut d = Diagnostic::new(c.stmt.span, format!("DETACH PARTITION `{part}` takes an {AEL} on `{}` and the partition", c.table));
+        let part = p
+            .name
+            .as_ref()
+            .map(ast::range_var_name)
+            .map(|n| n.to_string())
+            .unwrap_or_default();
+        let mut d = Diagnostic::new(
+            c.stmt.span,
+            format!(
+                "DETACH PARTITION `{part}` takes an {AEL} on `{}` and the partition",
+                c.table
+            ),
+        );
         if cx.pg_version().at_least(14) {
             d = d.help("use DETACH PARTITION … CONCURRENTLY (PG ≥ 14) outside a transaction; finish an interrupted one with FINALIZE");
             if !c.stmt.tx.in_transaction && c.siblings == 1 {
-                d = d.fix(Fix::new("add CONCURRENTLY", vec![Edit::insert(c.stmt.span.end, " CONCURRENTLY")]));
+                d = d.fix(Fix::new(
+                    "add CONCURRENTLY",
+                    vec![Edit::insert(c.stmt.span.end, " CONCURRENTLY")],
+                ));
             }
         } else {
             d = d.help("PG < 14 cannot detach concurrently: schedule it for a quiet moment with a lock_timeout").severity(Severity::Warning);
@@ -60,11 +76,17 @@ mod tests {
 
     #[test]
     fn fires_with_fix() {
-        insta::assert_snapshot!(lint_errors(&RULE, "ALTER TABLE measurement DETACH PARTITION measurement_2020;"));
+        insta::assert_snapshot!(lint_errors(
+            &RULE,
+            "ALTER TABLE measurement DETACH PARTITION measurement_2020;"
+        ));
     }
 
     #[test]
     fn concurrently_is_fine() {
-        lint_ok(&RULE, "ALTER TABLE measurement DETACH PARTITION measurement_2020 CONCURRENTLY;");
+        lint_ok(
+            &RULE,
+            "ALTER TABLE measurement DETACH PARTITION measurement_2020 CONCURRENTLY;",
+        );
     }
 }

@@ -40,8 +40,12 @@ crate::declare_rule! {
 
 fn check(cx: &Context<'_>, sink: &mut Sink) {
     for c in common::cmds_of(cx, AlterTableType::AtAttachPartition) {
-        let Some(NodeEnum::PartitionCmd(p)) = c.cmd.def.as_deref().and_then(ast::inner) else { continue };
-        let Some(part) = p.name.as_ref().map(ast::range_var_name) else { continue };
+        let Some(NodeEnum::PartitionCmd(p)) = c.cmd.def.as_deref().and_then(ast::inner) else {
+            continue;
+        };
+        let Some(part) = p.name.as_ref().map(ast::range_var_name) else {
+            continue;
+        };
         if cx.is_new_table(&part, c.stmt) || has_validated_check(cx, &part, c.stmt) {
             continue;
         }
@@ -56,19 +60,26 @@ fn check(cx: &Context<'_>, sink: &mut Sink) {
 }
 
 fn has_validated_check(cx: &Context<'_>, table: &QualifiedName, stmt: &Statement) -> bool {
-    if cx.table_info(table).is_some_and(|t| t.checks.iter().any(|(_, _, valid)| *valid)) {
+    if cx
+        .table_info(table)
+        .is_some_and(|t| t.checks.iter().any(|(_, _, valid)| *valid))
+    {
         return true;
     }
     let mut names = Vec::new();
     let mut validated = Vec::new();
     for s in cx.before(stmt) {
-        let Some(a) = ast::alter_table(&s.node) else { continue };
+        let Some(a) = ast::alter_table(&s.node) else {
+            continue;
+        };
         if !ast::alter_table_name(a).is_some_and(|t| t.same_as(table)) {
             continue;
         }
         for cmd in ast::alter_cmds(a) {
             match (ast::cmd_type(cmd), ast::cmd_constraint(cmd)) {
-                (AlterTableType::AtAddConstraint, Some(k)) if ast::constr_type(k) == ConstrType::ConstrCheck => {
+                (AlterTableType::AtAddConstraint, Some(k))
+                    if ast::constr_type(k) == ConstrType::ConstrCheck =>
+                {
                     if k.skip_validation {
                         names.push(k.conname.clone());
                     } else {
@@ -81,7 +92,11 @@ fn has_validated_check(cx: &Context<'_>, table: &QualifiedName, stmt: &Statement
         }
     }
     names.iter().any(|n| validated.contains(n))
-        || cx.prior.validated.iter().any(|((t, _), f)| t == &table.name && *f < cx.file_index)
+        || cx
+            .prior
+            .validated
+            .iter()
+            .any(|((t, _), f)| t == &table.name && *f < cx.file_index)
 }
 
 #[cfg(test)]

@@ -43,8 +43,16 @@ fn check(cx: &Context<'_>, sink: &mut Sink) {
             }
             _ => continue,
         };
-        let on = stmt.lock.as_ref().map(|l| format!(" `{}`", l.table)).unwrap_or_else(|| " every table it touches".into());
-        let alt = if cx.pg_version().at_least(19) { "REPACK (CONCURRENTLY)" } else { "pg_repack or pg_squeeze (online rewrites)" };
+        let on = stmt
+            .lock
+            .as_ref()
+            .map(|l| format!(" `{}`", l.table))
+            .unwrap_or_else(|| " every table it touches".into());
+        let alt = if cx.pg_version().at_least(19) {
+            "REPACK (CONCURRENTLY)"
+        } else {
+            "pg_repack or pg_squeeze (online rewrites)"
+        };
         sink.push(
             Diagnostic::new(stmt.span, format!("{what} rewrites{on} under an {AEL}"))
                 .help(format!("use {alt}; plain VACUUM needs no strong lock")),
@@ -59,7 +67,10 @@ mod tests {
 
     #[test]
     fn fires() {
-        insta::assert_snapshot!(lint_errors(&RULE, "VACUUM FULL events;\nCLUSTER events USING events_pkey;"));
+        insta::assert_snapshot!(lint_errors(
+            &RULE,
+            "VACUUM FULL events;\nCLUSTER events USING events_pkey;"
+        ));
     }
 
     #[test]

@@ -33,8 +33,12 @@ crate::declare_rule! {
 
 fn check(cx: &Context<'_>, sink: &mut Sink) {
     for stmt in cx.statements() {
-        let NodeEnum::RefreshMatViewStmt(r) = &stmt.node else { continue };
-        let Some(view) = r.relation.as_ref().map(ast::range_var_name) else { continue };
+        let NodeEnum::RefreshMatViewStmt(r) = &stmt.node else {
+            continue;
+        };
+        let Some(view) = r.relation.as_ref().map(ast::range_var_name) else {
+            continue;
+        };
         if r.concurrent || r.skip_data || cx.is_new_table(&view, stmt) {
             continue;
         }
@@ -52,12 +56,18 @@ mod tests {
 
     #[test]
     fn fires() {
-        insta::assert_snapshot!(lint_errors(&RULE, "REFRESH MATERIALIZED VIEW daily_totals;"));
+        insta::assert_snapshot!(lint_errors(
+            &RULE,
+            "REFRESH MATERIALIZED VIEW daily_totals;"
+        ));
     }
 
     #[test]
     fn concurrently_is_fine() {
-        lint_ok(&RULE, "REFRESH MATERIALIZED VIEW CONCURRENTLY daily_totals;");
+        lint_ok(
+            &RULE,
+            "REFRESH MATERIALIZED VIEW CONCURRENTLY daily_totals;",
+        );
     }
 
     #[test]

@@ -31,12 +31,28 @@ crate::declare_rule! {
 
 fn check(cx: &Context<'_>, sink: &mut Sink) {
     let cmds = common::existing_cmds(cx);
-    for c in cmds.iter().filter(|c| matches!(c.kind(), AlterTableType::AtSetLogged | AlterTableType::AtSetUnLogged)) {
-        let which = if c.kind() == AlterTableType::AtSetLogged { "SET LOGGED" } else { "SET UNLOGGED" };
+    for c in cmds.iter().filter(|c| {
+        matches!(
+            c.kind(),
+            AlterTableType::AtSetLogged | AlterTableType::AtSetUnLogged
+        )
+    }) {
+        let which = if c.kind() == AlterTableType::AtSetLogged {
+            "SET LOGGED"
+        } else {
+            "SET UNLOGGED"
+        };
         sink.push(
-            Diagnostic::new(c.stmt.span, format!("{which} rewrites `{}`{} under an {AEL}", c.table, cx.size_note(&c.table)))
-                .help("choose LOGGED/UNLOGGED when creating the table, or copy into a new table online")
-                .maybe_severity(cx.size_severity(&c.table)),
+            Diagnostic::new(
+                c.stmt.span,
+                format!(
+                    "{which} rewrites `{}`{} under an {AEL}",
+                    c.table,
+                    cx.size_note(&c.table)
+                ),
+            )
+            .help("choose LOGGED/UNLOGGED when creating the table, or copy into a new table online")
+            .maybe_severity(cx.size_severity(&c.table)),
         );
     }
 }
@@ -53,6 +69,9 @@ mod tests {
 
     #[test]
     fn unlogged_create_is_fine() {
-        lint_ok(&RULE, "CREATE UNLOGGED TABLE staging (id int);\nALTER TABLE staging SET LOGGED;");
+        lint_ok(
+            &RULE,
+            "CREATE UNLOGGED TABLE staging (id int);\nALTER TABLE staging SET LOGGED;",
+        );
     }
 }

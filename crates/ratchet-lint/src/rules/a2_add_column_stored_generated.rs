@@ -35,7 +35,11 @@ crate::declare_rule! {
 fn check(cx: &Context<'_>, sink: &mut Sink) {
     for c in common::added_columns_with(cx, ConstrType::ConstrGenerated) {
         let Some(col) = c.column_def() else { continue };
-        let virtual_ok = if cx.pg_version().at_least(18) { " On PG ≥ 18 a VIRTUAL column avoids the rewrite." } else { "" };
+        let virtual_ok = if cx.pg_version().at_least(18) {
+            " On PG ≥ 18 a VIRTUAL column avoids the rewrite."
+        } else {
+            ""
+        };
         sink.push(
             Diagnostic::new(
                 c.stmt.span,

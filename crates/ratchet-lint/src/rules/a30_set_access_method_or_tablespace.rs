@@ -34,8 +34,12 @@ crate::declare_rule! {
 
 fn check(cx: &Context<'_>, sink: &mut Sink) {
     for stmt in cx.statements() {
-        let NodeEnum::AlterTableStmt(a) = &stmt.node else { continue };
-        let Some(table) = ast::alter_table_name(a) else { continue };
+        let NodeEnum::AlterTableStmt(a) = &stmt.node else {
+            continue;
+        };
+        let Some(table) = ast::alter_table_name(a) else {
+            continue;
+        };
         if cx.is_new_table(&table, stmt) {
             continue;
         }
@@ -61,7 +65,10 @@ mod tests {
 
     #[test]
     fn fires() {
-        insta::assert_snapshot!(lint_errors(&RULE, "ALTER TABLE events SET TABLESPACE fast_ssd;"));
+        insta::assert_snapshot!(lint_errors(
+            &RULE,
+            "ALTER TABLE events SET TABLESPACE fast_ssd;"
+        ));
     }
 
     #[test]

@@ -35,8 +35,12 @@ crate::declare_rule! {
 
 fn check(cx: &Context<'_>, sink: &mut Sink) {
     for stmt in cx.statements() {
-        let NodeEnum::CreateTrigStmt(t) = &stmt.node else { continue };
-        let Some(table) = t.relation.as_ref().map(ast::range_var_name) else { continue };
+        let NodeEnum::CreateTrigStmt(t) = &stmt.node else {
+            continue;
+        };
+        let Some(table) = t.relation.as_ref().map(ast::range_var_name) else {
+            continue;
+        };
         if stmt.lock_timeout || cx.is_new_table(&table, stmt) {
             continue;
         }
@@ -57,7 +61,10 @@ mod tests {
 
     #[test]
     fn fires() {
-        insta::assert_snapshot!(lint_errors(&RULE, "CREATE TRIGGER audit AFTER UPDATE ON orders FOR EACH ROW EXECUTE FUNCTION audit();"));
+        insta::assert_snapshot!(lint_errors(
+            &RULE,
+            "CREATE TRIGGER audit AFTER UPDATE ON orders FOR EACH ROW EXECUTE FUNCTION audit();"
+        ));
     }
 
     #[test]

@@ -33,20 +33,42 @@ crate::declare_rule! {
 fn check(cx: &Context<'_>, sink: &mut Sink) {
     use AlterTableType as T;
     let cmds = common::existing_cmds(cx);
-    for c in cmds.iter().filter(|c| matches!(c.kind(), T::AtDisableTrig | T::AtDisableTrigAll | T::AtDisableTrigUser)) {
+    for c in cmds.iter().filter(|c| {
+        matches!(
+            c.kind(),
+            T::AtDisableTrig | T::AtDisableTrigAll | T::AtDisableTrigUser
+        )
+    }) {
         let reenabled = cmds.iter().any(|e| {
             e.stmt.index > c.stmt.index
                 && e.table.same_as(&c.table)
-                && matches!(e.kind(), T::AtEnableTrig | T::AtEnableTrigAll | T::AtEnableTrigUser | T::AtEnableAlwaysTrig | T::AtEnableReplicaTrig)
+                && matches!(
+                    e.kind(),
+                    T::AtEnableTrig
+                        | T::AtEnableTrigAll
+                        | T::AtEnableTrigUser
+                        | T::AtEnableAlwaysTrig
+                        | T::AtEnableReplicaTrig
+                )
                 && (e.cmd.name == c.cmd.name || e.kind() != T::AtEnableTrig)
         });
         if reenabled {
             continue;
         }
-        let which = if c.cmd.name.is_empty() { "all triggers".to_string() } else { format!("trigger `{}`", c.cmd.name) };
+        let which = if c.cmd.name.is_empty() {
+            "all triggers".to_string()
+        } else {
+            format!("trigger `{}`", c.cmd.name)
+        };
         sink.push(
-            Diagnostic::new(c.stmt.span, format!("disabling {which} on `{}` silently skips it for every write until re-enabled", c.table))
-                .help("avoid it, or ENABLE TRIGGER again in the same migration"),
+            Diagnostic::new(
+                c.stmt.span,
+                format!(
+                    "disabling {which} on `{}` silently skips it for every write until re-enabled",
+                    c.table
+                ),
+            )
+            .help("avoid it, or ENABLE TRIGGER again in the same migration"),
         );
     }
 }
@@ -58,7 +80,10 @@ mod tests {
 
     #[test]
     fn fires() {
-        insta::assert_snapshot!(lint_errors(&RULE, "ALTER TABLE orders DISABLE TRIGGER audit;"));
+        insta::assert_snapshot!(lint_errors(
+            &RULE,
+            "ALTER TABLE orders DISABLE TRIGGER audit;"
+        ));
     }
 
     #[test]

@@ -57,11 +57,17 @@ mod tests {
 
     #[test]
     fn fires() {
-        insta::assert_snapshot!(lint_errors(&RULE, "ALTER TABLE orders REPLICA IDENTITY FULL;"));
+        insta::assert_snapshot!(lint_errors(
+            &RULE,
+            "ALTER TABLE orders REPLICA IDENTITY FULL;"
+        ));
     }
 
     #[test]
     fn new_table_is_fine() {
-        lint_ok(&RULE, "CREATE TABLE orders (id int);\nALTER TABLE orders REPLICA IDENTITY FULL;");
+        lint_ok(
+            &RULE,
+            "CREATE TABLE orders (id int);\nALTER TABLE orders REPLICA IDENTITY FULL;",
+        );
     }
 }

@@ -58,7 +58,9 @@ fn check(cx: &Context<'_>, sink: &mut Sink) {
 }
 
 fn disables(opt: &Node) -> bool {
-    let Some(NodeEnum::DefElem(d)) = ast::inner(opt) else { return false };
+    let Some(NodeEnum::DefElem(d)) = ast::inner(opt) else {
+        return false;
+    };
     if d.defname != "autovacuum_enabled" {
         return false;
     }
@@ -79,7 +81,10 @@ mod tests {
 
     #[test]
     fn fires() {
-        insta::assert_snapshot!(lint_errors(&RULE, "ALTER TABLE events SET (autovacuum_enabled = false);"));
+        insta::assert_snapshot!(lint_errors(
+            &RULE,
+            "ALTER TABLE events SET (autovacuum_enabled = false);"
+        ));
     }
 
     #[test]

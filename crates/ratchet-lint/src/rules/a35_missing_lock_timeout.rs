@@ -40,6 +40,18 @@ fn check(cx: &Context<'_>, sink: &mut Sink) {
         if stmt.lock_timeout || !lock.mode.blocks_writes() || cx.is_new_table(&lock.table, stmt) {
             continue;
         }
+        // Locks are held until COMMIT: a later statement of the same transaction on a table
+        // already locked at least as strongly does not wait.
+        let already_held = cx.before(stmt).iter().any(|s| {
+            s.tx.in_transaction
+                && s.tx.id == stmt.tx.id
+                && s.lock
+                    .as_ref()
+                    .is_some_and(|l| l.table.same_as(&lock.table) && l.mode >= lock.mode)
+        });
+        if already_held {
+            continue;
+        }
         let mut d = Diagnostic::new(
             stmt.span,
             format!(
@@ -51,7 +63,10 @@ fn check(cx: &Context<'_>, sink: &mut Sink) {
         )
         .help("SET lock_timeout = '1s' (SET LOCAL inside a transaction) before it and retry on timeout; ratchet does this for every step");
         if !fixed {
-            d = d.fix(Fix::new("insert SET lock_timeout = '1s'", vec![Edit::insert(stmt.span.start, "SET lock_timeout = '1s';\n")]));
+            d = d.fix(Fix::new(
+                "insert SET lock_timeout = '1s'",
+                vec![Edit::insert(stmt.span.start, "SET lock_timeout = '1s';\n")],
+            ));
             fixed = true;
         }
         sink.push(d);
@@ -65,12 +80,18 @@ mod tests {
 
     #[test]
     fn fires_with_fix() {
-        insta::assert_snapshot!(lint_errors(&RULE, "ALTER TABLE users ADD COLUMN plan text;"));
+        insta::assert_snapshot!(lint_errors(
+            &RULE,
+            "ALTER TABLE users ADD COLUMN plan text;"
+        ));
     }
 
     #[test]
     fn with_timeout_is_fine() {
-        lint_ok(&RULE, "SET lock_timeout = '1s';\nALTER TABLE users ADD COLUMN plan text;");
+        lint_ok(
+            &RULE,
+            "SET lock_timeout = '1s';\nALTER TABLE users ADD COLUMN plan text;",
+        );
     }
 
     #[test]
@@ -84,7 +105,19 @@ mod tests {
     }
 
     #[test]
+    fn lock_already_held_in_transaction_is_not_reported_again() {
+        let out = lint_errors(
+            &RULE,
+            "BEGIN;\nALTER TABLE a ADD COLUMN x int;\nALTER TABLE a ADD COLUMN y int;\nCOMMIT;",
+        );
+        assert_eq!(out.matches("missing-lock-timeout").count(), 1, "{out}");
+    }
+
+    #[test]
     fn zero_timeout_does_not_count() {
-        lint_errors(&RULE, "SET lock_timeout = 0;\nALTER TABLE users ADD COLUMN plan text;");
+        lint_errors(
+            &RULE,
+            "SET lock_timeout = 0;\nALTER TABLE users ADD COLUMN plan text;",
+        );
     }
 }

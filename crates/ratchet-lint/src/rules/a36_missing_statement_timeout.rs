@@ -37,7 +37,13 @@ crate::declare_rule! {
 }
 
 fn check(cx: &Context<'_>, sink: &mut Sink) {
-    let Some(stmt) = cx.statements().iter().find(|s| !s.statement_timeout && slow(cx, s)) else { return };
+    let Some(stmt) = cx
+        .statements()
+        .iter()
+        .find(|s| !s.statement_timeout && slow(cx, s))
+    else {
+        return;
+    };
     sink.push(
         Diagnostic::new(stmt.span, "no statement_timeout is set before this slow statement: a runaway migration holds locks and load indefinitely")
             .help("SET statement_timeout to a generous bound for blocking statements; never before CREATE INDEX CONCURRENTLY (a timeout leaves an INVALID index)"),
@@ -47,15 +53,25 @@ fn check(cx: &Context<'_>, sink: &mut Sink) {
 fn slow(cx: &Context<'_>, s: &Statement) -> bool {
     match &s.node {
         NodeEnum::UpdateStmt(_) | NodeEnum::DeleteStmt(_) => true,
-        NodeEnum::IndexStmt(i) => !i.concurrent && i.relation.as_ref().is_some_and(|r| !cx.is_new_table(&ast::range_var_name(r), s)),
+        NodeEnum::IndexStmt(i) => {
+            !i.concurrent
+                && i.relation
+                    .as_ref()
+                    .is_some_and(|r| !cx.is_new_table(&ast::range_var_name(r), s))
+        }
         node => {
-            let Some(a) = ast::alter_table(node) else { return false };
+            let Some(a) = ast::alter_table(node) else {
+                return false;
+            };
             if ast::alter_table_name(a).is_some_and(|t| cx.is_new_table(&t, s)) {
                 return false;
             }
             ast::alter_cmds(a).any(|c| {
-                matches!(ast::cmd_type(c), AlterTableType::AtSetNotNull | AlterTableType::AtAlterColumnType)
-                    || (ast::cmd_type(c) == AlterTableType::AtAddConstraint && ast::cmd_constraint(c).is_some_and(|k| !k.skip_validation))
+                matches!(
+                    ast::cmd_type(c),
+                    AlterTableType::AtSetNotNull | AlterTableType::AtAlterColumnType
+                ) || (ast::cmd_type(c) == AlterTableType::AtAddConstraint
+                    && ast::cmd_constraint(c).is_some_and(|k| !k.skip_validation))
             })
         }
     }
@@ -68,7 +84,10 @@ mod tests {
 
     #[test]
     fn fires_once_as_info() {
-        insta::assert_snapshot!(lint_errors(&RULE, "UPDATE users SET plan = 'free';\nDELETE FROM sessions;"));
+        insta::assert_snapshot!(lint_errors(
+            &RULE,
+            "UPDATE users SET plan = 'free';\nDELETE FROM sessions;"
+        ));
     }
 
     #[test]
@@ -78,6 +97,9 @@ mod tests {
 
     #[test]
     fn with_timeout_is_fine() {
-        lint_ok(&RULE, "SET statement_timeout = '5min';\nUPDATE users SET plan = 'free';");
+        lint_ok(
+            &RULE,
+            "SET statement_timeout = '5min';\nUPDATE users SET plan = 'free';",
+        );
     }
 }

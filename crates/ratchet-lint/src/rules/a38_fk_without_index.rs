@@ -59,7 +59,8 @@ fn check(cx: &Context<'_>, sink: &mut Sink) {
 }
 
 fn created_here(cx: &Context<'_>, table: &QualifiedName, stmt: &Statement) -> bool {
-    cx.is_new_table(table, stmt) || matches!(&stmt.node, NodeEnum::CreateStmt(c) if c.relation.as_ref().is_some_and(|r| ast::range_var_name(r).same_as(table)))
+    cx.is_new_table(table, stmt)
+        || matches!(&stmt.node, NodeEnum::CreateStmt(c) if c.relation.as_ref().is_some_and(|r| ast::range_var_name(r).same_as(table)))
 }
 
 /// `(referencing table, referencing columns)` of each FK a statement adds.
@@ -67,36 +68,56 @@ fn foreign_keys(node: &NodeEnum) -> Vec<(QualifiedName, Vec<String>)> {
     let mut out = Vec::new();
     let fk_cols = |k: &Constraint, column: Option<&str>| -> Vec<String> {
         let cols = ast::key_names(&k.fk_attrs);
-        if cols.is_empty() { column.map(|c| vec![c.to_string()]).unwrap_or_default() } else { cols }
+        if cols.is_empty() {
+            column.map(|c| vec![c.to_string()]).unwrap_or_default()
+        } else {
+            cols
+        }
     };
     match node {
         NodeEnum::CreateStmt(c) => {
-            let Some(table) = c.relation.as_ref().map(ast::range_var_name) else { return out };
+            let Some(table) = c.relation.as_ref().map(ast::range_var_name) else {
+                return out;
+            };
             for e in c.table_elts.iter().filter_map(ast::inner) {
                 match e {
                     NodeEnum::ColumnDef(d) => {
-                        for k in ast::column_constraints(d).filter(|k| ast::constr_type(k) == ConstrType::ConstrForeign) {
+                        for k in ast::column_constraints(d)
+                            .filter(|k| ast::constr_type(k) == ConstrType::ConstrForeign)
+                        {
                             out.push((table.clone(), fk_cols(k, Some(&d.colname))));
                         }
                     }
-                    NodeEnum::Constraint(k) if ast::constr_type(k) == ConstrType::ConstrForeign => out.push((table.clone(), fk_cols(k, None))),
+                    NodeEnum::Constraint(k) if ast::constr_type(k) == ConstrType::ConstrForeign => {
+                        out.push((table.clone(), fk_cols(k, None)))
+                    }
                     _ => {}
                 }
             }
         }
         node => {
-            let Some(a) = ast::alter_table(node) else { return out };
-            let Some(table) = ast::alter_table_name(a) else { return out };
+            let Some(a) = ast::alter_table(node) else {
+                return out;
+            };
+            let Some(table) = ast::alter_table_name(a) else {
+                return out;
+            };
             for cmd in ast::alter_cmds(a) {
                 match ast::cmd_type(cmd) {
                     AlterTableType::AtAddConstraint => {
-                        if let Some(k) = ast::cmd_constraint(cmd).filter(|k| ast::constr_type(k) == ConstrType::ConstrForeign) {
+                        if let Some(k) = ast::cmd_constraint(cmd)
+                            .filter(|k| ast::constr_type(k) == ConstrType::ConstrForeign)
+                        {
                             out.push((table.clone(), fk_cols(k, None)));
                         }
                     }
                     AlterTableType::AtAddColumn => {
-                        let Some(d) = ast::cmd_column_def(cmd) else { continue };
-                        for k in ast::column_constraints(d).filter(|k| ast::constr_type(k) == ConstrType::ConstrForeign) {
+                        let Some(d) = ast::cmd_column_def(cmd) else {
+                            continue;
+                        };
+                        for k in ast::column_constraints(d)
+                            .filter(|k| ast::constr_type(k) == ConstrType::ConstrForeign)
+                        {
                             out.push((table.clone(), fk_cols(k, Some(&d.colname))));
                         }
                     }
@@ -109,19 +130,34 @@ fn foreign_keys(node: &NodeEnum) -> Vec<(QualifiedName, Vec<String>)> {
 }
 
 fn indexed(cx: &Context<'_>, table: &QualifiedName, columns: &[String], new: bool) -> bool {
-    let covers = |idx: &[String]| idx.len() >= columns.len() && columns.iter().all(|c| idx[..columns.len()].contains(c));
-    let in_catalog = !new && cx.table_info(table).is_some_and(|t| t.indexes.iter().any(|i| !i.partial && covers(&i.columns)));
+    let covers = |idx: &[String]| {
+        idx.len() >= columns.len() && columns.iter().all(|c| idx[..columns.len()].contains(c))
+    };
+    let in_catalog = !new
+        && cx
+            .table_info(table)
+            .is_some_and(|t| t.indexes.iter().any(|i| !i.partial && covers(&i.columns)));
     in_catalog
         || cx.statements().iter().any(|s| match &s.node {
             NodeEnum::IndexStmt(i) => {
                 i.where_clause.is_none()
-                    && i.relation.as_ref().is_some_and(|r| ast::range_var_name(r).same_as(table))
+                    && i.relation
+                        .as_ref()
+                        .is_some_and(|r| ast::range_var_name(r).same_as(table))
                     && covers(&ast::key_names(&i.index_params))
             }
-            NodeEnum::CreateStmt(c) if c.relation.as_ref().is_some_and(|r| ast::range_var_name(r).same_as(table)) => {
+            NodeEnum::CreateStmt(c)
+                if c.relation
+                    .as_ref()
+                    .is_some_and(|r| ast::range_var_name(r).same_as(table)) =>
+            {
                 c.table_elts.iter().filter_map(ast::inner).any(|e| match e {
                     NodeEnum::Constraint(k) => is_indexing(k) && covers(&ast::key_names(&k.keys)),
-                    NodeEnum::ColumnDef(d) => columns.len() == 1 && d.colname == columns[0] && ast::column_constraints(d).any(is_indexing),
+                    NodeEnum::ColumnDef(d) => {
+                        columns.len() == 1
+                            && d.colname == columns[0]
+                            && ast::column_constraints(d).any(is_indexing)
+                    }
                     _ => false,
                 })
             }
@@ -130,7 +166,10 @@ fn indexed(cx: &Context<'_>, table: &QualifiedName, columns: &[String], new: boo
 }
 
 fn is_indexing(k: &Constraint) -> bool {
-    matches!(ast::constr_type(k), ConstrType::ConstrPrimary | ConstrType::ConstrUnique)
+    matches!(
+        ast::constr_type(k),
+        ConstrType::ConstrPrimary | ConstrType::ConstrUnique
+    )
 }
 
 #[cfg(test)]
@@ -140,7 +179,10 @@ mod tests {
 
     #[test]
     fn fires_on_new_table_without_index() {
-        insta::assert_snapshot!(lint_errors(&RULE, "CREATE TABLE orders (id bigint PRIMARY KEY, user_id bigint REFERENCES users (id));"));
+        insta::assert_snapshot!(lint_errors(
+            &RULE,
+            "CREATE TABLE orders (id bigint PRIMARY KEY, user_id bigint REFERENCES users (id));"
+        ));
     }
 
     #[test]

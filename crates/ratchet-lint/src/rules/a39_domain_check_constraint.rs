@@ -37,7 +37,9 @@ fn check(cx: &Context<'_>, sink: &mut Sink) {
     for stmt in cx.statements() {
         match &stmt.node {
             NodeEnum::AlterDomainStmt(d) if d.subtype == "C" => {
-                let Some(k) = d.def.as_deref().and_then(ast::node_constraint) else { continue };
+                let Some(k) = d.def.as_deref().and_then(ast::node_constraint) else {
+                    continue;
+                };
                 if ast::constr_type(k) != ConstrType::ConstrCheck || k.skip_validation {
                     continue;
                 }
@@ -48,7 +50,12 @@ fn check(cx: &Context<'_>, sink: &mut Sink) {
                 );
             }
             NodeEnum::CreateDomainStmt(d) => {
-                if !d.constraints.iter().filter_map(ast::node_constraint).any(|k| ast::constr_type(k) == ConstrType::ConstrCheck) {
+                if !d
+                    .constraints
+                    .iter()
+                    .filter_map(ast::node_constraint)
+                    .any(|k| ast::constr_type(k) == ConstrType::ConstrCheck)
+                {
                     continue;
                 }
                 let name = ast::string_list(&d.domainname).join(".");
@@ -70,12 +77,18 @@ mod tests {
 
     #[test]
     fn fires_on_alter_domain() {
-        insta::assert_snapshot!(lint_errors(&RULE, "ALTER DOMAIN positive_int ADD CONSTRAINT positive CHECK (VALUE > 0);"));
+        insta::assert_snapshot!(lint_errors(
+            &RULE,
+            "ALTER DOMAIN positive_int ADD CONSTRAINT positive CHECK (VALUE > 0);"
+        ));
     }
 
     #[test]
     fn not_valid_is_fine() {
-        lint_ok(&RULE, "ALTER DOMAIN positive_int ADD CONSTRAINT positive CHECK (VALUE > 0) NOT VALID;");
+        lint_ok(
+            &RULE,
+            "ALTER DOMAIN positive_int ADD CONSTRAINT positive CHECK (VALUE > 0) NOT VALID;",
+        );
     }
 
     #[test]

@@ -37,8 +37,13 @@ crate::declare_rule! {
 fn check(cx: &Context<'_>, sink: &mut Sink) {
     for c in common::cmds_of(cx, AlterTableType::AtAddColumn) {
         let Some(col) = c.column_def() else { continue };
-        let Some(ty) = col.type_name.as_ref().map(ast::type_base_name) else { continue };
-        if !matches!(ty.as_str(), "serial" | "bigserial" | "smallserial" | "serial2" | "serial4" | "serial8") {
+        let Some(ty) = col.type_name.as_ref().map(ast::type_base_name) else {
+            continue;
+        };
+        if !matches!(
+            ty.as_str(),
+            "serial" | "bigserial" | "smallserial" | "serial2" | "serial4" | "serial8"
+        ) {
             continue;
         }
         sink.push(
@@ -64,7 +69,10 @@ mod tests {
 
     #[test]
     fn fires() {
-        insta::assert_snapshot!(lint_errors(&RULE, "ALTER TABLE events ADD COLUMN seq bigserial;"));
+        insta::assert_snapshot!(lint_errors(
+            &RULE,
+            "ALTER TABLE events ADD COLUMN seq bigserial;"
+        ));
     }
 
     #[test]

@@ -62,14 +62,36 @@ mod tests {
 
     #[test]
     fn fires_on_14_2() {
-        let s = Settings { pg_version: PgVersion { major: 14, minor: Some(2) }, ..Settings::default() };
-        insta::assert_snapshot!(lint_errors_with(&RULE, "CREATE INDEX CONCURRENTLY i ON users (email);", &s, None));
+        let s = Settings {
+            pg_version: PgVersion {
+                major: 14,
+                minor: Some(2),
+            },
+            ..Settings::default()
+        };
+        insta::assert_snapshot!(lint_errors_with(
+            &RULE,
+            "CREATE INDEX CONCURRENTLY i ON users (email);",
+            &s,
+            None
+        ));
     }
 
     #[test]
     fn fixed_minor_is_fine() {
-        let s = Settings { pg_version: PgVersion { major: 14, minor: Some(4) }, ..Settings::default() };
-        lint_ok_with(&RULE, "CREATE INDEX CONCURRENTLY i ON users (email);", &s, None);
+        let s = Settings {
+            pg_version: PgVersion {
+                major: 14,
+                minor: Some(4),
+            },
+            ..Settings::default()
+        };
+        lint_ok_with(
+            &RULE,
+            "CREATE INDEX CONCURRENTLY i ON users (email);",
+            &s,
+            None,
+        );
         lint_ok(&RULE, "CREATE INDEX CONCURRENTLY i ON users (email);");
     }
 }

@@ -1,7 +1,6 @@
 //! A5 `alter-column-type-rewrite`.
 
 use pg_query::protobuf::AlterTableType;
-use pg_query::NodeEnum;
 
 use crate::ast::{self, QualifiedName};
 use crate::context::Statement;
@@ -54,12 +53,18 @@ enum Verdict {
 fn check(cx: &Context<'_>, sink: &mut Sink) {
     for c in common::cmds_of(cx, AlterTableType::AtAlterColumnType) {
         let Some(def) = c.column_def() else { continue };
-        let Some(new) = def.type_name.as_ref() else { continue };
+        let Some(new) = def.type_name.as_ref() else {
+            continue;
+        };
         let new_ty = (ast::type_base_name(new), ast::type_mods(new));
         let using = def.raw_default.is_some();
         let collate = def.coll_clause.is_some();
         let old = old_type(cx, &c.table, &c.cmd.name, c.stmt);
-        let verdict = if using || collate { Verdict::Rewrite } else { judge(old.as_ref(), &new_ty, cx) };
+        let verdict = if using || collate {
+            Verdict::Rewrite
+        } else {
+            judge(old.as_ref(), &new_ty, cx)
+        };
         let shown = ast::type_display(new);
         let (severity, what) = match verdict {
             Verdict::Safe => continue,
@@ -75,9 +80,15 @@ fn check(cx: &Context<'_>, sink: &mut Sink) {
         sink.push(
             Diagnostic::new(
                 c.stmt.span,
-                format!("{what} table `{}`{} and its indexes under an {AEL}", c.table, cx.size_note(&c.table)),
+                format!(
+                    "{what} table `{}`{} and its indexes under an {AEL}",
+                    c.table,
+                    cx.size_note(&c.table)
+                ),
             )
-            .help(format!("{EXPAND_CONTRACT}. Run with --database-url to check the real column type"))
+            .help(format!(
+                "{EXPAND_CONTRACT}. Run with --database-url to check the real column type"
+            ))
             .severity(severity),
         );
     }
@@ -87,47 +98,49 @@ fn show(base: &str, mods: &[i64]) -> String {
     if mods.is_empty() {
         base.to_string()
     } else {
-        format!("{base}({})", mods.iter().map(i64::to_string).collect::<Vec<_>>().join(","))
+        format!(
+            "{base}({})",
+            mods.iter()
+                .map(i64::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        )
     }
 }
 
-/// The column's current type: from the catalog, or from an earlier statement of this file.
-fn old_type(cx: &Context<'_>, table: &QualifiedName, column: &str, stmt: &Statement) -> Option<(String, Vec<i64>)> {
+/// The column's current type: from the catalog, or as declared earlier in this file or an
+/// earlier file of the run.
+fn old_type(
+    cx: &Context<'_>,
+    table: &QualifiedName,
+    column: &str,
+    stmt: &Statement,
+) -> Option<(String, Vec<i64>)> {
     if let Some(col) = cx.table_info(table).and_then(|t| t.column(column)) {
         return Some((col.base_type.clone(), mods_of(&col.type_name)));
     }
-    cx.before(stmt).iter().rev().find_map(|s| declared_type(&s.node, table, column))
-}
-
-fn declared_type(node: &NodeEnum, table: &QualifiedName, column: &str) -> Option<(String, Vec<i64>)> {
-    let a = ast::alter_table(node)?;
-    if !ast::alter_table_name(a)?.same_as(table) {
-        return None;
-    }
-    ast::alter_cmds(a).find_map(|cmd| {
-        let def = ast::cmd_column_def(cmd)?;
-        let named = match ast::cmd_type(cmd) {
-            AlterTableType::AtAddColumn => def.colname == column,
-            AlterTableType::AtAlterColumnType => cmd.name == column,
-            _ => false,
-        };
-        let t = def.type_name.as_ref().filter(|_| named)?;
-        Some((ast::type_base_name(t), ast::type_mods(t)))
-    })
+    cx.declared_column_type(table, column, stmt)
 }
 
 /// `character varying(20)` → `[20]`, `numeric(10,2)` → `[10, 2]`.
 fn mods_of(formatted: &str) -> Vec<i64> {
-    let Some(start) = formatted.find('(') else { return Vec::new() };
+    let Some(start) = formatted.find('(') else {
+        return Vec::new();
+    };
     let inner = formatted[start + 1..].split(')').next().unwrap_or("");
-    inner.split(',').filter_map(|p| p.trim().parse().ok()).collect()
+    inner
+        .split(',')
+        .filter_map(|p| p.trim().parse().ok())
+        .collect()
 }
 
 fn judge(old: Option<&(String, Vec<i64>)>, new: &(String, Vec<i64>), cx: &Context<'_>) -> Verdict {
     let (nb, nm) = (new.0.as_str(), new.1.as_slice());
     let Some((ob, om)) = old else {
         return match nb {
-            "text" | "varchar" | "numeric" | "inet" | "citext" | "timestamptz" | "varbit" => Verdict::Unknown,
+            "text" | "varchar" | "numeric" | "inet" | "citext" | "timestamptz" | "varbit" => {
+                Verdict::Unknown
+            }
             _ => Verdict::Rewrite,
         };
     };
@@ -135,11 +148,23 @@ fn judge(old: Option<&(String, Vec<i64>)>, new: &(String, Vec<i64>), cx: &Contex
     let wider = |o: &[i64], n: &[i64]| n.is_empty() || (!o.is_empty() && n[0] >= o[0]);
     match (ob, nb) {
         _ if ob == nb && om == nm => Verdict::Safe,
-        ("varchar", "varchar") | ("varbit", "varbit") => if wider(om, nm) { Verdict::Safe } else { Verdict::Rewrite },
-        ("varchar", "text") | ("text", "varchar") if nm.is_empty() || ob == "varchar" => Verdict::Safe,
+        ("varchar", "varchar") | ("varbit", "varbit") => {
+            if wider(om, nm) {
+                Verdict::Safe
+            } else {
+                Verdict::Rewrite
+            }
+        }
+        ("varchar", "text") | ("text", "varchar") if nm.is_empty() || ob == "varchar" => {
+            Verdict::Safe
+        }
         ("numeric", "numeric") => {
             let same_scale = om.get(1).copied().unwrap_or(0) == nm.get(1).copied().unwrap_or(0);
-            if nm.is_empty() || (wider(om, nm) && same_scale) { Verdict::Safe } else { Verdict::Rewrite }
+            if nm.is_empty() || (wider(om, nm) && same_scale) {
+                Verdict::Safe
+            } else {
+                Verdict::Rewrite
+            }
         }
         ("cidr", "inet") => Verdict::Safe,
         ("text", "citext") | ("citext", "text") => Verdict::Unknown,
@@ -156,31 +181,66 @@ mod tests {
     use crate::Settings;
 
     fn catalog(ty: &str, base: &str) -> Catalog {
-        let col = ColumnInfo { name: "note".into(), type_name: ty.into(), base_type: base.into(), not_null: false };
-        Catalog::from_tables(None, vec![TableInfo { schema: "public".into(), name: "orders".into(), rows: 5e6, columns: vec![col], ..TableInfo::default() }])
+        let col = ColumnInfo {
+            name: "note".into(),
+            type_name: ty.into(),
+            base_type: base.into(),
+            not_null: false,
+        };
+        Catalog::from_tables(
+            None,
+            vec![TableInfo {
+                schema: "public".into(),
+                name: "orders".into(),
+                rows: 5e6,
+                columns: vec![col],
+                ..TableInfo::default()
+            }],
+        )
     }
 
     #[test]
     fn int_to_bigint_fires() {
-        insta::assert_snapshot!(lint_errors(&RULE, "ALTER TABLE orders ALTER COLUMN id TYPE bigint;"));
+        insta::assert_snapshot!(lint_errors(
+            &RULE,
+            "ALTER TABLE orders ALTER COLUMN id TYPE bigint;"
+        ));
     }
 
     #[test]
     fn to_text_without_catalog_is_a_warning() {
-        insta::assert_snapshot!(lint_errors(&RULE, "ALTER TABLE orders ALTER COLUMN note TYPE text;"));
+        insta::assert_snapshot!(lint_errors(
+            &RULE,
+            "ALTER TABLE orders ALTER COLUMN note TYPE text;"
+        ));
     }
 
     #[test]
     fn varchar_widening_known_from_catalog_is_fine() {
         let cat = catalog("character varying(20)", "varchar");
-        lint_ok_with(&RULE, "ALTER TABLE orders ALTER COLUMN note TYPE varchar(50);", &Settings::default(), Some(&cat));
-        lint_ok_with(&RULE, "ALTER TABLE orders ALTER COLUMN note TYPE text;", &Settings::default(), Some(&cat));
+        lint_ok_with(
+            &RULE,
+            "ALTER TABLE orders ALTER COLUMN note TYPE varchar(50);",
+            &Settings::default(),
+            Some(&cat),
+        );
+        lint_ok_with(
+            &RULE,
+            "ALTER TABLE orders ALTER COLUMN note TYPE text;",
+            &Settings::default(),
+            Some(&cat),
+        );
     }
 
     #[test]
     fn varchar_shrink_known_from_catalog_fires() {
         let cat = catalog("character varying(20)", "varchar");
-        insta::assert_snapshot!(lint_errors_with(&RULE, "ALTER TABLE orders ALTER COLUMN note TYPE varchar(10);", &Settings::default(), Some(&cat)));
+        insta::assert_snapshot!(lint_errors_with(
+            &RULE,
+            "ALTER TABLE orders ALTER COLUMN note TYPE varchar(10);",
+            &Settings::default(),
+            Some(&cat)
+        ));
     }
 
     #[test]

@@ -38,18 +38,28 @@ crate::declare_rule! {
 fn check(cx: &Context<'_>, sink: &mut Sink) {
     for c in common::cmds_of(cx, AlterTableType::AtAlterColumnType) {
         let column = c.cmd.name.as_str();
-        let from_catalog = cx.table_info(&c.table).into_iter().flat_map(|t| t.checks.iter()).find(|(_, def, _)| mentions(def, column)).map(|(n, _, _)| n.clone());
+        let from_catalog = cx
+            .table_info(&c.table)
+            .into_iter()
+            .flat_map(|t| t.checks.iter())
+            .find(|(_, def, _)| mentions(def, column))
+            .map(|(n, _, _)| n.clone());
         let from_file = cx.before(c.stmt).iter().find_map(|s| {
             let a = ast::alter_table(&s.node)?;
             if !ast::alter_table_name(a)?.same_as(&c.table) {
                 return None;
             }
-            ast::alter_cmds(a).filter_map(ast::cmd_constraint).find_map(|k| {
-                let expr = k.raw_expr.as_deref().and_then(ast::inner)?;
-                (ast::constr_type(k) == ConstrType::ConstrCheck && references(expr, column)).then(|| k.conname.clone())
-            })
+            ast::alter_cmds(a)
+                .filter_map(ast::cmd_constraint)
+                .find_map(|k| {
+                    let expr = k.raw_expr.as_deref().and_then(ast::inner)?;
+                    (ast::constr_type(k) == ConstrType::ConstrCheck && references(expr, column))
+                        .then(|| k.conname.clone())
+                })
         });
-        let Some(name) = from_catalog.or(from_file) else { continue };
+        let Some(name) = from_catalog.or(from_file) else {
+            continue;
+        };
         sink.push(
             Diagnostic::new(
                 c.stmt.span,
@@ -61,7 +71,8 @@ fn check(cx: &Context<'_>, sink: &mut Sink) {
 }
 
 fn mentions(def: &str, column: &str) -> bool {
-    def.split(|c: char| !(c.is_alphanumeric() || c == '_')).any(|w| w == column)
+    def.split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .any(|w| w == column)
 }
 
 fn references(expr: &NodeEnum, column: &str) -> bool {

@@ -36,15 +36,24 @@ fn check(cx: &Context<'_>, sink: &mut Sink) {
     for stmt in cx.statements() {
         let mut cols: Vec<&ColumnDef> = Vec::new();
         match &stmt.node {
-            NodeEnum::CreateStmt(c) => cols.extend(c.table_elts.iter().filter_map(|e| match ast::inner(e)? {
-                NodeEnum::ColumnDef(d) => Some(&**d),
-                _ => None,
-            })),
+            NodeEnum::CreateStmt(c) => {
+                cols.extend(c.table_elts.iter().filter_map(|e| match ast::inner(e)? {
+                    NodeEnum::ColumnDef(d) => Some(&**d),
+                    _ => None,
+                }))
+            }
             node => {
-                let Some(a) = ast::alter_table(node) else { continue };
+                let Some(a) = ast::alter_table(node) else {
+                    continue;
+                };
                 cols.extend(
                     ast::alter_cmds(a)
-                        .filter(|c| matches!(ast::cmd_type(c), AlterTableType::AtAddColumn | AlterTableType::AtAlterColumnType))
+                        .filter(|c| {
+                            matches!(
+                                ast::cmd_type(c),
+                                AlterTableType::AtAddColumn | AlterTableType::AtAlterColumnType
+                            )
+                        })
                         .filter_map(ast::cmd_column_def),
                 );
             }
@@ -54,7 +63,11 @@ fn check(cx: &Context<'_>, sink: &mut Sink) {
             if ast::type_base_name(t) != "varchar" || ast::type_mods(t).is_empty() {
                 continue;
             }
-            let name = if col.colname.is_empty() { "the column".to_string() } else { format!("`{}`", col.colname) };
+            let name = if col.colname.is_empty() {
+                "the column".to_string()
+            } else {
+                format!("`{}`", col.colname)
+            };
             sink.push(
                 Diagnostic::new(stmt.span, format!("{name} is {}: changing the limit later needs its own migration", ast::type_display(t)))
                     .help("use text with CHECK (length(col) <= n); a CHECK can be replaced online with NOT VALID + VALIDATE"),
@@ -70,11 +83,17 @@ mod tests {
 
     #[test]
     fn fires() {
-        insta::assert_snapshot!(lint_errors(&RULE, "CREATE TABLE users (id bigint, name varchar(100));"));
+        insta::assert_snapshot!(lint_errors(
+            &RULE,
+            "CREATE TABLE users (id bigint, name varchar(100));"
+        ));
     }
 
     #[test]
     fn text_and_unbounded_varchar_are_fine() {
-        lint_ok(&RULE, "CREATE TABLE users (id bigint, name text, nick varchar);");
+        lint_ok(
+            &RULE,
+            "CREATE TABLE users (id bigint, name text, nick varchar);",
+        );
     }
 }

@@ -40,10 +40,15 @@ crate::declare_rule! {
 fn check(cx: &Context<'_>, sink: &mut Sink) {
     for c in common::cmds_of(cx, AlterTableType::AtSetNotNull) {
         let column = &c.cmd.name;
-        if cx.pg_version().at_least(12) && cx.has_validated_not_null_check(&c.table, column, c.stmt) {
+        if cx.pg_version().at_least(12) && cx.has_validated_not_null_check(&c.table, column, c.stmt)
+        {
             continue;
         }
-        if cx.table_info(&c.table).and_then(|t| t.column(column)).is_some_and(|col| col.not_null) {
+        if cx
+            .table_info(&c.table)
+            .and_then(|t| t.column(column))
+            .is_some_and(|col| col.not_null)
+        {
             continue;
         }
         let help = if cx.pg_version().at_least(12) {
@@ -56,7 +61,11 @@ fn check(cx: &Context<'_>, sink: &mut Sink) {
         sink.push(
             Diagnostic::new(
                 c.stmt.span,
-                format!("SET NOT NULL on `{}.{column}` scans the whole table{} under an {AEL}", c.table, cx.size_note(&c.table)),
+                format!(
+                    "SET NOT NULL on `{}.{column}` scans the whole table{} under an {AEL}",
+                    c.table,
+                    cx.size_note(&c.table)
+                ),
             )
             .help(help)
             .maybe_severity(cx.size_severity(&c.table)),
@@ -72,7 +81,10 @@ mod tests {
 
     #[test]
     fn fires() {
-        insta::assert_snapshot!(lint_errors(&RULE, "ALTER TABLE users ALTER COLUMN email SET NOT NULL;"));
+        insta::assert_snapshot!(lint_errors(
+            &RULE,
+            "ALTER TABLE users ALTER COLUMN email SET NOT NULL;"
+        ));
     }
 
     #[test]
@@ -94,9 +106,15 @@ mod tests {
     fn validate_in_earlier_file_is_fine() {
         let settings = Settings::default();
         let report = Linter::single(&RULE, &settings, None).lint_inputs(vec![
-            Input::sql("001.sql", "ALTER TABLE users ADD CONSTRAINT email_nn CHECK (email IS NOT NULL) NOT VALID;"),
+            Input::sql(
+                "001.sql",
+                "ALTER TABLE users ADD CONSTRAINT email_nn CHECK (email IS NOT NULL) NOT VALID;",
+            ),
             Input::sql("002.sql", "ALTER TABLE users VALIDATE CONSTRAINT email_nn;"),
-            Input::sql("003.sql", "ALTER TABLE users ALTER COLUMN email SET NOT NULL;"),
+            Input::sql(
+                "003.sql",
+                "ALTER TABLE users ALTER COLUMN email SET NOT NULL;",
+            ),
         ]);
         assert_eq!(report.findings().count(), 0);
     }

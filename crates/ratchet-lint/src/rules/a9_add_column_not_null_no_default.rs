@@ -40,10 +40,17 @@ fn check(cx: &Context<'_>, sink: &mut Sink) {
     for c in common::cmds_of(cx, AlterTableType::AtAddColumn) {
         let Some(col) = c.column_def() else { continue };
         let kinds: Vec<ConstrType> = ast::column_constraints(col).map(ast::constr_type).collect();
-        let not_null = col.is_not_null || kinds.contains(&ConstrType::ConstrNotnull) || kinds.contains(&ConstrType::ConstrPrimary);
+        let not_null = col.is_not_null
+            || kinds.contains(&ConstrType::ConstrNotnull)
+            || kinds.contains(&ConstrType::ConstrPrimary);
         let fills = ast::column_default(col).is_some()
-            || kinds.iter().any(|k| matches!(k, ConstrType::ConstrIdentity | ConstrType::ConstrGenerated))
-            || col.type_name.as_ref().is_some_and(|t| ast::type_base_name(t).contains("serial"));
+            || kinds
+                .iter()
+                .any(|k| matches!(k, ConstrType::ConstrIdentity | ConstrType::ConstrGenerated))
+            || col
+                .type_name
+                .as_ref()
+                .is_some_and(|t| ast::type_base_name(t).contains("serial"));
         if !not_null || fills {
             continue;
         }
@@ -73,12 +80,18 @@ mod tests {
 
     #[test]
     fn fires() {
-        insta::assert_snapshot!(lint_errors(&RULE, "ALTER TABLE users ADD COLUMN tenant_id bigint NOT NULL;"));
+        insta::assert_snapshot!(lint_errors(
+            &RULE,
+            "ALTER TABLE users ADD COLUMN tenant_id bigint NOT NULL;"
+        ));
     }
 
     #[test]
     fn with_default_is_fine() {
-        lint_ok(&RULE, "ALTER TABLE users ADD COLUMN tenant_id bigint NOT NULL DEFAULT 0;");
+        lint_ok(
+            &RULE,
+            "ALTER TABLE users ADD COLUMN tenant_id bigint NOT NULL DEFAULT 0;",
+        );
     }
 
     #[test]

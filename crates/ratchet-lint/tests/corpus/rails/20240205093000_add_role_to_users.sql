@@ -1,0 +1,1 @@
+ALTER TABLE users ADD COLUMN role character varying DEFAULT 'member' NOT NULL;

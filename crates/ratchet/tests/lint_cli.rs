@@ -1,0 +1,283 @@
+//! End-to-end tests of `ratchet lint`, `ratchet explain`: exit code, stdout and stderr,
+//! with temp paths filtered out.
+
+use std::io::Write as _;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn ratchet(dir: &Path, args: &[&str], stdin: Option<&str>) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ratchet"));
+    cmd.current_dir(dir)
+        .args(args)
+        .env_remove("DATABASE_URL")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn ratchet");
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("write stdin");
+    } else {
+        drop(child.stdin.take());
+    }
+    let out = child.wait_with_output().expect("ratchet runs");
+    let clean = |b: &[u8]| String::from_utf8_lossy(b).replace(&dir.display().to_string(), "[TMP]");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: clean(&out.stdout),
+        stderr: clean(&out.stderr),
+    }
+}
+
+fn project(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (name, text) in files {
+        let path = dir.path().join(name);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, text).expect("write");
+    }
+    dir
+}
+
+const BAD: &str = "SET lock_timeout = '1s';\nCREATE INDEX users_email_idx ON users (email);\n";
+const GOOD: &str = "SET lock_timeout = '1s';\nCREATE INDEX CONCURRENTLY IF NOT EXISTS users_email_idx ON users (email);\n";
+
+#[test]
+fn text_output_and_exit_code_1() {
+    let dir = project(&[("migrations/001_index.sql", BAD)]);
+    let run = ratchet(dir.path(), &["lint", "migrations"], None);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    insta::assert_snapshot!(run.stdout);
+}
+
+#[test]
+fn clean_folder_exits_0() {
+    let dir = project(&[("migrations/001_index.sql", GOOD)]);
+    let run = ratchet(dir.path(), &["lint", "migrations"], None);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains("ok: 0 errors, 0 warnings"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn json_output_has_the_documented_shape() {
+    let dir = project(&[
+        ("a.sql", BAD),
+        ("b.sql", "ALTER TABLE users ADD COLUM x int;\n"),
+    ]);
+    let run = ratchet(
+        dir.path(),
+        &["lint", "--format", "json", "a.sql", "b.sql"],
+        None,
+    );
+    assert_eq!(run.code, 2, "syntax errors win: {}", run.stderr);
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).expect("valid JSON");
+    let finding = &v["findings"][0];
+    let keys: Vec<&str> = finding
+        .as_object()
+        .expect("object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        ["rule", "severity", "file", "line", "column", "message", "help"]
+    );
+    assert_eq!(finding["rule"], "create-index-non-concurrently");
+    assert_eq!(finding["line"], 2);
+    let error = &v["errors"][0];
+    let keys: Vec<&str> = error
+        .as_object()
+        .expect("object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(keys, ["file", "line", "column", "message"]);
+    assert_eq!(
+        (
+            error["file"].as_str(),
+            error["line"].as_u64(),
+            error["column"].as_u64()
+        ),
+        (Some("b.sql"), Some(1), Some(31))
+    );
+}
+
+#[test]
+fn fail_on_error_ignores_warnings() {
+    let dir = project(&[("a.sql", "ALTER TABLE users ADD COLUMN plan text;\n")]);
+    assert_eq!(ratchet(dir.path(), &["lint", "a.sql"], None).code, 1);
+    assert_eq!(
+        ratchet(dir.path(), &["lint", "--fail-on", "error", "a.sql"], None).code,
+        0
+    );
+}
+
+#[test]
+fn fix_rewrites_the_file() {
+    let dir = project(&[("a.sql", BAD)]);
+    let run = ratchet(dir.path(), &["lint", "--fix", "a.sql"], None);
+    let fixed = std::fs::read_to_string(dir.path().join("a.sql")).expect("read");
+    assert!(
+        fixed.contains("CREATE INDEX CONCURRENTLY") && fixed.contains("users_email_idx ON users"),
+        "{fixed}"
+    );
+    assert!(
+        !run.stdout.contains("create-index-non-concurrently"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn stdin_and_github_format() {
+    let dir = project(&[]);
+    let run = ratchet(
+        dir.path(),
+        &[
+            "lint",
+            "--format",
+            "github",
+            "--stdin-filename",
+            "m.sql",
+            "-",
+        ],
+        Some(BAD),
+    );
+    assert_eq!(run.code, 1);
+    insta::assert_snapshot!(run.stdout);
+}
+
+#[test]
+fn sarif_is_2_1_0() {
+    let dir = project(&[("a.sql", BAD)]);
+    let run = ratchet(dir.path(), &["lint", "--format", "sarif", "a.sql"], None);
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).expect("valid SARIF JSON");
+    assert_eq!(v["version"], "2.1.0");
+    assert_eq!(
+        v["runs"][0]["results"][0]["ruleId"],
+        "create-index-non-concurrently"
+    );
+    assert_eq!(
+        v["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["region"]["startLine"],
+        2
+    );
+}
+
+#[test]
+fn config_file_disables_rules_and_excludes_paths() {
+    let dir = project(&[
+        (
+            "ratchet.toml",
+            "[lint]\ndisable = [\"A18\"]\nexclude = [\"legacy\"]\n",
+        ),
+        ("migrations/001.sql", BAD),
+        ("migrations/legacy/000.sql", "DROP TABLE users;\n"),
+    ]);
+    let run = ratchet(dir.path(), &["lint", "migrations"], None);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    let bad_cfg = project(&[
+        ("ratchet.toml", "[lint]\ndisable = [\"no-such-rule\"]\n"),
+        ("a.sql", GOOD),
+    ]);
+    let run = ratchet(bad_cfg.path(), &["lint", "a.sql"], None);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("unknown rule `no-such-rule`"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn assume_in_transaction_and_pg_version_flags() {
+    let dir = project(&[(
+        "a.sql",
+        "ALTER TABLE t ADD COLUMN x int;\nCREATE INDEX CONCURRENTLY i ON t (x);\n",
+    )]);
+    let run = ratchet(
+        dir.path(),
+        &[
+            "lint",
+            "--assume-in-transaction",
+            "--format",
+            "json",
+            "a.sql",
+        ],
+        None,
+    );
+    assert!(
+        run.stdout.contains("concurrently-in-transaction"),
+        "{}",
+        run.stdout
+    );
+    let dir = project(&[(
+        "a.sql",
+        "SET lock_timeout = '1s';\nALTER TABLE t ADD COLUMN x int DEFAULT 0;\n",
+    )]);
+    let run = ratchet(
+        dir.path(),
+        &["lint", "--pg-version", "10", "--format", "json", "a.sql"],
+        None,
+    );
+    assert!(
+        run.stdout.contains("add-column-volatile-default"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn migration_files_are_linted() {
+    let yaml = "operations:\n  - sql:\n      up: CREATE INDEX users_email_idx ON users (email)\n  - add_column:\n      table: users\n      column:\n        name: meta\n        type: json\n        nullable: true\n";
+    let dir = project(&[("migrations/01_index.yaml", yaml)]);
+    let run = ratchet(
+        dir.path(),
+        &["lint", "--format", "json", "migrations"],
+        None,
+    );
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).expect("JSON");
+    let rules: Vec<(&str, u64)> = v["findings"]
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|f| {
+            (
+                f["rule"].as_str().unwrap_or(""),
+                f["line"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    assert!(
+        rules.contains(&("create-index-non-concurrently", 2)),
+        "{rules:?}"
+    );
+    assert!(rules.contains(&("json-column", 4)), "{rules:?}");
+}
+
+#[test]
+fn explain_prints_the_rule_doc() {
+    let dir = project(&[]);
+    let run = ratchet(dir.path(), &["explain", "A18"], None);
+    assert_eq!(run.code, 0);
+    assert!(run.stdout.starts_with("<!-- generated"), "{}", run.stdout);
+    assert!(run.stdout.contains("# A18 `create-index-non-concurrently`"));
+    assert!(run.stdout.contains("## What to do instead"));
+    let list = ratchet(dir.path(), &["explain", "--list"], None);
+    assert!(list.stdout.lines().count() >= 78, "{}", list.stdout);
+    let unknown = ratchet(dir.path(), &["explain", "no-such-rule"], None);
+    assert_eq!(unknown.code, 2);
+}
