@@ -255,7 +255,11 @@ struct Row {
     done: bool,
 }
 
-async fn load_row(engine: &Engine, m: &MigrationRow, step: usize) -> Result<Option<Row>, EngineError> {
+async fn load_row(
+    engine: &Engine,
+    m: &MigrationRow,
+    step: usize,
+) -> Result<Option<Row>, EngineError> {
     let s = ident(&engine.config.state_schema);
     let row = engine
         .client
@@ -353,7 +357,8 @@ pub(crate) async fn run(
             batch_size: batch,
             duration: took,
         };
-        let rate = (row.rows_done - done_at_start) as f64 / started.elapsed().as_secs_f64().max(0.001);
+        let rate =
+            (row.rows_done - done_at_start) as f64 / started.elapsed().as_secs_f64().max(0.001);
         engine.report(Event::Backfill {
             table: spec.table.clone(),
             rows_done: row.rows_done as u64,
@@ -445,14 +450,21 @@ async fn one_batch(
             }
         }
         params.push(Box::new(batch));
-        let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect();
+        let refs: Vec<&(dyn ToSql + Sync)> = params
+            .iter()
+            .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+            .collect();
         let r = tx
             .query_one(&spec.keyed_batch_sql(row.cursor.is_some())?, &refs)
             .await
             .map_err(|e| EngineError::db("running a backfill batch", e))?;
         let visited: i64 = r.get(1);
         let last: Option<Vec<String>> = r.get(2);
-        (r.get::<_, i64>(0), visited < batch, last.or_else(|| row.cursor.clone()))
+        (
+            r.get::<_, i64>(0),
+            visited < batch,
+            last.or_else(|| row.cursor.clone()),
+        )
     };
     let cursor_json = cursor.as_ref().map(|c| json!(c));
     tx.execute(
@@ -461,7 +473,14 @@ async fn one_batch(
                     done = $6, updated_at = clock_timestamp()
               WHERE migration_id = $1 AND step = $2"
         ),
-        &[&m.id, &(step as i32), &cursor_json, &updated, &(batch as i32), &finished],
+        &[
+            &m.id,
+            &(step as i32),
+            &cursor_json,
+            &updated,
+            &(batch as i32),
+            &finished,
+        ],
     )
     .await
     .map_err(|e| EngineError::db("storing the backfill cursor", e))?;
@@ -611,7 +630,12 @@ impl Engine {
         let Some(active) = self.state.active(&self.client).await? else {
             return Ok(None);
         };
-        if !active.plan.steps.iter().any(|s| matches!(s.action, Action::Backfill(_))) {
+        if !active
+            .plan
+            .steps
+            .iter()
+            .any(|s| matches!(s.action, Action::Backfill(_)))
+        {
             return Ok(None);
         }
         let progress = self.backfill_progress().await?;
@@ -660,46 +684,58 @@ impl Engine {
     }
 }
 
-/// The per-row condition that the pair is consistent, over alias `r`.
-fn consistency(spec: &BackfillSpec, volatile: &std::collections::BTreeSet<String>) -> Result<(String, Option<String>), EngineError> {
+/// The per-row condition that the pair is consistent, over alias `r`, and a note when
+/// the check is weaker than an equality.
+fn consistency(
+    spec: &BackfillSpec,
+    volatile: &std::collections::BTreeSet<String>,
+) -> Result<(String, Option<String>), EngineError> {
     let p = &spec.pair;
     let new = format!("r.{}", spec.new_col());
-    let up_is_volatile = p.up.as_deref().is_some_and(|u| crate::fragment::is_volatile(u, volatile));
-    let down_is_volatile = p.down.as_deref().is_some_and(|d| crate::fragment::is_volatile(d, volatile));
-    let mut note = None;
-    let mut ok = Vec::new();
-    if up_is_volatile {
-        note = Some(format!(
-            "`up` of {}.{} is volatile: rows were checked to be filled, not compared",
-            spec.table,
-            p.new.as_deref().unwrap_or_default()
-        ));
-        ok.push(format!("{new} IS NOT NULL"));
-    } else {
-        ok.push(format!("{new} IS NOT DISTINCT FROM {}", spec.up("r.")?));
-    }
-    let down_resolves = p.down.as_deref().is_some_and(|d| {
-        crate::fragment::column_refs(d)
-            .unwrap_or_default()
-            .iter()
-            .all(|(n, _, _)| p.new_names.iter().any(|(l, _)| l == n))
-    });
-    if p.down.is_some() && !down_resolves {
-        note = Some(format!(
-            "`down` of {}.{} names a column the new version does not have: only `up` was compared",
-            spec.table,
-            p.old.as_deref().unwrap_or_default()
+    let up = spec.up("r.")?;
+    let what = format!("{}.{}", spec.table, p.new.as_deref().unwrap_or_default());
+    let up_volatile =
+        p.up.as_deref()
+            .is_some_and(|u| crate::fragment::is_volatile(u, volatile));
+    if up_volatile {
+        return Ok((
+            format!("{new} IS NOT NULL OR {up} IS NULL"),
+            Some(format!(
+                "`up` of {what} is volatile: rows were checked to be filled, not compared"
+            )),
         ));
     }
-    if let (Some(old), false, true) = (&p.old, down_is_volatile, down_resolves) {
-        let down = p
-            .down_sql("r.")
-            .map_err(|e| EngineError::Sql { context: "rewriting `down`".into(), message: e })?;
-        if let Some(d) = down {
-            ok.push(format!("r.{} IS NOT DISTINCT FROM {d}", ident(old)));
+    let down = match (&p.old, &p.down) {
+        (Some(old), Some(d)) => {
+            let resolves = crate::fragment::column_refs(d)
+                .unwrap_or_default()
+                .iter()
+                .all(|(n, _, _)| p.new_names.iter().any(|(l, _)| l == n));
+            let d_volatile = crate::fragment::is_volatile(d, volatile);
+            match (resolves, d_volatile) {
+                (true, false) => p
+                    .down_sql("r.")
+                    .map_err(|e| EngineError::Sql {
+                        context: "rewriting `down`".into(),
+                        message: e,
+                    })?
+                    .map(|d| format!("r.{} IS NOT DISTINCT FROM {d}", ident(old))),
+                _ => None,
+            }
         }
+        _ => None,
+    };
+    match down {
+        Some(d) => Ok((format!("{new} IS NOT DISTINCT FROM {up} OR {d}"), None)),
+        // No way back (a new column, or an unusable `down`): rows written through the new
+        // version may differ from `up` on purpose, so only completeness is checked.
+        None => Ok((
+            format!("{new} IS NOT NULL OR {up} IS NULL"),
+            Some(format!(
+                "{what} has no usable `down`: rows were checked to be filled, not compared"
+            )),
+        )),
     }
-    Ok((ok.join(" OR "), note))
 }
 
 async fn validate_one(
@@ -737,18 +773,23 @@ async fn validate_one(
             };
             (r, spec.keys("r."), cursor.clone().unwrap_or_default())
         };
-        let limit = if spec.key.is_empty() { String::new() } else { format!("LIMIT {chunk}") };
+        let limit = if spec.key.is_empty() {
+            String::new()
+        } else {
+            format!("LIMIT {chunk}")
+        };
         let sql = format!(
             "WITH b AS (SELECT {key_text} AS k, ({ok}) AS ok, {old} AS o, r.{new}::text AS n
                           FROM {t} AS r WHERE {range} ORDER BY {order} {limit})
              SELECT (SELECT count(*) FROM b), (SELECT count(*) FROM b WHERE NOT ok),
                     (SELECT k FROM b ORDER BY k DESC LIMIT 1),
                     (SELECT coalesce(json_agg(json_build_array(k, o, n)), '[]') FROM (SELECT * FROM b WHERE NOT ok LIMIT 5) x),
-                    (SELECT array_agg(k) FROM b WHERE NOT ok)",
+                    (SELECT coalesce(json_agg(k), '[]') FROM b WHERE NOT ok)",
             new = spec.new_col(),
             t = spec.t(),
         );
-        let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
+        let refs: Vec<&(dyn ToSql + Sync)> =
+            params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
         let r = engine
             .client
             .query_one(&sql, &refs)
@@ -762,12 +803,14 @@ async fn validate_one(
             let samples: serde_json::Value = r.get(3);
             if let Some(arr) = samples.as_array() {
                 for s in arr.iter().take(5 - out.samples.len()) {
-                    out.samples.push(json!({"table": spec.table, "key": s[0], "old": s[1], "new": s[2]}));
+                    out.samples
+                        .push(json!({"table": spec.table, "key": s[0], "old": s[1], "new": s[2]}));
                 }
             }
         }
         if repair && bad > 0 && !spec.key.is_empty() {
-            let keys: Vec<Vec<String>> = r.get::<_, Option<Vec<Vec<String>>>>(4).unwrap_or_default();
+            let keys: Vec<Vec<String>> =
+                serde_json::from_value(r.get::<_, serde_json::Value>(4)).unwrap_or_default();
             out.repaired += repair_rows(engine, spec, &keys).await?;
         }
         // Rows compared with a chunked key: order by text key may differ from key order
@@ -792,7 +835,11 @@ async fn validate_one(
     Ok(())
 }
 
-async fn repair_rows(engine: &mut Engine, spec: &BackfillSpec, keys: &[Vec<String>]) -> Result<i64, EngineError> {
+async fn repair_rows(
+    engine: &mut Engine,
+    spec: &BackfillSpec,
+    keys: &[Vec<String>],
+) -> Result<i64, EngineError> {
     let sql = format!(
         "UPDATE {t} AS r SET {new} = {up} WHERE ({k}) = {p}",
         t = spec.t(),
@@ -817,7 +864,9 @@ async fn repair_rows(engine: &mut Engine, spec: &BackfillSpec, keys: &[Vec<Strin
             .await
             .map_err(|e| EngineError::db("repairing a row", e))? as i64;
     }
-    tx.commit().await.map_err(|e| EngineError::db("committing a repair", e))?;
+    tx.commit()
+        .await
+        .map_err(|e| EngineError::db("committing a repair", e))?;
     Ok(n)
 }
 
@@ -830,7 +879,10 @@ mod tests {
         let cfg = BackfillConfig::default();
         assert!(next_batch_size(1000, Duration::from_millis(800), &cfg) < 300);
         assert_eq!(next_batch_size(1000, Duration::from_millis(50), &cfg), 1250);
-        assert_eq!(next_batch_size(1000, Duration::from_millis(180), &cfg), 1000);
+        assert_eq!(
+            next_batch_size(1000, Duration::from_millis(180), &cfg),
+            1000
+        );
         assert_eq!(next_batch_size(10, Duration::from_secs(5), &cfg), cfg.min);
     }
 }

@@ -431,8 +431,8 @@ impl Engine {
             "SET LOCAL lock_timeout = '{lock_ms}ms'; SET LOCAL ratchet.migration_id = '{}'",
             m.id
         ))
-            .await
-            .map_err(|e| EngineError::db("setting lock_timeout", e))?;
+        .await
+        .map_err(|e| EngineError::db("setting lock_timeout", e))?;
         for s in statements {
             tracing::debug!(sql = %s.sql, "running");
             let t = Instant::now();

@@ -199,7 +199,10 @@ impl Engine {
     }
 
     /// Complete; `skip_validation` bypasses the validation gate (recorded in the event log).
-    pub async fn complete_with(&mut self, skip_validation: bool) -> Result<Option<StartOutcome>, EngineError> {
+    pub async fn complete_with(
+        &mut self,
+        skip_validation: bool,
+    ) -> Result<Option<StartOutcome>, EngineError> {
         let Some(active) = self.state.active(&self.client).await? else {
             return Ok(None);
         };

@@ -280,6 +280,7 @@ impl<'a> Planner<'a> {
 
     fn finish(self, previous: Option<String>) -> Plan {
         let mapping = self.mapping();
+        let completed = completed_mapping(&self.tables);
         let mut new_catalog_view = self.catalog().clone();
         // The preview shows the views as they will be: over the tables and columns this
         // plan creates too.
@@ -348,7 +349,7 @@ impl<'a> Planner<'a> {
             description: format!("refresh the views of version schema {vs}"),
             action: Action::SyncViews {
                 version_schema: vs.clone(),
-                mapping: Mapping::default(),
+                mapping: completed,
                 preview: vec![Statement::new(
                     format!("-- views of {vs} are recreated where a column changed"),
                     vec![],
@@ -390,6 +391,7 @@ impl<'a> Planner<'a> {
                     .columns
                     .iter()
                     .map(|c| ColumnMapping {
+                        order: view_order(t).iter().position(|x| x.physical == c.physical),
                         physical: c.physical.clone(),
                         logical: c.logical.clone(),
                         hidden: c.hidden,
@@ -405,6 +407,54 @@ impl<'a> Planner<'a> {
             })
             .collect();
         Mapping { tables }
+    }
+}
+
+/// The visible columns of `t` in the order the version shows them: a duplicate takes the
+/// place of the column it replaces, new columns come last.
+fn view_order(t: &VTable) -> Vec<&VColumn> {
+    let mut out = Vec::new();
+    for c in &t.columns {
+        if c.hidden {
+            if let Some(r) = t
+                .columns
+                .iter()
+                .find(|x| !x.hidden && x.replaces.as_deref() == Some(c.physical.as_str()))
+            {
+                out.push(r);
+            }
+        } else if c.replaces.is_none() {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The mapping after complete: every physical name is the logical one, and the columns
+/// keep the order the version showed during the expand.
+fn completed_mapping(tables: &[VTable]) -> Mapping {
+    Mapping {
+        tables: tables
+            .iter()
+            .filter(|t| !t.hidden)
+            .map(|t| TableMapping {
+                physical: t.logical.clone(),
+                logical: t.logical.clone(),
+                hidden: false,
+                columns: view_order(t)
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| ColumnMapping {
+                        physical: c.logical.clone(),
+                        logical: c.logical.clone(),
+                        hidden: false,
+                        replaces: None,
+                        order: Some(i),
+                        default: None,
+                    })
+                    .collect(),
+            })
+            .collect(),
     }
 }
 

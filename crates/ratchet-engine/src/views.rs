@@ -41,6 +41,9 @@ pub struct ColumnMapping {
     /// duplicated column shows where the original was).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replaces: Option<String>,
+    /// Position in the view (columns without one follow, in table order).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order: Option<usize>,
     /// The default the view shows instead of the table's (`Some(None)`: none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default: Option<Option<String>>,
@@ -86,11 +89,10 @@ pub fn desired_views(catalog: &Catalog, mapping: &Mapping, version_schema: &str)
                 continue;
             }
             let logical = cm.map(|c| c.logical.clone()).unwrap_or(col.name.clone());
-            let position = cm
-                .and_then(|c| c.replaces.as_deref())
-                .and_then(|r| table.column(r))
-                .map(|c| c.attnum)
-                .unwrap_or(col.attnum);
+            let position = match cm.and_then(|c| c.order) {
+                Some(o) => o as i64,
+                None => 100_000 + col.attnum as i64,
+            };
             let default = match cm.and_then(|c| c.default.clone()) {
                 Some(d) => d,
                 None => col.default.clone(),

@@ -181,7 +181,10 @@ impl<'a> Linter<'a> {
             let lines = source::LineIndex::new(&sql);
             for e in &parsed.errors {
                 let (mut line, mut column) = lines.line_col(&sql, e.offset);
-                if let Some((l, c)) = segments.as_ref().and_then(|m| m.locate(e.offset)) {
+                if let Some((l, c)) = segments
+                    .as_ref()
+                    .and_then(|m| m.locate_in_file(&sql, &input.source, e.offset))
+                {
                     (line, column) = (l, c);
                 }
                 errors.push(FileError {
@@ -211,7 +214,7 @@ impl<'a> Linter<'a> {
             // Findings point at the operation in the file; fixes would edit the virtual text.
             for f in &mut findings {
                 f.fix = None;
-                if let Some((line, column)) = m.locate(f.span.start) {
+                if let Some((line, column)) = m.locate_in_file(&sql, &input.source, f.span.start) {
                     (f.line, f.column) = (line, column);
                 }
                 f.span = Span::new(0, 0);

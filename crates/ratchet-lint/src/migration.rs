@@ -41,6 +41,35 @@ impl Extracted {
             .find(|s| s.span.start <= offset)
             .map(|s| (s.line, s.column))
     }
+
+    /// The position in the migration file itself: the line of the file (at or after the
+    /// operation) that holds the same SQL text, else the operation's position.
+    pub fn locate_in_file(&self, sql: &str, file: &str, offset: usize) -> Option<(usize, usize)> {
+        let (op_line, op_col) = self.locate(offset)?;
+        let offset = offset.min(sql.len());
+        let line_start = sql[..offset].rfind('\n').map_or(0, |i| i + 1);
+        let line_end = sql[offset..].find('\n').map_or(sql.len(), |i| offset + i);
+        // `close()` may have added the `;`.
+        let text = sql[line_start..line_end]
+            .trim()
+            .trim_end_matches(';')
+            .trim_end();
+        let within = sql
+            .get(line_start..offset)
+            .map_or(0, |p| p.trim_start().chars().count());
+        if text.is_empty() {
+            return Some((op_line, op_col));
+        }
+        let found = file
+            .lines()
+            .enumerate()
+            .skip(op_line.saturating_sub(1))
+            .find_map(|(i, l)| {
+                let at = l.find(text)?;
+                Some((i + 1, l[..at].chars().count() + 1 + within))
+            });
+        found.or(Some((op_line, op_col)))
+    }
 }
 
 const PRELUDE: &str = "SET lock_timeout = '500ms';\n";

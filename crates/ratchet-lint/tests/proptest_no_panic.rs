@@ -104,3 +104,16 @@ proptest! {
         lint_quickly(&sql, &Settings::default());
     }
 }
+
+/// Regression: libpg_query's PL/pgSQL parser aborted the process (C assertion
+/// `proc_source != NULL`) on a PL/pgSQL function without a body.
+#[test]
+fn plpgsql_function_without_body_does_not_abort() {
+    for sql in [
+        "CREATE FUNCTION f() RETURNS trigger LANGUAGE plpgsql;",
+        "CREATE FUNCTION f() RETURNS int LANGUAGE plpgsql BEGIN ATOMIC SELECT 1; END;",
+        "DO LANGUAGE plpgsql $$ BEGIN EXECUTE 'x' || y; END $$;",
+    ] {
+        lint_quickly(sql, &Settings::default());
+    }
+}

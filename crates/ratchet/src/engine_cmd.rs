@@ -52,7 +52,10 @@ impl BackfillArgs {
         cfg.backfill.target = self.batch_target;
         cfg.backfill.min = self.batch_min.max(1);
         cfg.backfill.max = self.batch_max.max(cfg.backfill.min);
-        cfg.backfill.initial = cfg.backfill.initial.clamp(cfg.backfill.min, cfg.backfill.max);
+        cfg.backfill.initial = cfg
+            .backfill
+            .initial
+            .clamp(cfg.backfill.min, cfg.backfill.max);
     }
 }
 
@@ -301,7 +304,9 @@ pub async fn complete(a: &CompleteArgs) -> anyhow::Result<i32> {
 pub async fn backfill(a: &BackfillCmdArgs) -> anyhow::Result<i32> {
     let mut engine = a.conn.engine_with(|c| a.batches.apply(c)).await?;
     match engine.backfill().await? {
-        Some(name) => line(format!("backfills of {name} are done; next: `ratchet validate`")),
+        Some(name) => line(format!(
+            "backfills of {name} are done; next: `ratchet validate`"
+        )),
         None => line("no active migration; nothing to backfill"),
     }
     Ok(0)
@@ -383,7 +388,10 @@ pub async fn status(a: &StatusArgs) -> anyhow::Result<i32> {
         Some(act) => {
             line(format!("active: {} ({})", act.name, act.phase));
             for p in engine.backfill_progress().await? {
-                let total = p.rows_total.map(|t| format!(" of ~{t}")).unwrap_or_default();
+                let total = p
+                    .rows_total
+                    .map(|t| format!(" of ~{t}"))
+                    .unwrap_or_default();
                 line(format!(
                     "  backfill {}: {} rows{total}{}",
                     p.table,

@@ -61,7 +61,9 @@ impl Progress {
             if last.elapsed() >= std::time::Duration::from_secs(1) {
                 *last = std::time::Instant::now();
                 let total = total.map(|t| format!("/~{t}")).unwrap_or_default();
-                eprintln!("  backfill {table}: {done}{total} rows, {rate:.0} rows/s, batch {batch}");
+                eprintln!(
+                    "  backfill {table}: {done}{total} rows, {rate:.0} rows/s, batch {batch}"
+                );
             }
             return;
         }
@@ -110,7 +112,13 @@ impl Reporter for Progress {
                 rows_total,
                 rows_per_second,
                 batch_size,
-            } => self.backfill(table, *rows_done, *rows_total, *rows_per_second, *batch_size),
+            } => self.backfill(
+                table,
+                *rows_done,
+                *rows_total,
+                *rows_per_second,
+                *batch_size,
+            ),
             Event::StepStarted { .. } => {}
             Event::StepDone {
                 phase,

@@ -169,25 +169,172 @@ async fn a_second_process_is_refused_while_one_runs() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("another ratchet process"));
 }
 
+async fn scalar(db: &TestDb, sql: &str) -> String {
+    let c = db.client().await;
+    c.query_one(&format!("SELECT ({sql})::text"), &[])
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .get::<_, Option<String>>(0)
+        .unwrap_or_default()
+}
+
 #[tokio::test]
-async fn migrate_applies_pgroll_examples_up_to_the_first_unsupported_operation() {
+async fn migrate_applies_all_56_pgroll_examples_with_the_schema_they_describe() {
     let db = TestDb::new().await;
     let dir = examples_dir();
     let o = ratchet(&db, &["migrate", dir.to_str().unwrap(), "--complete"], &[]);
-    let out = text(&o);
-    assert_eq!(o.status.code(), Some(1), "{out}");
-    assert!(out.contains("03_add_column.yaml:"), "{out}");
-    assert!(
-        out.contains("not supported yet: add_column with `up`"),
-        "{out}"
-    );
+    assert!(o.status.success(), "{}", text(&o));
     let o = ratchet(&db, &["status", "--format", "json"], &[]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(v["history"][0]["name"], "01_create_tables");
-    assert_eq!(v["history"][1]["name"], "02_create_another_table");
-    assert_eq!(v["history"][1]["done"], true);
-    assert_eq!(v["version_schema"], "public_02_create_another_table");
-    // Running it again is refused at the same place and changes nothing.
+    assert_eq!(v["history"].as_array().unwrap().len(), 56);
+    assert!(v["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|h| h["done"] == true));
+    assert_eq!(v["version_schema"], "public_with_version_schema");
+    assert_eq!(v["active"], serde_json::Value::Null);
+    let col = |t: &str, c: &str| {
+        format!(
+            "SELECT format_type(atttypid, atttypmod) || CASE WHEN attnotnull THEN ' not null' ELSE '' END
+               FROM pg_attribute WHERE attrelid = 'public.{t}'::regclass AND attname = '{c}' AND NOT attisdropped"
+        )
+    };
+    let has_con = |t: &str, k: &str| {
+        format!("SELECT count(*) FROM pg_constraint WHERE conrelid = 'public.{t}'::regclass AND conname = '{k}'")
+    };
+    // Each fact names the example that establishes it.
+    let facts: Vec<(String, &str)> = vec![
+        (col("clients", "name"), "character varying(255) not null"), // 01 + 04 rename_table
+        (col("users", "description"), "character varying(255)"),      // 06 add_column with up
+        (col("fruits", "price"), ""),                                 // 09 drop_column with down
+        (col("employees", "job_title"), "character varying(255) not null"), // 13 rename_column
+        (col("reviews", "review"), "text not null"),                  // 16 set nullable
+        (has_con("reviews", "reviews_review_unique"), "0"),           // 15 then 27 dropped
+        (col("reviews", "rating"), "integer not null"),               // 17 + 18 change type
+        (has_con("posts", "fk_users_id"), "0"),                       // 21 then 24 dropped
+        (has_con("posts", "title_length"), "0"),                      // 22 then 23 dropped
+        (col("posts", "title"), "character varying(255)"),            // 31 unset not null
+        (has_con("people", "age_check"), "1"),                        // 26
+        (col("people", "description"), "character varying(255) not null"), // 30
+        (col("people", "birth_date"), "timestamp without time zone"), // 32 onComplete
+        (has_con("people", "name_length_check"), "1"),                // 33 rename constraint
+        (col("events", "name"), "text not null"),                     // 35
+        (has_con("events", "event_name_length"), "1"),                // 35
+        (has_con("events", "events_event_name_unique"), "1"),         // 35
+        ("SELECT pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d JOIN pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum WHERE d.adrelid = 'public.events'::regclass AND a.attname = 'name'".into(), "'unknown event'::text"), // 35
+        ("SELECT coalesce(col_description('public.events'::regclass, (SELECT attnum FROM pg_attribute WHERE attrelid = 'public.events'::regclass AND attname = 'name')), 'none')".into(), "none"), // 36
+        ("SELECT count(*) FROM pg_index WHERE indexrelid = 'public.idx_fruits_name'::regclass AND indisvalid".into(), "1"), // 38
+        (col("fruits", "size"), "fruit_size not null"),                // 40, 41
+        (col("fruits", "name"), "character varying(255)"),            // 49 unset not null
+        ("SELECT count(*) FROM pg_index WHERE indexrelid = 'public.idx_fruits_unique_name'::regclass AND indisunique".into(), "1"), // 42 kept by 49
+        (has_con("tickets", "unique_zip_name"), "1"),                 // 44
+        (has_con("tickets", "check_zip_name"), "0"),                  // 45 then 48 dropped
+        (has_con("tickets", "fk_sellers"), "1"),                      // 47
+        ("SELECT count(*) FROM pg_attrdef WHERE adrelid = 'public.tickets'::regclass".into(), "1"), // 46: only the serial default left
+        (has_con("library", "forbid_duplicated_titles"), "1"),        // 52
+        (col("library", "value"), "integer not null"),                // 53 volatile default
+        (has_con("tasks", "tasks_pkey"), "1"),                        // 55
+        ("SELECT relreplident FROM pg_class WHERE oid = 'public.fruits'::regclass".into(), "i"), // 29
+        ("SELECT count(*) FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND c.relkind = 'r' AND a.attname LIKE '\\_ratchet%' AND NOT a.attisdropped".into(), "0"),
+        ("SELECT count(*) FROM pg_trigger WHERE tgname LIKE '\\_ratchet%'".into(), "0"),
+        ("SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'public\\_%'".into(), "1"),
+    ];
+    for (sql, want) in facts {
+        assert_eq!(scalar(&db, &sql).await, want, "{sql}");
+    }
+    // The version schema shows the final tables.
+    assert_eq!(
+        scalar(
+            &db,
+            "SELECT count(*) FROM public_with_version_schema.products"
+        )
+        .await,
+        "0"
+    );
+    // Running it again changes nothing.
     let o = ratchet(&db, &["migrate", dir.to_str().unwrap(), "--complete"], &[]);
-    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("everything is applied already"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_during_backfill_then_resume_loses_and_repeats_nothing() {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let v1 = dir.path().join("01_items.yaml");
+    std::fs::write(
+        &v1,
+        "operations:\n  - create_table:\n      name: items\n      columns:\n        - name: id\n          type: bigint\n          pk: true\n        - name: amount\n          type: text\n",
+    )
+    .unwrap();
+    let v2 = dir.path().join("02_type.yaml");
+    std::fs::write(
+        &v2,
+        "operations:\n  - alter_column:\n      table: items\n      column: amount\n      type: bigint\n      up: CAST(amount AS bigint)\n      down: CAST(amount AS text)\n",
+    )
+    .unwrap();
+    let (v1, v2) = (v1.to_str().unwrap(), v2.to_str().unwrap());
+    let o = ratchet(&db, &["start", v1, "--complete"], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let c = db.client().await;
+    // Count every write of the new column per row, with a trigger of our own.
+    c.batch_execute(
+        "INSERT INTO public.items SELECT g, g::text FROM generate_series(1, 20000) g;
+         CREATE TABLE public.writes (id bigint);
+         CREATE FUNCTION public.count_writes() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+           IF to_jsonb(NEW)->>'_ratchet_new_amount' IS DISTINCT FROM to_jsonb(OLD)->>'_ratchet_new_amount' THEN
+             INSERT INTO public.writes VALUES (NEW.id);
+           END IF;
+           RETURN NEW;
+         END $$;
+         CREATE TRIGGER count_writes AFTER UPDATE ON public.items FOR EACH ROW EXECUTE FUNCTION public.count_writes();",
+    )
+    .await
+    .unwrap();
+    let mut seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos() as u64;
+    let mut kills = 0;
+    for _ in 0..4 {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ratchet"))
+            .args(["start", v2, "--batch-max", "100", "--batch-target", "20ms"])
+            .env("DATABASE_URL", &db.url)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let wait = 100 + (seed >> 33) % 300;
+        tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap();
+            kills += 1;
+        }
+        child.wait().unwrap();
+    }
+    assert!(kills >= 1, "the backfill was never interrupted");
+    let o = ratchet(&db, &["start", v2], &[]);
+    assert!(o.status.success(), "after {kills} kills: {}", text(&o));
+    let o = ratchet(&db, &["validate"], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let (total, most): (i64, i64) = {
+        let r = c
+            .query_one("SELECT count(*), coalesce(max(n), 0) FROM (SELECT id, count(*) AS n FROM public.writes GROUP BY id) x", &[])
+            .await
+            .unwrap();
+        (r.get(0), r.get(1))
+    };
+    assert_eq!(total, 20000, "every row backfilled (after {kills} kills)");
+    assert_eq!(most, 1, "no row written twice (after {kills} kills)");
+    let o = ratchet(&db, &["complete"], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        scalar(&db, "SELECT sum(amount) FROM public.items").await,
+        "200010000"
+    );
 }

@@ -262,7 +262,7 @@ fn migration_files_are_linted() {
         })
         .collect();
     assert!(
-        rules.contains(&("create-index-non-concurrently", 2)),
+        rules.contains(&("create-index-non-concurrently", 3)),
         "{rules:?}"
     );
     assert!(rules.contains(&("json-column", 4)), "{rules:?}");

@@ -22,8 +22,7 @@ use crate::dualwrite::{trigger_name, Pair};
 use crate::error::EngineError;
 use crate::fragment;
 use crate::plan::{
-    Action, Lock, Phase, Statement, ACCESS_EXCLUSIVE, SHARE_ROW_EXCLUSIVE,
-    SHARE_UPDATE_EXCLUSIVE,
+    Action, Lock, Phase, Statement, ACCESS_EXCLUSIVE, SHARE_ROW_EXCLUSIVE, SHARE_UPDATE_EXCLUSIVE,
 };
 use crate::sql::{ident, ident_list, literal};
 
@@ -35,6 +34,16 @@ struct Dup {
     new_type: String,
     up: String,
     down: String,
+}
+
+/// The two sides of a dual write: the old physical column, the new one with its type, and
+/// the expressions between them.
+#[derive(Clone, Copy)]
+struct Sides<'a> {
+    old: Option<&'a str>,
+    new: Option<(&'a str, &'a str)>,
+    up: Option<&'a str>,
+    down: Option<&'a str>,
 }
 
 /// Work collected for one operation's duplicates, turned into steps at the end.
@@ -86,7 +95,12 @@ impl Planner<'_> {
         fragment::rewrite_columns(expr, |n| {
             map.iter().find(|(l, _)| l == n).map(|(_, p)| ident(p))
         })
-        .map_err(|e| self.invalid(format!("`{expr}` is not a valid expression: {e}"), "fix the expression"))
+        .map_err(|e| {
+            self.invalid(
+                format!("`{expr}` is not a valid expression: {e}"),
+                "fix the expression",
+            )
+        })
     }
 
     /// Add the dual-write pair for one duplicate (or one side), its backfill, and the
@@ -94,20 +108,21 @@ impl Planner<'_> {
     fn push_pair(
         &mut self,
         t: &VTable,
-        old: Option<&str>,
-        new: Option<(&str, &str)>,
-        up: Option<&str>,
-        down: Option<&str>,
+        sides: Sides<'_>,
         new_names: Vec<(String, String)>,
         tx1: &mut Vec<Statement>,
     ) -> Result<Pair, EngineError> {
+        let Sides { old, new, up, down } = sides;
         if let Some(u) = up {
             self.expr("up", u)?;
         }
         if let Some(d) = down {
             self.expr("down", d)?;
         }
-        for (what, expr, names) in [("up", up, Self::names(t)), ("down", down, new_names.clone())] {
+        for (what, expr, names) in [
+            ("up", up, Self::names(t)),
+            ("down", down, new_names.clone()),
+        ] {
             let Some(expr) = expr else { continue };
             for (n, _, _) in fragment::column_refs(expr).unwrap_or_default() {
                 if !names.iter().any(|(l, _)| *l == n) {
@@ -141,8 +156,14 @@ impl Planner<'_> {
                 vec![self.lock(ACCESS_EXCLUSIVE, &t.physical)],
             ));
         }
-        for sql in pair.create_sql().map_err(|e| self.invalid(e, "check `up` and `down`"))? {
-            tx1.push(Statement::new(sql, vec![self.lock(SHARE_ROW_EXCLUSIVE, &t.physical)]));
+        for sql in pair
+            .create_sql()
+            .map_err(|e| self.invalid(e, "check `up` and `down`"))?
+        {
+            tx1.push(Statement::new(
+                sql,
+                vec![self.lock(SHARE_ROW_EXCLUSIVE, &t.physical)],
+            ));
         }
         let mut abort = pair
             .drop_sql()
@@ -151,11 +172,18 @@ impl Planner<'_> {
             .collect::<Vec<_>>();
         if let Some((n, _)) = new {
             abort.push(Statement::new(
-                format!("ALTER TABLE IF EXISTS {qt} DROP COLUMN IF EXISTS {}", ident(n)),
+                format!(
+                    "ALTER TABLE IF EXISTS {qt} DROP COLUMN IF EXISTS {}",
+                    ident(n)
+                ),
                 vec![self.lock(ACCESS_EXCLUSIVE, &t.physical)],
             ));
         }
-        self.abort.push(self.tx(Phase::Abort, format!("drop the dual writes of {}", t.logical), abort));
+        self.abort.push(self.tx(
+            Phase::Abort,
+            format!("drop the dual writes of {}", t.logical),
+            abort,
+        ));
         Ok(pair)
     }
 
@@ -188,14 +216,27 @@ impl Planner<'_> {
                 t.logical,
                 spec.pair.new.clone().unwrap_or_default()
             );
-            self.start.push(self.step(Phase::Start, d, Action::Backfill(spec)));
+            self.start
+                .push(self.step(Phase::Start, d, Action::Backfill(spec)));
         }
     }
 
-    fn push_work(&mut self, t: &VTable, what: &str, work: Work, pairs: &[Pair], drop_old: &[String]) {
+    fn push_work(
+        &mut self,
+        t: &VTable,
+        what: &str,
+        work: Work,
+        pairs: &[Pair],
+        drop_old: &[String],
+    ) {
         let qt = self.q(&t.physical);
         for (name, sql) in &work.indexes {
-            self.push_create_index(name, sql.clone(), &t.physical, format!("build index {name} on the new column"));
+            self.push_create_index(
+                name,
+                sql.clone(),
+                &t.physical,
+                format!("build index {name} on the new column"),
+            );
         }
         if !work.validate.is_empty() {
             let stmts = work
@@ -208,7 +249,11 @@ impl Planner<'_> {
                     )
                 })
                 .collect();
-            self.complete.push(self.tx(Phase::Complete, format!("{what}: validate constraints (reads and writes continue)"), stmts));
+            self.complete.push(self.tx(
+                Phase::Complete,
+                format!("{what}: validate constraints (reads and writes continue)"),
+                stmts,
+            ));
         }
         let lt = format!("{}.{}", self.schema, t.physical);
         let lock = || vec![Lock::new(ACCESS_EXCLUSIVE, lt.clone())];
@@ -219,7 +264,10 @@ impl Planner<'_> {
                 lock(),
             ));
             fin.push(Statement::new(
-                format!("ALTER TABLE {qt} DROP CONSTRAINT IF EXISTS {}", ident(check)),
+                format!(
+                    "ALTER TABLE {qt} DROP CONSTRAINT IF EXISTS {}",
+                    ident(check)
+                ),
                 lock(),
             ));
         }
@@ -236,13 +284,24 @@ impl Planner<'_> {
         }
         fin.extend(work.finish);
         if !fin.is_empty() {
-            self.complete.push(self.tx(Phase::Complete, format!("{what}: switch to the new columns"), fin));
+            self.complete.push(self.tx(
+                Phase::Complete,
+                format!("{what}: switch to the new columns"),
+                fin,
+            ));
         }
     }
 
     /// Duplicate `dups` of table `t`: new columns, triggers, carried constraints and
     /// indexes, backfills; the caller adds the operation's own constraints to `work`.
-    fn duplicate(&mut self, table: &str, what: &str, dups: Vec<Dup>, skip_constraint: Option<&str>, mut work: Work) -> Result<(), EngineError> {
+    fn duplicate(
+        &mut self,
+        table: &str,
+        what: &str,
+        dups: Vec<Dup>,
+        skip_constraint: Option<&str>,
+        mut work: Work,
+    ) -> Result<(), EngineError> {
         let t = self.table(table)?.clone();
         // The new version's columns after this operation.
         let new_names: Vec<(String, String)> = Self::names(&t)
@@ -252,12 +311,21 @@ impl Planner<'_> {
                 None => (l, p),
             })
             .collect();
-        let map: Vec<(String, String)> = dups.iter().map(|d| (d.old.clone(), d.new.clone())).collect();
+        let map: Vec<(String, String)> = dups
+            .iter()
+            .map(|d| (d.old.clone(), d.new.clone()))
+            .collect();
         self.carry_constraints(&t, &map, skip_constraint, &mut work)?;
         let mut tx1 = Vec::new();
         let mut pairs = Vec::new();
         for d in &dups {
-            let p = self.push_pair(&t, Some(&d.old), Some((&d.new, &d.new_type)), Some(&d.up), Some(&d.down), new_names.clone(), &mut tx1)?;
+            let sides = Sides {
+                old: Some(&d.old),
+                new: Some((&d.new, &d.new_type)),
+                up: Some(&d.up),
+                down: Some(&d.down),
+            };
+            let p = self.push_pair(&t, sides, new_names.clone(), &mut tx1)?;
             pairs.push(p);
         }
         tx1.append(&mut work.tx1);
@@ -267,7 +335,11 @@ impl Planner<'_> {
         // The new version sees the duplicates under the logical names.
         let tm = self.table_mut(table);
         for d in &dups {
-            let Some(pos) = tm.columns.iter().position(|c| c.physical == d.old && !c.hidden) else {
+            let Some(pos) = tm
+                .columns
+                .iter()
+                .position(|c| c.physical == d.old && !c.hidden)
+            else {
                 continue;
             };
             let old = tm.columns[pos].clone();
@@ -287,7 +359,12 @@ impl Planner<'_> {
                 Phase::Complete,
                 format!("rename column {} to {}", d.new, d.logical),
                 vec![Statement::new(
-                    format!("ALTER TABLE {} RENAME COLUMN {} TO {}", self.q(&t.physical), ident(&d.new), ident(&d.logical)),
+                    format!(
+                        "ALTER TABLE {} RENAME COLUMN {} TO {}",
+                        self.q(&t.physical),
+                        ident(&d.new),
+                        ident(&d.logical)
+                    ),
                     vec![self.lock(ACCESS_EXCLUSIVE, &t.physical)],
                 )],
             ));
@@ -297,14 +374,25 @@ impl Planner<'_> {
 
     /// Re-create on the duplicates the constraints and indexes that involve the
     /// originals (the originals go away with the old columns at complete).
-    fn carry_constraints(&self, t: &VTable, map: &[(String, String)], skip: Option<&str>, work: &mut Work) -> Result<(), EngineError> {
+    fn carry_constraints(
+        &self,
+        t: &VTable,
+        map: &[(String, String)],
+        skip: Option<&str>,
+        work: &mut Work,
+    ) -> Result<(), EngineError> {
         let Some(ct) = self.catalog_table(t) else {
             return Ok(());
         };
         let qt = self.q(&t.physical);
         let mapped = |cols: &[String]| -> Vec<String> {
             cols.iter()
-                .map(|c| map.iter().find(|(o, _)| o == c).map(|(_, n)| n.clone()).unwrap_or(c.clone()))
+                .map(|c| {
+                    map.iter()
+                        .find(|(o, _)| o == c)
+                        .map(|(_, n)| n.clone())
+                        .unwrap_or(c.clone())
+                })
                 .collect()
         };
         let touches = |cols: &[String]| cols.iter().any(|c| map.iter().any(|(o, _)| o == c));
@@ -317,12 +405,28 @@ impl Planner<'_> {
             let temp = temp_name(&k.name);
             match k.kind.as_str() {
                 "c" => {
-                    let expr = k.definition.trim_start_matches("CHECK ").trim_end_matches(" NOT VALID");
+                    let expr = k
+                        .definition
+                        .trim_start_matches("CHECK ")
+                        .trim_end_matches(" NOT VALID");
                     let old_to_new: Vec<(String, String)> = map.to_vec();
                     let e = self.rewrite(expr, &old_to_new)?;
-                    work.tx1.push(Statement::new(format!("ALTER TABLE {qt} ADD CONSTRAINT {} CHECK {e} NOT VALID", ident(&temp)), lock(ACCESS_EXCLUSIVE)));
+                    work.tx1.push(Statement::new(
+                        format!(
+                            "ALTER TABLE {qt} ADD CONSTRAINT {} CHECK {e} NOT VALID",
+                            ident(&temp)
+                        ),
+                        lock(ACCESS_EXCLUSIVE),
+                    ));
                     work.validate.push(temp.clone());
-                    work.finish.push(Statement::new(format!("ALTER TABLE {qt} RENAME CONSTRAINT {} TO {}", ident(&temp), ident(&k.name)), lock(ACCESS_EXCLUSIVE)));
+                    work.finish.push(Statement::new(
+                        format!(
+                            "ALTER TABLE {qt} RENAME CONSTRAINT {} TO {}",
+                            ident(&temp),
+                            ident(&k.name)
+                        ),
+                        lock(ACCESS_EXCLUSIVE),
+                    ));
                 }
                 "u" | "p" => {
                     if k.kind == "p" {
@@ -331,8 +435,22 @@ impl Planner<'_> {
                             "create a new key with create_constraint first",
                         ));
                     }
-                    work.indexes.push((temp.clone(), format!("CREATE UNIQUE INDEX CONCURRENTLY {} ON {qt} ({})", ident(&temp), ident_list(&mapped(&k.columns)))));
-                    work.finish.push(Statement::new(format!("ALTER TABLE {qt} ADD CONSTRAINT {} UNIQUE USING INDEX {}", ident(&k.name), ident(&temp)), lock(ACCESS_EXCLUSIVE)));
+                    work.indexes.push((
+                        temp.clone(),
+                        format!(
+                            "CREATE UNIQUE INDEX CONCURRENTLY {} ON {qt} ({})",
+                            ident(&temp),
+                            ident_list(&mapped(&k.columns))
+                        ),
+                    ));
+                    work.finish.push(Statement::new(
+                        format!(
+                            "ALTER TABLE {qt} ADD CONSTRAINT {} UNIQUE USING INDEX {}",
+                            ident(&k.name),
+                            ident(&temp)
+                        ),
+                        lock(ACCESS_EXCLUSIVE),
+                    ));
                 }
                 "f" => {
                     // `FOREIGN KEY (a, b) REFERENCES …`: keep everything after the column list.
@@ -341,11 +459,22 @@ impl Planner<'_> {
                     };
                     let rest = rest.trim_end_matches(" NOT VALID");
                     work.tx1.push(Statement::new(
-                        format!("ALTER TABLE {qt} ADD CONSTRAINT {} FOREIGN KEY ({}){rest} NOT VALID", ident(&temp), ident_list(&mapped(&k.columns))),
+                        format!(
+                            "ALTER TABLE {qt} ADD CONSTRAINT {} FOREIGN KEY ({}){rest} NOT VALID",
+                            ident(&temp),
+                            ident_list(&mapped(&k.columns))
+                        ),
                         lock(SHARE_ROW_EXCLUSIVE),
                     ));
                     work.validate.push(temp.clone());
-                    work.finish.push(Statement::new(format!("ALTER TABLE {qt} RENAME CONSTRAINT {} TO {}", ident(&temp), ident(&k.name)), lock(ACCESS_EXCLUSIVE)));
+                    work.finish.push(Statement::new(
+                        format!(
+                            "ALTER TABLE {qt} RENAME CONSTRAINT {} TO {}",
+                            ident(&temp),
+                            ident(&k.name)
+                        ),
+                        lock(ACCESS_EXCLUSIVE),
+                    ));
                 }
                 "x" => {
                     return Err(self.unsupported(
@@ -360,15 +489,26 @@ impl Planner<'_> {
             if idx.table != t.physical || idx.constraint.is_some() || !touches(&idx.columns) {
                 continue;
             }
-            let simple = idx.definition.contains(&format!("({})", idx.columns.iter().map(|c| quote_if_needed(c)).collect::<Vec<_>>().join(", ")))
-                && !idx.definition.contains(" WHERE ");
+            let simple = idx.definition.contains(&format!(
+                "({})",
+                idx.columns
+                    .iter()
+                    .map(|c| quote_if_needed(c))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )) && !idx.definition.contains(" WHERE ");
             if !simple {
                 return Err(self.unsupported(
                     format!("carrying index {} (partial, expression or operator-class index) onto the new column", idx.name),
                     "drop the index in an earlier migration and re-create it afterwards",
                 ));
             }
-            let method = idx.definition.split(" USING ").nth(1).and_then(|s| s.split(' ').next()).unwrap_or("btree");
+            let method = idx
+                .definition
+                .split(" USING ")
+                .nth(1)
+                .and_then(|s| s.split(' ').next())
+                .unwrap_or("btree");
             let temp = temp_name(&idx.name);
             work.indexes.push((
                 temp.clone(),
@@ -379,13 +519,27 @@ impl Planner<'_> {
                     ident_list(&mapped(&idx.columns))
                 ),
             ));
-            work.finish.push(Statement::new(format!("ALTER INDEX {} RENAME TO {}", self.q(&temp), ident(&idx.name)), lock(ACCESS_EXCLUSIVE)));
+            work.finish.push(Statement::new(
+                format!(
+                    "ALTER INDEX {} RENAME TO {}",
+                    self.q(&temp),
+                    ident(&idx.name)
+                ),
+                lock(ACCESS_EXCLUSIVE),
+            ));
         }
         // A NOT NULL original: the duplicate gets it back at complete.
         for (old, new) in map.iter().filter(|_| !work.drop_not_null) {
             if ct.column(old).is_some_and(|c| c.not_null) {
                 let check = temp_name(&format!("{new}_nn"));
-                work.tx1.push(Statement::new(format!("ALTER TABLE {qt} ADD CONSTRAINT {} CHECK ({} IS NOT NULL) NOT VALID", ident(&check), ident(new)), lock(ACCESS_EXCLUSIVE)));
+                work.tx1.push(Statement::new(
+                    format!(
+                        "ALTER TABLE {qt} ADD CONSTRAINT {} CHECK ({} IS NOT NULL) NOT VALID",
+                        ident(&check),
+                        ident(new)
+                    ),
+                    lock(ACCESS_EXCLUSIVE),
+                ));
                 work.validate.push(check.clone());
                 work.not_null.push((new.clone(), check));
             }
@@ -393,54 +547,131 @@ impl Planner<'_> {
         Ok(())
     }
 
-    pub(super) fn add_column_with_up(&mut self, o: &AddColumn, physical: String, up: &str) -> Result<(), EngineError> {
+    pub(super) fn add_column_with_up(
+        &mut self,
+        o: &AddColumn,
+        physical: String,
+        up: &str,
+    ) -> Result<(), EngineError> {
         let t = self.table(&o.table)?.clone();
         let c = &o.column;
         let qt = self.q(&t.physical);
         let mut new_names = Self::names(&t);
         new_names.push((c.name.clone(), physical.clone()));
         let mut tx1 = Vec::new();
-        let pair = self.push_pair(&t, None, Some((&physical, &c.type_)), Some(up), None, new_names, &mut tx1)?;
+        let sides = Sides {
+            old: None,
+            new: Some((&physical, &c.type_)),
+            up: Some(up),
+            down: None,
+        };
+        let pair = self.push_pair(&t, sides, new_names, &mut tx1)?;
         let mut work = Work::default();
         let lt = format!("{}.{}", self.schema, t.physical);
         let lock = |m: &str| vec![Lock::new(m, lt.clone())];
         if !c.nullable {
             let check = temp_name(&format!("{}_nn", c.name));
-            tx1.push(Statement::new(format!("ALTER TABLE {qt} ADD CONSTRAINT {} CHECK ({} IS NOT NULL) NOT VALID", ident(&check), ident(&physical)), lock(ACCESS_EXCLUSIVE)));
+            tx1.push(Statement::new(
+                format!(
+                    "ALTER TABLE {qt} ADD CONSTRAINT {} CHECK ({} IS NOT NULL) NOT VALID",
+                    ident(&check),
+                    ident(&physical)
+                ),
+                lock(ACCESS_EXCLUSIVE),
+            ));
             work.validate.push(check.clone());
             work.not_null.push((physical.clone(), check));
         }
         if let Some(ch) = &c.check {
             let e = self.rewrite(&ch.constraint, &[(c.name.clone(), physical.clone())])?;
-            tx1.push(Statement::new(format!("ALTER TABLE {qt} ADD CONSTRAINT {} CHECK {e} NOT VALID", ident(&ch.name)), lock(ACCESS_EXCLUSIVE)));
+            tx1.push(Statement::new(
+                format!(
+                    "ALTER TABLE {qt} ADD CONSTRAINT {} CHECK {e} NOT VALID",
+                    ident(&ch.name)
+                ),
+                lock(ACCESS_EXCLUSIVE),
+            ));
             work.validate.push(ch.name.clone());
         }
         if let Some(r) = &c.references {
             let (rt, rc) = self.resolve_reference(&r.table, &r.column)?;
             tx1.push(Statement::new(
-                format!("ALTER TABLE {qt} ADD CONSTRAINT {} FOREIGN KEY ({}) {} NOT VALID", ident(&r.name), ident(&physical), column_reference(&self.schema, &rt, &rc, r)),
-                vec![self.lock(SHARE_ROW_EXCLUSIVE, &t.physical), self.lock(SHARE_ROW_EXCLUSIVE, &rt)],
+                format!(
+                    "ALTER TABLE {qt} ADD CONSTRAINT {} FOREIGN KEY ({}) {} NOT VALID",
+                    ident(&r.name),
+                    ident(&physical),
+                    column_reference(&self.schema, &rt, &rc, r)
+                ),
+                vec![
+                    self.lock(SHARE_ROW_EXCLUSIVE, &t.physical),
+                    self.lock(SHARE_ROW_EXCLUSIVE, &rt),
+                ],
             ));
             work.validate.push(r.name.clone());
         }
         if c.unique {
             let name = format!("{}_{}_key", t.physical, c.name);
-            work.indexes.push((name.clone(), format!("CREATE UNIQUE INDEX CONCURRENTLY {} ON {qt} ({})", ident(&name), ident(&physical))));
-            work.finish.push(Statement::new(format!("ALTER TABLE {qt} ADD CONSTRAINT {} UNIQUE USING INDEX {}", ident(&name), ident(&name)), lock(ACCESS_EXCLUSIVE)));
+            work.indexes.push((
+                name.clone(),
+                format!(
+                    "CREATE UNIQUE INDEX CONCURRENTLY {} ON {qt} ({})",
+                    ident(&name),
+                    ident(&physical)
+                ),
+            ));
+            work.finish.push(Statement::new(
+                format!(
+                    "ALTER TABLE {qt} ADD CONSTRAINT {} UNIQUE USING INDEX {}",
+                    ident(&name),
+                    ident(&name)
+                ),
+                lock(ACCESS_EXCLUSIVE),
+            ));
         }
         if let Some(d) = &c.default {
-            work.finish.push(Statement::new(format!("ALTER TABLE {qt} ALTER COLUMN {} SET DEFAULT {d}", ident(&physical)), lock(ACCESS_EXCLUSIVE)));
+            work.finish.push(Statement::new(
+                format!(
+                    "ALTER TABLE {qt} ALTER COLUMN {} SET DEFAULT {d}",
+                    ident(&physical)
+                ),
+                lock(ACCESS_EXCLUSIVE),
+            ));
         }
         if let Some(cm) = &c.comment {
-            tx1.push(Statement::new(format!("COMMENT ON COLUMN {qt}.{} IS {}", ident(&physical), literal(cm)), vec![]));
+            tx1.push(Statement::new(
+                format!(
+                    "COMMENT ON COLUMN {qt}.{} IS {}",
+                    ident(&physical),
+                    literal(cm)
+                ),
+                vec![],
+            ));
         }
-        self.push_expand(&t, &format!("add column {}.{}", o.table, c.name), tx1, std::slice::from_ref(&pair));
-        self.push_work(&t, &format!("add column {}.{}", o.table, c.name), work, &[pair], &[]);
+        self.push_expand(
+            &t,
+            &format!("add column {}.{}", o.table, c.name),
+            tx1,
+            std::slice::from_ref(&pair),
+        );
+        self.push_work(
+            &t,
+            &format!("add column {}.{}", o.table, c.name),
+            work,
+            &[pair],
+            &[],
+        );
         if physical != c.name {
             self.column_renames.push(self.tx(
                 Phase::Complete,
                 format!("rename column {physical} to {}", c.name),
-                vec![Statement::new(format!("ALTER TABLE {qt} RENAME COLUMN {} TO {}", ident(&physical), ident(&c.name)), lock(ACCESS_EXCLUSIVE))],
+                vec![Statement::new(
+                    format!(
+                        "ALTER TABLE {qt} RENAME COLUMN {} TO {}",
+                        ident(&physical),
+                        ident(&c.name)
+                    ),
+                    lock(ACCESS_EXCLUSIVE),
+                )],
             ));
         }
         self.table_mut(&o.table).columns.push(VColumn {
@@ -453,20 +684,50 @@ impl Planner<'_> {
             replaces: None,
         });
         if let Some(d) = &c.default {
-            self.view_defaults.push((o.table.clone(), c.name.clone(), Some(d.clone())));
+            self.view_defaults
+                .push((o.table.clone(), c.name.clone(), Some(d.clone())));
         }
         Ok(())
     }
 
-    pub(super) fn drop_column_with_down(&mut self, o: &DropColumn, down: &str) -> Result<(), EngineError> {
+    pub(super) fn drop_column_with_down(
+        &mut self,
+        o: &DropColumn,
+        down: &str,
+    ) -> Result<(), EngineError> {
         let t = self.table(&o.table)?.clone();
         let c = self.column(&t, &o.column)?.clone();
-        let new_names: Vec<(String, String)> = Self::names(&t).into_iter().filter(|(l, _)| l != &o.column).collect();
+        let new_names: Vec<(String, String)> = Self::names(&t)
+            .into_iter()
+            .filter(|(l, _)| l != &o.column)
+            .collect();
         let mut tx1 = Vec::new();
-        let pair = self.push_pair(&t, Some(&c.physical), None, None, Some(down), new_names, &mut tx1)?;
-        self.push_expand(&t, &format!("drop column {}.{}", o.table, o.column), tx1, std::slice::from_ref(&pair));
-        self.push_work(&t, &format!("drop column {}.{}", o.table, o.column), Work::default(), &[pair], &[c.physical.clone()]);
-        if let Some(col) = self.table_mut(&o.table).columns.iter_mut().find(|x| x.logical == o.column && !x.hidden) {
+        let sides = Sides {
+            old: Some(&c.physical),
+            new: None,
+            up: None,
+            down: Some(down),
+        };
+        let pair = self.push_pair(&t, sides, new_names, &mut tx1)?;
+        self.push_expand(
+            &t,
+            &format!("drop column {}.{}", o.table, o.column),
+            tx1,
+            std::slice::from_ref(&pair),
+        );
+        self.push_work(
+            &t,
+            &format!("drop column {}.{}", o.table, o.column),
+            Work::default(),
+            &[pair],
+            std::slice::from_ref(&c.physical),
+        );
+        if let Some(col) = self
+            .table_mut(&o.table)
+            .columns
+            .iter_mut()
+            .find(|x| x.logical == o.column && !x.hidden)
+        {
             col.hidden = true;
         }
         Ok(())
@@ -475,8 +736,14 @@ impl Planner<'_> {
     pub(super) fn alter_column(&mut self, o: &AlterColumn) -> Result<(), EngineError> {
         let t = self.table(&o.table)?.clone();
         let c = self.column(&t, &o.column)?.clone();
-        let unchanged = o.name.is_none() && o.type_.is_none() && o.nullable.is_none() && o.default.is_none()
-            && o.comment.is_none() && o.check.is_none() && o.unique.is_none() && o.references.is_none();
+        let unchanged = o.name.is_none()
+            && o.type_.is_none()
+            && o.nullable.is_none()
+            && o.default.is_none()
+            && o.comment.is_none()
+            && o.check.is_none()
+            && o.unique.is_none()
+            && o.references.is_none();
         if unchanged {
             return Err(self.invalid("alter_column changes nothing", "give at least one of name, type, nullable, default, comment, check, unique, references"));
         }
@@ -485,11 +752,18 @@ impl Planner<'_> {
         }
         let logical = o.name.clone().unwrap_or(o.column.clone());
         if o.name.is_some() && t.columns.iter().any(|x| x.logical == logical && !x.hidden) {
-            return Err(self.invalid(format!("column `{logical}` already exists in table `{}`", o.table), "choose another name"));
+            return Err(self.invalid(
+                format!("column `{logical}` already exists in table `{}`", o.table),
+                "choose another name",
+            ));
         }
         let becomes_not_null = o.nullable == Some(false) && !c.not_null;
         let needs_dup = !t.created
-            && (o.type_.is_some() || becomes_not_null || o.check.is_some() || o.unique.is_some() || o.references.is_some());
+            && (o.type_.is_some()
+                || becomes_not_null
+                || o.check.is_some()
+                || o.unique.is_some()
+                || o.references.is_some());
         let qt = self.q(&t.physical);
         let lt = format!("{}.{}", self.schema, t.physical);
         let lock = |m: &str| vec![Lock::new(m, lt.clone())];
@@ -504,50 +778,117 @@ impl Planner<'_> {
         };
         if becomes_not_null {
             let check = temp_name(&format!("{new}_nn"));
-            work.tx1.push(Statement::new(format!("ALTER TABLE {qt} ADD CONSTRAINT {} CHECK ({} IS NOT NULL) NOT VALID", ident(&check), ident(&new)), lock(ACCESS_EXCLUSIVE)));
+            work.tx1.push(Statement::new(
+                format!(
+                    "ALTER TABLE {qt} ADD CONSTRAINT {} CHECK ({} IS NOT NULL) NOT VALID",
+                    ident(&check),
+                    ident(&new)
+                ),
+                lock(ACCESS_EXCLUSIVE),
+            ));
             work.validate.push(check.clone());
             work.not_null.push((new.clone(), check));
         }
         // The operation's own constraints, over the duplicate.
-        let on_new = [(o.column.clone(), new.clone()), (logical.clone(), new.clone())];
+        let on_new = [
+            (o.column.clone(), new.clone()),
+            (logical.clone(), new.clone()),
+        ];
         if let Some(ch) = &o.check {
             self.expr("check", &ch.constraint)?;
             let e = self.rewrite(&ch.constraint, &on_new)?;
             let temp = temp_name(&ch.name);
-            work.tx1.push(Statement::new(format!("ALTER TABLE {qt} ADD CONSTRAINT {} CHECK {e} NOT VALID", ident(&temp)), lock(ACCESS_EXCLUSIVE)));
+            work.tx1.push(Statement::new(
+                format!(
+                    "ALTER TABLE {qt} ADD CONSTRAINT {} CHECK {e} NOT VALID",
+                    ident(&temp)
+                ),
+                lock(ACCESS_EXCLUSIVE),
+            ));
             work.validate.push(temp.clone());
-            work.finish.push(Statement::new(format!("ALTER TABLE {qt} RENAME CONSTRAINT {} TO {}", ident(&temp), ident(&ch.name)), lock(ACCESS_EXCLUSIVE)));
+            work.finish.push(Statement::new(
+                format!(
+                    "ALTER TABLE {qt} RENAME CONSTRAINT {} TO {}",
+                    ident(&temp),
+                    ident(&ch.name)
+                ),
+                lock(ACCESS_EXCLUSIVE),
+            ));
         }
         if let Some(u) = &o.unique {
             let temp = temp_name(&u.name);
-            work.indexes.push((temp.clone(), format!("CREATE UNIQUE INDEX CONCURRENTLY {} ON {qt} ({})", ident(&temp), ident(&new))));
-            work.finish.push(Statement::new(format!("ALTER TABLE {qt} ADD CONSTRAINT {} UNIQUE USING INDEX {}", ident(&u.name), ident(&temp)), lock(ACCESS_EXCLUSIVE)));
+            work.indexes.push((
+                temp.clone(),
+                format!(
+                    "CREATE UNIQUE INDEX CONCURRENTLY {} ON {qt} ({})",
+                    ident(&temp),
+                    ident(&new)
+                ),
+            ));
+            work.finish.push(Statement::new(
+                format!(
+                    "ALTER TABLE {qt} ADD CONSTRAINT {} UNIQUE USING INDEX {}",
+                    ident(&u.name),
+                    ident(&temp)
+                ),
+                lock(ACCESS_EXCLUSIVE),
+            ));
         }
         if let Some(r) = &o.references {
             let (rt, rc) = self.resolve_reference(&r.table, &r.column)?;
             let temp = temp_name(&r.name);
             work.tx1.push(Statement::new(
-                format!("ALTER TABLE {qt} ADD CONSTRAINT {} FOREIGN KEY ({}) {} NOT VALID", ident(&temp), ident(&new), column_reference(&self.schema, &rt, &rc, r)),
-                vec![self.lock(SHARE_ROW_EXCLUSIVE, &t.physical), self.lock(SHARE_ROW_EXCLUSIVE, &rt)],
+                format!(
+                    "ALTER TABLE {qt} ADD CONSTRAINT {} FOREIGN KEY ({}) {} NOT VALID",
+                    ident(&temp),
+                    ident(&new),
+                    column_reference(&self.schema, &rt, &rc, r)
+                ),
+                vec![
+                    self.lock(SHARE_ROW_EXCLUSIVE, &t.physical),
+                    self.lock(SHARE_ROW_EXCLUSIVE, &rt),
+                ],
             ));
             work.validate.push(temp.clone());
-            work.finish.push(Statement::new(format!("ALTER TABLE {qt} RENAME CONSTRAINT {} TO {}", ident(&temp), ident(&r.name)), lock(ACCESS_EXCLUSIVE)));
+            work.finish.push(Statement::new(
+                format!(
+                    "ALTER TABLE {qt} RENAME CONSTRAINT {} TO {}",
+                    ident(&temp),
+                    ident(&r.name)
+                ),
+                lock(ACCESS_EXCLUSIVE),
+            ));
         }
         // Default and comment end up on the duplicate.
         let default = match &o.default {
             Some(d) => d.clone(),
-            None if o.type_.is_none() => self.catalog_table(&t).and_then(|ct| ct.column(&c.physical)).and_then(|ci| ci.default.clone()),
+            None if o.type_.is_none() => self
+                .catalog_table(&t)
+                .and_then(|ct| ct.column(&c.physical))
+                .and_then(|ci| ci.default.clone()),
             None => None,
         };
         if let Some(d) = &default {
-            work.finish.push(Statement::new(format!("ALTER TABLE {qt} ALTER COLUMN {} SET DEFAULT {d}", ident(&new)), lock(ACCESS_EXCLUSIVE)));
+            work.finish.push(Statement::new(
+                format!(
+                    "ALTER TABLE {qt} ALTER COLUMN {} SET DEFAULT {d}",
+                    ident(&new)
+                ),
+                lock(ACCESS_EXCLUSIVE),
+            ));
         }
         let comment = match &o.comment {
             Some(cm) => cm.clone(),
-            None => self.catalog_table(&t).and_then(|ct| ct.column(&c.physical)).and_then(|ci| ci.comment.clone()),
+            None => self
+                .catalog_table(&t)
+                .and_then(|ct| ct.column(&c.physical))
+                .and_then(|ci| ci.comment.clone()),
         };
         if let Some(cm) = comment {
-            work.tx1.push(Statement::new(format!("COMMENT ON COLUMN {qt}.{} IS {}", ident(&new), literal(&cm)), vec![]));
+            work.tx1.push(Statement::new(
+                format!("COMMENT ON COLUMN {qt}.{} IS {}", ident(&new), literal(&cm)),
+                vec![],
+            ));
         }
         let dup = Dup {
             logical: logical.clone(),
@@ -557,14 +898,26 @@ impl Planner<'_> {
             up: o.up.clone().unwrap_or(o.column.clone()),
             down: o.down.clone().unwrap_or(logical.clone()),
         };
-        self.duplicate(&o.table, &format!("alter column {}.{}", o.table, o.column), vec![dup], None, work)?;
+        self.duplicate(
+            &o.table,
+            &format!("alter column {}.{}", o.table, o.column),
+            vec![dup],
+            None,
+            work,
+        )?;
         self.view_defaults.push((o.table.clone(), logical, default));
         Ok(())
     }
 
     /// alter_column without a duplicate: comment, default, rename, dropping NOT NULL, or
     /// any change to a table created in the same migration.
-    fn alter_metadata(&mut self, o: &AlterColumn, t: &VTable, c: &VColumn, logical: &str) -> Result<(), EngineError> {
+    fn alter_metadata(
+        &mut self,
+        o: &AlterColumn,
+        t: &VTable,
+        c: &VColumn,
+        logical: &str,
+    ) -> Result<(), EngineError> {
         let qt = self.q(&t.physical);
         let col = ident(&c.physical);
         let lt = format!("{}.{}", self.schema, t.physical);
@@ -573,35 +926,73 @@ impl Planner<'_> {
         let mut complete = Vec::new();
         if let Some(cm) = &o.comment {
             let v = cm.as_deref().map(literal).unwrap_or("NULL".into());
-            start.push(Statement::new(format!("COMMENT ON COLUMN {qt}.{col} IS {v}"), lock(SHARE_UPDATE_EXCLUSIVE)));
+            start.push(Statement::new(
+                format!("COMMENT ON COLUMN {qt}.{col} IS {v}"),
+                lock(SHARE_UPDATE_EXCLUSIVE),
+            ));
         }
         if o.nullable == Some(true) && c.not_null {
-            start.push(Statement::new(format!("ALTER TABLE {qt} ALTER COLUMN {col} DROP NOT NULL"), lock(ACCESS_EXCLUSIVE)));
+            start.push(Statement::new(
+                format!("ALTER TABLE {qt} ALTER COLUMN {col} DROP NOT NULL"),
+                lock(ACCESS_EXCLUSIVE),
+            ));
         }
         // On a table created by this migration nothing runs against it yet: change it directly.
         if t.created {
             if let Some(ty) = &o.type_ {
-                start.push(Statement::new(format!("ALTER TABLE {qt} ALTER COLUMN {col} TYPE {ty}"), lock(ACCESS_EXCLUSIVE)));
+                start.push(Statement::new(
+                    format!("ALTER TABLE {qt} ALTER COLUMN {col} TYPE {ty}"),
+                    lock(ACCESS_EXCLUSIVE),
+                ));
             }
             if o.nullable == Some(false) {
-                start.push(Statement::new(format!("ALTER TABLE {qt} ALTER COLUMN {col} SET NOT NULL"), lock(ACCESS_EXCLUSIVE)));
+                start.push(Statement::new(
+                    format!("ALTER TABLE {qt} ALTER COLUMN {col} SET NOT NULL"),
+                    lock(ACCESS_EXCLUSIVE),
+                ));
             }
             if let Some(ch) = &o.check {
-                start.push(Statement::new(format!("ALTER TABLE {qt} ADD CONSTRAINT {} CHECK ({})", ident(&ch.name), ch.constraint), lock(ACCESS_EXCLUSIVE)));
+                start.push(Statement::new(
+                    format!(
+                        "ALTER TABLE {qt} ADD CONSTRAINT {} CHECK ({})",
+                        ident(&ch.name),
+                        ch.constraint
+                    ),
+                    lock(ACCESS_EXCLUSIVE),
+                ));
             }
             if let Some(u) = &o.unique {
-                start.push(Statement::new(format!("ALTER TABLE {qt} ADD CONSTRAINT {} UNIQUE ({col})", ident(&u.name)), lock(ACCESS_EXCLUSIVE)));
+                start.push(Statement::new(
+                    format!(
+                        "ALTER TABLE {qt} ADD CONSTRAINT {} UNIQUE ({col})",
+                        ident(&u.name)
+                    ),
+                    lock(ACCESS_EXCLUSIVE),
+                ));
             }
             if let Some(r) = &o.references {
                 let (rt, rc) = self.resolve_reference(&r.table, &r.column)?;
                 start.push(Statement::new(
-                    format!("ALTER TABLE {qt} ADD CONSTRAINT {} FOREIGN KEY ({col}) {}", ident(&r.name), column_reference(&self.schema, &rt, &rc, r)),
-                    vec![self.lock(SHARE_ROW_EXCLUSIVE, &t.physical), self.lock(SHARE_ROW_EXCLUSIVE, &rt)],
+                    format!(
+                        "ALTER TABLE {qt} ADD CONSTRAINT {} FOREIGN KEY ({col}) {}",
+                        ident(&r.name),
+                        column_reference(&self.schema, &rt, &rc, r)
+                    ),
+                    vec![
+                        self.lock(SHARE_ROW_EXCLUSIVE, &t.physical),
+                        self.lock(SHARE_ROW_EXCLUSIVE, &rt),
+                    ],
                 ));
             }
             if let Some(d) = &o.default {
-                let v = d.as_deref().map(|d| format!("SET DEFAULT {d}")).unwrap_or("DROP DEFAULT".into());
-                start.push(Statement::new(format!("ALTER TABLE {qt} ALTER COLUMN {col} {v}"), lock(ACCESS_EXCLUSIVE)));
+                let v = d
+                    .as_deref()
+                    .map(|d| format!("SET DEFAULT {d}"))
+                    .unwrap_or("DROP DEFAULT".into());
+                start.push(Statement::new(
+                    format!("ALTER TABLE {qt} ALTER COLUMN {col} {v}"),
+                    lock(ACCESS_EXCLUSIVE),
+                ));
             }
         } else if let Some(d) = &o.default {
             if let Some(v) = d {
@@ -609,24 +1000,40 @@ impl Planner<'_> {
             }
             // The new version sees the new default at once (on its view); the table gets it
             // at complete, so the old version keeps its own until then.
-            let v = d.as_deref().map(|d| format!("SET DEFAULT {d}")).unwrap_or("DROP DEFAULT".into());
-            complete.push(Statement::new(format!("ALTER TABLE {qt} ALTER COLUMN {col} {v}"), lock(ACCESS_EXCLUSIVE)));
-            self.view_defaults.push((o.table.clone(), logical.to_string(), d.clone()));
+            let v = d
+                .as_deref()
+                .map(|d| format!("SET DEFAULT {d}"))
+                .unwrap_or("DROP DEFAULT".into());
+            complete.push(Statement::new(
+                format!("ALTER TABLE {qt} ALTER COLUMN {col} {v}"),
+                lock(ACCESS_EXCLUSIVE),
+            ));
+            self.view_defaults
+                .push((o.table.clone(), logical.to_string(), d.clone()));
         }
         let what = format!("alter column {}.{}", o.table, o.column);
         if !start.is_empty() {
             self.start.push(self.tx(Phase::Start, what.clone(), start));
         }
         if !complete.is_empty() {
-            self.complete.push(self.tx(Phase::Complete, what.clone(), complete));
+            self.complete
+                .push(self.tx(Phase::Complete, what.clone(), complete));
         }
         if logical != o.column {
             self.column_renames.push(self.tx(
                 Phase::Complete,
                 format!("rename column {}.{} to {logical}", o.table, o.column),
-                vec![Statement::new(format!("ALTER TABLE {qt} RENAME COLUMN {col} TO {}", ident(logical)), lock(ACCESS_EXCLUSIVE))],
+                vec![Statement::new(
+                    format!("ALTER TABLE {qt} RENAME COLUMN {col} TO {}", ident(logical)),
+                    lock(ACCESS_EXCLUSIVE),
+                )],
             ));
-            if let Some(x) = self.table_mut(&o.table).columns.iter_mut().find(|x| x.logical == o.column && !x.hidden) {
+            if let Some(x) = self
+                .table_mut(&o.table)
+                .columns
+                .iter_mut()
+                .find(|x| x.logical == o.column && !x.hidden)
+            {
                 x.logical = logical.to_string();
             }
         }
@@ -659,17 +1066,37 @@ impl Planner<'_> {
         if t.created {
             let phys: Vec<String> = cols.iter().map(|c| c.physical.clone()).collect();
             let check = match &o.check {
-                Some(ch) => Some(self.rewrite(ch, &cols.iter().map(|c| (c.logical.clone(), c.physical.clone())).collect::<Vec<_>>())?),
+                Some(ch) => Some(
+                    self.rewrite(
+                        ch,
+                        &cols
+                            .iter()
+                            .map(|c| (c.logical.clone(), c.physical.clone()))
+                            .collect::<Vec<_>>(),
+                    )?,
+                ),
                 None => None,
             };
             let body = constraint_body(
-                o.type_, &phys, check.as_deref(), refs.as_ref().map(|(q, r, rc, _)| (q.as_str(), *r, rc.as_slice())),
-                o.exclude.as_ref(), o.index_parameters.as_ref(), o.nulls_not_distinct, o.deferrable, o.initially_deferred, o.no_inherit,
+                o.type_,
+                &phys,
+                check.as_deref(),
+                refs.as_ref()
+                    .map(|(q, r, rc, _)| (q.as_str(), *r, rc.as_slice())),
+                o.exclude.as_ref(),
+                o.index_parameters.as_ref(),
+                o.nulls_not_distinct,
+                o.deferrable,
+                o.initially_deferred,
+                o.no_inherit,
             );
             self.start.push(self.tx(
                 Phase::Start,
                 format!("add constraint {} to new table {}", o.name, o.table),
-                vec![Statement::new(format!("ALTER TABLE {qt} ADD CONSTRAINT {} {body}", ident(&o.name)), lock(ACCESS_EXCLUSIVE))],
+                vec![Statement::new(
+                    format!("ALTER TABLE {qt} ADD CONSTRAINT {} {body}", ident(&o.name)),
+                    lock(ACCESS_EXCLUSIVE),
+                )],
             ));
             return Ok(());
         }
@@ -695,31 +1122,83 @@ impl Planner<'_> {
         let temp = temp_name(&o.name);
         match o.type_ {
             ConstraintType::Check => {
-                let map: Vec<(String, String)> = dups.iter().map(|d| (d.logical.clone(), d.new.clone())).collect();
+                let map: Vec<(String, String)> = dups
+                    .iter()
+                    .map(|d| (d.logical.clone(), d.new.clone()))
+                    .collect();
                 let e = self.rewrite(o.check.as_deref().unwrap_or("true"), &map)?;
-                work.tx1.push(Statement::new(format!("ALTER TABLE {qt} ADD CONSTRAINT {} CHECK {e}{} NOT VALID", ident(&temp), if o.no_inherit { " NO INHERIT" } else { "" }), lock(ACCESS_EXCLUSIVE)));
+                work.tx1.push(Statement::new(
+                    format!(
+                        "ALTER TABLE {qt} ADD CONSTRAINT {} CHECK {e}{} NOT VALID",
+                        ident(&temp),
+                        if o.no_inherit { " NO INHERIT" } else { "" }
+                    ),
+                    lock(ACCESS_EXCLUSIVE),
+                ));
                 work.validate.push(temp.clone());
-                work.finish.push(Statement::new(format!("ALTER TABLE {qt} RENAME CONSTRAINT {} TO {}", ident(&temp), ident(&o.name)), lock(ACCESS_EXCLUSIVE)));
+                work.finish.push(Statement::new(
+                    format!(
+                        "ALTER TABLE {qt} RENAME CONSTRAINT {} TO {}",
+                        ident(&temp),
+                        ident(&o.name)
+                    ),
+                    lock(ACCESS_EXCLUSIVE),
+                ));
             }
             ConstraintType::ForeignKey => {
                 let Some((rq, r, rc, rphys)) = &refs else {
-                    return Err(self.invalid("a foreign_key constraint needs `references`", "add references: {table, columns}"));
+                    return Err(self.invalid(
+                        "a foreign_key constraint needs `references`",
+                        "add references: {table, columns}",
+                    ));
                 };
-                let body = constraint_body(o.type_, &new_cols, None, Some((rq.as_str(), *r, rc.as_slice())), None, None, false, o.deferrable, o.initially_deferred, false);
+                let body = constraint_body(
+                    o.type_,
+                    &new_cols,
+                    None,
+                    Some((rq.as_str(), *r, rc.as_slice())),
+                    None,
+                    None,
+                    false,
+                    o.deferrable,
+                    o.initially_deferred,
+                    false,
+                );
                 work.tx1.push(Statement::new(
-                    format!("ALTER TABLE {qt} ADD CONSTRAINT {} {body} NOT VALID", ident(&temp)),
-                    vec![self.lock(SHARE_ROW_EXCLUSIVE, &t.physical), self.lock(SHARE_ROW_EXCLUSIVE, rphys)],
+                    format!(
+                        "ALTER TABLE {qt} ADD CONSTRAINT {} {body} NOT VALID",
+                        ident(&temp)
+                    ),
+                    vec![
+                        self.lock(SHARE_ROW_EXCLUSIVE, &t.physical),
+                        self.lock(SHARE_ROW_EXCLUSIVE, rphys),
+                    ],
                 ));
                 work.validate.push(temp.clone());
-                work.finish.push(Statement::new(format!("ALTER TABLE {qt} RENAME CONSTRAINT {} TO {}", ident(&temp), ident(&o.name)), lock(ACCESS_EXCLUSIVE)));
+                work.finish.push(Statement::new(
+                    format!(
+                        "ALTER TABLE {qt} RENAME CONSTRAINT {} TO {}",
+                        ident(&temp),
+                        ident(&o.name)
+                    ),
+                    lock(ACCESS_EXCLUSIVE),
+                ));
             }
             ConstraintType::Unique | ConstraintType::PrimaryKey => {
-                let mut sql = format!("CREATE UNIQUE INDEX CONCURRENTLY {} ON {qt} ({})", ident(&temp), ident_list(&new_cols));
+                let mut sql = format!(
+                    "CREATE UNIQUE INDEX CONCURRENTLY {} ON {qt} ({})",
+                    ident(&temp),
+                    ident_list(&new_cols)
+                );
                 if o.nulls_not_distinct {
                     sql.push_str(" NULLS NOT DISTINCT");
                 }
                 work.indexes.push((temp.clone(), sql));
-                let kind = if o.type_ == ConstraintType::PrimaryKey { "PRIMARY KEY" } else { "UNIQUE" };
+                let kind = if o.type_ == ConstraintType::PrimaryKey {
+                    "PRIMARY KEY"
+                } else {
+                    "UNIQUE"
+                };
                 if o.type_ == ConstraintType::PrimaryKey {
                     for d in &dups {
                         let check = temp_name(&format!("{}_nn", d.new));
@@ -728,11 +1207,24 @@ impl Planner<'_> {
                         work.not_null.push((d.new.clone(), check));
                     }
                 }
-                work.finish.push(Statement::new(format!("ALTER TABLE {qt} ADD CONSTRAINT {} {kind} USING INDEX {}", ident(&o.name), ident(&temp)), lock(ACCESS_EXCLUSIVE)));
+                work.finish.push(Statement::new(
+                    format!(
+                        "ALTER TABLE {qt} ADD CONSTRAINT {} {kind} USING INDEX {}",
+                        ident(&o.name),
+                        ident(&temp)
+                    ),
+                    lock(ACCESS_EXCLUSIVE),
+                ));
             }
             ConstraintType::Exclude => {}
         }
-        self.duplicate(&o.table, &format!("create constraint {}", o.name), dups, None, work)
+        self.duplicate(
+            &o.table,
+            &format!("create constraint {}", o.name),
+            dups,
+            None,
+            work,
+        )
     }
 
     pub(super) fn drop_constraint(&mut self, o: &DropConstraint) -> Result<(), EngineError> {
@@ -754,18 +1246,34 @@ impl Planner<'_> {
         self.drop_constraint_cols(&o.table, &o.name, &cols, &up, &down)
     }
 
-    pub(super) fn drop_multicolumn_constraint(&mut self, o: &DropMulticolumnConstraint) -> Result<(), EngineError> {
+    pub(super) fn drop_multicolumn_constraint(
+        &mut self,
+        o: &DropMulticolumnConstraint,
+    ) -> Result<(), EngineError> {
         let (cols, _) = self.constraint_columns(&o.table, &o.name)?;
         self.drop_constraint_cols(&o.table, &o.name, &cols, &o.up, &o.down)
     }
 
     /// The logical columns of constraint `name` of `table`.
-    fn constraint_columns(&self, table: &str, name: &str) -> Result<(Vec<String>, String), EngineError> {
+    fn constraint_columns(
+        &self,
+        table: &str,
+        name: &str,
+    ) -> Result<(Vec<String>, String), EngineError> {
         let t = self.table(table)?;
-        let Some(k) = self.catalog_table(t).and_then(|ct| ct.constraints.iter().find(|k| k.name == name)) else {
-            let known: Vec<String> = self.catalog_table(t).map(|ct| ct.constraints.iter().map(|k| k.name.clone()).collect()).unwrap_or_default();
+        let Some(k) = self
+            .catalog_table(t)
+            .and_then(|ct| ct.constraints.iter().find(|k| k.name == name))
+        else {
+            let known: Vec<String> = self
+                .catalog_table(t)
+                .map(|ct| ct.constraints.iter().map(|k| k.name.clone()).collect())
+                .unwrap_or_default();
             let known: Vec<&str> = known.iter().map(String::as_str).collect();
-            return Err(self.invalid(format!("table `{table}` has no constraint `{name}`"), super::did_you_mean(name, &known, "constraints")));
+            return Err(self.invalid(
+                format!("table `{table}` has no constraint `{name}`"),
+                super::did_you_mean(name, &known, "constraints"),
+            ));
         };
         if k.kind == "p" {
             return Err(self.unsupported("dropping a primary key", "a table needs a key for batched backfills; replace it with create_constraint first"));
@@ -773,12 +1281,25 @@ impl Planner<'_> {
         let cols = k
             .columns
             .iter()
-            .map(|p| t.columns.iter().find(|c| &c.physical == p && !c.hidden).map(|c| c.logical.clone()).unwrap_or(p.clone()))
+            .map(|p| {
+                t.columns
+                    .iter()
+                    .find(|c| &c.physical == p && !c.hidden)
+                    .map(|c| c.logical.clone())
+                    .unwrap_or(p.clone())
+            })
             .collect();
         Ok((cols, k.kind.clone()))
     }
 
-    fn drop_constraint_cols(&mut self, table: &str, name: &str, cols: &[String], up: &IndexMap<String, String>, down: &IndexMap<String, String>) -> Result<(), EngineError> {
+    fn drop_constraint_cols(
+        &mut self,
+        table: &str,
+        name: &str,
+        cols: &[String],
+        up: &IndexMap<String, String>,
+        down: &IndexMap<String, String>,
+    ) -> Result<(), EngineError> {
         let t = self.table(table)?.clone();
         let mut dups = Vec::new();
         for l in cols {
@@ -792,7 +1313,13 @@ impl Planner<'_> {
                 down: down.get(l).cloned().unwrap_or(l.clone()),
             });
         }
-        self.duplicate(table, &format!("drop constraint {name}"), dups, Some(name), Work::default())
+        self.duplicate(
+            table,
+            &format!("drop constraint {name}"),
+            dups,
+            Some(name),
+            Work::default(),
+        )
     }
 }
 
@@ -818,7 +1345,9 @@ fn temp_with(prefix: &str, name: &str) -> String {
 }
 
 fn quote_if_needed(c: &str) -> String {
-    let plain = c.chars().all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '_')
+    let plain = c
+        .chars()
+        .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '_')
         && !c.starts_with(|ch: char| ch.is_ascii_digit());
     if plain {
         c.to_string()
@@ -826,4 +1355,3 @@ fn quote_if_needed(c: &str) -> String {
         ident(c)
     }
 }
-

@@ -246,7 +246,9 @@ impl Planner<'_> {
         if !t.created {
             // A volatile default would rewrite the table under ACCESS EXCLUSIVE: fill the
             // existing rows with a backfill instead (from `up`, or the default itself).
-            let up = o.up.clone().or(if volatile { c.default.clone() } else { None });
+            let up =
+                o.up.clone()
+                    .or(if volatile { c.default.clone() } else { None });
             if let Some(up) = up {
                 return self.add_column_with_up(o, physical, &up);
             }
@@ -390,7 +392,13 @@ impl Planner<'_> {
     }
 
     /// A concurrent index build, with its abort.
-    pub(super) fn push_create_index(&mut self, index: &str, sql: String, table: &str, description: String) {
+    pub(super) fn push_create_index(
+        &mut self,
+        index: &str,
+        sql: String,
+        table: &str,
+        description: String,
+    ) {
         self.indexes.push(index.to_string());
         self.start.push(self.step(
             Phase::Start,

@@ -1,0 +1,448 @@
+//! Dual writes, backfills and validation on real PostgreSQL: concurrent workloads through
+//! both versions, endless inserts, tables without a key, composite keys, empty tables,
+//! NULLs, and an `up` that fails for some rows.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::*;
+use ratchet_engine::EngineError;
+use ratchet_scratch::testing::{connect, TestDb};
+
+const TYPE_CHANGE: &str = r#"
+operations:
+  - alter_column:
+      table: items
+      column: amount
+      type: bigint
+      up: CAST(amount AS bigint)
+      down: CAST(amount AS text)
+"#;
+
+async fn items(db: &TestDb, files: &Files, rows: i64) -> ratchet_engine::Engine {
+    let mut e = engine(db).await;
+    let m = files.migration(
+        "01_items.yaml",
+        r#"
+operations:
+  - create_table:
+      name: items
+      columns:
+        - name: id
+          type: bigint
+          pk: true
+          generated:
+            identity:
+              user_specified_values: BY DEFAULT
+        - name: amount
+          type: text
+          nullable: true
+        - name: note
+          type: text
+          nullable: true
+"#,
+    );
+    e.start(&m).await.unwrap();
+    e.complete().await.unwrap();
+    db.client()
+        .await
+        .execute(
+            "INSERT INTO public.items (amount, note) SELECT g::text, 'n' FROM generate_series(1, $1::bigint) g",
+            &[&rows],
+        )
+        .await
+        .unwrap();
+    e
+}
+
+/// Inserts, updates of the changed and of an unrelated column, deletes, through one version.
+fn workload(
+    url: String,
+    version: &'static str,
+    new: bool,
+    stop: Arc<AtomicBool>,
+    ok: Arc<AtomicU64>,
+    errors: Arc<Mutex<Vec<String>>>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let c = connect(&url).await.unwrap();
+        c.batch_execute(&format!("SET search_path TO {version}, public"))
+            .await
+            .unwrap();
+        let mut i: i64 = 0;
+        while !stop.load(Ordering::Relaxed) {
+            i += 1;
+            let id = (i * 7919) % 2000 + 1;
+            let res = async {
+                if new {
+                    c.execute(
+                        "INSERT INTO items (amount, note) VALUES ($1, 'new')",
+                        &[&(i + 1_000_000)],
+                    )
+                    .await?;
+                    c.execute("UPDATE items SET amount = amount + 1 WHERE id = $1", &[&id])
+                        .await?;
+                } else {
+                    c.execute(
+                        "INSERT INTO items (amount, note) VALUES ($1, 'old')",
+                        &[&(i + 2_000_000).to_string()],
+                    )
+                    .await?;
+                    c.execute(
+                        "UPDATE items SET amount = (amount::bigint + 1)::text WHERE id = $1",
+                        &[&id],
+                    )
+                    .await?;
+                }
+                c.execute(
+                    "UPDATE items SET note = note || '.' WHERE id = $1",
+                    &[&(id + 1)],
+                )
+                .await?;
+                c.execute("DELETE FROM items WHERE id = $1", &[&(id + 3000)])
+                    .await?;
+                Ok::<_, tokio_postgres::Error>(())
+            }
+            .await;
+            match res {
+                Ok(()) => {
+                    ok.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(e) => errors.lock().unwrap().push(format!("{version}: {e:?}")),
+            }
+        }
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn type_change_under_load_through_both_versions_has_zero_errors_and_consistent_rows() {
+    let db = TestDb::new().await;
+    let files = Files::new();
+    let mut e = items(&db, &files, 5000).await;
+    e.config.backfill.initial = 100;
+    e.config.backfill.max = 200;
+    let errors = Arc::new(Mutex::new(Vec::new()));
+    let (old_ok, new_ok) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let old_stop = Arc::new(AtomicBool::new(false));
+    let olds: Vec<_> = (0..2)
+        .map(|_| {
+            workload(
+                db.url.clone(),
+                "public_01_items",
+                false,
+                old_stop.clone(),
+                old_ok.clone(),
+                errors.clone(),
+            )
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let m = files.migration("02_type.yaml", TYPE_CHANGE);
+    e.start(&m).await.unwrap();
+    let new_stop = Arc::new(AtomicBool::new(false));
+    let news: Vec<_> = (0..2)
+        .map(|_| {
+            workload(
+                db.url.clone(),
+                "public_02_type",
+                true,
+                new_stop.clone(),
+                new_ok.clone(),
+                errors.clone(),
+            )
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    old_stop.store(true, Ordering::Relaxed);
+    for h in olds {
+        h.await.unwrap();
+    }
+    // Both directions are consistent for every row, whoever wrote it.
+    let c = db.client().await;
+    let bad: i64 = c
+        .query_one(
+            "SELECT count(*) FROM public.items WHERE _ratchet_new_amount IS DISTINCT FROM CAST(amount AS bigint)",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(bad, 0, "rows where new <> up(old)");
+    let v = e.validate(false).await.unwrap().unwrap();
+    assert!(v.passed, "{v:?}");
+    assert!(v.rows_checked >= 5000);
+    e.complete().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    new_stop.store(true, Ordering::Relaxed);
+    for h in news {
+        h.await.unwrap();
+    }
+    assert_eq!(errors.lock().unwrap().clone(), Vec::<String>::new());
+    assert!(old_ok.load(Ordering::Relaxed) > 5 && new_ok.load(Ordering::Relaxed) > 5);
+    assert_eq!(
+        columns(&c, "public", "items").await,
+        ["id", "note", "amount"]
+    );
+    let ty: String = c
+        .query_one("SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'public.items'::regclass AND attname = 'amount'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(ty, "bigint");
+    assert_eq!(
+        columns(&c, "public_02_type", "items").await,
+        ["id", "amount", "note"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn backfill_ends_under_an_insert_load_that_never_stops() {
+    let db = TestDb::new().await;
+    let files = Files::new();
+    let mut e = items(&db, &files, 3000).await;
+    e.config.backfill.initial = 50;
+    e.config.backfill.max = 50;
+    let stop = Arc::new(AtomicBool::new(false));
+    let inserted = Arc::new(AtomicU64::new(0));
+    let inserter = {
+        let (url, stop, inserted) = (db.url.clone(), stop.clone(), inserted.clone());
+        tokio::spawn(async move {
+            let c = connect(&url).await.unwrap();
+            while !stop.load(Ordering::Relaxed) {
+                c.execute("INSERT INTO public.items (amount) SELECT g::text FROM generate_series(1, 20) g", &[])
+                    .await
+                    .unwrap();
+                inserted.fetch_add(20, Ordering::Relaxed);
+            }
+        })
+    };
+    while inserted.load(Ordering::Relaxed) < 100 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let before = inserted.load(Ordering::Relaxed);
+    let m = files.migration("02_type.yaml", TYPE_CHANGE);
+    tokio::time::timeout(Duration::from_secs(120), e.start(&m))
+        .await
+        .expect("the backfill must end while inserts continue")
+        .unwrap();
+    let during = inserted.load(Ordering::Relaxed) - before;
+    stop.store(true, Ordering::Relaxed);
+    inserter.await.unwrap();
+    assert!(during > 0, "inserts kept coming while the backfill ran");
+    let v = e.validate(false).await.unwrap().unwrap();
+    assert!(v.passed, "{v:?}");
+}
+
+#[tokio::test]
+async fn table_without_a_key_composite_key_empty_table_and_nulls() {
+    let db = TestDb::new().await;
+    let files = Files::new();
+    let mut e = engine(&db).await;
+    let c = db.client().await;
+    c.batch_execute(
+        "CREATE TABLE public.nokey (a text, b int);
+         INSERT INTO public.nokey SELECT CASE WHEN g % 10 = 0 THEN NULL ELSE g::text END, g FROM generate_series(1, 3000) g;
+         CREATE TABLE public.pair (x int, y text, v text, PRIMARY KEY (x, y));
+         INSERT INTO public.pair SELECT g % 7, g::text, (g * 2)::text FROM generate_series(1, 3000) g;
+         CREATE TABLE public.empty (id int PRIMARY KEY, v text);",
+    )
+    .await
+    .unwrap();
+    e.config.backfill.initial = 10;
+    let m = files.migration(
+        "01_all.yaml",
+        r#"
+operations:
+  - alter_column:
+      table: nokey
+      column: a
+      type: int
+      up: CAST(a AS int)
+      down: CAST(a AS text)
+  - alter_column:
+      table: pair
+      column: v
+      type: int
+      nullable: false
+      up: COALESCE(CAST(v AS int), 0)
+      down: CAST(v AS text)
+  - alter_column:
+      table: empty
+      column: v
+      type: int
+      up: CAST(v AS int)
+      down: CAST(v AS text)
+"#,
+    );
+    e.start(&m).await.unwrap();
+    let nulls: i64 = c
+        .query_one(
+            "SELECT count(*) FROM public.nokey WHERE _ratchet_new_a IS NULL",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(nulls, 300, "NULL stays NULL");
+    let v = e.validate(false).await.unwrap().unwrap();
+    assert!(v.passed, "{v:?}");
+    assert_eq!(v.rows_checked, 6000);
+    e.complete().await.unwrap();
+    let sum: i64 = c
+        .query_one(
+            "SELECT sum(a)::bigint + (SELECT sum(v) FROM public.pair) FROM public.nokey",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let expect: i64 = (1..=3000i64).filter(|g| g % 10 != 0).sum::<i64>()
+        + (1..=3000i64).map(|g| g * 2).sum::<i64>();
+    assert_eq!(sum, expect);
+}
+
+#[tokio::test]
+async fn an_up_that_fails_names_the_row_and_leaves_nothing_half_done() {
+    let db = TestDb::new().await;
+    let files = Files::new();
+    let mut e = items(&db, &files, 500).await;
+    let c = db.client().await;
+    c.batch_execute("UPDATE public.items SET amount = 'oops' WHERE id = 321")
+        .await
+        .unwrap();
+    let m = files.migration("02_type.yaml", TYPE_CHANGE);
+    let err = e.start(&m).await.unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("(id)=(321)"), "{text}");
+    assert!(text.contains("invalid input syntax"), "{text}");
+    assert!(err.is_refusal());
+    // The failed batch wrote nothing; the gate refuses complete.
+    let in_batch: i64 = c
+        .query_one("SELECT count(*) FROM public.items WHERE id BETWEEN 300 AND 340 AND _ratchet_new_amount IS NOT NULL", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(in_batch, 0);
+    assert!(matches!(
+        e.complete().await.unwrap_err(),
+        EngineError::Refused(_)
+    ));
+    // Fix the row, resume: done and valid.
+    c.batch_execute("UPDATE public.items SET amount = '321' WHERE id = 321")
+        .await
+        .unwrap();
+    e.backfill().await.unwrap();
+    assert!(e.validate(false).await.unwrap().unwrap().passed);
+    e.complete().await.unwrap();
+}
+
+#[tokio::test]
+async fn validation_finds_and_repairs_mismatches_and_gates_complete() {
+    let db = TestDb::new().await;
+    let files = Files::new();
+    let mut e = items(&db, &files, 100).await;
+    let m = files.migration("02_type.yaml", TYPE_CHANGE);
+    e.start(&m).await.unwrap();
+    assert!(e
+        .complete()
+        .await
+        .unwrap_err()
+        .to_string()
+        .contains("has not been validated"));
+    let c = db.client().await;
+    // Corrupt two rows behind the triggers' back.
+    c.batch_execute("SET ratchet.backfill = 'on'; UPDATE public.items SET _ratchet_new_amount = -1 WHERE id IN (5, 6)")
+        .await
+        .unwrap();
+    let v = e.validate(false).await.unwrap().unwrap();
+    assert!(!v.passed);
+    assert_eq!(v.mismatches, 2);
+    assert_eq!(v.samples.len(), 2);
+    assert!(e
+        .complete()
+        .await
+        .unwrap_err()
+        .to_string()
+        .contains("failed"));
+    let v = e.validate(true).await.unwrap().unwrap();
+    assert_eq!(v.repaired, 2);
+    assert!(e.validate(false).await.unwrap().unwrap().passed);
+    e.complete().await.unwrap();
+}
+
+#[tokio::test]
+async fn add_column_with_up_and_drop_column_with_down_fill_both_ways() {
+    let db = TestDb::new().await;
+    let files = Files::new();
+    let mut e = items(&db, &files, 50).await;
+    let m = files.migration(
+        "02_cols.yaml",
+        r#"
+operations:
+  - add_column:
+      table: items
+      up: "'#' || amount"
+      column:
+        name: label
+        type: text
+  - drop_column:
+      table: items
+      column: note
+      down: "'from new'"
+"#,
+    );
+    e.start(&m).await.unwrap();
+    let c = db.client().await;
+    c.batch_execute("INSERT INTO public_01_items.items (amount, note) VALUES ('77', 'x')")
+        .await
+        .unwrap();
+    c.batch_execute("INSERT INTO public_02_cols.items (amount, label) VALUES ('88', 'mine')")
+        .await
+        .unwrap();
+    let row = c
+        .query_one(
+            "SELECT label FROM public_02_cols.items WHERE amount = '77'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        row.get::<_, String>(0),
+        "#77",
+        "old-version insert computed with up"
+    );
+    let row = c
+        .query_one("SELECT note FROM public.items WHERE amount = '88'", &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        row.get::<_, String>(0),
+        "from new",
+        "new-version insert computed with down"
+    );
+    let row = c
+        .query_one("SELECT label FROM public_02_cols.items WHERE id = 3", &[])
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "#3", "backfilled");
+    // With the search_path of a pooler that also lists public, the direction is the same.
+    c.batch_execute(
+        "SET search_path TO public_01_items, public; UPDATE items SET amount = '99' WHERE id = 4",
+    )
+    .await
+    .unwrap();
+    let row = c
+        .query_one("SELECT label FROM public_02_cols.items WHERE id = 4", &[])
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "#99");
+    assert!(e.validate(false).await.unwrap().unwrap().passed);
+    e.complete().await.unwrap();
+    assert_eq!(
+        columns(&c, "public", "items").await,
+        ["id", "amount", "label"]
+    );
+}
