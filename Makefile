@@ -16,7 +16,6 @@ demo: deps
 ## The whole test suite (unit + integration against real PostgreSQL).
 test: deps
 	$(CARGO) test --workspace --all-targets
-	$(CARGO) test --workspace --doc
 
 ## Formatting and clippy, as CI checks them.
 lint-code:

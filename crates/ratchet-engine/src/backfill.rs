@@ -197,28 +197,43 @@ ON CONFLICT DO NOTHING",
         )]
     }
 
-    /// One keyset batch: returns (rows updated, rows visited, last key).
-    fn keyed_batch_sql(&self, has_cursor: bool) -> Result<String, EngineError> {
+    /// The end key of the next batch: the `limit`-th key after the cursor (an index-only
+    /// scan), or nothing when fewer rows are left before the bound.
+    /// Parameters: bound keys, then cursor keys (when `has_cursor`), then the limit.
+    fn batch_end_sql(&self, has_cursor: bool) -> String {
         let n = self.key.len();
         let mut cond = vec![format!("({}) <= {}", self.keys(""), self.key_params(1))];
         if has_cursor {
             cond.push(format!("({}) > {}", self.keys(""), self.key_params(n + 1)));
         }
         let limit = if has_cursor { 2 * n + 1 } else { n + 1 };
-        Ok(format!(
-            "WITH b AS (SELECT {keys} FROM {t} WHERE {cond} ORDER BY {keys} LIMIT ${limit}),
-u AS (UPDATE {t} AS r SET {new} = {up} FROM b WHERE ({rk}) = ({bk}) AND r.{new} IS NULL RETURNING 1)
-SELECT (SELECT count(*) FROM u), (SELECT count(*) FROM b),
-       (SELECT ARRAY[{kt}] FROM b ORDER BY {kd} LIMIT 1)",
-            keys = self.keys(""),
+        format!(
+            "SELECT ARRAY[{kt}] FROM {t} WHERE {cond} ORDER BY {keys} OFFSET ${limit}::bigint - 1 LIMIT 1",
+            kt = self.keys_text(""),
             t = self.t(),
             cond = cond.join(" AND "),
+            keys = self.keys(""),
+        )
+    }
+
+    /// One keyset batch: a range UPDATE between the cursor and the batch's end key, of
+    /// the rows not filled yet. Parameters: end keys, then cursor keys (when `has_cursor`).
+    fn keyed_batch_sql(&self, has_cursor: bool) -> Result<String, EngineError> {
+        let n = self.key.len();
+        let mut cond = vec![format!("({}) <= {}", self.keys("r."), self.key_params(1))];
+        if has_cursor {
+            cond.push(format!(
+                "({}) > {}",
+                self.keys("r."),
+                self.key_params(n + 1)
+            ));
+        }
+        Ok(format!(
+            "UPDATE {t} AS r SET {new} = {up} WHERE {cond} AND r.{new} IS NULL",
+            t = self.t(),
             new = self.new_col(),
             up = self.up("r.")?,
-            rk = self.keys("r."),
-            bk = self.keys("b."),
-            kt = self.keys_text("b."),
-            kd = self.keys_desc("b."),
+            cond = cond.join(" AND "),
         ))
     }
 
@@ -291,6 +306,9 @@ fn next_batch_size(current: i64, took: Duration, cfg: &BackfillConfig) -> i64 {
     let next = if took > target {
         // Too slow: shrink at once, in proportion.
         (current as f64 * target / took * 0.9) as i64
+    } else if took < target * 0.25 {
+        // Far below the target (the first batches): double.
+        current * 2
     } else if took < target * 0.7 {
         // Comfortably fast: grow slowly.
         (current as f64 * 1.25).ceil() as i64
@@ -440,31 +458,29 @@ async fn one_batch(
             .map_err(|e| EngineError::db("running a backfill batch", e))?;
         (r.get::<_, i64>(0), to >= last, Some(vec![to.to_string()]))
     } else {
-        let mut params: Vec<Box<dyn ToSql + Sync + Send>> = Vec::new();
-        for b in bound {
-            params.push(Box::new(b.clone()));
-        }
+        let mut params: Vec<&(dyn ToSql + Sync)> =
+            bound.iter().map(|b| b as &(dyn ToSql + Sync)).collect();
         if let Some(c) = &row.cursor {
-            for v in c {
-                params.push(Box::new(v.clone()));
-            }
+            params.extend(c.iter().map(|v| v as &(dyn ToSql + Sync)));
         }
-        params.push(Box::new(batch));
-        let refs: Vec<&(dyn ToSql + Sync)> = params
-            .iter()
-            .map(|p| p.as_ref() as &(dyn ToSql + Sync))
-            .collect();
-        let r = tx
-            .query_one(&spec.keyed_batch_sql(row.cursor.is_some())?, &refs)
+        params.push(&batch);
+        let end: Option<Vec<String>> = tx
+            .query_opt(&spec.batch_end_sql(row.cursor.is_some()), &params)
+            .await
+            .map_err(|e| EngineError::db("finding the end of a backfill batch", e))?
+            .map(|r| r.get(0));
+        let finished = end.is_none();
+        let end = end.unwrap_or_else(|| bound.to_vec());
+        let mut params: Vec<&(dyn ToSql + Sync)> =
+            end.iter().map(|b| b as &(dyn ToSql + Sync)).collect();
+        if let Some(c) = &row.cursor {
+            params.extend(c.iter().map(|v| v as &(dyn ToSql + Sync)));
+        }
+        let updated = tx
+            .execute(&spec.keyed_batch_sql(row.cursor.is_some())?, &params)
             .await
             .map_err(|e| EngineError::db("running a backfill batch", e))?;
-        let visited: i64 = r.get(1);
-        let last: Option<Vec<String>> = r.get(2);
-        (
-            r.get::<_, i64>(0),
-            visited < batch,
-            last.or_else(|| row.cursor.clone()),
-        )
+        (updated as i64, finished, Some(end))
     };
     let cursor_json = cursor.as_ref().map(|c| json!(c));
     tx.execute(
@@ -878,7 +894,11 @@ mod tests {
     fn batch_size_shrinks_at_once_and_grows_slowly() {
         let cfg = BackfillConfig::default();
         assert!(next_batch_size(1000, Duration::from_millis(800), &cfg) < 300);
-        assert_eq!(next_batch_size(1000, Duration::from_millis(50), &cfg), 1250);
+        assert_eq!(next_batch_size(1000, Duration::from_millis(50), &cfg), 2000);
+        assert_eq!(
+            next_batch_size(1000, Duration::from_millis(100), &cfg),
+            1250
+        );
         assert_eq!(
             next_batch_size(1000, Duration::from_millis(180), &cfg),
             1000

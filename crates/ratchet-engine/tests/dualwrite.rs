@@ -446,3 +446,50 @@ operations:
         ["id", "amount", "label"]
     );
 }
+
+/// Stops the backfill after a number of batches, like a monitor seeing trouble.
+struct StopAfter(std::sync::atomic::AtomicU32, u32);
+impl ratchet_engine::backfill::Throttle for StopAfter {
+    fn after_batch(
+        &self,
+        stats: &ratchet_engine::backfill::BatchStats,
+    ) -> ratchet_engine::backfill::Decision {
+        assert!(stats.rows > 0 && stats.batch_size > 0);
+        let n = self.0.fetch_add(1, Ordering::Relaxed) + 1;
+        if n == 1 {
+            return ratchet_engine::backfill::Decision::Pause(Duration::from_millis(20));
+        }
+        if n >= self.1 {
+            return ratchet_engine::backfill::Decision::Stop("replication lag too high".into());
+        }
+        ratchet_engine::backfill::Decision::Continue
+    }
+}
+
+#[tokio::test]
+async fn the_throttle_hook_pauses_and_stops_between_batches_and_the_backfill_resumes() {
+    let db = TestDb::new().await;
+    let files = Files::new();
+    let mut e = items(&db, &files, 2000).await;
+    e.config.backfill.initial = 100;
+    e.config.backfill.max = 100;
+    e.set_throttle(Arc::new(StopAfter(Default::default(), 4)));
+    let m = files.migration("02_type.yaml", TYPE_CHANGE);
+    let err = e.start(&m).await.unwrap_err();
+    assert!(
+        err.to_string().contains("replication lag too high"),
+        "{err}"
+    );
+    // Asked after batch 1 (pause), again after the pause (go on), after batch 2 (go on),
+    // after batch 3 (stop): three batches of 100 are done and stored.
+    let progress = e.backfill_progress().await.unwrap();
+    assert_eq!(progress[0].rows_done, 300);
+    assert!(!progress[0].done);
+    e.set_throttle(Arc::new(ratchet_engine::backfill::NoThrottle));
+    e.backfill().await.unwrap();
+    let progress = e.backfill_progress().await.unwrap();
+    assert_eq!(progress[0].rows_done, 2000);
+    assert!(progress[0].done);
+    assert!(e.validate(false).await.unwrap().unwrap().passed);
+    e.complete().await.unwrap();
+}

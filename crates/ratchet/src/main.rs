@@ -4,6 +4,7 @@
 //! Exit codes: 0 success, 1 refused (a gate, a validation, lint findings), 2 usage,
 //! configuration or database errors.
 
+mod bench;
 mod demo;
 mod engine_cmd;
 mod lint_cmd;
@@ -48,6 +49,8 @@ enum Command {
     Status(engine_cmd::StatusArgs),
     /// Run a migration end to end on a throwaway PostgreSQL cluster.
     Demo(demo::DemoArgs),
+    /// Benchmarks printed side by side with their baselines (`bench backfill`).
+    Bench(bench::BenchArgs),
     /// Check SQL migrations (and ratchet migration files) for unsafe changes.
     Lint(lint_cmd::LintArgs),
     /// Print the documentation of a lint rule.
@@ -93,6 +96,7 @@ async fn run_async(command: &Command) -> anyhow::Result<i32> {
         Command::Migrate(a) => engine_cmd::migrate(a).await,
         Command::Status(a) => engine_cmd::status(a).await,
         Command::Demo(a) => demo::run(a).await,
+        Command::Bench(a) => bench::run(a).await,
         Command::Lint(_) | Command::Explain(_) | Command::Convert(_) => Ok(0),
     }
 }

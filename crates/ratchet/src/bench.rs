@@ -1,0 +1,218 @@
+//! `ratchet bench backfill`: ratchet's backfill against the two ways people fill a new
+//! column by hand, on the same data in one run, so the figures are comparable.
+//!
+//! 1. one plain `UPDATE t SET new = <up>` over the whole table (the speed ceiling, and the
+//!    thing never to do in production: one transaction locking every row);
+//! 2. ratchet's batched, resumable backfill of an `add_column` with `up`;
+//! 3. the trigger-driven no-op update (`UPDATE t SET id = id` in key batches, with a
+//!    trigger computing the new column), as pgroll and many hand-written scripts do it.
+#![allow(clippy::print_stdout)]
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use ratchet_engine::{Config, Engine, Event, Reporter};
+use ratchet_scratch::testing::connect;
+use ratchet_scratch::Cluster;
+use tokio_postgres::Client;
+
+use crate::output::line;
+
+#[derive(clap::Args, Debug)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    pub what: BenchWhat,
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum BenchWhat {
+    /// Backfill throughput and WAL per row, next to a plain UPDATE and a no-op update.
+    Backfill(BackfillBench),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct BackfillBench {
+    /// Rows in the table.
+    #[arg(long, default_value_t = 2_000_000)]
+    pub rows: i64,
+    /// Batch size of the no-op-update approach.
+    #[arg(long, default_value_t = 10_000)]
+    pub noop_batch: i64,
+    /// Use this (empty, disposable) database instead of a throwaway cluster.
+    #[arg(long, env = "RATCHET_BENCH_DATABASE_URL")]
+    pub database_url: Option<String>,
+}
+
+const UP: &str = "(a * 2)::text || b";
+
+struct Figures {
+    name: &'static str,
+    seconds: f64,
+    wal_bytes: f64,
+}
+
+pub async fn run(a: &BenchArgs) -> anyhow::Result<i32> {
+    let BenchWhat::Backfill(b) = &a.what;
+    let cluster;
+    let url = match &b.database_url {
+        Some(u) => u.clone(),
+        None => {
+            line("starting a throwaway PostgreSQL cluster for the benchmark");
+            cluster = tokio::task::spawn_blocking(Cluster::start).await??;
+            cluster.url("postgres")
+        }
+    };
+    let c = connect(&url).await?;
+    line(format!(
+        "{} rows per table; each approach gets a fresh, identical table\n",
+        b.rows
+    ));
+    let plain = plain_update(&c, b.rows).await?;
+    let ratchet = ratchet_backfill(&c, &url, b.rows).await?;
+    let noop = noop_update(&c, b.rows, b.noop_batch).await?;
+    let all = [plain, ratchet, noop];
+    line(format!(
+        "{:<34} {:>9} {:>12} {:>14} {:>10}",
+        "approach", "seconds", "rows/s", "WAL bytes/row", "vs plain"
+    ));
+    for f in &all {
+        line(format!(
+            "{:<34} {:>9.2} {:>12.0} {:>14.1} {:>9.0}%",
+            f.name,
+            f.seconds,
+            b.rows as f64 / f.seconds,
+            f.wal_bytes / b.rows as f64,
+            all[0].seconds / f.seconds * 100.0
+        ));
+    }
+    line(format!(
+        "\nratchet backfill: {:.0}% of a plain UPDATE's throughput (goal ≥ 80%), {:.1}× the no-op-update approach (goal ≥ 2×)",
+        all[0].seconds / all[1].seconds * 100.0,
+        all[2].seconds / all[1].seconds
+    ));
+    Ok(0)
+}
+
+async fn fresh_table(c: &Client, name: &str, rows: i64) -> anyhow::Result<()> {
+    c.batch_execute(&format!(
+        "DROP TABLE IF EXISTS {name};
+         CREATE TABLE {name} (id bigint PRIMARY KEY, a int NOT NULL, b text NOT NULL);
+         INSERT INTO {name} SELECT g, g % 1000, 'row' FROM generate_series(1, {rows}) g;"
+    ))
+    .await?;
+    // Outside a transaction block: one statement each.
+    c.batch_execute(&format!("VACUUM (ANALYZE) {name}")).await?;
+    c.batch_execute("CHECKPOINT").await?;
+    Ok(())
+}
+
+async fn wal(c: &Client) -> anyhow::Result<String> {
+    Ok(c.query_one("SELECT pg_current_wal_lsn()::text", &[])
+        .await?
+        .get(0))
+}
+
+async fn wal_since(c: &Client, since: &str) -> anyhow::Result<f64> {
+    Ok(c.query_one(
+        "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), $1::text::pg_lsn)::float8",
+        &[&since],
+    )
+    .await?
+    .get(0))
+}
+
+async fn plain_update(c: &Client, rows: i64) -> anyhow::Result<Figures> {
+    fresh_table(c, "bench_plain", rows).await?;
+    c.batch_execute("ALTER TABLE bench_plain ADD COLUMN n text")
+        .await?;
+    let w = wal(c).await?;
+    let t = Instant::now();
+    c.batch_execute(&format!("UPDATE bench_plain SET n = {UP}"))
+        .await?;
+    let seconds = t.elapsed().as_secs_f64();
+    Ok(Figures {
+        name: "plain UPDATE (one transaction)",
+        seconds,
+        wal_bytes: wal_since(c, &w).await?,
+    })
+}
+
+/// Records how long the backfill step took.
+#[derive(Default)]
+struct StepClock(Mutex<Option<Duration>>);
+
+impl Reporter for StepClock {
+    fn report(&self, e: &Event) {
+        if let Event::StepDone {
+            description,
+            duration,
+            ..
+        } = e
+        {
+            if description.starts_with("backfill") {
+                *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(*duration);
+            }
+        }
+    }
+}
+
+async fn ratchet_backfill(c: &Client, url: &str, rows: i64) -> anyhow::Result<Figures> {
+    fresh_table(c, "bench_ratchet", rows).await?;
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("bench.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "operations:\n  - add_column:\n      table: bench_ratchet\n      up: \"{UP}\"\n      column:\n        name: n\n        type: text\n        nullable: true\n"
+        ),
+    )?;
+    let m = ratchet_spec::load_file(&file)?;
+    let clock = Arc::new(StepClock::default());
+    let mut engine = Engine::connect(url, Config::default(), clock.clone()).await?;
+    let w = wal(c).await?;
+    engine.start(&m).await?;
+    let wal_bytes = wal_since(c, &w).await?;
+    engine.abort().await?;
+    let seconds = clock
+        .0
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(f64::NAN);
+    Ok(Figures {
+        name: "ratchet backfill (batched)",
+        seconds,
+        wal_bytes,
+    })
+}
+
+async fn noop_update(c: &Client, rows: i64, batch: i64) -> anyhow::Result<Figures> {
+    fresh_table(c, "bench_noop", rows).await?;
+    c.batch_execute(&format!(
+        "ALTER TABLE bench_noop ADD COLUMN n text;
+         CREATE FUNCTION bench_noop_fill() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN NEW.n := (NEW.a * 2)::text || NEW.b; RETURN NEW; END $$;
+         CREATE TRIGGER bench_noop_fill BEFORE UPDATE ON bench_noop FOR EACH ROW EXECUTE FUNCTION bench_noop_fill();"
+    ))
+    .await?;
+    let w = wal(c).await?;
+    let t = Instant::now();
+    let mut lo = 0i64;
+    while lo < rows {
+        c.execute(
+            "UPDATE bench_noop SET id = id WHERE id > $1 AND id <= $2",
+            &[&lo, &(lo + batch)],
+        )
+        .await?;
+        lo += batch;
+    }
+    let seconds = t.elapsed().as_secs_f64();
+    let wal_bytes = wal_since(c, &w).await?;
+    c.batch_execute("DROP TABLE bench_noop; DROP FUNCTION bench_noop_fill()")
+        .await?;
+    Ok(Figures {
+        name: "no-op UPDATE with trigger (batched)",
+        seconds,
+        wal_bytes,
+    })
+}
