@@ -493,3 +493,66 @@ async fn the_throttle_hook_pauses_and_stops_between_batches_and_the_backfill_res
     assert!(e.validate(false).await.unwrap().unwrap().passed);
     e.complete().await.unwrap();
 }
+
+/// `url` with the user (and password) replaced.
+fn as_user(url: &str, user: &str, password: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap();
+    let host = rest.split_once('@').map(|(_, h)| h).unwrap_or(rest);
+    format!("{scheme}://{user}:{password}@{host}")
+}
+
+#[tokio::test]
+async fn everything_works_without_superuser() {
+    let db = TestDb::new().await;
+    let files = Files::new();
+    let admin = db.client().await;
+    let role = format!("app_{}", db.name);
+    admin
+        .batch_execute(&format!(
+            "DROP ROLE IF EXISTS {role};
+             CREATE ROLE {role} LOGIN PASSWORD 'ratchet' NOSUPERUSER NOCREATEDB NOCREATEROLE;
+             GRANT CREATE ON DATABASE \"{}\" TO {role};
+             ALTER SCHEMA public OWNER TO {role};",
+            db.name
+        ))
+        .await
+        .unwrap();
+    let url = as_user(&db.url, &role, "ratchet");
+    let mut e = ratchet_engine::Engine::connect(&url, config(), Arc::new(ratchet_engine::Silent))
+        .await
+        .unwrap();
+    let m = files.migration(
+        "01_t.yaml",
+        "operations:\n  - create_table:\n      name: t\n      columns:\n        - name: id\n          type: bigint\n          pk: true\n        - name: v\n          type: text\n",
+    );
+    e.start(&m).await.unwrap();
+    e.complete().await.unwrap();
+    let app = connect(&url).await.unwrap();
+    app.batch_execute("INSERT INTO public.t SELECT g, g::text FROM generate_series(1, 1000) g")
+        .await
+        .unwrap();
+    let m = files.migration(
+        "02_v.yaml",
+        "operations:\n  - alter_column:\n      table: t\n      column: v\n      type: int\n      up: CAST(v AS int)\n      down: CAST(v AS text)\n",
+    );
+    e.start(&m).await.unwrap();
+    app.batch_execute("INSERT INTO public_01_t.t VALUES (5000, '5000')")
+        .await
+        .unwrap();
+    assert!(e.validate(false).await.unwrap().unwrap().passed);
+    e.complete().await.unwrap();
+    let sum: i64 = app
+        .query_one("SELECT sum(v)::bigint FROM public_02_v.t", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(sum, 500_500 + 5000);
+    drop(e);
+    drop(app);
+    admin
+        .batch_execute(&format!(
+            "REASSIGN OWNED BY {role} TO postgres; DROP OWNED BY {role}; DROP ROLE {role}"
+        ))
+        .await
+        .unwrap();
+}

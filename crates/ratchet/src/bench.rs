@@ -38,6 +38,9 @@ pub struct BackfillBench {
     /// Batch size of the no-op-update approach.
     #[arg(long, default_value_t = 10_000)]
     pub noop_batch: i64,
+    /// Target duration of ratchet's backfill batches.
+    #[arg(long, default_value = "200ms", value_parser = crate::engine_cmd::parse_duration)]
+    pub batch_target: Duration,
     /// Use this (empty, disposable) database instead of a throwaway cluster.
     #[arg(long, env = "RATCHET_BENCH_DATABASE_URL")]
     pub database_url: Option<String>,
@@ -68,7 +71,7 @@ pub async fn run(a: &BenchArgs) -> anyhow::Result<i32> {
         b.rows
     ));
     let plain = plain_update(&c, b.rows).await?;
-    let ratchet = ratchet_backfill(&c, &url, b.rows).await?;
+    let ratchet = ratchet_backfill(&c, &url, b.rows, b.batch_target).await?;
     let noop = noop_update(&c, b.rows, b.noop_batch).await?;
     let all = [plain, ratchet, noop];
     line(format!(
@@ -156,7 +159,12 @@ impl Reporter for StepClock {
     }
 }
 
-async fn ratchet_backfill(c: &Client, url: &str, rows: i64) -> anyhow::Result<Figures> {
+async fn ratchet_backfill(
+    c: &Client,
+    url: &str,
+    rows: i64,
+    target: Duration,
+) -> anyhow::Result<Figures> {
     fresh_table(c, "bench_ratchet", rows).await?;
     let dir = tempfile::tempdir()?;
     let file = dir.path().join("bench.yaml");
@@ -168,7 +176,9 @@ async fn ratchet_backfill(c: &Client, url: &str, rows: i64) -> anyhow::Result<Fi
     )?;
     let m = ratchet_spec::load_file(&file)?;
     let clock = Arc::new(StepClock::default());
-    let mut engine = Engine::connect(url, Config::default(), clock.clone()).await?;
+    let mut config = Config::default();
+    config.backfill.target = target;
+    let mut engine = Engine::connect(url, config, clock.clone()).await?;
     let w = wal(c).await?;
     engine.start(&m).await?;
     let wal_bytes = wal_since(c, &w).await?;
@@ -188,12 +198,12 @@ async fn ratchet_backfill(c: &Client, url: &str, rows: i64) -> anyhow::Result<Fi
 
 async fn noop_update(c: &Client, rows: i64, batch: i64) -> anyhow::Result<Figures> {
     fresh_table(c, "bench_noop", rows).await?;
-    c.batch_execute(&format!(
+    c.batch_execute(
         "ALTER TABLE bench_noop ADD COLUMN n text;
          CREATE FUNCTION bench_noop_fill() RETURNS trigger LANGUAGE plpgsql AS $$
          BEGIN NEW.n := (NEW.a * 2)::text || NEW.b; RETURN NEW; END $$;
-         CREATE TRIGGER bench_noop_fill BEFORE UPDATE ON bench_noop FOR EACH ROW EXECUTE FUNCTION bench_noop_fill();"
-    ))
+         CREATE TRIGGER bench_noop_fill BEFORE UPDATE ON bench_noop FOR EACH ROW EXECUTE FUNCTION bench_noop_fill();",
+    )
     .await?;
     let w = wal(c).await?;
     let t = Instant::now();

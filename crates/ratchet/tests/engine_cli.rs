@@ -289,7 +289,8 @@ async fn sigkill_during_backfill_then_resume_loses_and_repeats_nothing() {
            END IF;
            RETURN NEW;
          END $$;
-         CREATE TRIGGER count_writes AFTER UPDATE ON public.items FOR EACH ROW EXECUTE FUNCTION public.count_writes();",
+         CREATE TRIGGER count_writes AFTER UPDATE ON public.items FOR EACH ROW EXECUTE FUNCTION public.count_writes();
+         ALTER TABLE public.items ENABLE ALWAYS TRIGGER count_writes;",
     )
     .await
     .unwrap();
