@@ -87,7 +87,7 @@ impl Rule {
 }
 
 /// Declares a rule file's `pub static RULE`, turning the `///` lines above it into
-/// [`Rule::doc`]. See `API_READY.md`.
+/// [`Rule::doc`]. See `CONTRIBUTING.md`.
 #[macro_export]
 macro_rules! declare_rule {
     (
