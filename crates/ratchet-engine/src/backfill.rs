@@ -917,7 +917,7 @@ mod tests {
     fn batch_size_shrinks_at_once_and_grows_slowly() {
         let cfg = BackfillConfig::default();
         assert!(next_batch_size(1000, Duration::from_millis(800), &cfg) < 300);
-        assert_eq!(next_batch_size(1000, Duration::from_millis(50), &cfg), 2000);
+        assert_eq!(next_batch_size(1000, Duration::from_millis(40), &cfg), 2000);
         assert_eq!(
             next_batch_size(1000, Duration::from_millis(100), &cfg),
             1250

@@ -254,6 +254,25 @@ impl<'a> Planner<'a> {
         }
     }
 
+    /// Queue the physical rename of a column for the end of complete (renames run after
+    /// every other complete step, so those can use the names start saw).
+    fn rename_column_at_complete(&mut self, table_physical: &str, from: &str, to: &str) {
+        let step = self.tx(
+            Phase::Complete,
+            format!("rename column {table_physical}.{from} to {to}"),
+            vec![Statement::new(
+                format!(
+                    "ALTER TABLE {} RENAME COLUMN {} TO {}",
+                    self.q(table_physical),
+                    ident(from),
+                    ident(to)
+                ),
+                vec![self.lock(ACCESS_EXCLUSIVE, table_physical)],
+            )],
+        );
+        self.column_renames.push(step);
+    }
+
     fn tx(&self, phase: Phase, description: impl Into<String>, statements: Vec<Statement>) -> Step {
         self.step(phase, description, Action::Transaction { statements })
     }

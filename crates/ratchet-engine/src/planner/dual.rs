@@ -63,6 +63,47 @@ struct Work {
     drop_not_null: bool,
 }
 
+impl Work {
+    /// A CHECK added `NOT VALID` at start under a temporary name (the final name may still
+    /// be taken by the original column's constraint), validated and renamed at complete.
+    fn check(&mut self, qt: &str, name: &str, expr: &str, lock: Vec<Lock>) {
+        let temp = temp_name(name);
+        self.tx1.push(Statement::new(
+            format!(
+                "ALTER TABLE {qt} ADD CONSTRAINT {} CHECK {expr} NOT VALID",
+                ident(&temp)
+            ),
+            lock.clone(),
+        ));
+        self.validate.push(temp.clone());
+        self.finish.push(Statement::new(
+            format!(
+                "ALTER TABLE {qt} RENAME CONSTRAINT {} TO {}",
+                ident(&temp),
+                ident(name)
+            ),
+            lock,
+        ));
+    }
+
+    /// NOT NULL for a new column without a scan under a strong lock: a `NOT VALID` check
+    /// at start, validated at complete, then `SET NOT NULL` (PostgreSQL 12+ skips the
+    /// scan when a validated check proves it) and the check dropped.
+    fn not_null_check(&mut self, qt: &str, column: &str, lock: Vec<Lock>) {
+        let check = temp_name(&format!("{column}_nn"));
+        self.tx1.push(Statement::new(
+            format!(
+                "ALTER TABLE {qt} ADD CONSTRAINT {} CHECK ({} IS NOT NULL) NOT VALID",
+                ident(&check),
+                ident(column)
+            ),
+            lock,
+        ));
+        self.validate.push(check.clone());
+        self.not_null.push((column.to_string(), check));
+    }
+}
+
 impl Planner<'_> {
     fn state_schema(&self) -> &str {
         &self.input.state_schema
@@ -355,19 +396,7 @@ impl Planner<'_> {
             });
         }
         for d in &dups {
-            self.column_renames.push(self.tx(
-                Phase::Complete,
-                format!("rename column {} to {}", d.new, d.logical),
-                vec![Statement::new(
-                    format!(
-                        "ALTER TABLE {} RENAME COLUMN {} TO {}",
-                        self.q(&t.physical),
-                        ident(&d.new),
-                        ident(&d.logical)
-                    ),
-                    vec![self.lock(ACCESS_EXCLUSIVE, &t.physical)],
-                )],
-            ));
+            self.rename_column_at_complete(&t.physical, &d.new, &d.logical);
         }
         Ok(())
     }
@@ -409,24 +438,8 @@ impl Planner<'_> {
                         .definition
                         .trim_start_matches("CHECK ")
                         .trim_end_matches(" NOT VALID");
-                    let old_to_new: Vec<(String, String)> = map.to_vec();
-                    let e = self.rewrite(expr, &old_to_new)?;
-                    work.tx1.push(Statement::new(
-                        format!(
-                            "ALTER TABLE {qt} ADD CONSTRAINT {} CHECK {e} NOT VALID",
-                            ident(&temp)
-                        ),
-                        lock(ACCESS_EXCLUSIVE),
-                    ));
-                    work.validate.push(temp.clone());
-                    work.finish.push(Statement::new(
-                        format!(
-                            "ALTER TABLE {qt} RENAME CONSTRAINT {} TO {}",
-                            ident(&temp),
-                            ident(&k.name)
-                        ),
-                        lock(ACCESS_EXCLUSIVE),
-                    ));
+                    let e = self.rewrite(expr, map)?;
+                    work.check(&qt, &k.name, &e, lock(ACCESS_EXCLUSIVE));
                 }
                 "u" | "p" => {
                     if k.kind == "p" {
@@ -529,19 +542,10 @@ impl Planner<'_> {
             ));
         }
         // A NOT NULL original: the duplicate gets it back at complete.
-        for (old, new) in map.iter().filter(|_| !work.drop_not_null) {
+        let carry_not_null = !work.drop_not_null;
+        for (old, new) in map.iter().filter(|_| carry_not_null) {
             if ct.column(old).is_some_and(|c| c.not_null) {
-                let check = temp_name(&format!("{new}_nn"));
-                work.tx1.push(Statement::new(
-                    format!(
-                        "ALTER TABLE {qt} ADD CONSTRAINT {} CHECK ({} IS NOT NULL) NOT VALID",
-                        ident(&check),
-                        ident(new)
-                    ),
-                    lock(ACCESS_EXCLUSIVE),
-                ));
-                work.validate.push(check.clone());
-                work.not_null.push((new.clone(), check));
+                work.not_null_check(&qt, new, lock(ACCESS_EXCLUSIVE));
             }
         }
         Ok(())
@@ -570,17 +574,8 @@ impl Planner<'_> {
         let lt = format!("{}.{}", self.schema, t.physical);
         let lock = |m: &str| vec![Lock::new(m, lt.clone())];
         if !c.nullable {
-            let check = temp_name(&format!("{}_nn", c.name));
-            tx1.push(Statement::new(
-                format!(
-                    "ALTER TABLE {qt} ADD CONSTRAINT {} CHECK ({} IS NOT NULL) NOT VALID",
-                    ident(&check),
-                    ident(&physical)
-                ),
-                lock(ACCESS_EXCLUSIVE),
-            ));
-            work.validate.push(check.clone());
-            work.not_null.push((physical.clone(), check));
+            work.not_null_check(&qt, &physical, lock(ACCESS_EXCLUSIVE));
+            tx1.append(&mut work.tx1);
         }
         if let Some(ch) = &c.check {
             let e = self.rewrite(&ch.constraint, &[(c.name.clone(), physical.clone())])?;
@@ -661,18 +656,7 @@ impl Planner<'_> {
             &[],
         );
         if physical != c.name {
-            self.column_renames.push(self.tx(
-                Phase::Complete,
-                format!("rename column {physical} to {}", c.name),
-                vec![Statement::new(
-                    format!(
-                        "ALTER TABLE {qt} RENAME COLUMN {} TO {}",
-                        ident(&physical),
-                        ident(&c.name)
-                    ),
-                    lock(ACCESS_EXCLUSIVE),
-                )],
-            ));
+            self.rename_column_at_complete(&t.physical, &physical, &c.name);
         }
         self.table_mut(&o.table).columns.push(VColumn {
             physical,
@@ -777,17 +761,7 @@ impl Planner<'_> {
             ..Work::default()
         };
         if becomes_not_null {
-            let check = temp_name(&format!("{new}_nn"));
-            work.tx1.push(Statement::new(
-                format!(
-                    "ALTER TABLE {qt} ADD CONSTRAINT {} CHECK ({} IS NOT NULL) NOT VALID",
-                    ident(&check),
-                    ident(&new)
-                ),
-                lock(ACCESS_EXCLUSIVE),
-            ));
-            work.validate.push(check.clone());
-            work.not_null.push((new.clone(), check));
+            work.not_null_check(&qt, &new, lock(ACCESS_EXCLUSIVE));
         }
         // The operation's own constraints, over the duplicate.
         let on_new = [
@@ -797,23 +771,7 @@ impl Planner<'_> {
         if let Some(ch) = &o.check {
             self.expr("check", &ch.constraint)?;
             let e = self.rewrite(&ch.constraint, &on_new)?;
-            let temp = temp_name(&ch.name);
-            work.tx1.push(Statement::new(
-                format!(
-                    "ALTER TABLE {qt} ADD CONSTRAINT {} CHECK {e} NOT VALID",
-                    ident(&temp)
-                ),
-                lock(ACCESS_EXCLUSIVE),
-            ));
-            work.validate.push(temp.clone());
-            work.finish.push(Statement::new(
-                format!(
-                    "ALTER TABLE {qt} RENAME CONSTRAINT {} TO {}",
-                    ident(&temp),
-                    ident(&ch.name)
-                ),
-                lock(ACCESS_EXCLUSIVE),
-            ));
+            work.check(&qt, &ch.name, &e, lock(ACCESS_EXCLUSIVE));
         }
         if let Some(u) = &o.unique {
             let temp = temp_name(&u.name);
@@ -1020,14 +978,7 @@ impl Planner<'_> {
                 .push(self.tx(Phase::Complete, what.clone(), complete));
         }
         if logical != o.column {
-            self.column_renames.push(self.tx(
-                Phase::Complete,
-                format!("rename column {}.{} to {logical}", o.table, o.column),
-                vec![Statement::new(
-                    format!("ALTER TABLE {qt} RENAME COLUMN {col} TO {}", ident(logical)),
-                    lock(ACCESS_EXCLUSIVE),
-                )],
-            ));
+            self.rename_column_at_complete(&t.physical, &c.physical, logical);
             if let Some(x) = self
                 .table_mut(&o.table)
                 .columns
@@ -1126,24 +1077,11 @@ impl Planner<'_> {
                     .iter()
                     .map(|d| (d.logical.clone(), d.new.clone()))
                     .collect();
-                let e = self.rewrite(o.check.as_deref().unwrap_or("true"), &map)?;
-                work.tx1.push(Statement::new(
-                    format!(
-                        "ALTER TABLE {qt} ADD CONSTRAINT {} CHECK {e}{} NOT VALID",
-                        ident(&temp),
-                        if o.no_inherit { " NO INHERIT" } else { "" }
-                    ),
-                    lock(ACCESS_EXCLUSIVE),
-                ));
-                work.validate.push(temp.clone());
-                work.finish.push(Statement::new(
-                    format!(
-                        "ALTER TABLE {qt} RENAME CONSTRAINT {} TO {}",
-                        ident(&temp),
-                        ident(&o.name)
-                    ),
-                    lock(ACCESS_EXCLUSIVE),
-                ));
+                let mut e = self.rewrite(o.check.as_deref().unwrap_or("true"), &map)?;
+                if o.no_inherit {
+                    e.push_str(" NO INHERIT");
+                }
+                work.check(&qt, &o.name, &e, lock(ACCESS_EXCLUSIVE));
             }
             ConstraintType::ForeignKey => {
                 let Some((rq, r, rc, rphys)) = &refs else {
@@ -1201,10 +1139,7 @@ impl Planner<'_> {
                 };
                 if o.type_ == ConstraintType::PrimaryKey {
                     for d in &dups {
-                        let check = temp_name(&format!("{}_nn", d.new));
-                        work.tx1.push(Statement::new(format!("ALTER TABLE {qt} ADD CONSTRAINT {} CHECK ({} IS NOT NULL) NOT VALID", ident(&check), ident(&d.new)), lock(ACCESS_EXCLUSIVE)));
-                        work.validate.push(check.clone());
-                        work.not_null.push((d.new.clone(), check));
+                        work.not_null_check(&qt, &d.new, lock(ACCESS_EXCLUSIVE));
                     }
                 }
                 work.finish.push(Statement::new(

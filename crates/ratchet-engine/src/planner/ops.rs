@@ -366,18 +366,7 @@ impl Planner<'_> {
             )],
         ));
         if taken {
-            self.column_renames.push(self.tx(
-                Phase::Complete,
-                format!("rename column {physical} to {}", c.name),
-                vec![Statement::new(
-                    format!(
-                        "ALTER TABLE {qt} RENAME COLUMN {} TO {}",
-                        ident(&physical),
-                        ident(&c.name)
-                    ),
-                    vec![self.lock(ACCESS_EXCLUSIVE, &t.physical)],
-                )],
-            ));
+            self.rename_column_at_complete(&t.physical, &physical, &c.name);
         }
         self.table_mut(&o.table).columns.push(VColumn {
             physical,
@@ -496,19 +485,7 @@ impl Planner<'_> {
         {
             col.logical = o.to.clone();
         }
-        self.column_renames.push(self.tx(
-            Phase::Complete,
-            format!("rename column {}.{} to {}", o.table, o.from, o.to),
-            vec![Statement::new(
-                format!(
-                    "ALTER TABLE {} RENAME COLUMN {} TO {}",
-                    self.q(&t.physical),
-                    ident(&c.physical),
-                    ident(&o.to)
-                ),
-                vec![self.lock(ACCESS_EXCLUSIVE, &t.physical)],
-            )],
-        ));
+        self.rename_column_at_complete(&t.physical, &c.physical, &o.to);
         Ok(())
     }
 
