@@ -74,6 +74,20 @@ pub fn needs_no_transaction(sql: &str) -> bool {
     })
 }
 
+/// `ALTER TYPE … ADD VALUE`: before PostgreSQL 12 it cannot run inside a transaction
+/// block (and from 12 on the new value cannot be used in the transaction that adds it,
+/// which running each raw statement in its own transaction already guarantees).
+pub fn is_enum_add_value(sql: &str) -> bool {
+    let Ok(parsed) = pg_query::parse(sql) else {
+        return false;
+    };
+    parsed
+        .protobuf
+        .nodes()
+        .iter()
+        .any(|(n, _, _, _)| matches!(n, NodeRef::AlterEnumStmt(a) if a.old_val.is_empty()))
+}
+
 /// The locks a raw statement takes, as far as its kind tells: what `ratchet plan` shows
 /// for `sql` operations.
 pub fn infer_locks(sql: &str, schema: &str) -> Vec<Lock> {
@@ -205,6 +219,17 @@ mod tests {
         assert!(is_volatile("(random() * 1000)::int", &v));
         assert!(!is_volatile("now()", &v));
         assert!(!is_volatile("'x'", &v));
+    }
+
+    #[test]
+    fn recognises_enum_value_additions() {
+        assert!(is_enum_add_value(
+            "ALTER TYPE mood ADD VALUE 'meh' AFTER 'ok'"
+        ));
+        assert!(!is_enum_add_value(
+            "ALTER TYPE mood RENAME VALUE 'a' TO 'b'"
+        ));
+        assert!(!is_enum_add_value("CREATE TYPE mood AS ENUM ('ok')"));
     }
 
     #[test]

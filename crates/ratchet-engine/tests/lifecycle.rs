@@ -359,3 +359,51 @@ async fn plan_reads_the_catalog_only() {
         ["id", "name", "email"]
     );
 }
+
+#[tokio::test]
+async fn enum_types_are_created_extended_and_used_in_columns() {
+    let db = TestDb::new().await;
+    let files = Files::new();
+    let mut e = setup_users(&db, &files, 3).await;
+    let m = files.migration(
+        "02_mood.yaml",
+        r#"
+operations:
+  - sql:
+      up: CREATE TYPE mood AS ENUM ('ok', 'sad')
+  - sql:
+      up: ALTER TYPE mood ADD VALUE 'meh' AFTER 'ok'
+  - add_column:
+      table: users
+      column:
+        name: mood
+        type: mood
+        default: "'ok'"
+"#,
+    );
+    e.start(&m).await.unwrap();
+    let c = db.client().await;
+    c.batch_execute("UPDATE public_02_mood.users SET mood = 'meh' WHERE id = 1")
+        .await
+        .unwrap();
+    e.complete().await.unwrap();
+    let moods: Vec<String> = c
+        .query(
+            "SELECT mood::text FROM public_02_mood.users ORDER BY id",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(moods, ["meh", "ok", "ok"]);
+    let order: Vec<String> = c
+        .query("SELECT unnest(enum_range(NULL::mood))::text", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(order, ["ok", "meh", "sad"]);
+}

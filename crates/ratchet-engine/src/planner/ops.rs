@@ -679,7 +679,9 @@ impl Planner<'_> {
         for s in statements {
             let locks = fragment::infer_locks(&s, &self.schema);
             let stmt = Statement::new(s.clone(), locks);
-            let step = if fragment::needs_no_transaction(&s) {
+            let outside = fragment::needs_no_transaction(&s)
+                || (fragment::is_enum_add_value(&s) && self.catalog().server_version_num < 120000);
+            let step = if outside {
                 self.step(
                     phase,
                     "raw SQL (outside a transaction)",

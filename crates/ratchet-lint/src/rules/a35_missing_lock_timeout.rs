@@ -55,7 +55,7 @@ fn check(cx: &Context<'_>, sink: &mut Sink) {
         let mut d = Diagnostic::new(
             stmt.span,
             format!(
-                "this statement requests an {} on `{}` with no lock_timeout: while it waits behind a long transaction, every later query on `{}` queues behind it",
+                "this statement requests the {} on `{}` with no lock_timeout: while it waits behind a long transaction, every later query on `{}` queues behind it",
                 lock.mode.describe(),
                 lock.table,
                 lock.table
