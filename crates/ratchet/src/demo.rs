@@ -14,6 +14,7 @@ use crate::output::{line, Progress};
 
 const V1: &str = include_str!("../../../examples/demo/01_create_users.yaml");
 const V2: &str = include_str!("../../../examples/demo/02_profile.yaml");
+const V3: &str = include_str!("../../../examples/demo/03_email_required.yaml");
 
 #[derive(clap::Args, Debug)]
 pub struct DemoArgs {
@@ -36,10 +37,13 @@ pub async fn run(a: &DemoArgs) -> anyhow::Result<i32> {
     let dir = tempfile::tempdir()?;
     let f1 = dir.path().join("01_create_users.yaml");
     let f2 = dir.path().join("02_profile.yaml");
+    let f3 = dir.path().join("03_email_required.yaml");
     std::fs::write(&f1, V1)?;
     std::fs::write(&f2, V2)?;
+    std::fs::write(&f3, V3)?;
     let m1 = ratchet_spec::load_file(&f1)?;
     let m2 = ratchet_spec::load_file(&f2)?;
+    let m3 = ratchet_spec::load_file(&f3)?;
     let mut engine = Engine::connect(&url, Config::default(), Arc::new(Progress::new())).await?;
     let app = connect(&url)
         .await
@@ -50,11 +54,12 @@ pub async fn run(a: &DemoArgs) -> anyhow::Result<i32> {
     engine.complete().await?;
     app.batch_execute(&format!(
         "SET search_path TO {v1}; INSERT INTO users (name, email)
-         SELECT 'user ' || g, 'user' || g || '@example.com' FROM generate_series(1, 1000) g"
+         SELECT 'user ' || g, CASE WHEN g % 10 <> 0 THEN 'user' || g || '@example.com' END
+           FROM generate_series(1, 20000) g"
     ))
     .await?;
     line(format!(
-        "   1000 users inserted through version schema {v1}"
+        "   20000 users inserted through version schema {v1} (every tenth without an email)"
     ));
 
     line("\n== plan of version 2 (reads the catalog only)");
@@ -106,6 +111,54 @@ pub async fn run(a: &DemoArgs) -> anyhow::Result<i32> {
         .await
         .is_err();
     line(format!("   old version schema {v1} dropped: {gone}"));
+
+    line("\n== start version 3: email becomes required (dual writes + batched backfill)");
+    let v3 = engine.start(&m3).await?.version_schema;
+    app.execute(
+        &format!("INSERT INTO {v2}.users (full_name) VALUES ('old app, no email')"),
+        &[],
+    )
+    .await?;
+    let email: String = app
+        .query_one(
+            &format!("SELECT email FROM {v3}.users WHERE full_name = 'old app, no email'"),
+            &[],
+        )
+        .await?
+        .get(0);
+    line(format!(
+        "   a row the old version ({v2}) wrote without an email has one in {v3}: {email}"
+    ));
+    let missing: i64 = app
+        .query_one(
+            &format!("SELECT count(*) FROM {v3}.users WHERE email IS NULL"),
+            &[],
+        )
+        .await?
+        .get(0);
+    line(format!(
+        "   rows without an email in the new version: {missing}"
+    ));
+    let v = engine
+        .validate(false)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("nothing to validate"))?;
+    line(format!(
+        "   validate: {} rows checked, {} mismatches",
+        v.rows_checked, v.mismatches
+    ));
+    engine.complete().await?;
+    let nullable: bool = app
+        .query_one(
+            "SELECT NOT attnotnull FROM pg_attribute WHERE attrelid = 'public.users'::regclass AND attname = 'email'",
+            &[],
+        )
+        .await?
+        .get(0);
+    line(format!(
+        "   completed: public.users.email is NOT NULL now: {}",
+        !nullable
+    ));
     let st = engine.status().await?;
     line(format!(
         "   status: version schema {}, {} migrations applied",
