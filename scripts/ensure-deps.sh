@@ -13,10 +13,15 @@ have_pg_server() {
     command -v pg_config >/dev/null 2>&1 && [ -x "$(pg_config --bindir)/initdb" ] && return 0
     return 1
 }
+# Only libclang itself counts (libclang.so, libclang-14.so.1, ...): libclang-cpp, which
+# other packages pull in, is a different library and bindgen cannot load it.
 have_libclang() {
-    ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 && return 0
-    ls /usr/lib/*/libclang*.so* >/dev/null 2>&1 && return 0
     [ -n "${LIBCLANG_PATH:-}" ] && return 0
+    local f
+    for f in /usr/lib/llvm-*/lib/libclang.so* /usr/lib/llvm-*/lib/libclang-[0-9]*.so* \
+             /usr/lib/*/libclang.so* /usr/lib/*/libclang-[0-9]*.so*; do
+        [ -e "$f" ] && return 0
+    done
     return 1
 }
 have_pg_server || missing+=(postgresql)
