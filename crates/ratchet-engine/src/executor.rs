@@ -82,7 +82,7 @@ impl Default for Config {
             max_attempts: 30,
             backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(5),
-            lock_wait: Duration::from_secs(0),
+            lock_wait: Duration::from_secs(10),
             backfill: crate::backfill::BackfillConfig::default(),
             run_backfill: true,
         }

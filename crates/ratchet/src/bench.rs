@@ -4,8 +4,11 @@
 //! 1. one plain `UPDATE t SET new = <up>` over the whole table (the speed ceiling, and the
 //!    thing never to do in production: one transaction locking every row);
 //! 2. ratchet's batched, resumable backfill of an `add_column` with `up`;
-//! 3. the trigger-driven no-op update (`UPDATE t SET id = id` in key batches, with a
-//!    trigger computing the new column), as pgroll and many hand-written scripts do it.
+//! 3. the trigger-driven no-op update (`UPDATE t SET id = id` in key batches, with the
+//!    cheapest possible trigger computing the new column), as hand-written scripts do it;
+//! 4. the same approach shaped the way pgroll runs it: a `needs_backfill` flag column,
+//!    a trigger that reads `search_path` to decide whether to compute the new column,
+//!    and batches of 1,000 keys picked with `FOR NO KEY UPDATE` and joined to the update.
 #![allow(clippy::print_stdout)]
 
 use std::sync::{Arc, Mutex};
@@ -38,6 +41,9 @@ pub struct BackfillBench {
     /// Batch size of the no-op-update approach.
     #[arg(long, default_value_t = 10_000)]
     pub noop_batch: i64,
+    /// Batch size of the pgroll-shaped no-op update (pgroll's default is 1,000).
+    #[arg(long, default_value_t = 1_000)]
+    pub pgroll_batch: i64,
     /// Target duration of ratchet's backfill batches.
     #[arg(long, default_value = "200ms", value_parser = crate::engine_cmd::parse_duration)]
     pub batch_target: Duration,
@@ -73,14 +79,15 @@ pub async fn run(a: &BenchArgs) -> anyhow::Result<i32> {
     let plain = plain_update(&c, b.rows).await?;
     let ratchet = ratchet_backfill(&c, &url, b.rows, b.batch_target).await?;
     let noop = noop_update(&c, b.rows, b.noop_batch).await?;
-    let all = [plain, ratchet, noop];
+    let pgroll = pgroll_style(&c, b.rows, b.pgroll_batch).await?;
+    let all = [plain, ratchet, noop, pgroll];
     line(format!(
-        "{:<34} {:>9} {:>12} {:>14} {:>10}",
+        "{:<40} {:>9} {:>12} {:>14} {:>10}",
         "approach", "seconds", "rows/s", "WAL bytes/row", "vs plain"
     ));
     for f in &all {
         line(format!(
-            "{:<34} {:>9.2} {:>12.0} {:>14.1} {:>9.0}%",
+            "{:<40} {:>9.2} {:>12.0} {:>14.1} {:>9.0}%",
             f.name,
             f.seconds,
             b.rows as f64 / f.seconds,
@@ -89,9 +96,11 @@ pub async fn run(a: &BenchArgs) -> anyhow::Result<i32> {
         ));
     }
     line(format!(
-        "\nratchet backfill: {:.0}% of a plain UPDATE's throughput (goal ≥ 80%), {:.1}× the no-op-update approach (goal ≥ 2×)",
+        "\nratchet backfill: {:.0}% of a plain UPDATE's throughput (goal ≥ 80%); \
+         {:.1}× the no-op update with a minimal trigger, {:.1}× the pgroll-shaped one (goal ≥ 2×)",
         all[0].seconds / all[1].seconds * 100.0,
-        all[2].seconds / all[1].seconds
+        all[2].seconds / all[1].seconds,
+        all[3].seconds / all[1].seconds
     ));
     Ok(0)
 }
@@ -222,6 +231,62 @@ async fn noop_update(c: &Client, rows: i64, batch: i64) -> anyhow::Result<Figure
         .await?;
     Ok(Figures {
         name: "no-op UPDATE with trigger (batched)",
+        seconds,
+        wal_bytes,
+    })
+}
+
+/// The no-op update as pgroll runs it (see the module comment). Written from its
+/// documented behaviour: a boolean marks the rows still to fill, the trigger compares
+/// `search_path` with the new version's schema on every row, and each batch locks its
+/// keys before the join update that fires the trigger.
+async fn pgroll_style(c: &Client, rows: i64, batch: i64) -> anyhow::Result<Figures> {
+    fresh_table(c, "bench_pgroll", rows).await?;
+    c.batch_execute(
+        "ALTER TABLE bench_pgroll ADD COLUMN n text, ADD COLUMN needs_backfill boolean DEFAULT true;
+         CREATE FUNCTION bench_pgroll_fill() RETURNS trigger LANGUAGE plpgsql AS $$
+         DECLARE
+           a bench_pgroll.a%TYPE := NEW.a;
+           b bench_pgroll.b%TYPE := NEW.b;
+           sp text;
+         BEGIN
+           SELECT current_setting INTO sp FROM current_setting('search_path');
+           IF sp <> 'public_bench' THEN
+             NEW.n := (a * 2)::text || b;
+             NEW.needs_backfill := false;
+           END IF;
+           RETURN NEW;
+         END $$;
+         CREATE TRIGGER bench_pgroll_fill BEFORE INSERT OR UPDATE ON bench_pgroll
+           FOR EACH ROW EXECUTE FUNCTION bench_pgroll_fill();",
+    )
+    .await?;
+    let w = wal(c).await?;
+    let t = Instant::now();
+    let mut last = 0i64;
+    loop {
+        let r = c
+            .query_one(
+                "WITH batch AS (
+                   SELECT id FROM bench_pgroll WHERE needs_backfill AND id > $1
+                    ORDER BY id LIMIT $2 FOR NO KEY UPDATE),
+                 u AS (UPDATE bench_pgroll AS t SET id = t.id FROM batch
+                        WHERE t.id = batch.id RETURNING t.id)
+                 SELECT max(id) FROM u",
+                &[&last, &batch],
+            )
+            .await?;
+        match r.get::<_, Option<i64>>(0) {
+            Some(id) => last = id,
+            None => break,
+        }
+    }
+    let seconds = t.elapsed().as_secs_f64();
+    let wal_bytes = wal_since(c, &w).await?;
+    c.batch_execute("DROP TABLE bench_pgroll; DROP FUNCTION bench_pgroll_fill()")
+        .await?;
+    Ok(Figures {
+        name: "no-op UPDATE, pgroll-shaped (batched)",
         seconds,
         wal_bytes,
     })

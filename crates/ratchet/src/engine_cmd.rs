@@ -28,8 +28,9 @@ pub struct ConnArgs {
     /// Attempts per step on lock timeout or deadlock before giving up.
     #[arg(long, default_value_t = 30)]
     pub max_attempts: u32,
-    /// How long to wait for another ratchet process to finish (0: refuse at once).
-    #[arg(long, default_value = "0s", value_parser = parse_duration)]
+    /// How long to wait for another ratchet process to finish (0: refuse at once). The
+    /// default also covers a previous run whose connection the server is still closing.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub wait: Duration,
 }
 

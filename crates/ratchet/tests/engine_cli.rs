@@ -156,17 +156,43 @@ async fn exit_codes_and_errors_for_bad_input() {
     assert_eq!(v["history"], serde_json::json!([]));
 }
 
-#[tokio::test]
-async fn a_second_process_is_refused_while_one_runs() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_process_waits_then_refuses_while_one_runs() {
     let db = TestDb::new().await;
     let holder = db.client().await;
     holder
         .query("SELECT pg_advisory_lock(hashtext('ratchet:ratchet'))", &[])
         .await
         .unwrap();
-    let o = ratchet(&db, &["status"], &[]);
+    let t = std::time::Instant::now();
+    let o = ratchet(&db, &["status", "--wait", "1s"], &[]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(String::from_utf8_lossy(&o.stderr).contains("another ratchet process"));
+    assert!(
+        t.elapsed() >= std::time::Duration::from_secs(1),
+        "it waited"
+    );
+    let o = ratchet(&db, &["status", "--wait", "0"], &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    // With the default wait, a release while waiting lets the second process through.
+    let second = std::thread::scope(|s| {
+        let second = s.spawn(|| ratchet(&db, &["status"], &[]));
+        std::thread::sleep(std::time::Duration::from_millis(700));
+        // The test runs on the runtime's own thread, the connection on its workers.
+        let rt = tokio::runtime::Handle::current();
+        let holder = &holder;
+        s.spawn(move || {
+            rt.block_on(holder.query(
+                "SELECT pg_advisory_unlock(hashtext('ratchet:ratchet'))",
+                &[],
+            ))
+            .unwrap()
+        })
+        .join()
+        .unwrap();
+        second.join().unwrap()
+    });
+    assert!(second.status.success(), "{}", text(&second));
 }
 
 async fn scalar(db: &TestDb, sql: &str) -> String {
