@@ -189,9 +189,11 @@ async fn a_changed_file_is_refused() {
 async fn a_second_runner_is_refused_cleanly() {
     let db = TestDb::new().await;
     let _first = engine(&db).await;
+    let mut no_wait = config();
+    no_wait.lock_wait = std::time::Duration::ZERO;
     let err = match ratchet_engine::Engine::connect(
         &db.url,
-        config(),
+        no_wait,
         std::sync::Arc::new(ratchet_engine::Silent),
     )
     .await
