@@ -207,9 +207,12 @@ ON CONFLICT DO NOTHING",
             cond.push(format!("({}) > {}", self.keys(""), self.key_params(n + 1)));
         }
         let limit = if has_cursor { 2 * n + 1 } else { n + 1 };
+        // The text array is built above the OFFSET: built in the scan, it would be computed
+        // for every skipped key too (about half the query's time).
         format!(
-            "SELECT ARRAY[{kt}] FROM {t} WHERE {cond} ORDER BY {keys} OFFSET ${limit}::bigint - 1 LIMIT 1",
-            kt = self.keys_text(""),
+            "SELECT ARRAY[{kt}] FROM (SELECT {keys} FROM {t} WHERE {cond} ORDER BY {keys} \
+             OFFSET ${limit}::bigint - 1 LIMIT 1) AS e",
+            kt = self.keys_text("e."),
             t = self.t(),
             cond = cond.join(" AND "),
             keys = self.keys(""),
