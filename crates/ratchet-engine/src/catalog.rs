@@ -39,6 +39,10 @@ pub struct Table {
     pub comment: Option<String>,
     /// The planner's row estimate (`pg_class.reltuples`; -1 when never analysed).
     pub estimated_rows: f64,
+    /// The replica identity as an `ALTER TABLE … REPLICA IDENTITY` clause (`DEFAULT`,
+    /// `FULL`, `NOTHING`, `USING INDEX "name"`), so an abort can put it back.
+    #[serde(default)]
+    pub replica_identity: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -143,7 +147,12 @@ pub async fn load(client: &impl GenericClient, schema: &str) -> Result<Catalog, 
 async fn load_tables(client: &impl GenericClient, cat: &mut Catalog) -> Result<(), EngineError> {
     let rows = client
         .query(
-            "SELECT c.oid, c.relname::text, obj_description(c.oid, 'pg_class'), c.reltuples::float8
+            "SELECT c.oid, c.relname::text, obj_description(c.oid, 'pg_class'), c.reltuples::float8,
+                    CASE c.relreplident WHEN 'f' THEN 'FULL' WHEN 'n' THEN 'NOTHING'
+                      WHEN 'i' THEN COALESCE((SELECT 'USING INDEX ' || quote_ident(ic.relname)
+                                                FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
+                                               WHERE i.indrelid = c.oid AND i.indisreplident), 'DEFAULT')
+                      ELSE 'DEFAULT' END
                FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
               WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND NOT c.relispartition",
             &[&cat.schema],
@@ -161,6 +170,7 @@ async fn load_tables(client: &impl GenericClient, cat: &mut Catalog) -> Result<(
                 constraints: Vec::new(),
                 comment: row.get(2),
                 estimated_rows: row.get(3),
+                replica_identity: row.get(4),
             },
         );
     }

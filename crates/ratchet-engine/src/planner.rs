@@ -314,6 +314,7 @@ impl<'a> Planner<'a> {
                     constraints: vec![],
                     comment: None,
                     estimated_rows: 0.0,
+                    replica_identity: "DEFAULT".into(),
                 });
             for c in &t.columns {
                 if entry.column(&c.physical).is_some() {

@@ -409,3 +409,40 @@ operations:
         .collect();
     assert_eq!(order, ["ok", "meh", "sad"]);
 }
+
+#[tokio::test]
+async fn abort_puts_the_replica_identity_back() {
+    let db = TestDb::new().await;
+    let files = Files::new();
+    let mut e = setup_users(&db, &files, 5).await;
+    let c = db.client().await;
+    c.batch_execute(
+        "CREATE UNIQUE INDEX users_id_ri ON public.users (id);
+         ALTER TABLE public.users REPLICA IDENTITY USING INDEX users_id_ri",
+    )
+    .await
+    .unwrap();
+    let identity = || async {
+        db.client()
+            .await
+            .query_one(
+                "SELECT c.relreplident::text || coalesce((SELECT ':' || ic.relname FROM pg_index i
+                         JOIN pg_class ic ON ic.oid = i.indexrelid
+                        WHERE i.indrelid = c.oid AND i.indisreplident), '')
+                   FROM pg_class c WHERE c.oid = 'public.users'::regclass",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get::<_, String>(0)
+    };
+    assert_eq!(identity().await, "i:users_id_ri");
+    let m = files.migration(
+        "02_full.yaml",
+        "operations:\n  - set_replica_identity:\n      table: users\n      identity:\n        type: full\n",
+    );
+    e.start(&m).await.unwrap();
+    assert_eq!(identity().await, "f");
+    e.abort().await.unwrap();
+    assert_eq!(identity().await, "i:users_id_ri");
+}

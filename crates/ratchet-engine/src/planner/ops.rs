@@ -661,6 +661,26 @@ impl Planner<'_> {
                 vec![self.lock(ACCESS_EXCLUSIVE, &t.physical)],
             )],
         ));
+        // Abort puts back what the table had (a table created by this migration goes
+        // away on abort anyway).
+        if let Some(before) = self
+            .catalog()
+            .tables
+            .get(&t.physical)
+            .map(|x| x.replica_identity.clone())
+        {
+            self.abort.push(self.tx(
+                Phase::Abort,
+                format!("restore replica identity of {} to {before}", o.table),
+                vec![Statement::new(
+                    format!(
+                        "ALTER TABLE {} REPLICA IDENTITY {before}",
+                        self.q(&t.physical)
+                    ),
+                    vec![self.lock(ACCESS_EXCLUSIVE, &t.physical)],
+                )],
+            ));
+        }
         Ok(())
     }
 
