@@ -281,3 +281,41 @@ fn explain_prints_the_rule_doc() {
     let unknown = ratchet(dir.path(), &["explain", "no-such-rule"], None);
     assert_eq!(unknown.code, 2);
 }
+
+/// The example of docs/convert.md, end to end: the YAML and the notes it shows are what the
+/// command prints, the YAML loads as a migration, and a file that does not parse changes
+/// nothing and exits 2.
+#[test]
+fn convert_prints_the_documented_example() {
+    let doc = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/convert.md"),
+    )
+    .expect("docs/convert.md");
+    // The fenced block whose opening fence ends `marker`, from the line after the fence
+    // (`marker` may run on into the block's first lines, which are kept).
+    let block = |marker: &str| -> String {
+        let at = doc.find(marker).expect("marker");
+        let fence = at + doc[at..].find("```").expect("fence");
+        let rest = &doc[fence..];
+        let body = &rest[rest.find('\n').expect("line") + 1..];
+        body[..body.find("```").expect("closing fence")].to_string()
+    };
+    let sql = block("```sql\nCREATE TABLE events");
+    let yaml = block("```yaml\noperations:\n- create_table:\n    name: events");
+    let notes = block("with these notes on stderr:\n\n```");
+    let dir = project(&[("m.sql", &sql), ("bad.sql", "ALTER TABLE t ADD COLUMN;\n")]);
+    let run = ratchet(dir.path(), &["convert", "m.sql"], None);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.stdout, yaml, "docs/convert.md's YAML is stale");
+    assert_eq!(run.stderr, notes, "docs/convert.md's notes are stale");
+    // The output is a migration ratchet loads.
+    let run = ratchet(dir.path(), &["convert", "m.sql", "-o", "m.yaml"], None);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let m = ratchet_spec::load_file(&dir.path().join("m.yaml")).expect("converted file loads");
+    assert_eq!(m.operations.len(), 4);
+    // A file that does not parse: exit 2, the location, no output file.
+    let run = ratchet(dir.path(), &["convert", "bad.sql", "-o", "bad.yaml"], None);
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("bad.sql:1:"), "{}", run.stderr);
+    assert!(!dir.path().join("bad.yaml").exists());
+}
