@@ -8,19 +8,23 @@ use crate::{Context, Diagnostic, Severity, Sink};
 
 crate::declare_rule! {
     /// ## What it detects
-    /// `ALTER TYPE … ADD VALUE` without `BEFORE`/`AFTER` (`info`), and any `ADD VALUE`
-    /// inside a transaction when targeting PostgreSQL < 12 (`error`).
+    /// `ALTER TYPE … ADD VALUE` without `BEFORE`/`AFTER` (`info`), any `ADD VALUE`
+    /// inside a transaction when targeting PostgreSQL < 12 (`error`), and on 12+ a later
+    /// statement of the same transaction that uses the new value (`error`).
     ///
     /// ## Why it is dangerous
     /// Enum order is part of the type: `ORDER BY`, `<` and `>` over the enum follow it, so
     /// a value appended at the end by accident changes query results. Old application
     /// versions also meet a value they do not know. Before PostgreSQL 12, `ADD VALUE`
     /// cannot run inside a transaction block at all (error 25001), so a wrapped migration
-    /// fails; on 12+ the new value cannot be used until the transaction commits.
+    /// fails; on 12+ the new value cannot be used until the transaction commits: a later
+    /// statement of the same transaction that writes or compares it fails with
+    /// `unsafe use of new value` (55P04) and the whole migration rolls back.
     ///
     /// ## What to do instead
     /// Say where the value goes (`ADD VALUE 'x' AFTER 'y'`), update the clients that
-    /// switch over the enum first, and on PG < 12 run it outside a transaction.
+    /// switch over the enum first, and on PG < 12 run it outside a transaction. Use the
+    /// new value in a later migration (or after a `COMMIT`).
     ///
     /// ## Example
     /// ```sql
@@ -36,6 +40,7 @@ crate::declare_rule! {
 }
 
 fn check(cx: &Context<'_>, sink: &mut Sink) {
+    used_before_commit(cx, sink);
     for stmt in cx.statements() {
         let NodeEnum::AlterEnumStmt(e) = &stmt.node else {
             continue;
@@ -72,6 +77,51 @@ fn check(cx: &Context<'_>, sink: &mut Sink) {
     }
 }
 
+/// A value added in a transaction and used by a later statement of the same transaction
+/// (PostgreSQL 12+; before 12 the `ADD VALUE` itself fails, reported above).
+fn used_before_commit(cx: &Context<'_>, sink: &mut Sink) {
+    if !cx.pg_version().at_least(12) {
+        return;
+    }
+    let statements = cx.statements();
+    for (i, add) in statements.iter().enumerate() {
+        let NodeEnum::AlterEnumStmt(e) = &add.node else {
+            continue;
+        };
+        if !e.old_val.is_empty() || !add.tx.in_transaction {
+            continue;
+        }
+        let type_name = ast::string_list(&e.type_name).join(".");
+        let user = statements[i + 1..]
+            .iter()
+            .take_while(|s| s.tx.in_transaction && s.tx.id == add.tx.id)
+            .find(|s| ast::contains(&s.node, |n| is_string(n, &e.new_val)));
+        if let Some(user) = user {
+            sink.push(
+                Diagnostic::new(
+                    user.span,
+                    format!(
+                        "uses value '{}' of enum `{type_name}`, added earlier in the same transaction: PostgreSQL refuses it until that transaction commits (unsafe use of new value)",
+                        e.new_val
+                    ),
+                )
+                .help("commit between the two: add the value in one migration and use it in the next (or in a file without a transaction)")
+                .severity(Severity::Error),
+            );
+        }
+    }
+}
+
+fn is_string(n: &pg_query::NodeRef<'_>, value: &str) -> bool {
+    match n {
+        pg_query::NodeRef::AConst(c) => matches!(
+            &c.val,
+            Some(pg_query::protobuf::a_const::Val::Sval(s)) if s.sval == value
+        ),
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::RULE;
@@ -98,6 +148,22 @@ mod tests {
             &settings,
             None
         ));
+    }
+
+    #[test]
+    fn fires_on_a_use_in_the_same_transaction() {
+        insta::assert_snapshot!(lint_errors(
+            &RULE,
+            "BEGIN;\nALTER TYPE order_status ADD VALUE 'returned' AFTER 'shipped';\nUPDATE orders SET status = 'returned' WHERE refunded;\nCOMMIT;"
+        ));
+    }
+
+    #[test]
+    fn ignores_a_use_after_commit() {
+        lint_ok(
+            &RULE,
+            "BEGIN;\nALTER TYPE order_status ADD VALUE 'returned' AFTER 'shipped';\nCOMMIT;\nUPDATE orders SET status = 'returned' WHERE refunded;",
+        );
     }
 
     #[test]
