@@ -423,18 +423,16 @@ async fn abort_puts_the_replica_identity_back() {
     .await
     .unwrap();
     let identity = || async {
-        db.client()
-            .await
-            .query_one(
-                "SELECT c.relreplident::text || coalesce((SELECT ':' || ic.relname FROM pg_index i
+        c.query_one(
+            "SELECT c.relreplident::text || coalesce((SELECT ':' || ic.relname FROM pg_index i
                          JOIN pg_class ic ON ic.oid = i.indexrelid
                         WHERE i.indrelid = c.oid AND i.indisreplident), '')
                    FROM pg_class c WHERE c.oid = 'public.users'::regclass",
-                &[],
-            )
-            .await
-            .unwrap()
-            .get::<_, String>(0)
+            &[],
+        )
+        .await
+        .unwrap()
+        .get::<_, String>(0)
     };
     assert_eq!(identity().await, "i:users_id_ri");
     let m = files.migration(

@@ -85,6 +85,13 @@ pub async fn run(a: &BenchArgs) -> anyhow::Result<i32> {
     let ceiling = plain_update_with_trigger(&c, b.rows).await?;
     let noop = noop_update(&c, b.rows, b.noop_batch).await?;
     let pgroll = pgroll_style(&c, b.rows, b.pgroll_batch).await?;
+    let ratios = (
+        plain.seconds / ratchet.seconds * 100.0,
+        ceiling.seconds / ratchet.seconds * 100.0,
+        noop.seconds / ratchet.seconds,
+        pgroll.seconds / ratchet.seconds,
+    );
+    let base = plain.seconds;
     let all = [plain, ratchet, noop, pgroll, ceiling];
     line(format!(
         "{:<40} {:>9} {:>12} {:>14} {:>10}",
@@ -97,17 +104,14 @@ pub async fn run(a: &BenchArgs) -> anyhow::Result<i32> {
             f.seconds,
             b.rows as f64 / f.seconds,
             f.wal_bytes / b.rows as f64,
-            all[0].seconds / f.seconds * 100.0
+            base / f.seconds * 100.0
         ));
     }
     line(format!(
         "\nratchet backfill: {:.0}% of a plain UPDATE's throughput (goal ≥ 80%), \
          {:.0}% of a plain UPDATE with a trigger present; \
          {:.1}× the no-op update with a minimal trigger, {:.1}× the pgroll-shaped one (goal ≥ 2×)",
-        all[0].seconds / all[1].seconds * 100.0,
-        all[4].seconds / all[1].seconds * 100.0,
-        all[2].seconds / all[1].seconds,
-        all[3].seconds / all[1].seconds
+        ratios.0, ratios.1, ratios.2, ratios.3
     ));
     Ok(0)
 }
@@ -140,50 +144,72 @@ async fn wal_since(c: &Client, since: &str) -> anyhow::Result<f64> {
     .get(0))
 }
 
-async fn plain_update(c: &Client, rows: i64) -> anyhow::Result<Figures> {
-    fresh_table(c, "bench_plain", rows).await?;
-    c.batch_execute("ALTER TABLE bench_plain ADD COLUMN n text")
-        .await?;
+/// Build `table` (untimed), prepare it with `setup` (untimed), then time `run` and count
+/// the WAL it writes. The table and its trigger function `<table>_fill`, if `setup` made
+/// one, are dropped afterwards.
+async fn measure(
+    c: &Client,
+    rows: i64,
+    name: &'static str,
+    table: &str,
+    setup: &str,
+    run: impl AsyncFnOnce() -> anyhow::Result<()>,
+) -> anyhow::Result<Figures> {
+    fresh_table(c, table, rows).await?;
+    c.batch_execute(setup).await?;
     let w = wal(c).await?;
     let t = Instant::now();
-    c.batch_execute(&format!("UPDATE bench_plain SET n = {UP}"))
-        .await?;
+    run().await?;
     let seconds = t.elapsed().as_secs_f64();
+    let wal_bytes = wal_since(c, &w).await?;
+    c.batch_execute(&format!(
+        "DROP TABLE {table}; DROP FUNCTION IF EXISTS {table}_fill()"
+    ))
+    .await?;
     Ok(Figures {
-        name: "plain UPDATE (one transaction)",
+        name,
         seconds,
-        wal_bytes: wal_since(c, &w).await?,
+        wal_bytes,
     })
+}
+
+async fn plain_update(c: &Client, rows: i64) -> anyhow::Result<Figures> {
+    measure(
+        c,
+        rows,
+        "plain UPDATE (one transaction)",
+        "bench_plain",
+        "ALTER TABLE bench_plain ADD COLUMN n text",
+        async || {
+            Ok(c.batch_execute(&format!("UPDATE bench_plain SET n = {UP}"))
+                .await?)
+        },
+    )
+    .await
 }
 
 /// The plain UPDATE again, on a table with a `BEFORE UPDATE` row trigger that replica
 /// mode keeps from firing: what the row locks such a trigger brings cost by themselves.
 async fn plain_update_with_trigger(c: &Client, rows: i64) -> anyhow::Result<Figures> {
-    fresh_table(c, "bench_plain_trg", rows).await?;
-    c.batch_execute(
+    measure(
+        c,
+        rows,
+        "plain UPDATE, trigger present (ref.)",
+        "bench_plain_trg",
         "ALTER TABLE bench_plain_trg ADD COLUMN n text;
          CREATE FUNCTION bench_plain_trg_fill() RETURNS trigger LANGUAGE plpgsql AS $$
          BEGIN NEW.n := (NEW.a * 2)::text || NEW.b; RETURN NEW; END $$;
          CREATE TRIGGER bench_plain_trg_fill BEFORE UPDATE OF a, b ON bench_plain_trg
            FOR EACH ROW EXECUTE FUNCTION bench_plain_trg_fill();",
+        async || {
+            Ok(c.batch_execute(&format!(
+                "BEGIN; SET LOCAL session_replication_role = replica;
+                 UPDATE bench_plain_trg SET n = {UP}; COMMIT;"
+            ))
+            .await?)
+        },
     )
-    .await?;
-    let w = wal(c).await?;
-    let t = Instant::now();
-    c.batch_execute(&format!(
-        "BEGIN; SET LOCAL session_replication_role = replica;
-         UPDATE bench_plain_trg SET n = {UP}; COMMIT;"
-    ))
-    .await?;
-    let seconds = t.elapsed().as_secs_f64();
-    let wal_bytes = wal_since(c, &w).await?;
-    c.batch_execute("DROP TABLE bench_plain_trg; DROP FUNCTION bench_plain_trg_fill()")
-        .await?;
-    Ok(Figures {
-        name: "plain UPDATE, trigger present (ref.)",
-        seconds,
-        wal_bytes,
-    })
+    .await
 }
 
 /// Records how long the backfill step took.
@@ -243,34 +269,29 @@ async fn ratchet_backfill(
 }
 
 async fn noop_update(c: &Client, rows: i64, batch: i64) -> anyhow::Result<Figures> {
-    fresh_table(c, "bench_noop", rows).await?;
-    c.batch_execute(
+    measure(
+        c,
+        rows,
+        "no-op UPDATE with trigger (batched)",
+        "bench_noop",
         "ALTER TABLE bench_noop ADD COLUMN n text;
          CREATE FUNCTION bench_noop_fill() RETURNS trigger LANGUAGE plpgsql AS $$
          BEGIN NEW.n := (NEW.a * 2)::text || NEW.b; RETURN NEW; END $$;
          CREATE TRIGGER bench_noop_fill BEFORE UPDATE ON bench_noop FOR EACH ROW EXECUTE FUNCTION bench_noop_fill();",
+        async || {
+            let mut lo = 0i64;
+            while lo < rows {
+                c.execute(
+                    "UPDATE bench_noop SET id = id WHERE id > $1 AND id <= $2",
+                    &[&lo, &(lo + batch)],
+                )
+                .await?;
+                lo += batch;
+            }
+            Ok(())
+        },
     )
-    .await?;
-    let w = wal(c).await?;
-    let t = Instant::now();
-    let mut lo = 0i64;
-    while lo < rows {
-        c.execute(
-            "UPDATE bench_noop SET id = id WHERE id > $1 AND id <= $2",
-            &[&lo, &(lo + batch)],
-        )
-        .await?;
-        lo += batch;
-    }
-    let seconds = t.elapsed().as_secs_f64();
-    let wal_bytes = wal_since(c, &w).await?;
-    c.batch_execute("DROP TABLE bench_noop; DROP FUNCTION bench_noop_fill()")
-        .await?;
-    Ok(Figures {
-        name: "no-op UPDATE with trigger (batched)",
-        seconds,
-        wal_bytes,
-    })
+    .await
 }
 
 /// The no-op update as pgroll runs it (see the module comment). Written from its
@@ -278,8 +299,11 @@ async fn noop_update(c: &Client, rows: i64, batch: i64) -> anyhow::Result<Figure
 /// `search_path` with the new version's schema on every row, and each batch locks its
 /// keys before the join update that fires the trigger.
 async fn pgroll_style(c: &Client, rows: i64, batch: i64) -> anyhow::Result<Figures> {
-    fresh_table(c, "bench_pgroll", rows).await?;
-    c.batch_execute(
+    measure(
+        c,
+        rows,
+        "no-op UPDATE, pgroll-shaped (batched)",
+        "bench_pgroll",
         "ALTER TABLE bench_pgroll ADD COLUMN n text, ADD COLUMN needs_backfill boolean DEFAULT true;
          CREATE FUNCTION bench_pgroll_fill() RETURNS trigger LANGUAGE plpgsql AS $$
          DECLARE
@@ -296,35 +320,26 @@ async fn pgroll_style(c: &Client, rows: i64, batch: i64) -> anyhow::Result<Figur
          END $$;
          CREATE TRIGGER bench_pgroll_fill BEFORE INSERT OR UPDATE ON bench_pgroll
            FOR EACH ROW EXECUTE FUNCTION bench_pgroll_fill();",
+        async || {
+            let mut last = 0i64;
+            loop {
+                let r = c
+                    .query_one(
+                        "WITH batch AS (
+                           SELECT id FROM bench_pgroll WHERE needs_backfill AND id > $1
+                            ORDER BY id LIMIT $2 FOR NO KEY UPDATE),
+                         u AS (UPDATE bench_pgroll AS t SET id = t.id FROM batch
+                                WHERE t.id = batch.id RETURNING t.id)
+                         SELECT max(id) FROM u",
+                        &[&last, &batch],
+                    )
+                    .await?;
+                match r.get::<_, Option<i64>>(0) {
+                    Some(id) => last = id,
+                    None => return Ok(()),
+                }
+            }
+        },
     )
-    .await?;
-    let w = wal(c).await?;
-    let t = Instant::now();
-    let mut last = 0i64;
-    loop {
-        let r = c
-            .query_one(
-                "WITH batch AS (
-                   SELECT id FROM bench_pgroll WHERE needs_backfill AND id > $1
-                    ORDER BY id LIMIT $2 FOR NO KEY UPDATE),
-                 u AS (UPDATE bench_pgroll AS t SET id = t.id FROM batch
-                        WHERE t.id = batch.id RETURNING t.id)
-                 SELECT max(id) FROM u",
-                &[&last, &batch],
-            )
-            .await?;
-        match r.get::<_, Option<i64>>(0) {
-            Some(id) => last = id,
-            None => break,
-        }
-    }
-    let seconds = t.elapsed().as_secs_f64();
-    let wal_bytes = wal_since(c, &w).await?;
-    c.batch_execute("DROP TABLE bench_pgroll; DROP FUNCTION bench_pgroll_fill()")
-        .await?;
-    Ok(Figures {
-        name: "no-op UPDATE, pgroll-shaped (batched)",
-        seconds,
-        wal_bytes,
-    })
+    .await
 }

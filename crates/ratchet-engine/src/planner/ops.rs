@@ -647,38 +647,36 @@ impl Planner<'_> {
                 ))
             }
         };
-        self.start.push(self.tx(
-            Phase::Start,
-            format!(
-                "set replica identity of {} to {}",
-                o.table, o.identity.type_
-            ),
+        let set = |clause: &str| {
             vec![Statement::new(
                 format!(
                     "ALTER TABLE {} REPLICA IDENTITY {clause}",
                     self.q(&t.physical)
                 ),
                 vec![self.lock(ACCESS_EXCLUSIVE, &t.physical)],
-            )],
-        ));
+            )]
+        };
+        let start = set(&clause);
         // Abort puts back what the table had (a table created by this migration goes
         // away on abort anyway).
-        if let Some(before) = self
+        let abort = self
             .catalog()
             .tables
             .get(&t.physical)
-            .map(|x| x.replica_identity.clone())
-        {
+            .map(|x| (x.replica_identity.clone(), set(&x.replica_identity)));
+        self.start.push(self.tx(
+            Phase::Start,
+            format!(
+                "set replica identity of {} to {}",
+                o.table, o.identity.type_
+            ),
+            start,
+        ));
+        if let Some((before, statements)) = abort {
             self.abort.push(self.tx(
                 Phase::Abort,
                 format!("restore replica identity of {} to {before}", o.table),
-                vec![Statement::new(
-                    format!(
-                        "ALTER TABLE {} REPLICA IDENTITY {before}",
-                        self.q(&t.physical)
-                    ),
-                    vec![self.lock(ACCESS_EXCLUSIVE, &t.physical)],
-                )],
+                statements,
             ));
         }
         Ok(())

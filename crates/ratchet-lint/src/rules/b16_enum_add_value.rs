@@ -1,10 +1,11 @@
 //! B16 `enum-add-value`: adding an enum value without saying where it goes, or where the
 //! server cannot run it.
 
+use pg_query::protobuf::AlterEnumStmt;
 use pg_query::NodeEnum;
 
 use crate::ast;
-use crate::{Context, Diagnostic, Severity, Sink};
+use crate::{Context, Diagnostic, Severity, Sink, Statement};
 
 crate::declare_rule! {
     /// ## What it detects
@@ -40,8 +41,8 @@ crate::declare_rule! {
 }
 
 fn check(cx: &Context<'_>, sink: &mut Sink) {
-    used_before_commit(cx, sink);
-    for stmt in cx.statements() {
+    let statements = cx.statements();
+    for (i, stmt) in statements.iter().enumerate() {
         let NodeEnum::AlterEnumStmt(e) = &stmt.node else {
             continue;
         };
@@ -74,41 +75,37 @@ fn check(cx: &Context<'_>, sink: &mut Sink) {
                 .help("say where it goes with BEFORE or AFTER, and update clients that switch over the enum before they can meet it"),
             );
         }
+        if stmt.tx.in_transaction && cx.pg_version().at_least(12) {
+            used_before_commit(stmt, &statements[i + 1..], e, &type_name, sink);
+        }
     }
 }
 
-/// A value added in a transaction and used by a later statement of the same transaction
-/// (PostgreSQL 12+; before 12 the `ADD VALUE` itself fails, reported above).
-fn used_before_commit(cx: &Context<'_>, sink: &mut Sink) {
-    if !cx.pg_version().at_least(12) {
-        return;
-    }
-    let statements = cx.statements();
-    for (i, add) in statements.iter().enumerate() {
-        let NodeEnum::AlterEnumStmt(e) = &add.node else {
-            continue;
-        };
-        if !e.old_val.is_empty() || !add.tx.in_transaction {
-            continue;
-        }
-        let type_name = ast::string_list(&e.type_name).join(".");
-        let user = statements[i + 1..]
-            .iter()
-            .take_while(|s| s.tx.in_transaction && s.tx.id == add.tx.id)
-            .find(|s| ast::contains(&s.node, |n| is_string(n, &e.new_val)));
-        if let Some(user) = user {
-            sink.push(
-                Diagnostic::new(
-                    user.span,
-                    format!(
-                        "uses value '{}' of enum `{type_name}`, added earlier in the same transaction: PostgreSQL refuses it until that transaction commits (unsafe use of new value)",
-                        e.new_val
-                    ),
-                )
-                .help("commit between the two: add the value in one migration and use it in the next (or in a file without a transaction)")
-                .severity(Severity::Error),
-            );
-        }
+/// On PostgreSQL 12+, a value added in a transaction and used by a later statement of the
+/// same transaction (before 12 the `ADD VALUE` itself fails, reported above).
+fn used_before_commit(
+    add: &Statement,
+    later: &[Statement],
+    e: &AlterEnumStmt,
+    type_name: &str,
+    sink: &mut Sink,
+) {
+    let user = later
+        .iter()
+        .take_while(|s| s.tx.in_transaction && s.tx.id == add.tx.id)
+        .find(|s| ast::contains(&s.node, |n| is_string(n, &e.new_val)));
+    if let Some(user) = user {
+        sink.push(
+            Diagnostic::new(
+                user.span,
+                format!(
+                    "uses value '{}' of enum `{type_name}`, added earlier in the same transaction: PostgreSQL refuses it until that transaction commits (unsafe use of new value)",
+                    e.new_val
+                ),
+            )
+            .help("commit between the two: add the value in one migration and use it in the next (or in a file without a transaction)")
+            .severity(Severity::Error),
+        );
     }
 }
 
