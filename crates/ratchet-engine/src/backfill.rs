@@ -8,14 +8,22 @@
 //! - Each batch updates only rows whose new column is still NULL, and stores the cursor
 //!   in the same transaction: after a crash it resumes without redoing finished batches.
 //! - The batch size adapts to a target duration: it grows slowly and shrinks at once.
+//! - With several workers the remaining range is cut into slices of about the same number
+//!   of rows; each worker (its own session) walks one slice at a time, each slice with its
+//!   own cursor.
 //! - Between batches the [`Throttle`] hook decides to go on, pause or stop; monitors plug
 //!   in there.
 
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use futures_util::future::join_all;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio_postgres::types::ToSql;
+use tokio_postgres::Client;
 
 use crate::dualwrite::Pair;
 use crate::error::{db_message, is_retryable, EngineError};
@@ -44,6 +52,10 @@ pub struct BackfillConfig {
     pub initial: i64,
     pub min: i64,
     pub max: i64,
+    /// Sessions filling one table at once (default 1). The table's remaining key range is
+    /// cut into this many slices of about the same number of rows; each session walks one
+    /// slice at a time in its own adaptive batches.
+    pub workers: usize,
 }
 
 impl Default for BackfillConfig {
@@ -53,6 +65,7 @@ impl Default for BackfillConfig {
             initial: 1000,
             min: 10,
             max: 100_000,
+            workers: 1,
         }
     }
 }
@@ -166,7 +179,8 @@ impl BackfillSpec {
             format!(
                 "INSERT INTO {}.backfills (migration_id, step, upper_bound, rows_total)
 SELECT current_setting('ratchet.migration_id')::bigint, {step}, {bound},
-       (SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = {}::regclass)
+       (SELECT CASE WHEN reltuples > 0 THEN reltuples::bigint END
+          FROM pg_class WHERE oid = {}::regclass)
 ON CONFLICT DO NOTHING",
                 ident(state_schema),
                 literal(&self.t())
@@ -262,15 +276,23 @@ pub struct Progress {
     pub rows_total: Option<i64>,
     pub batch_size: Option<i32>,
     pub done: bool,
+    /// Slices of the key range (one per worker), and how many of them are finished.
+    pub slices: i64,
+    pub slices_done: i64,
 }
 
 struct Row {
+    /// The single cursor kept by ratchet before backfills were cut into slices.
     cursor: Option<Vec<String>>,
     bound: Option<Vec<String>>,
     rows_done: i64,
     rows_total: Option<i64>,
     batch: Option<i32>,
     done: bool,
+}
+
+fn keys_of(v: Option<serde_json::Value>) -> Option<Vec<String>> {
+    v.and_then(|v| serde_json::from_value(v).ok())
 }
 
 async fn load_row(
@@ -290,17 +312,244 @@ async fn load_row(
         )
         .await
         .map_err(|e| EngineError::db("reading the backfill cursor", e))?;
-    let parse = |v: Option<serde_json::Value>| -> Option<Vec<String>> {
-        v.and_then(|v| serde_json::from_value(v).ok())
-    };
     Ok(row.map(|r| Row {
-        cursor: parse(r.get(0)),
-        bound: parse(r.get(1)),
+        cursor: keys_of(r.get(0)),
+        bound: keys_of(r.get(1)),
         rows_done: r.get(2),
         rows_total: r.get(3),
         batch: r.get(4),
         done: r.get(5),
     }))
+}
+
+/// A part of a backfill's range, walked by one worker at a time: the keys after `cursor`
+/// (from the first key when `None`) up to and including `upper`; for a table without a
+/// key, the pages from `cursor` up to, not including, `upper`.
+#[derive(Debug, Clone)]
+struct Slice {
+    id: i32,
+    cursor: Option<Vec<String>>,
+    upper: Vec<String>,
+    batch: Option<i32>,
+    done: bool,
+}
+
+async fn load_slices(
+    client: &Client,
+    s: &str,
+    m: &MigrationRow,
+    step: usize,
+) -> Result<Vec<Slice>, EngineError> {
+    let rows = client
+        .query(
+            &format!(
+                "SELECT slice, cursor, upper_bound, batch_size, done FROM {s}.backfill_slices
+                  WHERE migration_id = $1 AND step = $2 ORDER BY slice"
+            ),
+            &[&m.id, &(step as i32)],
+        )
+        .await
+        .map_err(|e| EngineError::db("reading the backfill slices", e))?;
+    Ok(rows
+        .iter()
+        .map(|r| Slice {
+            id: r.get(0),
+            cursor: keys_of(r.get(1)),
+            upper: keys_of(r.get(2)).unwrap_or_default(),
+            batch: r.get(3),
+            done: r.get(4),
+        })
+        .collect())
+}
+
+/// Slices smaller than this are not cut further: a worker would spend more on starting
+/// than on updating.
+const MIN_SLICE_ROWS: i64 = 1000;
+
+/// The unfinished slices of a backfill, cut so that `workers` workers each have one where
+/// the rows allow it. The first run makes one slice of the whole range; a resumed run
+/// with more workers than unfinished slices cuts them again. Runs before any worker
+/// starts, under the migration lock.
+async fn prepare_slices(
+    engine: &mut Engine,
+    m: &MigrationRow,
+    step: usize,
+    spec: &BackfillSpec,
+    row: &Row,
+    bound: &[String],
+) -> Result<Vec<Slice>, EngineError> {
+    let s = ident(&engine.config.state_schema);
+    let workers = engine.config.backfill.workers.max(1);
+    let mut all = load_slices(&engine.client, &s, m, step).await?;
+    if all.is_empty() {
+        // A cursor in `backfills` was left by a ratchet from before slices: go on from it.
+        engine
+            .client
+            .execute(
+                &format!(
+                    "INSERT INTO {s}.backfill_slices
+                       (migration_id, step, slice, cursor, upper_bound, batch_size)
+                     VALUES ($1, $2, 0, $3, $4, $5)"
+                ),
+                &[
+                    &m.id,
+                    &(step as i32),
+                    &row.cursor.as_ref().map(|c| json!(c)),
+                    &json!(bound),
+                    &row.batch,
+                ],
+            )
+            .await
+            .map_err(|e| EngineError::db("recording the backfill's range", e))?;
+        all = load_slices(&engine.client, &s, m, step).await?;
+    }
+    let open: Vec<Slice> = all.iter().filter(|x| !x.done).cloned().collect();
+    let parts = workers.div_ceil(open.len().max(1));
+    if parts < 2 {
+        return Ok(open);
+    }
+    let mut next_id = all.iter().map(|x| x.id).max().unwrap_or(0) + 1;
+    let mut out = Vec::new();
+    for slice in open {
+        let points = split_points(&engine.client, spec, &slice, parts).await?;
+        let Some(first) = points.first() else {
+            out.push(slice);
+            continue;
+        };
+        let tx = engine
+            .client
+            .transaction()
+            .await
+            .map_err(|e| EngineError::db("cutting the backfill into slices", e))?;
+        let store = |e| EngineError::db("cutting the backfill into slices", e);
+        tx.execute(
+            &format!(
+                "UPDATE {s}.backfill_slices SET upper_bound = $4
+                  WHERE migration_id = $1 AND step = $2 AND slice = $3"
+            ),
+            &[&m.id, &(step as i32), &slice.id, &json!(first)],
+        )
+        .await
+        .map_err(store)?;
+        let mut cursor = first.clone();
+        for upper in points[1..].iter().chain([&slice.upper]) {
+            tx.execute(
+                &format!(
+                    "INSERT INTO {s}.backfill_slices
+                       (migration_id, step, slice, cursor, upper_bound, batch_size)
+                     VALUES ($1, $2, $3, $4, $5, $6)"
+                ),
+                &[
+                    &m.id,
+                    &(step as i32),
+                    &next_id,
+                    &json!(cursor),
+                    &json!(upper),
+                    &slice.batch,
+                ],
+            )
+            .await
+            .map_err(store)?;
+            out.push(Slice {
+                id: next_id,
+                cursor: Some(cursor),
+                upper: upper.clone(),
+                batch: slice.batch,
+                done: false,
+            });
+            cursor = upper.clone();
+            next_id += 1;
+        }
+        tx.commit().await.map_err(store)?;
+        out.push(Slice {
+            upper: first.clone(),
+            ..slice
+        });
+    }
+    out.sort_by_key(|x| x.id);
+    engine.report(Event::Info(format!(
+        "backfill of {} cut into {} slices for {workers} workers",
+        spec.table,
+        out.len()
+    )));
+    Ok(out)
+}
+
+/// Where to cut `slice` into `parts` slices of about the same number of rows (pages for
+/// a table without a key): the inner boundaries, none when it is too small to cut.
+async fn split_points(
+    client: &Client,
+    spec: &BackfillSpec,
+    slice: &Slice,
+    parts: usize,
+) -> Result<Vec<Vec<String>>, EngineError> {
+    let parts = parts as i64;
+    if spec.key.is_empty() {
+        let page = |v: Option<&Vec<String>>| -> i64 {
+            v.and_then(|c| c.first())
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(0)
+        };
+        let (from, to) = (page(slice.cursor.as_ref()), page(Some(&slice.upper)));
+        let each = (to - from) / parts;
+        if each < 1 {
+            return Ok(vec![]);
+        }
+        return Ok((1..parts)
+            .map(|i| vec![(from + each * i).to_string()])
+            .collect());
+    }
+    let n = spec.key.len();
+    let mut cond = vec![format!("({}) <= {}", spec.keys(""), spec.key_params(1))];
+    let mut params: Vec<&(dyn ToSql + Sync)> = slice
+        .upper
+        .iter()
+        .map(|b| b as &(dyn ToSql + Sync))
+        .collect();
+    if let Some(c) = &slice.cursor {
+        cond.push(format!("({}) > {}", spec.keys(""), spec.key_params(n + 1)));
+        params.extend(c.iter().map(|v| v as &(dyn ToSql + Sync)));
+    }
+    let rows: i64 = client
+        .query_one(
+            &format!(
+                "SELECT count(*) FROM {} WHERE {}",
+                spec.t(),
+                cond.join(" AND ")
+            ),
+            &params,
+        )
+        .await
+        .map_err(|e| EngineError::db("counting the rows to backfill", e))?
+        .get(0);
+    let parts = parts.min(rows / MIN_SLICE_ROWS);
+    if parts < 2 {
+        return Ok(vec![]);
+    }
+    let each = rows / parts;
+    let mut points: Vec<Vec<String>> = Vec::new();
+    for _ in 1..parts {
+        let cursor = points.last().or(slice.cursor.as_ref());
+        let mut params: Vec<&(dyn ToSql + Sync)> = slice
+            .upper
+            .iter()
+            .map(|b| b as &(dyn ToSql + Sync))
+            .collect();
+        if let Some(c) = cursor {
+            params.extend(c.iter().map(|v| v as &(dyn ToSql + Sync)));
+        }
+        params.push(&each);
+        let point: Option<Vec<String>> = client
+            .query_opt(&spec.batch_end_sql(cursor.is_some()), &params)
+            .await
+            .map_err(|e| EngineError::db("cutting the backfill into slices", e))?
+            .map(|r| r.get(0));
+        match point {
+            Some(p) if p != slice.upper => points.push(p),
+            _ => break,
+        }
+    }
+    Ok(points)
 }
 
 fn next_batch_size(current: i64, took: Duration, cfg: &BackfillConfig) -> i64 {
@@ -321,14 +570,53 @@ fn next_batch_size(current: i64, took: Duration, cfg: &BackfillConfig) -> i64 {
     next.clamp(cfg.min, cfg.max)
 }
 
-/// Run (or resume) the backfill step `step` of `m`.
+/// What the workers of one backfill share.
+struct Shared<'a> {
+    m: &'a MigrationRow,
+    step: usize,
+    spec: &'a BackfillSpec,
+    /// The state schema, quoted.
+    s: String,
+    cfg: BackfillConfig,
+    lock_timeout: Duration,
+    reporter: Arc<dyn crate::executor::Reporter>,
+    throttle: Arc<dyn Throttle>,
+    /// Whether the batches may switch ordinary triggers off (`session_replication_role`).
+    replica: bool,
+    /// Slices no worker has taken yet.
+    queue: Mutex<VecDeque<Slice>>,
+    rows_done: AtomicI64,
+    rows_total: Option<i64>,
+    /// Set when a worker fails or is told to stop: the others stop after their batch.
+    stop: AtomicBool,
+    started: Instant,
+    done_at_start: i64,
+}
+
+impl Shared<'_> {
+    fn take(&self) -> Option<Slice> {
+        self.queue
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop_front()
+    }
+
+    fn halt(&self, e: EngineError) -> Result<(), EngineError> {
+        self.stop.store(true, Ordering::SeqCst);
+        Err(e)
+    }
+}
+
+/// Run (or resume) the backfill step `step` of `m`: its slices are shared among
+/// `workers` sessions (the engine's own and `workers - 1` more), each walking one slice
+/// at a time in batches.
 pub(crate) async fn run(
     engine: &mut Engine,
     m: &MigrationRow,
     step: usize,
     spec: &BackfillSpec,
 ) -> Result<(), EngineError> {
-    let Some(mut row) = load_row(engine, m, step).await? else {
+    let Some(row) = load_row(engine, m, step).await? else {
         return Err(EngineError::State(format!(
             "the backfill of {} has no captured bound; run `ratchet abort` and start again",
             spec.table
@@ -341,71 +629,108 @@ pub(crate) async fn run(
         // The table was empty at start: nothing to do.
         return finish(engine, m, step).await;
     };
-    let cfg = engine.config.backfill.clone();
-    let replica = may_skip_triggers(engine).await;
-    let mut batch = row.batch.map(i64::from).unwrap_or(cfg.initial);
-    let started = Instant::now();
-    let done_at_start = row.rows_done;
-    let s = ident(&engine.config.state_schema);
-    loop {
-        let t0 = Instant::now();
-        let res = one_batch(engine, m, step, spec, &row, &bound, (batch, replica), &s).await;
-        let (updated, finished, cursor) = match res {
-            Ok(v) => v,
-            Err(e) => {
-                if let EngineError::Database { source, .. } = &e {
-                    if is_retryable(source) {
-                        engine.report(Event::Info(format!(
-                            "backfill batch of {} hit {}; retrying",
-                            spec.table,
-                            db_message(source)
-                        )));
-                        tokio::time::sleep(Duration::from_millis(200)).await;
-                        continue;
-                    }
-                    return Err(name_failing_row(engine, spec, &row, &bound, batch, source).await);
-                }
-                return Err(e);
-            }
-        };
-        let took = t0.elapsed();
-        row.rows_done += updated;
-        row.cursor = cursor;
-        let stats = BatchStats {
-            table: spec.table.clone(),
-            rows: updated as u64,
-            rows_done: row.rows_done as u64,
-            rows_total: row.rows_total.map(|t| t as u64),
-            batch_size: batch,
-            duration: took,
-        };
-        let rate =
-            (row.rows_done - done_at_start) as f64 / started.elapsed().as_secs_f64().max(0.001);
-        engine.report(Event::Backfill {
-            table: spec.table.clone(),
-            rows_done: row.rows_done as u64,
-            rows_total: row.rows_total.map(|t| t as u64),
-            rows_per_second: rate,
-            batch_size: batch,
-        });
-        if finished {
-            break;
-        }
-        batch = next_batch_size(batch, took, &cfg);
+    let slices = prepare_slices(engine, m, step, spec, &row, &bound).await?;
+    let workers = engine.config.backfill.workers.clamp(1, slices.len().max(1));
+    let mut sessions = Vec::new();
+    for _ in 1..workers {
+        sessions.push(engine.worker_session().await?);
+    }
+    let shared = Shared {
+        m,
+        step,
+        spec,
+        s: ident(&engine.config.state_schema),
+        cfg: engine.config.backfill.clone(),
+        lock_timeout: engine.config.lock_timeout,
+        reporter: engine.reporter.clone(),
+        throttle: engine.throttle.clone(),
+        replica: may_skip_triggers(engine).await,
+        queue: Mutex::new(slices.into()),
+        rows_done: AtomicI64::new(row.rows_done),
+        rows_total: row.rows_total,
+        stop: AtomicBool::new(false),
+        started: Instant::now(),
+        done_at_start: row.rows_done,
+    };
+    let mut clients: Vec<&mut Client> = vec![&mut engine.client];
+    clients.extend(sessions.iter_mut());
+    let results = join_all(clients.into_iter().map(|c| worker(c, &shared))).await;
+    results.into_iter().collect::<Result<Vec<()>, _>>()?;
+    finish(engine, m, step).await
+}
+
+/// One worker: takes slices until none is left, and walks each in adaptive batches.
+async fn worker(client: &mut Client, sh: &Shared<'_>) -> Result<(), EngineError> {
+    let report = |e: Event| sh.reporter.report(&e);
+    while let Some(mut slice) = sh.take() {
+        let mut batch = slice
+            .batch
+            .map(i64::from)
+            .unwrap_or(sh.cfg.initial)
+            .clamp(sh.cfg.min, sh.cfg.max);
         loop {
-            match engine.throttle.after_batch(&stats) {
-                Decision::Continue => break,
-                Decision::Pause(d) => tokio::time::sleep(d).await,
-                Decision::Stop(why) => {
-                    return Err(EngineError::Refused(format!(
-                        "backfill of {} stopped: {why}; resume with `ratchet backfill`",
-                        spec.table
-                    )))
+            if sh.stop.load(Ordering::SeqCst) {
+                return Ok(());
+            }
+            let t0 = Instant::now();
+            let (updated, finished, cursor) = match one_batch(client, sh, &slice, batch).await {
+                Ok(v) => v,
+                Err(e) => {
+                    if let EngineError::Database { source, .. } = &e {
+                        if is_retryable(source) {
+                            report(Event::Info(format!(
+                                "backfill batch of {} hit {}; retrying",
+                                sh.spec.table,
+                                db_message(source)
+                            )));
+                            tokio::time::sleep(Duration::from_millis(200)).await;
+                            continue;
+                        }
+                        let named = name_failing_row(client, sh.spec, &slice, batch, source);
+                        return sh.halt(named.await);
+                    }
+                    return sh.halt(e);
+                }
+            };
+            let took = t0.elapsed();
+            slice.cursor = cursor;
+            let rows_done = sh.rows_done.fetch_add(updated, Ordering::SeqCst) + updated;
+            let rate = (rows_done - sh.done_at_start) as f64
+                / sh.started.elapsed().as_secs_f64().max(0.001);
+            report(Event::Backfill {
+                table: sh.spec.table.clone(),
+                rows_done: rows_done as u64,
+                rows_total: sh.rows_total.map(|t| t as u64),
+                rows_per_second: rate,
+                batch_size: batch,
+            });
+            if finished {
+                break;
+            }
+            let stats = BatchStats {
+                table: sh.spec.table.clone(),
+                rows: updated as u64,
+                rows_done: rows_done as u64,
+                rows_total: sh.rows_total.map(|t| t as u64),
+                batch_size: batch,
+                duration: took,
+            };
+            batch = next_batch_size(batch, took, &sh.cfg);
+            loop {
+                match sh.throttle.after_batch(&stats) {
+                    Decision::Continue => break,
+                    Decision::Pause(d) => tokio::time::sleep(d).await,
+                    Decision::Stop(why) => {
+                        return sh.halt(EngineError::Refused(format!(
+                            "backfill of {} stopped: {why}; resume with `ratchet backfill`",
+                            sh.spec.table
+                        )))
+                    }
                 }
             }
         }
     }
-    finish(engine, m, step).await
+    Ok(())
 }
 
 /// Whether this role may set `session_replication_role` (superusers, or a role granted
@@ -437,30 +762,26 @@ async fn finish(engine: &Engine, m: &MigrationRow, step: usize) -> Result<(), En
     Ok(())
 }
 
-/// One batch and its cursor, in one transaction. Returns (rows updated, finished, cursor).
-#[allow(clippy::too_many_arguments)]
+/// One batch of `slice` and its cursor, in one transaction. Returns (rows updated,
+/// slice finished, cursor).
 async fn one_batch(
-    engine: &mut Engine,
-    m: &MigrationRow,
-    step: usize,
-    spec: &BackfillSpec,
-    row: &Row,
-    bound: &[String],
-    (batch, replica): (i64, bool),
-    s: &str,
+    client: &mut Client,
+    sh: &Shared<'_>,
+    slice: &Slice,
+    batch: i64,
 ) -> Result<(i64, bool, Option<Vec<String>>), EngineError> {
-    let lock_ms = engine.config.lock_timeout.as_millis();
+    let spec = sh.spec;
+    let lock_ms = sh.lock_timeout.as_millis();
     // Any BEFORE UPDATE row trigger makes PostgreSQL lock (and WAL-log the lock of) every
     // row before the update, even when its WHEN clause then skips it. In replica mode the
     // ordinary triggers do not fire at all: the dual-write triggers have nothing to do for
     // the backfill's own writes, and constraints are validated before complete anyway.
-    let replica_sql = if replica {
+    let replica_sql = if sh.replica {
         "SET LOCAL session_replication_role = replica; "
     } else {
         ""
     };
-    let tx = engine
-        .client
+    let tx = client
         .transaction()
         .await
         .map_err(|e| EngineError::db("beginning a backfill batch", e))?;
@@ -469,8 +790,9 @@ async fn one_batch(
     ))
     .await
     .map_err(|e| EngineError::db("preparing a backfill batch", e))?;
+    let bound = &slice.upper;
     let (updated, finished, cursor) = if spec.key.is_empty() {
-        let from: i64 = row
+        let from: i64 = slice
             .cursor
             .as_ref()
             .and_then(|c| c.first())
@@ -486,12 +808,12 @@ async fn one_batch(
     } else {
         let mut params: Vec<&(dyn ToSql + Sync)> =
             bound.iter().map(|b| b as &(dyn ToSql + Sync)).collect();
-        if let Some(c) = &row.cursor {
+        if let Some(c) = &slice.cursor {
             params.extend(c.iter().map(|v| v as &(dyn ToSql + Sync)));
         }
         params.push(&batch);
         let end: Option<Vec<String>> = tx
-            .query_opt(&spec.batch_end_sql(row.cursor.is_some()), &params)
+            .query_opt(&spec.batch_end_sql(slice.cursor.is_some()), &params)
             .await
             .map_err(|e| EngineError::db("finding the end of a backfill batch", e))?
             .map(|r| r.get(0));
@@ -499,26 +821,32 @@ async fn one_batch(
         let end = end.unwrap_or_else(|| bound.to_vec());
         let mut params: Vec<&(dyn ToSql + Sync)> =
             end.iter().map(|b| b as &(dyn ToSql + Sync)).collect();
-        if let Some(c) = &row.cursor {
+        if let Some(c) = &slice.cursor {
             params.extend(c.iter().map(|v| v as &(dyn ToSql + Sync)));
         }
         let updated = tx
-            .execute(&spec.keyed_batch_sql(row.cursor.is_some())?, &params)
+            .execute(&spec.keyed_batch_sql(slice.cursor.is_some())?, &params)
             .await
             .map_err(|e| EngineError::db("running a backfill batch", e))?;
         (updated as i64, finished, Some(end))
     };
-    let cursor_json = cursor.as_ref().map(|c| json!(c));
+    // The slice's cursor, and the backfill's totals that `ratchet status` shows.
     tx.execute(
         &format!(
-            "UPDATE {s}.backfills SET cursor = $3, rows_done = rows_done + $4, batch_size = $5,
-                    done = $6, updated_at = clock_timestamp()
-              WHERE migration_id = $1 AND step = $2"
+            "WITH slice AS (
+               UPDATE {s}.backfill_slices SET cursor = $4, rows_done = rows_done + $5,
+                      batch_size = $6, done = $7, updated_at = clock_timestamp()
+                WHERE migration_id = $1 AND step = $2 AND slice = $3)
+             UPDATE {s}.backfills SET rows_done = rows_done + $5, batch_size = $6,
+                    updated_at = clock_timestamp()
+              WHERE migration_id = $1 AND step = $2",
+            s = sh.s
         ),
         &[
-            &m.id,
-            &(step as i32),
-            &cursor_json,
+            &sh.m.id,
+            &(sh.step as i32),
+            &slice.id,
+            &cursor.as_ref().map(|c| json!(c)),
             &updated,
             &(batch as i32),
             &finished,
@@ -534,10 +862,9 @@ async fn one_batch(
 
 /// After a batch failed on the data (`up` raised for some row), find the row and say so.
 async fn name_failing_row(
-    engine: &Engine,
+    client: &Client,
     spec: &BackfillSpec,
-    row: &Row,
-    bound: &[String],
+    slice: &Slice,
     batch: i64,
     source: &tokio_postgres::Error,
 ) -> EngineError {
@@ -558,8 +885,8 @@ async fn name_failing_row(
     };
     let n = spec.key.len();
     let mut cond = vec![format!("({}) <= {}", spec.keys(""), spec.key_params(1))];
-    let mut params: Vec<String> = bound.to_vec();
-    if let Some(c) = &row.cursor {
+    let mut params: Vec<String> = slice.upper.clone();
+    if let Some(c) = &slice.cursor {
         cond.push(format!("({}) > {}", spec.keys(""), spec.key_params(n + 1)));
         params.extend(c.iter().cloned());
     }
@@ -571,7 +898,7 @@ async fn name_failing_row(
         spec.keys("")
     );
     let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
-    let Ok(keys) = engine.client.query(&sql, &refs).await else {
+    let Ok(keys) = client.query(&sql, &refs).await else {
         return generic;
     };
     let probe = format!(
@@ -583,7 +910,7 @@ async fn name_failing_row(
     for k in keys {
         let key: Vec<String> = k.get(0);
         let refs: Vec<&(dyn ToSql + Sync)> = key.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
-        if let Err(e) = engine.client.query(&probe, &refs).await {
+        if let Err(e) = client.query(&probe, &refs).await {
             let names: Vec<&str> = spec.key.iter().map(|(k, _)| k.as_str()).collect();
             return EngineError::Refused(format!(
                 "`up` of {}.{} fails for the row with ({})=({}): {}\n  nothing of its batch was \
@@ -623,8 +950,12 @@ impl Engine {
             .client
             .query(
                 &format!(
-                    "SELECT step, rows_done, rows_total, batch_size, done FROM {s}.backfills
-                      WHERE migration_id = $1 ORDER BY step"
+                    "SELECT b.step, b.rows_done, b.rows_total, b.batch_size, b.done,
+                            count(sl.slice), count(sl.slice) FILTER (WHERE sl.done)
+                       FROM {s}.backfills b
+                       LEFT JOIN {s}.backfill_slices sl USING (migration_id, step)
+                      WHERE b.migration_id = $1
+                      GROUP BY b.migration_id, b.step ORDER BY b.step"
                 ),
                 &[&active.id],
             )
@@ -645,6 +976,8 @@ impl Engine {
                     rows_total: r.get(2),
                     batch_size: r.get(3),
                     done: r.get(4),
+                    slices: r.get(5),
+                    slices_done: r.get(6),
                 }
             })
             .collect())

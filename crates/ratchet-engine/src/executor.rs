@@ -142,10 +142,38 @@ impl Reporter for Silent {
 /// A connection to one database, holding the migration lock.
 pub struct Engine {
     pub(crate) client: Client,
+    /// Where `client` connected: backfill workers open their own sessions there.
+    pub(crate) url: String,
     pub config: Config,
     pub(crate) state: State,
     pub(crate) reporter: Arc<dyn Reporter>,
     pub(crate) throttle: Arc<dyn crate::backfill::Throttle>,
+}
+
+async fn open(url: &str) -> Result<Client, EngineError> {
+    let (client, conn) = tokio_postgres::connect(url, NoTls)
+        .await
+        .map_err(EngineError::Connect)?;
+    tokio::spawn(async move {
+        if let Err(e) = conn.await {
+            tracing::debug!("connection closed: {e}");
+        }
+    });
+    Ok(client)
+}
+
+async fn setup_session(client: &Client, config: &Config) -> Result<(), EngineError> {
+    // Raw `sql` operations land in the managed schema; everything ratchet generates
+    // is schema-qualified anyway.
+    let sql = format!(
+        "SET application_name = 'ratchet'; SET search_path = {}; SET lock_timeout = '{}ms'",
+        crate::sql::ident(&config.schema),
+        config.lock_timeout.as_millis()
+    );
+    client
+        .batch_execute(&sql)
+        .await
+        .map_err(|e| EngineError::db("setting up the session", e))
 }
 
 impl Engine {
@@ -155,20 +183,14 @@ impl Engine {
         config: Config,
         reporter: Arc<dyn Reporter>,
     ) -> Result<Engine, EngineError> {
-        let (client, conn) = tokio_postgres::connect(url, NoTls)
-            .await
-            .map_err(EngineError::Connect)?;
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!("connection closed: {e}");
-            }
-        });
+        let client = open(url).await?;
         let state = State {
             state_schema: config.state_schema.clone(),
             schema: config.schema.clone(),
         };
         let engine = Engine {
             client,
+            url: url.to_string(),
             config,
             state,
             reporter,
@@ -181,17 +203,15 @@ impl Engine {
     }
 
     async fn setup_session(&self) -> Result<(), EngineError> {
-        // Raw `sql` operations land in the managed schema; everything ratchet generates
-        // is schema-qualified anyway.
-        let sql = format!(
-            "SET application_name = 'ratchet'; SET search_path = {}; SET lock_timeout = '{}ms'",
-            crate::sql::ident(&self.config.schema),
-            self.config.lock_timeout.as_millis()
-        );
-        self.client
-            .batch_execute(&sql)
-            .await
-            .map_err(|e| EngineError::db("setting up the session", e))
+        setup_session(&self.client, &self.config).await
+    }
+
+    /// Another session set up like the engine's own, without the migration lock (the
+    /// engine's session keeps holding it): a backfill worker.
+    pub(crate) async fn worker_session(&self) -> Result<Client, EngineError> {
+        let client = open(&self.url).await?;
+        setup_session(&client, &self.config).await?;
+        Ok(client)
     }
 
     async fn take_lock(&self) -> Result<(), EngineError> {

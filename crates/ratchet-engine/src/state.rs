@@ -1,6 +1,6 @@
 //! ratchet's own bookkeeping, in one schema (`ratchet` by default): migrations and their
-//! phase, each step's completion, backfill cursors, validation results, and an
-//! append-only event log.
+//! phase, each step's completion, backfill bounds and the cursors of their slices (one
+//! per worker), validation results, and an append-only event log.
 //!
 //! Created and upgraded idempotently (`CREATE … IF NOT EXISTS`, under the migration lock)
 //! by `ratchet init` and by every command that needs it. Needs no superuser: only the
@@ -57,6 +57,19 @@ CREATE TABLE IF NOT EXISTS {s}.backfills (
     done          boolean NOT NULL DEFAULT false,
     updated_at    timestamptz NOT NULL DEFAULT clock_timestamp(),
     PRIMARY KEY (migration_id, step)
+);
+CREATE TABLE IF NOT EXISTS {s}.backfill_slices (
+    migration_id  bigint NOT NULL,
+    step          int NOT NULL,
+    slice         int NOT NULL,
+    cursor        jsonb,
+    upper_bound   jsonb NOT NULL,
+    rows_done     bigint NOT NULL DEFAULT 0,
+    batch_size    int,
+    done          boolean NOT NULL DEFAULT false,
+    updated_at    timestamptz NOT NULL DEFAULT clock_timestamp(),
+    PRIMARY KEY (migration_id, step, slice),
+    FOREIGN KEY (migration_id, step) REFERENCES {s}.backfills
 );
 CREATE TABLE IF NOT EXISTS {s}.validations (
     id            bigserial PRIMARY KEY,

@@ -1,6 +1,6 @@
 //! Dual writes, backfills and validation on real PostgreSQL: concurrent workloads through
 //! both versions, endless inserts, tables without a key, composite keys, empty tables,
-//! NULLs, and an `up` that fails for some rows.
+//! NULLs, an `up` that fails for some rows, and several workers on slices of one table.
 
 mod common;
 
@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use common::*;
 use ratchet_engine::EngineError;
-use ratchet_scratch::testing::{connect, TestDb};
+use ratchet_scratch::testing::{connect, count_writes_sql, TestDb, WRITES_PER_ROW};
 
 const TYPE_CHANGE: &str = r#"
 operations:
@@ -124,6 +124,7 @@ async fn type_change_under_load_through_both_versions_has_zero_errors_and_consis
     let mut e = items(&db, &files, 5000).await;
     e.config.backfill.initial = 100;
     e.config.backfill.max = 200;
+    e.config.backfill.workers = 2;
     let errors = Arc::new(Mutex::new(Vec::new()));
     let (old_ok, new_ok) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
     let old_stop = Arc::new(AtomicBool::new(false));
@@ -205,6 +206,7 @@ async fn backfill_ends_under_an_insert_load_that_never_stops() {
     let mut e = items(&db, &files, 3000).await;
     e.config.backfill.initial = 50;
     e.config.backfill.max = 50;
+    e.config.backfill.workers = 3;
     let stop = Arc::new(AtomicBool::new(false));
     let inserted = Arc::new(AtomicU64::new(0));
     let inserter = {
@@ -242,15 +244,10 @@ async fn table_without_a_key_composite_key_empty_table_and_nulls() {
     let files = Files::new();
     let mut e = engine(&db).await;
     let c = db.client().await;
-    c.batch_execute(
-        "CREATE TABLE public.nokey (a text, b int);
-         INSERT INTO public.nokey SELECT CASE WHEN g % 10 = 0 THEN NULL ELSE g::text END, g FROM generate_series(1, 3000) g;
-         CREATE TABLE public.pair (x int, y text, v text, PRIMARY KEY (x, y));
-         INSERT INTO public.pair SELECT g % 7, g::text, (g * 2)::text FROM generate_series(1, 3000) g;
-         CREATE TABLE public.empty (id int PRIMARY KEY, v text);",
-    )
-    .await
-    .unwrap();
+    nokey_and_pair(&c, 3000).await;
+    c.batch_execute("CREATE TABLE public.empty (id int PRIMARY KEY, v text)")
+        .await
+        .unwrap();
     e.config.backfill.initial = 10;
     let m = files.migration(
         "01_all.yaml",
@@ -306,22 +303,32 @@ operations:
 
 #[tokio::test]
 async fn an_up_that_fails_names_the_row_and_leaves_nothing_half_done() {
+    up_fails_for_one_row(1).await;
+}
+
+#[tokio::test]
+async fn an_up_that_fails_in_one_of_three_workers_stops_them_all_and_resumes() {
+    up_fails_for_one_row(3).await;
+}
+
+async fn up_fails_for_one_row(workers: usize) {
     let db = TestDb::new().await;
     let files = Files::new();
-    let mut e = items(&db, &files, 500).await;
+    let mut e = items(&db, &files, 5000).await;
+    e.config.backfill.workers = workers;
     let c = db.client().await;
-    c.batch_execute("UPDATE public.items SET amount = 'oops' WHERE id = 321")
+    c.batch_execute("UPDATE public.items SET amount = 'oops' WHERE id = 4321")
         .await
         .unwrap();
     let m = files.migration("02_type.yaml", TYPE_CHANGE);
     let err = e.start(&m).await.unwrap_err();
     let text = err.to_string();
-    assert!(text.contains("(id)=(321)"), "{text}");
+    assert!(text.contains("(id)=(4321)"), "{text}");
     assert!(text.contains("invalid input syntax"), "{text}");
     assert!(err.is_refusal());
     // The failed batch wrote nothing; the gate refuses complete.
     let in_batch: i64 = c
-        .query_one("SELECT count(*) FROM public.items WHERE id BETWEEN 300 AND 340 AND _ratchet_new_amount IS NOT NULL", &[])
+        .query_one("SELECT count(*) FROM public.items WHERE id BETWEEN 4300 AND 4340 AND _ratchet_new_amount IS NOT NULL", &[])
         .await
         .unwrap()
         .get(0);
@@ -331,12 +338,114 @@ async fn an_up_that_fails_names_the_row_and_leaves_nothing_half_done() {
         EngineError::Refused(_)
     ));
     // Fix the row, resume: done and valid.
-    c.batch_execute("UPDATE public.items SET amount = '321' WHERE id = 321")
+    c.batch_execute("UPDATE public.items SET amount = '4321' WHERE id = 4321")
         .await
         .unwrap();
     e.backfill().await.unwrap();
+    let progress = e.backfill_progress().await.unwrap();
+    // The fix itself went through the dual-write trigger: 4,999 rows were left.
+    assert_eq!(progress[0].rows_done, 4999, "{progress:?}");
     assert!(e.validate(false).await.unwrap().unwrap().passed);
     e.complete().await.unwrap();
+}
+
+/// A table without a key (`nokey`, every tenth `a` NULL) and one with a composite key
+/// (`pair`, 3,000 rows).
+async fn nokey_and_pair(c: &tokio_postgres::Client, nokey_rows: i64) {
+    c.batch_execute(&format!(
+        "CREATE TABLE public.nokey (a text, b int);
+         INSERT INTO public.nokey SELECT CASE WHEN g % 10 = 0 THEN NULL ELSE g::text END, g FROM generate_series(1, {nokey_rows}) g;
+         CREATE TABLE public.pair (x int, y text, v text, PRIMARY KEY (x, y));
+         INSERT INTO public.pair SELECT g % 7, g::text, (g * 2)::text FROM generate_series(1, 3000) g;"
+    ))
+    .await
+    .unwrap();
+}
+
+/// An `alter_column` changing `column` of `table` from text to `ty`.
+fn to_number(table: &str, column: &str, ty: &str) -> String {
+    format!(
+        "  - alter_column:\n      table: {table}\n      column: {column}\n      type: {ty}\n      \
+         up: CAST({column} AS {ty})\n      down: CAST({column} AS text)\n"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_workers_fill_disjoint_slices_and_a_resume_with_more_workers_cuts_them_again() {
+    let db = TestDb::new().await;
+    let files = Files::new();
+    let mut e = items(&db, &files, 6000).await;
+    let c = db.client().await;
+    c.batch_execute(&count_writes_sql("items", "_ratchet_new_amount"))
+        .await
+        .unwrap();
+    nokey_and_pair(&c, 9000).await;
+    let m = files.migration(
+        "02_three.yaml",
+        &format!(
+            "operations:\n{}{}{}",
+            to_number("items", "amount", "bigint"),
+            to_number("pair", "v", "int"),
+            to_number("nokey", "a", "int")
+        ),
+    );
+    // One worker, stopped by the throttle after five batches of 100 rows of `items`.
+    e.config.backfill.initial = 100;
+    e.config.backfill.max = 100;
+    e.set_throttle(Arc::new(StopAfter(Default::default(), 6)));
+    let err = e.start(&m).await.unwrap_err();
+    assert!(err.to_string().contains("replication lag"), "{err}");
+    assert_eq!(e.backfill_progress().await.unwrap()[0].rows_done, 500);
+    // Resumed with four workers: the rest of `items` is cut in four, `pair` in three
+    // (1,000 rows at least each), `nokey` in four page ranges.
+    e.set_throttle(Arc::new(ratchet_engine::backfill::NoThrottle));
+    e.config.backfill.workers = 4;
+    e.config.backfill.max = 500;
+    e.backfill().await.unwrap();
+    let slices: Vec<(i32, i64, i64, bool)> = c
+        .query(
+            "SELECT step, count(*), sum(rows_done)::bigint, bool_and(done)
+               FROM ratchet.backfill_slices GROUP BY step ORDER BY step",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+        .collect();
+    // A table without a key is walked by pages: a row whose `up` is NULL stays "to do"
+    // and is filled (with NULL again) once more if its new version lands in a page not
+    // walked yet; rows with a value are never written twice.
+    let nokey_done = slices[2].2;
+    assert!((9000..=9900).contains(&nokey_done), "{slices:?}");
+    let counts: Vec<(i64, i64, bool)> = slices.iter().map(|s| (s.1, s.2, s.3)).collect();
+    assert_eq!(
+        counts,
+        [(4, 6000, true), (3, 3000, true), (4, nokey_done, true)],
+        "{slices:?}"
+    );
+    let progress = e.backfill_progress().await.unwrap();
+    let done: Vec<(i64, bool)> = progress.iter().map(|p| (p.rows_done, p.done)).collect();
+    assert_eq!(done, [(6000, true), (3000, true), (nokey_done, true)]);
+    // Every row of `items` written exactly once.
+    let r = c.query_one(WRITES_PER_ROW, &[]).await.unwrap();
+    assert_eq!((r.get::<_, i64>(0), r.get::<_, i64>(1)), (6000, 1));
+    let v = e.validate(false).await.unwrap().unwrap();
+    assert!(v.passed, "{v:?}");
+    e.complete().await.unwrap();
+    let sum: i64 = c
+        .query_one(
+            "SELECT (SELECT sum(amount) FROM public.items)::bigint
+                  + (SELECT sum(v) FROM public.pair) + (SELECT sum(a) FROM public.nokey)",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let expect: i64 = (1..=6000i64).sum::<i64>()
+        + (1..=3000i64).map(|g| g * 2).sum::<i64>()
+        + (1..=9000i64).filter(|g| g % 10 != 0).sum::<i64>();
+    assert_eq!(sum, expect);
 }
 
 #[tokio::test]

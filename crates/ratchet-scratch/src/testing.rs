@@ -160,6 +160,29 @@ async fn sweep_stale(admin: &Client) {
     }
 }
 
+/// SQL that counts every write of `column` per row of `public.<table>` (keyed by `id`)
+/// into `public.writes`: an `AFTER UPDATE` trigger enabled `ALWAYS`, so it fires in the
+/// replica mode backfills use too. Tests use it to show no row is written twice.
+pub fn count_writes_sql(table: &str, column: &str) -> String {
+    format!(
+        "CREATE TABLE public.writes (id bigint);
+         CREATE FUNCTION public.count_writes() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+           IF to_jsonb(NEW)->>'{column}' IS DISTINCT FROM to_jsonb(OLD)->>'{column}' THEN
+             INSERT INTO public.writes VALUES (NEW.id);
+           END IF;
+           RETURN NEW;
+         END $$;
+         CREATE TRIGGER count_writes AFTER UPDATE ON public.{table}
+           FOR EACH ROW EXECUTE FUNCTION public.count_writes();
+         ALTER TABLE public.{table} ENABLE ALWAYS TRIGGER count_writes;"
+    )
+}
+
+/// The rows `count_writes_sql` counted, and the most writes of any one row.
+pub const WRITES_PER_ROW: &str = "SELECT count(*), coalesce(max(n), 0)
+    FROM (SELECT id, count(*) AS n FROM public.writes GROUP BY id) x";
+
 #[cfg(test)]
 mod tests {
     use super::url_with_db;

@@ -46,6 +46,11 @@ pub struct BackfillArgs {
     /// Largest backfill batch, in rows.
     #[arg(long, default_value_t = 100_000)]
     pub batch_max: i64,
+    /// Sessions filling a table at once, each on its own slice of the key range. More
+    /// workers finish sooner and load the server more; a resumed backfill may use more
+    /// workers than it started with.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub backfill_workers: u16,
 }
 
 impl BackfillArgs {
@@ -53,6 +58,7 @@ impl BackfillArgs {
         cfg.backfill.target = self.batch_target;
         cfg.backfill.min = self.batch_min.max(1);
         cfg.backfill.max = self.batch_max.max(cfg.backfill.min);
+        cfg.backfill.workers = usize::from(self.backfill_workers);
         cfg.backfill.initial = cfg
             .backfill
             .initial
@@ -393,8 +399,13 @@ pub async fn status(a: &StatusArgs) -> anyhow::Result<i32> {
                     .rows_total
                     .map(|t| format!(" of ~{t}"))
                     .unwrap_or_default();
+                let slices = if p.slices > 1 {
+                    format!(", {} slices ({} done)", p.slices, p.slices_done)
+                } else {
+                    String::new()
+                };
                 line(format!(
-                    "  backfill {}: {} rows{total}{}",
+                    "  backfill {}: {} rows{total}{slices}{}",
                     p.table,
                     p.rows_done,
                     if p.done { ", done" } else { "" }

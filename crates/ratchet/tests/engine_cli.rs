@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use ratchet_scratch::testing::TestDb;
+use ratchet_scratch::testing::{count_writes_sql, TestDb, WRITES_PER_ROW};
 
 fn ratchet(db: &TestDb, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut c = Command::new(env!("CARGO_BIN_EXE_ratchet"));
@@ -305,29 +305,23 @@ async fn sigkill_during_backfill_then_resume_loses_and_repeats_nothing() {
     assert!(o.status.success(), "{}", text(&o));
     let c = db.client().await;
     // Count every write of the new column per row, with a trigger of our own.
-    c.batch_execute(
-        "INSERT INTO public.items SELECT g, g::text FROM generate_series(1, 20000) g;
-         CREATE TABLE public.writes (id bigint);
-         CREATE FUNCTION public.count_writes() RETURNS trigger LANGUAGE plpgsql AS $$
-         BEGIN
-           IF to_jsonb(NEW)->>'_ratchet_new_amount' IS DISTINCT FROM to_jsonb(OLD)->>'_ratchet_new_amount' THEN
-             INSERT INTO public.writes VALUES (NEW.id);
-           END IF;
-           RETURN NEW;
-         END $$;
-         CREATE TRIGGER count_writes AFTER UPDATE ON public.items FOR EACH ROW EXECUTE FUNCTION public.count_writes();
-         ALTER TABLE public.items ENABLE ALWAYS TRIGGER count_writes;",
-    )
-    .await
-    .unwrap();
+    c.batch_execute("INSERT INTO public.items SELECT g, g::text FROM generate_series(1, 20000) g")
+        .await
+        .unwrap();
+    c.batch_execute(&count_writes_sql("items", "_ratchet_new_amount"))
+        .await
+        .unwrap();
     let mut seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .subsec_nanos() as u64;
     let mut kills = 0;
-    for _ in 0..4 {
+    // Killed runs with one to four workers: slices cut by one run are walked, and cut
+    // again, by the next.
+    for workers in ["3", "1", "4", "2"] {
         let mut child = Command::new(env!("CARGO_BIN_EXE_ratchet"))
             .args(["start", v2, "--batch-max", "100", "--batch-target", "20ms"])
+            .args(["--backfill-workers", workers])
             .env("DATABASE_URL", &db.url)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
@@ -345,19 +339,21 @@ async fn sigkill_during_backfill_then_resume_loses_and_repeats_nothing() {
         child.wait().unwrap();
     }
     assert!(kills >= 1, "the backfill was never interrupted");
-    let o = ratchet(&db, &["start", v2], &[]);
+    let o = ratchet(&db, &["start", v2, "--backfill-workers", "2"], &[]);
     assert!(o.status.success(), "after {kills} kills: {}", text(&o));
     let o = ratchet(&db, &["validate"], &[]);
     assert!(o.status.success(), "{}", text(&o));
     let (total, most): (i64, i64) = {
-        let r = c
-            .query_one("SELECT count(*), coalesce(max(n), 0) FROM (SELECT id, count(*) AS n FROM public.writes GROUP BY id) x", &[])
-            .await
-            .unwrap();
+        let r = c.query_one(WRITES_PER_ROW, &[]).await.unwrap();
         (r.get(0), r.get(1))
     };
     assert_eq!(total, 20000, "every row backfilled (after {kills} kills)");
     assert_eq!(most, 1, "no row written twice (after {kills} kills)");
+    let slices: i64 = scalar(&db, "SELECT count(*) FROM ratchet.backfill_slices")
+        .await
+        .parse()
+        .unwrap();
+    assert!(slices >= 2, "the workers shared slices: {slices}");
     let o = ratchet(&db, &["complete"], &[]);
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(
