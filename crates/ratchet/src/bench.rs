@@ -4,7 +4,9 @@
 //! 1. one plain `UPDATE t SET new = <up>` over the whole table (the speed ceiling, and the
 //!    thing never to do in production: one transaction locking every row);
 //! 2. ratchet's batched, resumable backfill of an `add_column` with `up`, with one worker
-//!    (the default) and with `--workers` sessions on slices of the key range;
+//!    (the default) and with `--workers` sessions on slices of the key range; on the
+//!    throwaway cluster also as a role without superuser, whose batches cannot switch the
+//!    triggers off and pass their `WHEN` clause instead;
 //!    next to it, for reference, the same plain UPDATE on a table that carries a
 //!    `BEFORE UPDATE` row trigger it does not fire (replica mode): PostgreSQL locks, and
 //!    WAL-logs the lock of, every row it updates once such a trigger exists, whether it
@@ -63,6 +65,9 @@ pub struct BackfillBench {
 
 const UP: &str = "(a * 2)::text || b";
 
+/// The login role of the run without superuser.
+const BENCH_ROLE: &str = "ratchet_bench";
+
 struct Figures {
     name: String,
     seconds: f64,
@@ -72,11 +77,17 @@ struct Figures {
 pub async fn run(a: &BenchArgs) -> anyhow::Result<i32> {
     let BenchWhat::Backfill(b) = &a.what;
     let cluster;
+    // A role without superuser, on the throwaway cluster only (it needs a role created).
+    let mut role_url = None;
     let url = match &b.database_url {
         Some(u) => u.clone(),
         None => {
             line("starting a throwaway PostgreSQL cluster for the benchmark");
             cluster = tokio::task::spawn_blocking(Cluster::start).await??;
+            role_url = Some(format!(
+                "postgres://{BENCH_ROLE}@127.0.0.1:{}/postgres",
+                cluster.port()
+            ));
             cluster.url("postgres")
         }
     };
@@ -86,9 +97,12 @@ pub async fn run(a: &BenchArgs) -> anyhow::Result<i32> {
         b.rows
     ));
     let plain = plain_update(&c, b.rows).await?;
-    let mut ratchet = vec![ratchet_backfill(&c, &url, b.rows, b.batch_target, 1).await?];
+    let mut ratchet = vec![ratchet_backfill(&c, &url, b.rows, b.batch_target, 1, false).await?];
     if b.workers > 1 {
-        ratchet.push(ratchet_backfill(&c, &url, b.rows, b.batch_target, b.workers).await?);
+        ratchet.push(ratchet_backfill(&c, &url, b.rows, b.batch_target, b.workers, false).await?);
+    }
+    if let Some(role_url) = &role_url {
+        ratchet.push(ratchet_backfill(&c, role_url, b.rows, b.batch_target, 1, true).await?);
     }
     let ceiling = plain_update_with_trigger(&c, b.rows).await?;
     let noop = noop_update(&c, b.rows, b.noop_batch).await?;
@@ -254,8 +268,28 @@ async fn ratchet_backfill(
     rows: i64,
     target: Duration,
     workers: usize,
+    as_role: bool,
 ) -> anyhow::Result<Figures> {
     fresh_table(c, "bench_ratchet", rows).await?;
+    let mut config = Config::default();
+    if as_role {
+        // May create schemas and owns the table, nothing more: it cannot switch triggers
+        // off with `session_replication_role`, so the backfill's writes pass the
+        // dual-write triggers' WHEN clause instead.
+        c.batch_execute(&format!(
+            "DO $$ BEGIN
+               IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{BENCH_ROLE}') THEN
+                 CREATE ROLE {BENCH_ROLE} LOGIN;
+               END IF;
+               EXECUTE format('GRANT CREATE ON DATABASE %I TO {BENCH_ROLE}', current_database());
+             END $$;
+             GRANT USAGE, CREATE ON SCHEMA public TO {BENCH_ROLE};
+             ALTER TABLE bench_ratchet OWNER TO {BENCH_ROLE};
+             DROP SCHEMA IF EXISTS ratchet_{BENCH_ROLE} CASCADE;"
+        ))
+        .await?;
+        config.state_schema = format!("ratchet_{BENCH_ROLE}");
+    }
     let dir = tempfile::tempdir()?;
     let file = dir.path().join("bench.yaml");
     std::fs::write(
@@ -266,7 +300,6 @@ async fn ratchet_backfill(
     )?;
     let m = ratchet_spec::load_file(&file)?;
     let clock = Arc::new(StepClock::default());
-    let mut config = Config::default();
     config.backfill.target = target;
     config.backfill.workers = workers;
     let mut engine = Engine::connect(url, config, clock.clone()).await?;
@@ -282,8 +315,9 @@ async fn ratchet_backfill(
         .unwrap_or(f64::NAN);
     Ok(Figures {
         name: format!(
-            "ratchet backfill, {workers} worker{}",
-            if workers == 1 { "" } else { "s" }
+            "ratchet backfill, {workers} worker{}{}",
+            if workers == 1 { "" } else { "s" },
+            if as_role { ", no superuser" } else { "" }
         ),
         seconds,
         wal_bytes,
