@@ -408,6 +408,11 @@ async fn prepare_slices(
     if parts < 2 {
         return Ok(open);
     }
+    // Counting and walking the key index takes a while on a big table: say so first.
+    engine.report(Event::Info(format!(
+        "cutting the rest of the backfill of {} into slices for {workers} workers",
+        spec.table
+    )));
     let mut next_id = all.iter().map(|x| x.id).max().unwrap_or(0) + 1;
     let mut out = Vec::new();
     for slice in open {
@@ -468,7 +473,7 @@ async fn prepare_slices(
     }
     out.sort_by_key(|x| x.id);
     engine.report(Event::Info(format!(
-        "backfill of {} cut into {} slices for {workers} workers",
+        "backfill of {}: {} slices to walk",
         spec.table,
         out.len()
     )));
