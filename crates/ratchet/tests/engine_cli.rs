@@ -149,6 +149,12 @@ async fn exit_codes_and_errors_for_bad_input() {
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(String::from_utf8_lossy(&o.stderr).contains("table `nope` does not exist"));
 
+    for workers in ["0", "65", "two"] {
+        let o = ratchet(&db, &["backfill", "--backfill-workers", workers], &[]);
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        assert!(text(&o).contains("--backfill-workers"), "{}", text(&o));
+    }
+
     let o = ratchet(&db, &["status", "--format", "json"], &[]);
     assert!(o.status.success(), "{}", text(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
