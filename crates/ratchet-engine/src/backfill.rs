@@ -1158,11 +1158,34 @@ async fn validate_one(
         } else {
             format!("LIMIT {chunk}")
         };
+        // The chunk's last key, in the key's own order (text order may differ), is the
+        // next cursor; the key columns are carried as `_k0, _k1, …` for that.
+        let carried: Vec<String> = (0..spec.key.len()).map(|i| format!("_k{i}")).collect();
+        let (carry, last) = if spec.key.is_empty() {
+            (String::new(), "NULL::text[]".to_string())
+        } else {
+            let cols: Vec<String> = spec
+                .key
+                .iter()
+                .zip(&carried)
+                .map(|((k, _), c)| format!(", r.{} AS {c}", ident(k)))
+                .collect();
+            let text: Vec<String> = carried.iter().map(|c| format!("{c}::text")).collect();
+            let desc: Vec<String> = carried.iter().map(|c| format!("{c} DESC")).collect();
+            (
+                cols.concat(),
+                format!(
+                    "(SELECT ARRAY[{}] FROM b ORDER BY {} LIMIT 1)",
+                    text.join(", "),
+                    desc.join(", ")
+                ),
+            )
+        };
         let sql = format!(
-            "WITH b AS (SELECT {key_text} AS k, ({ok}) AS ok, {old} AS o, r.{new}::text AS n
+            "WITH b AS (SELECT {key_text} AS k, ({ok}) AS ok, {old} AS o, r.{new}::text AS n{carry}
                           FROM {t} AS r WHERE {range} ORDER BY {order} {limit})
              SELECT (SELECT count(*) FROM b), (SELECT count(*) FROM b WHERE NOT ok),
-                    (SELECT k FROM b ORDER BY k DESC LIMIT 1),
+                    {last},
                     (SELECT coalesce(json_agg(json_build_array(k, o, n)), '[]') FROM (SELECT * FROM b WHERE NOT ok LIMIT 5) x),
                     (SELECT coalesce(json_agg(k), '[]') FROM b WHERE NOT ok)",
             new = spec.new_col(),
@@ -1193,24 +1216,10 @@ async fn validate_one(
                 serde_json::from_value(r.get::<_, serde_json::Value>(4)).unwrap_or_default();
             out.repaired += repair_rows(engine, spec, &keys).await?;
         }
-        // Rows compared with a chunked key: order by text key may differ from key order
-        // for non-text keys, so the cursor comes from the real key order instead.
         if spec.key.is_empty() || checked < chunk {
             break;
         }
-        let last_sql = format!(
-            "SELECT ARRAY[{}] FROM (SELECT {} FROM {} AS r WHERE {range} ORDER BY {order} LIMIT {chunk}) r ORDER BY {} LIMIT 1",
-            spec.keys_text("r."),
-            spec.keys("r."),
-            spec.t(),
-            spec.keys_desc("r.")
-        );
-        let last = engine
-            .client
-            .query_one(&last_sql, &refs)
-            .await
-            .map_err(|e| EngineError::db(format!("validating {}", spec.table), e))?;
-        cursor = Some(last.get(0));
+        cursor = r.get(2);
     }
     Ok(())
 }

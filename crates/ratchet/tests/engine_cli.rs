@@ -349,6 +349,8 @@ async fn sigkill_during_backfill_then_resume_loses_and_repeats_nothing() {
     assert!(o.status.success(), "after {kills} kills: {}", text(&o));
     let o = ratchet(&db, &["validate"], &[]);
     assert!(o.status.success(), "{}", text(&o));
+    // Two chunks of 10,000 keys: neither a row skipped nor one counted twice.
+    assert!(text(&o).contains("checked 20000 rows"), "{}", text(&o));
     let (total, most): (i64, i64) = {
         let r = c.query_one(WRITES_PER_ROW, &[]).await.unwrap();
         (r.get(0), r.get(1))
