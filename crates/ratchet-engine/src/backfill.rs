@@ -23,7 +23,7 @@ use futures_util::future::join_all;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::Client;
+use tokio_postgres::{Client, GenericClient};
 
 use crate::dualwrite::Pair;
 use crate::error::{db_message, is_retryable, EngineError};
@@ -211,15 +211,22 @@ ON CONFLICT DO NOTHING",
         )]
     }
 
+    /// The keys up to the bound (`$1…`) and, when `has_cursor`, after the cursor (the
+    /// parameters after the bound's): the parameters [`range_params`] lists.
+    fn range_cond(&self, prefix: &str, has_cursor: bool) -> String {
+        let keys = self.keys(prefix);
+        let mut cond = format!("({keys}) <= {}", self.key_params(1));
+        if has_cursor {
+            cond += &format!(" AND ({keys}) > {}", self.key_params(self.key.len() + 1));
+        }
+        cond
+    }
+
     /// The end key of the next batch: the `limit`-th key after the cursor (an index-only
     /// scan), or nothing when fewer rows are left before the bound.
     /// Parameters: bound keys, then cursor keys (when `has_cursor`), then the limit.
     fn batch_end_sql(&self, has_cursor: bool) -> String {
         let n = self.key.len();
-        let mut cond = vec![format!("({}) <= {}", self.keys(""), self.key_params(1))];
-        if has_cursor {
-            cond.push(format!("({}) > {}", self.keys(""), self.key_params(n + 1)));
-        }
         let limit = if has_cursor { 2 * n + 1 } else { n + 1 };
         // The text array is built above the OFFSET: built in the scan, it would be computed
         // for every skipped key too (about half the query's time).
@@ -228,7 +235,7 @@ ON CONFLICT DO NOTHING",
              OFFSET ${limit}::bigint - 1 LIMIT 1) AS e",
             kt = self.keys_text("e."),
             t = self.t(),
-            cond = cond.join(" AND "),
+            cond = self.range_cond("", has_cursor),
             keys = self.keys(""),
         )
     }
@@ -236,21 +243,12 @@ ON CONFLICT DO NOTHING",
     /// One keyset batch: a range UPDATE between the cursor and the batch's end key, of
     /// the rows not filled yet. Parameters: end keys, then cursor keys (when `has_cursor`).
     fn keyed_batch_sql(&self, has_cursor: bool) -> Result<String, EngineError> {
-        let n = self.key.len();
-        let mut cond = vec![format!("({}) <= {}", self.keys("r."), self.key_params(1))];
-        if has_cursor {
-            cond.push(format!(
-                "({}) > {}",
-                self.keys("r."),
-                self.key_params(n + 1)
-            ));
-        }
         Ok(format!(
             "UPDATE {t} AS r SET {new} = {up} WHERE {cond} AND r.{new} IS NULL",
             t = self.t(),
             new = self.new_col(),
             up = self.up("r.")?,
-            cond = cond.join(" AND "),
+            cond = self.range_cond("r.", has_cursor),
         ))
     }
 
@@ -293,6 +291,25 @@ struct Row {
 
 fn keys_of(v: Option<serde_json::Value>) -> Option<Vec<String>> {
     v.and_then(|v| serde_json::from_value(v).ok())
+}
+
+/// The parameters of [`BackfillSpec::range_cond`]: the bound's keys, then the cursor's.
+fn range_params<'a>(
+    bound: &'a [String],
+    cursor: Option<&'a Vec<String>>,
+) -> Vec<&'a (dyn ToSql + Sync)> {
+    bound
+        .iter()
+        .chain(cursor.into_iter().flatten())
+        .map(|v| v as &(dyn ToSql + Sync))
+        .collect()
+}
+
+/// The page number a cursor or bound of a table without a key holds (0: the start).
+fn page(v: Option<&Vec<String>>) -> i64 {
+    v.and_then(|c| c.first())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0)
 }
 
 async fn load_row(
@@ -362,6 +379,32 @@ async fn load_slices(
         .collect())
 }
 
+async fn insert_slice(
+    client: &impl GenericClient,
+    s: &str,
+    m: &MigrationRow,
+    step: usize,
+    slice: &Slice,
+) -> Result<u64, tokio_postgres::Error> {
+    client
+        .execute(
+            &format!(
+                "INSERT INTO {s}.backfill_slices
+                   (migration_id, step, slice, cursor, upper_bound, batch_size)
+                 VALUES ($1, $2, $3, $4, $5, $6)"
+            ),
+            &[
+                &m.id,
+                &(step as i32),
+                &slice.id,
+                &slice.cursor.as_ref().map(|c| json!(c)),
+                &json!(slice.upper),
+                &slice.batch,
+            ],
+        )
+        .await
+}
+
 /// Slices smaller than this are not cut further: a worker would spend more on starting
 /// than on updating.
 const MIN_SLICE_ROWS: i64 = 1000;
@@ -383,25 +426,17 @@ async fn prepare_slices(
     let mut all = load_slices(&engine.client, &s, m, step).await?;
     if all.is_empty() {
         // A cursor in `backfills` was left by a ratchet from before slices: go on from it.
-        engine
-            .client
-            .execute(
-                &format!(
-                    "INSERT INTO {s}.backfill_slices
-                       (migration_id, step, slice, cursor, upper_bound, batch_size)
-                     VALUES ($1, $2, 0, $3, $4, $5)"
-                ),
-                &[
-                    &m.id,
-                    &(step as i32),
-                    &row.cursor.as_ref().map(|c| json!(c)),
-                    &json!(bound),
-                    &row.batch,
-                ],
-            )
+        let whole = Slice {
+            id: 0,
+            cursor: row.cursor.clone(),
+            upper: bound.to_vec(),
+            batch: row.batch,
+            done: false,
+        };
+        insert_slice(&engine.client, &s, m, step, &whole)
             .await
             .map_err(|e| EngineError::db("recording the backfill's range", e))?;
-        all = load_slices(&engine.client, &s, m, step).await?;
+        all = vec![whole];
     }
     let open: Vec<Slice> = all.iter().filter(|x| !x.done).cloned().collect();
     let parts = workers.div_ceil(open.len().max(1));
@@ -438,30 +473,15 @@ async fn prepare_slices(
         .map_err(store)?;
         let mut cursor = first.clone();
         for upper in points[1..].iter().chain([&slice.upper]) {
-            tx.execute(
-                &format!(
-                    "INSERT INTO {s}.backfill_slices
-                       (migration_id, step, slice, cursor, upper_bound, batch_size)
-                     VALUES ($1, $2, $3, $4, $5, $6)"
-                ),
-                &[
-                    &m.id,
-                    &(step as i32),
-                    &next_id,
-                    &json!(cursor),
-                    &json!(upper),
-                    &slice.batch,
-                ],
-            )
-            .await
-            .map_err(store)?;
-            out.push(Slice {
+            let part = Slice {
                 id: next_id,
                 cursor: Some(cursor),
                 upper: upper.clone(),
                 batch: slice.batch,
                 done: false,
-            });
+            };
+            insert_slice(&tx, &s, m, step, &part).await.map_err(store)?;
+            out.push(part);
             cursor = upper.clone();
             next_id += 1;
         }
@@ -490,11 +510,6 @@ async fn split_points(
 ) -> Result<Vec<Vec<String>>, EngineError> {
     let parts = parts as i64;
     if spec.key.is_empty() {
-        let page = |v: Option<&Vec<String>>| -> i64 {
-            v.and_then(|c| c.first())
-                .and_then(|p| p.parse().ok())
-                .unwrap_or(0)
-        };
         let (from, to) = (page(slice.cursor.as_ref()), page(Some(&slice.upper)));
         let each = (to - from) / parts;
         if each < 1 {
@@ -504,25 +519,14 @@ async fn split_points(
             .map(|i| vec![(from + each * i).to_string()])
             .collect());
     }
-    let n = spec.key.len();
-    let mut cond = vec![format!("({}) <= {}", spec.keys(""), spec.key_params(1))];
-    let mut params: Vec<&(dyn ToSql + Sync)> = slice
-        .upper
-        .iter()
-        .map(|b| b as &(dyn ToSql + Sync))
-        .collect();
-    if let Some(c) = &slice.cursor {
-        cond.push(format!("({}) > {}", spec.keys(""), spec.key_params(n + 1)));
-        params.extend(c.iter().map(|v| v as &(dyn ToSql + Sync)));
-    }
     let rows: i64 = client
         .query_one(
             &format!(
                 "SELECT count(*) FROM {} WHERE {}",
                 spec.t(),
-                cond.join(" AND ")
+                spec.range_cond("", slice.cursor.is_some())
             ),
-            &params,
+            &range_params(&slice.upper, slice.cursor.as_ref()),
         )
         .await
         .map_err(|e| EngineError::db("counting the rows to backfill", e))?
@@ -535,14 +539,7 @@ async fn split_points(
     let mut points: Vec<Vec<String>> = Vec::new();
     for _ in 1..parts {
         let cursor = points.last().or(slice.cursor.as_ref());
-        let mut params: Vec<&(dyn ToSql + Sync)> = slice
-            .upper
-            .iter()
-            .map(|b| b as &(dyn ToSql + Sync))
-            .collect();
-        if let Some(c) = cursor {
-            params.extend(c.iter().map(|v| v as &(dyn ToSql + Sync)));
-        }
+        let mut params = range_params(&slice.upper, cursor);
         params.push(&each);
         let point: Option<Vec<String>> = client
             .query_opt(&spec.batch_end_sql(cursor.is_some()), &params)
@@ -797,13 +794,7 @@ async fn one_batch(
     .map_err(|e| EngineError::db("preparing a backfill batch", e))?;
     let bound = &slice.upper;
     let (updated, finished, cursor) = if spec.key.is_empty() {
-        let from: i64 = slice
-            .cursor
-            .as_ref()
-            .and_then(|c| c.first())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        let last: i64 = bound.first().and_then(|v| v.parse().ok()).unwrap_or(0);
+        let (from, last) = (page(slice.cursor.as_ref()), page(Some(bound)));
         let to = (from + batch).min(last);
         let r = tx
             .query_one(&spec.ctid_batch_sql()?, &[&from, &to])
@@ -811,11 +802,7 @@ async fn one_batch(
             .map_err(|e| EngineError::db("running a backfill batch", e))?;
         (r.get::<_, i64>(0), to >= last, Some(vec![to.to_string()]))
     } else {
-        let mut params: Vec<&(dyn ToSql + Sync)> =
-            bound.iter().map(|b| b as &(dyn ToSql + Sync)).collect();
-        if let Some(c) = &slice.cursor {
-            params.extend(c.iter().map(|v| v as &(dyn ToSql + Sync)));
-        }
+        let mut params = range_params(bound, slice.cursor.as_ref());
         params.push(&batch);
         let end: Option<Vec<String>> = tx
             .query_opt(&spec.batch_end_sql(slice.cursor.is_some()), &params)
@@ -824,13 +811,11 @@ async fn one_batch(
             .map(|r| r.get(0));
         let finished = end.is_none();
         let end = end.unwrap_or_else(|| bound.to_vec());
-        let mut params: Vec<&(dyn ToSql + Sync)> =
-            end.iter().map(|b| b as &(dyn ToSql + Sync)).collect();
-        if let Some(c) = &slice.cursor {
-            params.extend(c.iter().map(|v| v as &(dyn ToSql + Sync)));
-        }
         let updated = tx
-            .execute(&spec.keyed_batch_sql(slice.cursor.is_some())?, &params)
+            .execute(
+                &spec.keyed_batch_sql(slice.cursor.is_some())?,
+                &range_params(&end, slice.cursor.as_ref()),
+            )
             .await
             .map_err(|e| EngineError::db("running a backfill batch", e))?;
         (updated as i64, finished, Some(end))
@@ -888,22 +873,15 @@ async fn name_failing_row(
     let Ok(up) = spec.up("r.") else {
         return generic;
     };
-    let n = spec.key.len();
-    let mut cond = vec![format!("({}) <= {}", spec.keys(""), spec.key_params(1))];
-    let mut params: Vec<String> = slice.upper.clone();
-    if let Some(c) = &slice.cursor {
-        cond.push(format!("({}) > {}", spec.keys(""), spec.key_params(n + 1)));
-        params.extend(c.iter().cloned());
-    }
     let sql = format!(
         "SELECT ARRAY[{}] FROM {} WHERE {} ORDER BY {} LIMIT {batch}",
         spec.keys_text(""),
         spec.t(),
-        cond.join(" AND "),
+        spec.range_cond("", slice.cursor.is_some()),
         spec.keys("")
     );
-    let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
-    let Ok(keys) = client.query(&sql, &refs).await else {
+    let params = range_params(&slice.upper, slice.cursor.as_ref());
+    let Ok(keys) = client.query(&sql, &params).await else {
         return generic;
     };
     let probe = format!(

@@ -219,6 +219,18 @@ async fn plain_update(c: &Client, rows: i64) -> anyhow::Result<Figures> {
     .await
 }
 
+/// The new column `n` of `table` and the cheapest trigger that fills it: `BEFORE <event>`,
+/// computing `n` from the row, the function named `<table>_fill` as [`measure`] expects.
+fn minimal_trigger(table: &str, event: &str) -> String {
+    format!(
+        "ALTER TABLE {table} ADD COLUMN n text;
+         CREATE FUNCTION {table}_fill() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN NEW.n := (NEW.a * 2)::text || NEW.b; RETURN NEW; END $$;
+         CREATE TRIGGER {table}_fill BEFORE {event} ON {table}
+           FOR EACH ROW EXECUTE FUNCTION {table}_fill();"
+    )
+}
+
 /// The plain UPDATE again, on a table with a `BEFORE UPDATE` row trigger that replica
 /// mode keeps from firing: what the row locks such a trigger brings cost by themselves.
 async fn plain_update_with_trigger(c: &Client, rows: i64) -> anyhow::Result<Figures> {
@@ -227,11 +239,7 @@ async fn plain_update_with_trigger(c: &Client, rows: i64) -> anyhow::Result<Figu
         rows,
         "plain UPDATE, trigger present (ref.)",
         "bench_plain_trg",
-        "ALTER TABLE bench_plain_trg ADD COLUMN n text;
-         CREATE FUNCTION bench_plain_trg_fill() RETURNS trigger LANGUAGE plpgsql AS $$
-         BEGIN NEW.n := (NEW.a * 2)::text || NEW.b; RETURN NEW; END $$;
-         CREATE TRIGGER bench_plain_trg_fill BEFORE UPDATE OF a, b ON bench_plain_trg
-           FOR EACH ROW EXECUTE FUNCTION bench_plain_trg_fill();",
+        &minimal_trigger("bench_plain_trg", "UPDATE OF a, b"),
         async || {
             Ok(c.batch_execute(&format!(
                 "BEGIN; SET LOCAL session_replication_role = replica;
@@ -330,10 +338,7 @@ async fn noop_update(c: &Client, rows: i64, batch: i64) -> anyhow::Result<Figure
         rows,
         "no-op UPDATE with trigger (batched)",
         "bench_noop",
-        "ALTER TABLE bench_noop ADD COLUMN n text;
-         CREATE FUNCTION bench_noop_fill() RETURNS trigger LANGUAGE plpgsql AS $$
-         BEGIN NEW.n := (NEW.a * 2)::text || NEW.b; RETURN NEW; END $$;
-         CREATE TRIGGER bench_noop_fill BEFORE UPDATE ON bench_noop FOR EACH ROW EXECUTE FUNCTION bench_noop_fill();",
+        &minimal_trigger("bench_noop", "UPDATE"),
         async || {
             let mut lo = 0i64;
             while lo < rows {
