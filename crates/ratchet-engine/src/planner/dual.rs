@@ -882,14 +882,19 @@ impl Planner<'_> {
         // Default and comment end up on the duplicate. A default kept across a type change
         // is tried on the duplicate inside the start transaction (set and dropped again:
         // the duplicate must stay without one while the old version writes), so a default
-        // the new type cannot take fails at start, not at complete. Without it, inserts
-        // that leave the column out would work during the expand and fail after complete.
-        let default = match &o.default {
-            Some(d) => d.clone(),
-            None => self
+        // the new type cannot take fails at start, not at complete (`default: null` drops
+        // it instead). Without it, inserts that leave the column out would work during
+        // the expand and fail after complete.
+        let default = match (&o.default, &o.type_) {
+            (Some(d), _) => d.clone(),
+            (None, ty) => self
                 .catalog_table(&t)
                 .and_then(|ct| ct.column(&c.physical))
-                .and_then(|ci| ci.default.clone()),
+                .and_then(|ci| ci.default.clone())
+                .map(|d| match ty {
+                    Some(ty) => format!("CAST(({d}) AS {ty})"),
+                    None => d,
+                }),
         };
         if let (Some(d), Some(_), None) = (&default, &o.type_, &o.default) {
             for sql in [
