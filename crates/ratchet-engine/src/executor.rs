@@ -79,6 +79,10 @@ pub struct Config {
     pub backfill: crate::backfill::BackfillConfig,
     /// `start` runs the backfills (false: leave them to `ratchet backfill`).
     pub run_backfill: bool,
+    /// The caller completes each migration right after its start (`start --complete`,
+    /// `migrate --complete`): no new-version write can run in between, so a `down` that
+    /// names no column of the new version is left out with a warning instead of refused.
+    pub completes_at_once: bool,
 }
 
 impl Default for Config {
@@ -93,6 +97,7 @@ impl Default for Config {
             lock_wait: Duration::from_secs(10),
             backfill: crate::backfill::BackfillConfig::default(),
             run_backfill: true,
+            completes_at_once: false,
         }
     }
 }
@@ -312,11 +317,14 @@ impl Engine {
                 continue;
             }
             if matches!(step.action, Action::Backfill(_)) && !self.config.run_backfill {
+                // The new version's views come after the backfills: published before its
+                // columns are filled, the new version would read NULL and an update
+                // computed from such a NULL would be lost.
                 self.report(Event::Info(format!(
-                    "left for later: {} (run `ratchet backfill`)",
+                    "left for later: {} and the start steps after it; `ratchet backfill` runs them and creates the version schema",
                     step.description
                 )));
-                continue;
+                break;
             }
             self.report(Event::StepStarted {
                 phase,

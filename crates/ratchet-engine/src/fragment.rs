@@ -215,9 +215,118 @@ pub fn rewrite_columns(
     Ok(format!("({out})"))
 }
 
+/// The column references of a whole statement: `(name, byte offset, byte end)`.
+fn statement_column_refs(sql: &str) -> Result<Vec<(String, usize, usize)>, String> {
+    let parsed = pg_query::parse(sql).map_err(|e| e.to_string())?;
+    let tokens = pg_query::scan(sql).map_err(|e| e.to_string())?.tokens;
+    let tree = serde_json::to_value(&parsed.protobuf).map_err(|e| e.to_string())?;
+    let mut found = Vec::new();
+    collect_column_refs(&tree, &mut found);
+    let mut refs: Vec<_> = found
+        .into_iter()
+        .filter_map(|(name, start)| {
+            let tok = tokens.iter().find(|t| t.start as usize == start)?;
+            Some((name, start, tok.end as usize))
+        })
+        .collect();
+    refs.sort_by_key(|r| r.1);
+    refs.dedup();
+    Ok(refs)
+}
+
+/// An index definition (`pg_get_indexdef`) carried over to renamed columns: every key
+/// column, key expression and the `WHERE` predicate that name a column of `map` (old →
+/// new) are rewritten, everything else (method, ordering, `NULLS FIRST/LAST`,
+/// collations, operator classes and their options, `INCLUDE`, storage parameters) is
+/// kept; the result is a `CREATE [UNIQUE] INDEX CONCURRENTLY <name>` statement.
+/// `Ok(None)` when the index names none of the columns.
+pub fn carry_index(
+    definition: &str,
+    name: &str,
+    map: &[(String, String)],
+) -> Result<Option<String>, String> {
+    let renamed = |n: &str| map.iter().find(|(o, _)| o == n).map(|(_, x)| x.clone());
+    // Column references inside expressions and the predicate, by their location.
+    let mut sql = definition.to_string();
+    let mut touched = false;
+    for (col, start, end) in statement_column_refs(definition)?.into_iter().rev() {
+        if let Some(new) = renamed(&col) {
+            sql.replace_range(start..end, &crate::sql::ident(&new));
+            touched = true;
+        }
+    }
+    let mut parsed = pg_query::parse(&sql).map_err(|e| e.to_string())?;
+    let Some(pg_query::NodeEnum::IndexStmt(stmt)) = parsed
+        .protobuf
+        .stmts
+        .first_mut()
+        .and_then(|s| s.stmt.as_mut())
+        .and_then(|s| s.node.as_mut())
+    else {
+        return Err(format!("not an index definition: {definition}"));
+    };
+    // Plain key and INCLUDE columns are names, not column references.
+    for param in stmt
+        .index_params
+        .iter_mut()
+        .chain(stmt.index_including_params.iter_mut())
+    {
+        if let Some(pg_query::NodeEnum::IndexElem(e)) = param.node.as_mut() {
+            if let Some(new) = renamed(&e.name) {
+                e.name = new;
+                touched = true;
+            }
+        }
+    }
+    if !touched {
+        return Ok(None);
+    }
+    stmt.idxname = name.to_string();
+    stmt.concurrent = true;
+    stmt.if_not_exists = false;
+    parsed
+        .protobuf
+        .deparse()
+        .map(Some)
+        .map_err(|e| e.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_index_is_carried_with_its_ordering_collation_opclass_and_predicate() {
+        let map = [("email".to_string(), "_ratchet_new_email".to_string())];
+        let carry = |def: &str| carry_index(def, "_tmp", &map).unwrap();
+        assert_eq!(
+            carry("CREATE INDEX i ON public.users USING btree (email DESC NULLS LAST)").unwrap(),
+            "CREATE INDEX CONCURRENTLY _tmp ON public.users USING btree (_ratchet_new_email DESC NULLS LAST)"
+        );
+        let c = carry(
+            "CREATE UNIQUE INDEX i ON public.users USING btree (lower(email) COLLATE \"C\" text_pattern_ops, id) INCLUDE (email) WHERE (email IS NOT NULL)",
+        )
+        .unwrap();
+        assert!(
+            c.starts_with("CREATE UNIQUE INDEX CONCURRENTLY _tmp ON public.users"),
+            "{c}"
+        );
+        assert!(
+            c.contains("lower(_ratchet_new_email) COLLATE \"C\" text_pattern_ops, id)"),
+            "{c}"
+        );
+        assert!(c.contains("INCLUDE (_ratchet_new_email)"), "{c}");
+        assert!(c.contains("WHERE _ratchet_new_email IS NOT NULL"), "{c}");
+        // An index on other columns is not carried.
+        assert_eq!(
+            carry("CREATE INDEX j ON public.users USING btree (id)"),
+            None
+        );
+        // A literal with the column's name is left alone.
+        let c = carry("CREATE INDEX k ON public.users USING btree (id) WHERE (note <> 'email')")
+            .map(|_| ());
+        assert_eq!(c, None);
+    }
 
     #[test]
     fn rewrites_column_references_from_the_parse_tree() {

@@ -10,7 +10,7 @@ use serde_json::json;
 use crate::catalog;
 use crate::error::EngineError;
 use crate::executor::{Engine, Event};
-use crate::plan::{Phase, Plan};
+use crate::plan::{Action, Phase, Plan};
 use crate::planner::{self, PlanInput};
 use crate::state::MigrationRow;
 
@@ -23,6 +23,15 @@ pub struct StartOutcome {
     pub already_completed: bool,
     /// A previous, interrupted `start` of the same file was resumed.
     pub resumed: bool,
+    /// `complete` dropped this previous version schema: applications still on it with
+    /// `search_path = <it>, public` now fall through to the base tables.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dropped_version_schema: Option<String>,
+    /// `--no-backfill`: the backfill and the start steps after it (the version schema's
+    /// views among them) are left for `ratchet backfill`; the new version cannot be used
+    /// before that, since its columns are not filled yet.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub backfill_left: bool,
 }
 
 /// `ratchet status`.
@@ -92,6 +101,7 @@ impl Engine {
             catalog: &cat,
             previous_version_schema: previous,
             state_schema: self.config.state_schema.clone(),
+            completes_at_once: self.config.completes_at_once,
         })
     }
 
@@ -121,11 +131,14 @@ impl Engine {
             let active = active.clone();
             self.report(Event::Info(format!("resuming the start of {}", m.name)));
             self.run_phase(&active, Phase::Start).await?;
+            let backfill_left = self.start_unfinished(&active).await? > 0;
             return Ok(StartOutcome {
                 migration: m.name.clone(),
                 version_schema: active.version_schema.clone(),
                 already_completed: false,
                 resumed: true,
+                dropped_version_schema: None,
+                backfill_left,
             });
         }
         if let Some(done) = history.iter().find(|h| h.name == m.name) {
@@ -135,6 +148,8 @@ impl Engine {
                 version_schema: done.version_schema.clone(),
                 already_completed: true,
                 resumed: false,
+                dropped_version_schema: None,
+                backfill_left: false,
             });
         }
         let plan = self.plan(m).await?;
@@ -162,6 +177,7 @@ impl Engine {
             )
             .await?;
         self.run_phase(&row, Phase::Start).await?;
+        let backfill_left = self.start_unfinished(&row).await? > 0;
         self.state
             .event(
                 &self.client,
@@ -175,7 +191,18 @@ impl Engine {
             version_schema: plan.version_schema,
             already_completed: false,
             resumed: false,
+            dropped_version_schema: None,
+            backfill_left,
         })
+    }
+
+    /// How many start steps of `m` have not run yet.
+    async fn start_unfinished(&self, m: &MigrationRow) -> Result<usize, EngineError> {
+        let done = self.state.done_steps(&self.client, m.id).await?;
+        Ok(m.plan
+            .steps_of(Phase::Start)
+            .filter(|(i, _)| !done.contains(&(*i as i32)))
+            .count())
     }
 
     /// Contract phase of the active migration. `Ok(None)` when nothing is active.
@@ -220,7 +247,7 @@ impl Engine {
             .count();
         if unfinished > 0 {
             return Err(EngineError::Refused(format!(
-                "the start of `{}` has {unfinished} unfinished step(s); run `ratchet start` with its file again first",
+                "the start of `{}` has {unfinished} unfinished step(s); run `ratchet backfill` (or `ratchet start` with its file again) first",
                 active.name
             )));
         }
@@ -245,6 +272,8 @@ impl Engine {
             version_schema: active.version_schema.clone(),
             already_completed: false,
             resumed: false,
+            dropped_version_schema: active.plan.previous_version_schema.clone(),
+            backfill_left: false,
         }))
     }
 
@@ -309,7 +338,11 @@ impl Engine {
         let first_new = history.iter().filter(|h| !h.is_active()).count();
         for (i, m) in local.iter().enumerate().skip(first_new) {
             let last = i + 1 == local.len();
-            let started = self.start(m).await?;
+            let at_once =
+                std::mem::replace(&mut self.config.completes_at_once, !last || complete_last);
+            let started = self.start(m).await;
+            self.config.completes_at_once = at_once;
+            let started = started?;
             out.version_schema = Some(started.version_schema.clone());
             if last && !complete_last {
                 out.left_active = Some(m.name.clone());
@@ -390,4 +423,63 @@ fn static_checks(m: &Migration) -> Result<(), EngineError> {
             format!("{first}\n{}", rest.join("\n"))
         })
     })
+}
+
+impl Engine {
+    /// Give every live version schema (the active migration's and the newest completed
+    /// one's) the privileges of the base schema and its tables again: for privileges
+    /// granted after the migration started (`ratchet grants`). Only adds. Returns the
+    /// version schemas it synced.
+    pub async fn sync_grants(&self) -> Result<Vec<String>, EngineError> {
+        let cat = catalog::load(&self.client, &self.config.schema).await?;
+        let history = self.state.history(&self.client).await?;
+        let active = history.iter().rev().find(|m| m.is_active());
+        let completed = history.iter().rev().find(|m| m.phase == "completed");
+        let mut done = Vec::new();
+        for m in active.into_iter().chain(completed) {
+            if !cat.schemas.contains(&m.version_schema) || done.contains(&m.version_schema) {
+                continue;
+            }
+            // The mapping the version's views were last built from: the start one while
+            // the migration is expanded, the refreshed one after complete.
+            let mapping = m
+                .plan
+                .steps
+                .iter()
+                .filter(|s| m.phase == "completed" || s.phase == Phase::Start)
+                .filter_map(|s| match &s.action {
+                    Action::SyncViews { mapping, .. } => Some(mapping),
+                    _ => None,
+                })
+                .next_back();
+            let Some(mapping) = mapping else { continue };
+            // Only what exists: a table created since the version's views were built
+            // has no view there, and a column added since is not on its view.
+            let existing = self
+                .client
+                .query(
+                    "SELECT c.relname::text, array_agg(a.attname::text)
+                       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                       JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0
+                                          AND NOT a.attisdropped
+                      WHERE n.nspname = $1 AND c.relkind = 'v' GROUP BY 1",
+                    &[&m.version_schema],
+                )
+                .await
+                .map_err(|e| EngineError::db("reading the views of a version schema", e))?;
+            let existing: std::collections::BTreeMap<String, Vec<String>> =
+                existing.iter().map(|r| (r.get(0), r.get(1))).collect();
+            let mut views = crate::views::desired_views(&cat, mapping, &m.version_schema);
+            views.retain_mut(|v| match existing.get(&v.name) {
+                Some(cols) => {
+                    v.columns.retain(|c| cols.contains(&c.logical));
+                    true
+                }
+                None => false,
+            });
+            crate::views::sync_grants(&self.client, &cat.schema, &m.version_schema, &views).await?;
+            done.push(m.version_schema.clone());
+        }
+        Ok(done)
+    }
 }

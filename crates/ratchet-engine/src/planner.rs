@@ -33,6 +33,8 @@ pub struct PlanInput<'a> {
     pub previous_version_schema: Option<String>,
     /// ratchet's state schema (backfill bounds are recorded there).
     pub state_schema: String,
+    /// See [`crate::Config::completes_at_once`].
+    pub completes_at_once: bool,
 }
 
 /// Plan `input.migration` against `input.catalog`.

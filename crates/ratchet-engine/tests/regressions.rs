@@ -273,3 +273,298 @@ async fn triggers_resolve_names_in_the_managed_schema_whatever_the_search_path()
     assert!(e.validate(false).await.unwrap().unwrap().passed);
     e.complete().await.unwrap();
 }
+
+/// Definitions of the table's indexes (not backing a constraint), by name.
+async fn index_defs(c: &tokio_postgres::Client, table: &str) -> Vec<(String, String)> {
+    c.query(
+        "SELECT i.relname::text, pg_get_indexdef(x.indexrelid)
+           FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
+          WHERE x.indrelid = $1::text::regclass
+            AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = x.indexrelid)
+          ORDER BY 1",
+        &[&table],
+    )
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| (r.get(0), r.get(1)))
+    .collect()
+}
+
+// A plain DESC index on the migrated column was refused as "partial, expression or
+// operator-class index"; expression and partial indexes on it were silently lost at
+// complete (dropping the old column drops them).
+#[tokio::test]
+async fn indexes_on_a_changed_column_keep_ordering_nulls_collation_opclass_expressions_and_predicates(
+) {
+    let db = TestDb::new().await;
+    let files = Files::new();
+    let mut e = payments(&db, &files).await;
+    let c = db.client().await;
+    c.batch_execute(
+        "CREATE INDEX pay_status_desc ON payments (status DESC NULLS FIRST);
+         CREATE INDEX pay_status_c ON payments (status COLLATE \"C\" text_pattern_ops);
+         CREATE INDEX pay_lower ON payments (lower(status), amount_cents) WHERE status <> 'void';
+         CREATE UNIQUE INDEX pay_amount_incl ON payments (amount_cents) INCLUDE (status);
+         CREATE INDEX pay_other ON payments (amount_cents DESC);",
+    )
+    .await
+    .unwrap();
+    let before = index_defs(&c, "payments").await;
+    let m = files.migration(
+        "02_status.yaml",
+        "operations:
+  - alter_column:
+      table: payments
+      column: status
+      check:
+        name: status_short
+        constraint: length(status) < 50
+      up: status
+      down: status
+",
+    );
+    let plan = e.plan(&m).await.unwrap();
+    let creates: Vec<_> = plan
+        .steps
+        .iter()
+        .filter_map(|s| match &s.action {
+            ratchet_engine::plan::Action::CreateIndexConcurrently { statement, .. } => {
+                Some(statement.sql.clone())
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        creates.len(),
+        4,
+        "the four indexes naming status: {creates:#?}"
+    );
+    e.start(&m).await.unwrap();
+    // While expanded, the new version's queries use the carried indexes.
+    c.batch_execute("INSERT INTO payments (amount_cents, status) VALUES (1000, 'x')")
+        .await
+        .unwrap();
+    e.validate_and_complete().await.unwrap();
+    assert_eq!(
+        index_defs(&c, "payments").await,
+        before,
+        "every index is back under its name with its exact definition"
+    );
+}
+
+// A foreign key on an existing column duplicated the column and backfilled the table; it
+// needs neither: NOT VALID, then VALIDATE, both in start.
+#[tokio::test]
+async fn a_foreign_key_on_an_existing_column_is_added_not_valid_and_validated_in_place() {
+    let db = TestDb::new().await;
+    let files = Files::new();
+    let mut e = payments(&db, &files).await;
+    let c = db.client().await;
+    c.batch_execute(
+        "CREATE TABLE accounts (id int PRIMARY KEY);
+         INSERT INTO accounts SELECT g FROM generate_series(1, 60) g;
+         CREATE TABLE refunds (id int PRIMARY KEY, payment_id bigint);
+         INSERT INTO refunds SELECT g, g FROM generate_series(1, 40) g;
+         ALTER TABLE payments ADD COLUMN account_id int;
+         UPDATE payments SET account_id = id;",
+    )
+    .await
+    .unwrap();
+    let m = files.migration(
+        "02_fks.yaml",
+        "operations:
+  - alter_column:
+      table: payments
+      column: account_id
+      references:
+        name: payments_account_fk
+        table: accounts
+        column: id
+  - create_constraint:
+      table: refunds
+      name: refunds_payment_fk
+      type: foreign_key
+      columns: [payment_id]
+      references:
+        table: payments
+        columns: [id]
+",
+    );
+    let plan = e.plan(&m).await.unwrap();
+    let sql: Vec<String> = plan
+        .steps
+        .iter()
+        .flat_map(|s| s.statements().into_iter().map(|st| st.sql))
+        .collect();
+    assert!(
+        !sql.iter()
+            .any(|s| s.contains("_ratchet_new") || s.contains("TRIGGER")),
+        "no duplicate column, no trigger: {sql:#?}"
+    );
+    assert!(
+        plan.steps
+            .iter()
+            .all(|s| !matches!(s.action, ratchet_engine::plan::Action::Backfill(_))),
+        "no backfill"
+    );
+    let out = e.start(&m).await.unwrap();
+    let valid: Vec<(String, bool)> = c
+        .query(
+            "SELECT conname::text, convalidated FROM pg_constraint
+              WHERE conname IN ('payments_account_fk', 'refunds_payment_fk') ORDER BY 1",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(
+        valid,
+        vec![
+            ("payments_account_fk".to_string(), true),
+            ("refunds_payment_fk".to_string(), true)
+        ]
+    );
+    // Enforced for both versions from start on.
+    let err = c
+        .batch_execute(&format!(
+            "INSERT INTO {}.payments (amount_cents, account_id) VALUES (1, 999)",
+            out.version_schema
+        ))
+        .await
+        .unwrap_err();
+    assert!(
+        format!("{err:?}").contains("payments_account_fk"),
+        "{err:?}"
+    );
+    e.complete().await.unwrap();
+
+    // Existing rows that break the key: start stops at the validation, names the
+    // constraint, and abort leaves nothing behind.
+    c.batch_execute(
+        "ALTER TABLE refunds ADD COLUMN account_id int; UPDATE refunds SET account_id = 1000 + id;",
+    )
+    .await
+    .unwrap();
+    let bad = files.migration(
+        "03_bad_fk.yaml",
+        "operations:
+  - create_constraint:
+      table: refunds
+      name: refunds_account_fk
+      type: foreign_key
+      columns: [account_id]
+      references:
+        table: accounts
+        columns: [id]
+",
+    );
+    let err = e.start(&bad).await.unwrap_err().to_string();
+    assert!(err.contains("refunds_account_fk"), "{err}");
+    e.abort().await.unwrap();
+    let left: i64 = c
+        .query_one(
+            "SELECT count(*) FROM pg_constraint WHERE conname = 'refunds_account_fk'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 0);
+}
+
+// After `start --no-backfill` the new version schema already existed: its columns read NULL
+// on rows not backfilled yet, and `SET amount_cents = amount_cents + 1` there was silently
+// lost (NULL + 1 is NULL, and the trigger refilled the column from the old one).
+#[tokio::test]
+async fn no_backfill_publishes_the_new_version_only_once_filled_so_no_update_is_lost() {
+    let db = TestDb::new().await;
+    let files = Files::new();
+    let mut e = payments(&db, &files).await;
+    e.config.run_backfill = false;
+    let m = files.migration(
+        "02_cents.yaml",
+        "operations:
+  - alter_column:
+      table: payments
+      column: amount_cents
+      type: bigint
+      up: amount_cents * 100
+      down: (amount_cents / 100)::int
+",
+    );
+    let out = e.start(&m).await.unwrap();
+    assert!(out.backfill_left);
+    let c = db.client().await;
+    assert!(
+        !schema_exists(&c, &out.version_schema).await,
+        "not published before the backfill"
+    );
+    // The old version keeps working, and its writes are mirrored.
+    c.batch_execute("UPDATE public_01_payments.payments SET amount_cents = 7 WHERE id = 1")
+        .await
+        .unwrap();
+    let err = e.complete().await.unwrap_err().to_string();
+    assert!(err.contains("ratchet backfill"), "{err}");
+    e.config.run_backfill = true;
+    e.backfill().await.unwrap();
+    assert!(schema_exists(&c, &out.version_schema).await);
+    let got: Vec<i64> = c
+        .query(
+            &format!(
+                "UPDATE {vs}.payments SET amount_cents = amount_cents + 1 WHERE id IN (1, 2)
+                 RETURNING amount_cents",
+                vs = out.version_schema
+            ),
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect::<Vec<i64>>();
+    let mut got = got;
+    got.sort();
+    assert_eq!(got, vec![201, 701]);
+}
+
+// pgroll's example 35 has a `down` naming no column of the new version: refused when the
+// new version will take writes (plain start), left out with a warning when the migration
+// completes at once (`start --complete`, `migrate --complete`), where it could never run.
+#[tokio::test]
+async fn a_down_naming_no_column_is_refused_unless_the_migration_completes_at_once() {
+    let db = TestDb::new().await;
+    let files = Files::new();
+    let mut e = payments(&db, &files).await;
+    let m = files.migration(
+        "02_len.yaml",
+        "operations:
+  - alter_column:
+      table: payments
+      column: status
+      check:
+        name: status_len
+        constraint: length(status) > 1
+      up: status
+      down: payment_status
+",
+    );
+    let err = e.start(&m).await.unwrap_err();
+    assert!(
+        err.to_string().contains("`payment_status`"),
+        "refused: {err}"
+    );
+    e.config.completes_at_once = true;
+    let plan = e.plan(&m).await.unwrap();
+    assert!(
+        plan.warnings
+            .iter()
+            .any(|w| w.contains("payment_status") && w.contains("completes at once")),
+        "{:?}",
+        plan.warnings
+    );
+    e.start(&m).await.unwrap();
+    e.validate_and_complete().await.unwrap();
+}

@@ -1,9 +1,10 @@
 //! The promise under a real application workload, systematically: for every operation that
 //! changes existing data, the old version (the base tables, as an application before its
 //! first versioned migration uses them) and the new version (its version schema alone, and
-//! with `public` after it) write the way applications do while each phase runs: nothing
-//! backfilled yet (`--no-backfill`), a backfill stopped half-way (as after a kill), the
-//! backfill running, and `complete`. Writes: INSERT with and without the migrated column,
+//! with `public` after it, from the moment it is published: once its columns are filled)
+//! write the way applications do while each phase runs: nothing backfilled yet
+//! (`--no-backfill`), a backfill stopped half-way (as after a kill), the backfill running,
+//! the validation, and `complete`. Writes: INSERT with and without the migrated column,
 //! multi-row INSERT, upserts, UPDATE of the migrated column, of an unrelated column, of a
 //! column `up`/`down` read, of the key, DELETE, `COPY` (base tables), a prepared statement
 //! reused across the phases, a user trigger of the table's own. ratchet runs as a role that
@@ -435,10 +436,21 @@ async fn run_case(case: &Case) {
     // Expand with nothing backfilled: the old version writes while start runs.
     let mut load = Load::new();
     old_load(&mut load, 10_000);
-    e.start(&m)
+    let out = e
+        .start(&m)
         .await
         .unwrap_or_else(|err| panic!("{}: start: {err}", case.name));
-    new_load(&mut load, 20_000);
+    // The new version is published only once its columns are filled.
+    let owner = connect(&owner_url).await.unwrap();
+    assert_eq!(
+        schema_exists(&owner, &vs).await,
+        !out.backfill_left,
+        "{}: the version schema exists only without a backfill left",
+        case.name
+    );
+    if !out.backfill_left {
+        new_load(&mut load, 20_000);
+    }
     tokio::time::sleep(Duration::from_millis(700)).await;
     let n = load.finish().await;
     assert!(n > 10, "{}: the workload ran ({n})", case.name);
@@ -459,7 +471,9 @@ async fn run_case(case: &Case) {
     );
     let mut load = Load::new();
     old_load(&mut load, 30_000);
-    new_load(&mut load, 40_000);
+    if !out.backfill_left {
+        new_load(&mut load, 40_000);
+    }
     tokio::time::sleep(Duration::from_millis(700)).await;
 
     // The rest of the backfill while both versions write.
@@ -467,12 +481,19 @@ async fn run_case(case: &Case) {
     e.backfill()
         .await
         .unwrap_or_else(|err| panic!("{}: backfill: {err}", case.name));
-    load.finish().await;
+    assert!(schema_exists(&owner, &vs).await, "{}: published", case.name);
 
-    // Both versions read the same logical data.
+    // Both versions write while the validation runs.
+    if out.backfill_left {
+        new_load(&mut load, 45_000);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
     if let Some(v) = e.validate(false).await.unwrap() {
         assert!(v.passed, "{}: validation: {v:?}", case.name);
     }
+    load.finish().await;
+
+    // Both versions read the same logical data.
     let c = connect(&app_url).await.unwrap();
     let bad: i64 = c
         .query_one(
@@ -524,4 +545,72 @@ matrix! {
 #[test]
 fn the_matrix_covers_every_case() {
     assert_eq!(cases().len(), 10);
+}
+
+/// Privileges granted after `start` reach the live version's views only through
+/// `ratchet grants` (Engine::sync_grants): before it the application role is refused on
+/// the view, after it the table-level and the column-level grant both work there, and a
+/// second run changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grants_given_after_start_reach_the_version_views_with_ratchet_grants() {
+    let db = TestDb::new().await;
+    let files = Files::new();
+    let (owner_url, app_url) = roles(&db).await;
+    let owner = connect(&owner_url).await.unwrap();
+    owner
+        .batch_execute(
+            "CREATE TABLE notes (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                                 body text NOT NULL, tag text);
+             INSERT INTO notes (body, tag) VALUES ('a', 'x'), ('b', 'y');",
+        )
+        .await
+        .unwrap();
+    let m = files.migration(
+        "02_notes.yaml",
+        "operations:\n  - add_column:\n      table: notes\n      column: {name: score, type: integer, nullable: true}\n",
+    );
+    let mut e = Engine::connect(&owner_url, common::config(), Arc::new(Silent))
+        .await
+        .unwrap();
+    let vs = e.start(&m).await.unwrap().version_schema;
+    let app = connect(&app_url).await.unwrap();
+    let select = format!("SELECT count(*) FROM \"{vs}\".notes");
+    let err = app.query_one(&select, &[]).await.unwrap_err();
+    assert!(
+        format!("{err:?}").contains("permission denied"),
+        "not granted yet: {err:?}"
+    );
+
+    owner
+        .batch_execute(&format!(
+            "GRANT SELECT, INSERT ON notes TO \"{app}\";
+             GRANT UPDATE (tag) ON notes TO \"{app}\";",
+            app = format!("{}_app", db.name)
+        ))
+        .await
+        .unwrap();
+    // The table itself is granted now; its view in the version schema is not yet.
+    assert!(app.query_one(&select, &[]).await.is_err());
+
+    let synced = e.sync_grants().await.unwrap();
+    assert!(synced.contains(&vs), "{synced:?}");
+    let n: i64 = app.query_one(&select, &[]).await.unwrap().get(0);
+    assert_eq!(n, 2);
+    app.batch_execute(&format!(
+        "INSERT INTO \"{vs}\".notes (body, score) VALUES ('c', 3);
+         UPDATE \"{vs}\".notes SET tag = 'z' WHERE body = 'a';"
+    ))
+    .await
+    .unwrap();
+    // The column-level grant stays column-level: body was not granted for UPDATE.
+    let err = app
+        .batch_execute(&format!("UPDATE \"{vs}\".notes SET body = 'q'"))
+        .await
+        .unwrap_err();
+    assert!(format!("{err:?}").contains("permission denied"), "{err:?}");
+    // Idempotent.
+    assert_eq!(e.sync_grants().await.unwrap(), synced);
+    e.complete().await.unwrap();
+    let n: i64 = app.query_one(&select, &[]).await.unwrap().get(0);
+    assert_eq!(n, 3, "the grants survive complete");
 }

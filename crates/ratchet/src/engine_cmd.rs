@@ -118,7 +118,8 @@ pub struct StartArgs {
     /// Complete the migration right after starting it (validating backfills first).
     #[arg(long)]
     pub complete: bool,
-    /// Leave the backfill for `ratchet backfill` instead of running it now.
+    /// Leave the backfill (and the version schema, created once the new columns are
+    /// filled) for `ratchet backfill` instead of running it now.
     #[arg(long)]
     pub no_backfill: bool,
     #[command(flatten)]
@@ -263,6 +264,7 @@ pub async fn start(a: &StartArgs) -> anyhow::Result<i32> {
         .engine_with(|c| {
             a.batches.apply(c);
             c.run_backfill = !a.no_backfill;
+            c.completes_at_once = a.complete;
         })
         .await?;
     let out = engine
@@ -277,6 +279,13 @@ pub async fn start(a: &StartArgs) -> anyhow::Result<i32> {
     } else {
         line(format!("started {}", out.migration));
     }
+    if out.backfill_left {
+        line(format!(
+            "the backfill is left for later: run `ratchet backfill`; it creates the version schema {} when the new columns are filled (deploy the new application after that)",
+            out.version_schema
+        ));
+        return Ok(0);
+    }
     line(format!(
         "applications of the new version use: SET search_path TO {}",
         out.version_schema
@@ -289,10 +298,18 @@ pub async fn start(a: &StartArgs) -> anyhow::Result<i32> {
 
 fn report_complete(out: Option<ratchet_engine::StartOutcome>) {
     match out {
-        Some(out) => line(format!(
-            "completed {}; version schema {} is now the only one",
-            out.migration, out.version_schema
-        )),
+        Some(out) => {
+            line(format!(
+                "completed {}; version schema {} is now the only one",
+                out.migration, out.version_schema
+            ));
+            if let Some(old) = &out.dropped_version_schema {
+                line(format!(
+                    "dropped {old}: an application still on it with `search_path = {old}, public` now reads and writes the base tables directly; move every application to {} first",
+                    out.version_schema
+                ));
+            }
+        }
         None => line("no active migration; nothing to complete"),
     }
 }
@@ -311,9 +328,21 @@ pub async fn complete(a: &CompleteArgs) -> anyhow::Result<i32> {
 pub async fn backfill(a: &BackfillCmdArgs) -> anyhow::Result<i32> {
     let mut engine = a.conn.engine_with(|c| a.batches.apply(c)).await?;
     match engine.backfill().await? {
-        Some(name) => line(format!(
-            "backfills of {name} are done; next: `ratchet validate`"
-        )),
+        Some(name) => {
+            let vs = engine
+                .status()
+                .await
+                .ok()
+                .and_then(|s| s.active.map(|a| a.version_schema));
+            line(format!(
+                "backfills of {name} are done; next: `ratchet validate`"
+            ));
+            if let Some(vs) = vs {
+                line(format!(
+                    "applications of the new version use: SET search_path TO {vs}"
+                ));
+            }
+        }
         None => line("no active migration; nothing to backfill"),
     }
     Ok(0)
@@ -352,6 +381,18 @@ pub async fn abort(a: &ConnArgs) -> anyhow::Result<i32> {
             "aborted {name}; everything its start added is gone"
         )),
         None => line("no active migration; nothing to abort"),
+    }
+    Ok(0)
+}
+
+pub async fn grants(a: &ConnArgs) -> anyhow::Result<i32> {
+    let engine = a.engine().await?;
+    let synced = engine.sync_grants().await?;
+    if synced.is_empty() {
+        line("no version schema is live; nothing to sync");
+    }
+    for vs in &synced {
+        line(format!("privileges synced onto {vs}"));
     }
     Ok(0)
 }

@@ -43,6 +43,9 @@ enum Command {
     Validate(engine_cmd::ValidateArgs),
     /// Undo an expand that has not been completed (drops only what start added).
     Abort(engine_cmd::ConnArgs),
+    /// Give the live version schemas and views the base schema's and tables' privileges
+    /// again (after a GRANT made once the migration had started); never revokes.
+    Grants(engine_cmd::ConnArgs),
     /// Apply every migration of a folder not applied yet, in name order.
     Migrate(engine_cmd::MigrateArgs),
     /// Show the active migration, the version schema to use, and the history.
@@ -93,6 +96,7 @@ async fn run_async(command: &Command) -> anyhow::Result<i32> {
         Command::Backfill(a) => engine_cmd::backfill(a).await,
         Command::Validate(a) => engine_cmd::validate(a).await,
         Command::Abort(a) => engine_cmd::abort(a).await,
+        Command::Grants(a) => engine_cmd::grants(a).await,
         Command::Migrate(a) => engine_cmd::migrate(a).await,
         Command::Status(a) => engine_cmd::status(a).await,
         Command::Demo(a) => demo::run(a).await,

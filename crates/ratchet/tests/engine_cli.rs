@@ -494,3 +494,75 @@ async fn a_frozen_ratchet_never_holds_its_locks_for_long() {
         );
     }
 }
+
+/// `ratchet grants` after a GRANT made once the migration had started; `plan` and `start`
+/// warn about a NOT NULL column that only `up` fills; `complete` names the version schema
+/// it dropped and what happens to applications still on it.
+#[tokio::test]
+async fn grants_resync_not_null_warning_and_what_complete_dropped() {
+    let db = TestDb::new().await;
+    let v1 = demo_dir().join("01_create_users.yaml");
+    let o = ratchet(&db, &["start", v1.to_str().unwrap(), "--complete"], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let dir = tempfile::tempdir().unwrap();
+    let v2 = dir.path().join("02_handle.yaml");
+    std::fs::write(
+        &v2,
+        "operations:\n  - add_column:\n      table: users\n      up: lower(name)\n      column:\n        name: handle\n        type: text\n",
+    )
+    .unwrap();
+    let v2 = v2.to_str().unwrap();
+    let o = ratchet(&db, &["plan", v2], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("`users.handle` becomes NOT NULL with no default")
+            && err.contains("after `complete` such an insert fails"),
+        "{}",
+        text(&o)
+    );
+    let o = ratchet(&db, &["start", v2], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("becomes NOT NULL with no default"),
+        "{}",
+        text(&o)
+    );
+
+    let c = db.client().await;
+    let app = format!("{}_reader", db.name);
+    c.batch_execute(&format!(
+        "CREATE ROLE \"{app}\"; GRANT USAGE ON SCHEMA public TO \"{app}\";
+         GRANT SELECT ON users TO \"{app}\";"
+    ))
+    .await
+    .unwrap();
+    let read = format!(
+        "SET ROLE \"{app}\"; SELECT handle FROM public_02_handle.users LIMIT 1; RESET ROLE;"
+    );
+    assert!(c.batch_execute(&read).await.is_err(), "not synced yet");
+    c.batch_execute("RESET ROLE").await.unwrap();
+    let o = ratchet(&db, &["grants"], &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("privileges synced onto public_02_handle"),
+        "{out}"
+    );
+    assert!(
+        out.contains("privileges synced onto public_01_create_users"),
+        "{out}"
+    );
+    c.batch_execute(&read).await.unwrap();
+
+    let o = ratchet(&db, &["validate"], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = ratchet(&db, &["complete"], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("dropped public_01_create_users")
+            && out.contains("move every application to public_02_handle first"),
+        "{out}"
+    );
+}

@@ -22,7 +22,8 @@ use crate::dualwrite::{trigger_name, Pair};
 use crate::error::EngineError;
 use crate::fragment;
 use crate::plan::{
-    Action, Lock, Phase, Statement, ACCESS_EXCLUSIVE, SHARE_ROW_EXCLUSIVE, SHARE_UPDATE_EXCLUSIVE,
+    Action, Lock, Phase, Statement, ACCESS_EXCLUSIVE, ROW_SHARE, SHARE_ROW_EXCLUSIVE,
+    SHARE_UPDATE_EXCLUSIVE,
 };
 use crate::sql::{ident, ident_list, literal};
 
@@ -153,7 +154,12 @@ impl Planner<'_> {
         new_names: Vec<(String, String)>,
         tx1: &mut Vec<Statement>,
     ) -> Result<Pair, EngineError> {
-        let Sides { old, new, up, down } = sides;
+        let Sides {
+            old,
+            new,
+            up,
+            mut down,
+        } = sides;
         if let Some(u) = up {
             self.expr("up", u)?;
         }
@@ -182,6 +188,18 @@ impl Planner<'_> {
                         t.logical
                     ));
                     continue;
+                }
+                if what == "down" && self.input.completes_at_once {
+                    // No new-version write can run before complete: `down` would never run.
+                    self.warnings.push(format!(
+                        "{}: `down` of {} refers to `{n}`, which is not a column of the new version \
+                         of the table; left out, since the migration completes at once (without \
+                         --complete this is an error)",
+                        self.location(),
+                        t.logical
+                    ));
+                    down = None;
+                    break;
                 }
                 let side = if what == "up" { "old" } else { "new" };
                 return Err(self.invalid(
@@ -530,39 +548,20 @@ impl Planner<'_> {
             }
         }
         for idx in self.catalog().indexes.values() {
-            if idx.table != t.physical || idx.constraint.is_some() || !touches(&idx.columns) {
+            // Every index naming a migrated column, in a key, a key expression, INCLUDE
+            // or the predicate; ordering, NULLS, collations and operator classes kept.
+            if idx.table != t.physical || idx.constraint.is_some() || !idx.valid {
                 continue;
             }
-            let simple = idx.definition.contains(&format!(
-                "({})",
-                idx.columns
-                    .iter()
-                    .map(|c| quote_if_needed(c))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )) && !idx.definition.contains(" WHERE ");
-            if !simple {
-                return Err(self.unsupported(
-                    format!("carrying index {} (partial, expression or operator-class index) onto the new column", idx.name),
-                    "drop the index in an earlier migration and re-create it afterwards",
-                ));
-            }
-            let method = idx
-                .definition
-                .split(" USING ")
-                .nth(1)
-                .and_then(|s| s.split(' ').next())
-                .unwrap_or("btree");
             let temp = temp_name(&idx.name);
-            work.indexes.push((
-                temp.clone(),
-                format!(
-                    "CREATE {}INDEX CONCURRENTLY {} ON {qt} USING {method} ({})",
-                    if idx.unique { "UNIQUE " } else { "" },
-                    ident(&temp),
-                    ident_list(&mapped(&idx.columns))
-                ),
-            ));
+            let carried = fragment::carry_index(&idx.definition, &temp, map).map_err(|e| {
+                self.unsupported(
+                    format!("carrying index {} onto the new column ({e})", idx.name),
+                    "drop the index in an earlier migration and re-create it afterwards",
+                )
+            })?;
+            let Some(create) = carried else { continue };
+            work.indexes.push((temp.clone(), create));
             work.finish.push(Statement::new(
                 format!(
                     "ALTER INDEX {} RENAME TO {}",
@@ -607,6 +606,9 @@ impl Planner<'_> {
         if !c.nullable {
             work.not_null_check(&qt, &physical, lock(ACCESS_EXCLUSIVE));
             tx1.append(&mut work.tx1);
+            if c.default.is_none() {
+                self.warnings.push(omitted_not_null(&o.table, &c.name));
+            }
         }
         if let Some(ch) = &c.check {
             let e = self.rewrite(&ch.constraint, &[(c.name.clone(), physical.clone())])?;
@@ -804,12 +806,15 @@ impl Planner<'_> {
             ));
         }
         let becomes_not_null = o.nullable == Some(false) && !c.not_null;
+        // A foreign key over the column's own values (no `up`, or `up` the column itself)
+        // needs no duplicate: it is added NOT VALID and validated in place.
+        let in_place_fk = is_identity(o.up.as_deref(), &o.column);
         let needs_dup = !t.created
             && (o.type_.is_some()
                 || becomes_not_null
                 || o.check.is_some()
                 || o.unique.is_some()
-                || o.references.is_some());
+                || (o.references.is_some() && !in_place_fk));
         let qt = self.q(&t.physical);
         let lt = format!("{}.{}", self.schema, t.physical);
         let lock = |m: &str| vec![Lock::new(m, lt.clone())];
@@ -824,6 +829,16 @@ impl Planner<'_> {
         };
         if becomes_not_null {
             work.not_null_check(&qt, &new, lock(ACCESS_EXCLUSIVE));
+            let has_default = match &o.default {
+                Some(d) => d.is_some(),
+                None => self
+                    .catalog_table(&t)
+                    .and_then(|ct| ct.column(&c.physical))
+                    .is_some_and(|ci| ci.default.is_some()),
+            };
+            if !has_default {
+                self.warnings.push(omitted_not_null(&o.table, &logical));
+            }
         }
         // The operation's own constraints, over the duplicate.
         let on_new = [
@@ -1054,6 +1069,14 @@ impl Planner<'_> {
         if !start.is_empty() {
             self.start.push(self.tx(Phase::Start, what.clone(), start));
         }
+        if let (false, Some(r)) = (t.created, &o.references) {
+            let (rt, rc) = self.resolve_reference(&r.table, &r.column)?;
+            let body = format!(
+                "FOREIGN KEY ({col}) {}",
+                column_reference(&self.schema, &rt, &rc, r)
+            );
+            self.foreign_key_in_place(&t.physical, &r.name, &body, &rt);
+        }
         if !complete.is_empty() {
             self.complete
                 .push(self.tx(Phase::Complete, what.clone(), complete));
@@ -1070,6 +1093,50 @@ impl Planner<'_> {
             }
         }
         Ok(())
+    }
+
+    /// A foreign key over existing values, with no duplicate column and no backfill:
+    /// added `NOT VALID` in one short transaction (SHARE ROW EXCLUSIVE on both tables; from
+    /// then on every write is checked), validated in the next one (SHARE UPDATE EXCLUSIVE,
+    /// reads and writes go on); abort drops it.
+    fn foreign_key_in_place(&mut self, table: &str, name: &str, body: &str, referenced: &str) {
+        let qt = self.q(table);
+        let add = Statement::new(
+            format!(
+                "ALTER TABLE {qt} ADD CONSTRAINT {} {body} NOT VALID",
+                ident(name)
+            ),
+            vec![
+                self.lock(SHARE_ROW_EXCLUSIVE, table),
+                self.lock(SHARE_ROW_EXCLUSIVE, referenced),
+            ],
+        );
+        let validate = Statement::new(
+            format!("ALTER TABLE {qt} VALIDATE CONSTRAINT {}", ident(name)),
+            vec![
+                self.lock(SHARE_UPDATE_EXCLUSIVE, table),
+                self.lock(ROW_SHARE, referenced),
+            ],
+        );
+        let drop = Statement::new(
+            format!(
+                "ALTER TABLE IF EXISTS {qt} DROP CONSTRAINT IF EXISTS {}",
+                ident(name)
+            ),
+            vec![self.lock(ACCESS_EXCLUSIVE, table)],
+        );
+        self.start.push(self.tx(
+            Phase::Start,
+            format!("add foreign key {name} NOT VALID"),
+            vec![add],
+        ));
+        self.start.push(self.tx(
+            Phase::Start,
+            format!("validate foreign key {name} (reads and writes go on)"),
+            vec![validate],
+        ));
+        self.abort
+            .push(self.tx(Phase::Abort, format!("drop foreign key {name}"), vec![drop]));
     }
 
     pub(super) fn create_constraint(&mut self, o: &CreateConstraint) -> Result<(), EngineError> {
@@ -1137,6 +1204,29 @@ impl Planner<'_> {
                 "create_constraint of type exclude on an existing table",
                 "an exclusion constraint can be neither NOT VALID nor built concurrently; create a new table and copy the data",
             ));
+        }
+        if let (ConstraintType::ForeignKey, Some((rq, r, rc, rphys))) = (o.type_, &refs) {
+            let identity = cols.iter().all(|c| {
+                is_identity(o.up.get(&c.logical).map(String::as_str), &c.logical)
+                    && is_identity(o.down.get(&c.logical).map(String::as_str), &c.logical)
+            });
+            if identity {
+                let phys: Vec<String> = cols.iter().map(|c| c.physical.clone()).collect();
+                let body = constraint_body(
+                    o.type_,
+                    &phys,
+                    None,
+                    Some((rq.as_str(), *r, rc.as_slice())),
+                    None,
+                    None,
+                    false,
+                    o.deferrable,
+                    o.initially_deferred,
+                    false,
+                );
+                self.foreign_key_in_place(&t.physical, &o.name, &body, rphys);
+                return Ok(());
+            }
         }
         let mut dups = Vec::new();
         for c in &cols {
@@ -1360,14 +1450,22 @@ fn temp_with(prefix: &str, name: &str) -> String {
     s
 }
 
-fn quote_if_needed(c: &str) -> String {
-    let plain = c
-        .chars()
-        .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '_')
-        && !c.starts_with(|ch: char| ch.is_ascii_digit());
-    if plain {
-        c.to_string()
-    } else {
-        ident(c)
-    }
+/// The warning for a NOT NULL column that `up` fills during the expand.
+fn omitted_not_null(table: &str, column: &str) -> String {
+    format!(
+        "`{table}.{column}` becomes NOT NULL with no default: until `complete` the trigger fills it \
+         with `up` when a new-version insert omits it, after `complete` such an insert fails; \
+         make the new application always write `{column}` (or give it a default)"
+    )
+}
+
+/// Whether `up`/`down` leaves the column as it is: absent, or the column itself.
+fn is_identity(expr: Option<&str>, column: &str) -> bool {
+    let Some(e) = expr else { return true };
+    let e = e
+        .trim()
+        .trim_start_matches('(')
+        .trim_end_matches(')')
+        .trim();
+    e == column || e.trim_matches('"') == column
 }
