@@ -80,6 +80,19 @@ def run(a):
         raise AssertionError("the old version still answered after complete")
     except asyncpg.exceptions.UndefinedTableError:
         pass
+
+    async def pooled():
+        # A pool passes server_settings to every connection it opens.
+        pool = await asyncpg.create_pool(
+            a.dsn, server_settings={"search_path": a.new}, min_size=1, max_size=2
+        )
+        try:
+            for i in range(1, common.REPEAT + 1):
+                eq(await pool.fetchval(dollar(common.NEW_SELECT), i), f"seed {i}", "pool")
+        finally:
+            await pool.close()
+
+    loop.run_until_complete(pooled())
     fresh = loop.run_until_complete(connect(a.dsn, a.new))
     eq(loop.run_until_complete(fresh.fetchval(dollar(common.NEW_SELECT), 1)), "seed 1", "fresh")
     for c in (old, new, fresh):
