@@ -8,11 +8,13 @@
 # For each stack, in a database of its own: an owner role (no superuser) runs ratchet,
 # a DML-only application role runs the stack's script. Migration 01 is applied, 2,000
 # rows are inserted, migration 02 (a rename and a type change, plus a new table) is
-# started without its backfill; the script then reads and writes through the old and
-# the new version schema, prepared statements included, and hands over; run.sh runs
-# `ratchet backfill`, `ratchet validate` and `ratchet complete`; the script goes on on
-# the same connections and checks that the new version keeps working and the old one
-# is gone. `grants` checks the privileges a DML-only role needs and `ratchet grants`.
+# started without its backfill. The script then runs in three phases on the same
+# connections (see common.py), handing over to run.sh between them: the old version
+# writes before the backfill; run.sh runs `ratchet backfill` and checks the deploy gate;
+# both versions write and read each other, prepared statements included; run.sh runs
+# `ratchet validate` and `ratchet complete`; the new version and its prepared statements
+# keep working, the old one is gone. `grants` checks, with psql, the privileges a
+# DML-only role needs and `ratchet grants`.
 #
 # Idempotent: the Python packages go into target/integration-venv, installed only when
 # missing; the ratchet binary is built only when missing (RATCHET=path to use another);
