@@ -1,7 +1,7 @@
-# ratchet — the two commands of the quick start, and the checks CI runs.
+# ratchet — the two commands of the quick start, the application recipes, and the checks CI runs.
 CARGO ?= cargo
 
-.PHONY: demo test deps lint-code fmt build
+.PHONY: demo test deps lint-code fmt build examples
 
 deps:
 	@./scripts/ensure-deps.sh
@@ -16,6 +16,11 @@ demo: deps
 ## The whole test suite (unit + integration against real PostgreSQL).
 test: deps
 	$(CARGO) test --workspace --all-targets
+
+## Run the application recipes of docs/integration.md (psycopg 3, asyncpg, psycopg2,
+## SQLAlchemy, Django, grants) for real on a throwaway cluster; one PASS/FAIL line each.
+examples: build
+	RATCHET=$(CURDIR)/target/release/ratchet ./examples/integration/run.sh
 
 ## Formatting and clippy, as CI checks them.
 lint-code:
