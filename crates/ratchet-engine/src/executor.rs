@@ -214,37 +214,73 @@ impl Engine {
         Ok(client)
     }
 
+    /// Take the migration lock, waiting at most `lock_wait`.
+    ///
+    /// Polls `pg_try_advisory_lock` between sleeps instead of waiting inside
+    /// `pg_advisory_lock`: a waiting statement holds a snapshot, and a running
+    /// `CREATE INDEX CONCURRENTLY` of the lock holder waits for every older snapshot, so a
+    /// blocking wait would make the holder deadlock (issue 9). Between two polls this
+    /// session has no transaction and no snapshot open.
     async fn take_lock(&self) -> Result<(), EngineError> {
         let key = format!("ratchet:{}", self.config.state_schema);
-        let wait = self.config.lock_wait.as_millis() as u64;
-        if wait == 0 {
+        let started = Instant::now();
+        loop {
             let got: bool = self
                 .client
                 .query_one("SELECT pg_try_advisory_lock(hashtext($1))", &[&key])
                 .await
                 .map_err(|e| EngineError::db("taking the migration lock", e))?
                 .get(0);
-            return if got {
-                Ok(())
-            } else {
-                Err(EngineError::Busy(0))
-            };
+            if got {
+                return Ok(());
+            }
+            let waited = started.elapsed();
+            if waited >= self.config.lock_wait {
+                return Err(EngineError::Busy(waited.as_millis() as u64));
+            }
+            let left = self.config.lock_wait - waited;
+            tokio::time::sleep(left.min(Duration::from_millis(200))).await;
         }
-        // Advisory lock waits honour lock_timeout.
+    }
+
+    /// Connect without the migration lock, for commands that only read (`status`,
+    /// `plan`): they must answer at once while another process runs a migration, and
+    /// they never write. Only when the state schema does not exist yet is it created,
+    /// under the lock like every other write.
+    pub async fn connect_read_only(
+        url: &str,
+        config: Config,
+        reporter: Arc<dyn Reporter>,
+    ) -> Result<Engine, EngineError> {
+        let client = open(url).await?;
+        let state = State {
+            state_schema: config.state_schema.clone(),
+            schema: config.schema.clone(),
+        };
+        let engine = Engine {
+            client,
+            url: url.to_string(),
+            config,
+            state,
+            reporter,
+            throttle: Arc::new(crate::backfill::NoThrottle),
+        };
+        engine.setup_session().await?;
+        if !engine.state.exists(&engine.client).await? {
+            engine.take_lock().await?;
+            engine.state.ensure(&engine.client).await?;
+            engine.release_lock().await?;
+        }
+        Ok(engine)
+    }
+
+    async fn release_lock(&self) -> Result<(), EngineError> {
+        let key = format!("ratchet:{}", self.config.state_schema);
         self.client
-            .batch_execute(&format!("SET lock_timeout = '{wait}ms'"))
+            .execute("SELECT pg_advisory_unlock(hashtext($1))", &[&key])
             .await
-            .map_err(|e| EngineError::db("setting lock_timeout", e))?;
-        let res = self
-            .client
-            .execute("SELECT pg_advisory_lock(hashtext($1))", &[&key])
-            .await;
-        self.setup_session().await?;
-        match res {
-            Ok(_) => Ok(()),
-            Err(e) if is_retryable(&e) => Err(EngineError::Busy(wait)),
-            Err(e) => Err(EngineError::db("taking the migration lock", e)),
-        }
+            .map_err(|e| EngineError::db("releasing the migration lock", e))?;
+        Ok(())
     }
 
     /// Install the hook consulted between backfill batches (monitoring, throttling).

@@ -29,8 +29,12 @@ pub struct StartOutcome {
 #[derive(Debug, Clone, Serialize)]
 pub struct Status {
     pub schema: String,
-    /// The version schema applications should use now (the newest started one).
+    /// The version schema applications should use now: the newest one that exists and
+    /// whose views are built. A deploy step may hand it to the new application as is.
     pub version_schema: Option<String>,
+    /// The active migration's version schema while it is not usable yet (its `start`
+    /// stopped or is still running before the views step).
+    pub pending_version_schema: Option<String>,
     pub active: Option<ActiveStatus>,
     pub history: Vec<HistoryEntry>,
 }
@@ -347,9 +351,11 @@ impl Engine {
             }
             None => None,
         };
+        let (version_schema, pending_version_schema) = self.usable_version_schema(&history).await?;
         Ok(Status {
             schema: self.config.schema.clone(),
-            version_schema: history.last().map(|h| h.version_schema.clone()),
+            version_schema,
+            pending_version_schema,
             active,
             history: history
                 .iter()
@@ -361,6 +367,51 @@ impl Engine {
                 })
                 .collect(),
         })
+    }
+}
+
+impl Engine {
+    /// The newest version schema applications can use, and the active migration's own
+    /// when it is not usable yet. Usable: the schema exists and, for a migration whose
+    /// start has not finished, every step building its views is done (issue 9: `status`
+    /// named a schema a failed start had never created).
+    async fn usable_version_schema(
+        &self,
+        history: &[MigrationRow],
+    ) -> Result<(Option<String>, Option<String>), EngineError> {
+        let existing: Vec<String> = self
+            .client
+            .query("SELECT nspname::text FROM pg_namespace", &[])
+            .await
+            .map_err(|e| EngineError::db("listing schemas", e))?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let mut pending = None;
+        for h in history.iter().rev() {
+            let exists = existing.contains(&h.version_schema);
+            let usable = match h.phase.as_str() {
+                "completed" | "completing" => exists,
+                "started" => exists && self.views_built(h).await?,
+                _ => false,
+            };
+            if usable {
+                return Ok((Some(h.version_schema.clone()), pending));
+            }
+            if h.is_active() && pending.is_none() {
+                pending = Some(h.version_schema.clone());
+            }
+        }
+        Ok((None, pending))
+    }
+
+    /// Whether every start step that builds `m`'s views is done.
+    async fn views_built(&self, m: &MigrationRow) -> Result<bool, EngineError> {
+        let done = self.state.done_steps(&self.client, m.id).await?;
+        Ok(m.plan
+            .steps_of(Phase::Start)
+            .filter(|(_, s)| matches!(s.action, crate::plan::Action::SyncViews { .. }))
+            .all(|(i, _)| done.contains(&(i as i32))))
     }
 }
 

@@ -165,24 +165,32 @@ async fn exit_codes_and_errors_for_bad_input() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_process_waits_then_refuses_while_one_runs() {
     let db = TestDb::new().await;
+    let o = ratchet(&db, &["init"], &[]);
+    assert!(o.status.success(), "{}", text(&o));
     let holder = db.client().await;
     holder
         .query("SELECT pg_advisory_lock(hashtext('ratchet:ratchet'))", &[])
         .await
         .unwrap();
     let t = std::time::Instant::now();
-    let o = ratchet(&db, &["status", "--wait", "1s"], &[]);
+    let o = ratchet(&db, &["init", "--wait", "1s"], &[]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(String::from_utf8_lossy(&o.stderr).contains("another ratchet process"));
     assert!(
         t.elapsed() >= std::time::Duration::from_secs(1),
         "it waited"
     );
+    let o = ratchet(&db, &["init", "--wait", "0"], &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    // Read-only commands never take the lock: they answer at once.
     let o = ratchet(&db, &["status", "--wait", "0"], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    // Connection options before the subcommand (issue 9).
+    let o = ratchet(&db, &["--wait", "0", "init"], &[]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     // With the default wait, a release while waiting lets the second process through.
     let second = std::thread::scope(|s| {
-        let second = s.spawn(|| ratchet(&db, &["status"], &[]));
+        let second = s.spawn(|| ratchet(&db, &["init"], &[]));
         std::thread::sleep(std::time::Duration::from_millis(700));
         // The test runs on the runtime's own thread, the connection on its workers.
         let rt = tokio::runtime::Handle::current();
@@ -368,4 +376,122 @@ async fn sigkill_during_backfill_then_resume_loses_and_repeats_nothing() {
         scalar(&db, "SELECT sum(amount) FROM public.items").await,
         "200010000"
     );
+}
+
+/// `items(id, amount text, note text)` with `rows` rows, and a second migration that
+/// changes `amount` to bigint (a backfill) and then indexes `note` concurrently.
+async fn items_with_backfill(db: &TestDb, dir: &Path, rows: i64) -> (String, String) {
+    let v1 = dir.join("01_items.yaml");
+    std::fs::write(
+        &v1,
+        "operations:\n  - create_table:\n      name: items\n      columns:\n        - name: id\n          type: bigint\n          pk: true\n        - name: amount\n          type: text\n        - name: note\n          type: text\n",
+    )
+    .unwrap();
+    let v2 = dir.join("02_type.yaml");
+    std::fs::write(
+        &v2,
+        "operations:\n  - alter_column:\n      table: items\n      column: amount\n      type: bigint\n      up: CAST(amount AS bigint)\n      down: CAST(amount AS text)\n  - create_index:\n      name: items_note_idx\n      table: items\n      columns:\n        - column: note\n",
+    )
+    .unwrap();
+    let (v1, v2) = (v1.display().to_string(), v2.display().to_string());
+    let o = ratchet(db, &["start", &v1, "--complete"], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let c = db.client().await;
+    c.batch_execute(&format!(
+        "INSERT INTO public.items SELECT g, g::text, 'n' || g FROM generate_series(1, {rows}) g"
+    ))
+    .await
+    .unwrap();
+    (v1, v2)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_answers_at_once_during_a_backfill_and_a_waiting_start_causes_no_deadlock() {
+    // Issue 9: status waited for the migration lock, and any waiter made the running
+    // CREATE INDEX CONCURRENTLY deadlock (40P01) over and over.
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (_, v2) = items_with_backfill(&db, dir.path(), 40_000).await;
+    let spawn_start = |wait: &str| {
+        Command::new(env!("CARGO_BIN_EXE_ratchet"))
+            .args(["start", &v2, "--batch-max", "100", "--batch-target", "20ms"])
+            .args([
+                "--lock-timeout",
+                "200ms",
+                "--max-attempts",
+                "3",
+                "--wait",
+                wait,
+            ])
+            .env("DATABASE_URL", &db.url)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let first = spawn_start("10s");
+    // status, from another terminal, while the backfill runs: at once, with progress.
+    let mut progress = None;
+    for _ in 0..100 {
+        let t = std::time::Instant::now();
+        let o = ratchet(&db, &["status"], &[]);
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(3),
+            "{}",
+            text(&o)
+        );
+        assert!(o.status.success(), "{}", text(&o));
+        let out = String::from_utf8_lossy(&o.stdout).into_owned();
+        let live = out.lines().find(|l| {
+            l.contains("backfill items:") && !l.contains(" 0 rows") && !l.contains("done")
+        });
+        if let Some(l) = live {
+            progress = Some((l.to_string(), out.clone()));
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let (live, out) = progress.expect("status never showed the running backfill");
+    assert!(live.contains(" rows"), "{out}");
+    assert!(out.contains("active: 02_type (started)"), "{out}");
+    // The new version schema is not usable before the views step: reported as pending.
+    assert!(out.contains("version schema: public_01_items\n"), "{out}");
+    assert!(
+        out.contains("pending version schema: public_02_type"),
+        "{out}"
+    );
+    let o = ratchet(&db, &["status", "--format", "json"], &[]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["version_schema"], "public_01_items", "{}", text(&o));
+    assert_eq!(
+        v["pending_version_schema"],
+        "public_02_type",
+        "{}",
+        text(&o)
+    );
+    // A second start waits for the lock (polling, no open transaction) through the
+    // backfill and the concurrent index build of the first.
+    let mut first = first;
+    let second = spawn_start("60s");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(
+        first.try_wait().unwrap().is_none(),
+        "the first start ended too soon"
+    );
+    let first = first.wait_with_output().unwrap();
+    assert!(first.status.success(), "{}", text(&first));
+    let err = String::from_utf8_lossy(&first.stderr);
+    assert!(!err.contains('↻') && !err.contains("40P01"), "{err}");
+    assert!(err.contains("build index items_note_idx"), "{err}");
+    let second = second.wait_with_output().unwrap();
+    assert!(second.status.success(), "{}", text(&second));
+    assert!(
+        text(&second).contains("resuming the start"),
+        "{}",
+        text(&second)
+    );
+    let o = ratchet(&db, &["status", "--format", "json"], &[]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["version_schema"], "public_02_type", "{}", text(&o));
+    assert_eq!(v["pending_version_schema"], serde_json::Value::Null);
 }
