@@ -38,13 +38,16 @@ pub enum EngineError {
         operation: String,
         hint: String,
     },
+    /// The migration file is wrong in itself (its own checks, no database needed).
+    #[error("{0}")]
+    File(String),
     #[error("{0}")]
     Refused(String),
     #[error("another ratchet process holds the migration lock on this database; waited {0} ms")]
     Busy(u64),
     #[error(
-        "while running step {step} ({description}) of {migration}: {source}\n  \
-         the step was rolled back; run the same command again to retry from this step"
+        "while running step {step} ({description}) of {migration}: {source}{}",
+        step_next(source)
     )]
     Step {
         migration: String,
@@ -65,6 +68,19 @@ pub enum EngineError {
     State(String),
 }
 
+/// The next step after a failed step, when its cause does not name one itself (one
+/// path only, issue 9).
+fn step_next(source: &EngineError) -> &'static str {
+    match source {
+        EngineError::Database { .. } | EngineError::Connect(_) | EngineError::Sql { .. } => {
+            "\n  the step was rolled back. If the database was at fault, run the same command \
+             again to retry from this step; if the file is, fix it and run `ratchet start` \
+             again (accepted while no step has run; otherwise `ratchet abort` first)"
+        }
+        _ => "",
+    }
+}
+
 impl EngineError {
     pub fn db(context: impl Into<String>, source: tokio_postgres::Error) -> EngineError {
         EngineError::Database {
@@ -73,14 +89,13 @@ impl EngineError {
         }
     }
 
-    /// True when the failure is a refusal (a gate, a validation) rather than a breakage:
-    /// the CLI exits 1 for these and 2 for the rest.
+    /// True when the failure is a refusal (a gate, a validation, another runner) rather
+    /// than a breakage: the CLI exits 1 for these and 2 for the rest. A bad migration file
+    /// (its shape, its SQL, a table it names that does not exist) is never a refusal: it
+    /// is a usage error like an unknown field (issue 9).
     pub fn is_refusal(&self) -> bool {
         match self {
-            EngineError::Invalid { .. }
-            | EngineError::Unsupported { .. }
-            | EngineError::Refused(_)
-            | EngineError::Busy(_) => true,
+            EngineError::Refused(_) | EngineError::Busy(_) => true,
             EngineError::Step { source, .. } => source.is_refusal(),
             _ => false,
         }

@@ -28,6 +28,43 @@ pub fn check_expression(expr: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Why `expr` is not one SQL expression, in the user's own terms, and the byte offset
+/// in `expr` where the parser stopped. The check itself wraps the expression
+/// (`SELECT (…)`), so the parser's own message may name a parenthesis the user never
+/// wrote (issue 9); this parses it again without the wrapper and finds the failing token
+/// as the first one after which the text stops being the start of a statement (the
+/// parser is LALR(1): it fails at the first token that cannot continue).
+pub fn expression_error(expr: &str) -> Option<(String, usize)> {
+    check_expression(expr).err()?;
+    let body = strip_select(expr);
+    let base = expr.find(body).unwrap_or(0);
+    let sql = format!("SELECT {body}");
+    let prefix = "SELECT ".len();
+    let message = |e: pg_query::Error| match e {
+        pg_query::Error::Parse(m) => m,
+        other => other.to_string(),
+    };
+    let Err(full) = pg_query::parse(&sql).map_err(message) else {
+        return Some((
+            "not a single expression (a list, a FROM clause or a second statement?)".into(),
+            base,
+        ));
+    };
+    if full.contains("at end of input") {
+        return Some(("the expression ends too early".into(), base + body.len()));
+    }
+    let tokens = pg_query::scan(&sql).map(|s| s.tokens).unwrap_or_default();
+    for t in tokens.iter().filter(|t| t.start as usize >= prefix) {
+        let end = (t.end as usize).min(sql.len());
+        if let Err(m) = pg_query::parse(&sql[..end]).map_err(message) {
+            if !m.contains("at end of input") {
+                return Some((m, base + t.start as usize - prefix));
+            }
+        }
+    }
+    Some((full, base))
+}
+
 /// Parse `ty` as a type name.
 pub fn check_type(ty: &str) -> Result<(), String> {
     let parsed = pg_query::parse(&format!("SELECT NULL::{ty}")).map_err(|e| e.to_string())?;
@@ -204,6 +241,18 @@ mod tests {
         assert!(check_expression("SELECT CASE WHEN x IS NULL THEN 1 ELSE x END").is_ok());
         assert!(check_expression("UPPER(name)").is_ok());
         assert!(check_expression("1); DROP TABLE users; --").is_err());
+    }
+
+    #[test]
+    fn syntax_errors_point_into_the_users_expression() {
+        // The wrapper's `)` is never blamed.
+        let (m, at) = expression_error("amount +").unwrap();
+        assert_eq!((m.as_str(), at), ("the expression ends too early", 8));
+        let (m, at) = expression_error("CAST(amount AS bigint) bogus junk").unwrap();
+        assert_eq!((m.as_str(), at), ("syntax error at or near \"junk\"", 29));
+        let (m, at) = expression_error("SELECT lower(a b)").unwrap();
+        assert_eq!((m.as_str(), at), ("syntax error at or near \"b\"", 15));
+        assert!(expression_error("lower(a)").is_none());
     }
 
     #[test]

@@ -109,7 +109,20 @@ impl Engine {
                     active.name, active.phase
                 )));
             }
-            check_checksum(active, m)?;
+            if !checksum_matches(active, m) {
+                let done = self.state.done_steps(&self.client, active.id).await?;
+                if active.phase != "started" || !done.is_empty() {
+                    return Err(changed_file(active, m, true));
+                }
+                // Nothing of the old file ran (issue 9: a typo at step 0): undo its
+                // traces (the abort steps are idempotent) and start the fixed file.
+                self.report(Event::Info(format!(
+                    "no step of {} ran with the previous file; starting the changed one",
+                    m.name
+                )));
+                self.abort().await?;
+                return Box::pin(self.start(m)).await;
+            }
             if active.phase != "started" {
                 return Err(EngineError::Refused(format!(
                     "migration `{}` is {}; finish that with `ratchet {}`",
@@ -162,7 +175,7 @@ impl Engine {
                 &self.client,
                 Some(&m.name),
                 "start",
-                json!({"checksum": m.checksum}),
+                json!({"checksum": m.checksum, "raw_checksum": m.raw_checksum}),
             )
             .await?;
         self.run_phase(&row, Phase::Start).await?;
@@ -415,18 +428,34 @@ impl Engine {
     }
 }
 
+/// Whether `m` has the operations `row` was started with. The checksum is over the
+/// normalized operations, so a comment or reformatting changes nothing; rows recorded
+/// before that carry the raw file's checksum, which is accepted too.
+fn checksum_matches(row: &MigrationRow, m: &Migration) -> bool {
+    row.checksum == m.checksum || row.checksum == m.raw_checksum
+}
+
 fn check_checksum(row: &MigrationRow, m: &Migration) -> Result<(), EngineError> {
-    if row.checksum == m.checksum {
+    if checksum_matches(row, m) {
         return Ok(());
     }
-    Err(EngineError::Refused(format!(
-        "{}: the file changed after migration `{}` was applied (checksum {} in the database, {} on disk); \
-         applied migrations are immutable: restore the file and put the change in a new migration",
+    Err(changed_file(row, m, row.is_active()))
+}
+
+fn changed_file(row: &MigrationRow, m: &Migration, active: bool) -> EngineError {
+    let next = if active {
+        "its start has run steps already: `ratchet abort` undoes them, then `ratchet start` \
+         takes the changed file; or restore the file and run the same command again"
+    } else {
+        "applied migrations are immutable: restore the file and put the change in a new migration"
+    };
+    EngineError::Refused(format!(
+        "{}: the operations changed after migration `{}` was started (checksum {} in the database, {} on disk); {next}",
         m.path.display(),
         m.name,
         &row.checksum[..12.min(row.checksum.len())],
         &m.checksum[..12.min(m.checksum.len())]
-    )))
+    ))
 }
 
 /// The file's own checks that need no database.
@@ -435,7 +464,7 @@ fn static_checks(m: &Migration) -> Result<(), EngineError> {
         let mut it = errs.into_iter();
         let first = it.next().map(|e| e.to_string()).unwrap_or_default();
         let rest: Vec<String> = it.map(|e| e.to_string()).collect();
-        EngineError::Refused(if rest.is_empty() {
+        EngineError::File(if rest.is_empty() {
             first
         } else {
             format!("{first}\n{}", rest.join("\n"))

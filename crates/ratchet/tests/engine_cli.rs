@@ -146,7 +146,8 @@ async fn exit_codes_and_errors_for_bad_input() {
     let missing = dir.path().join("02_missing.yaml");
     std::fs::write(&missing, "operations:\n  - drop_table:\n      name: nope\n").unwrap();
     let o = ratchet(&db, &["start", missing.to_str().unwrap()], &[]);
-    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    // A bad file is a usage error whatever is wrong with it (issue 9: this was 1).
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(String::from_utf8_lossy(&o.stderr).contains("table `nope` does not exist"));
 
     for workers in ["0", "65", "two"] {
@@ -494,4 +495,200 @@ async fn status_answers_at_once_during_a_backfill_and_a_waiting_start_causes_no_
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["version_schema"], "public_02_type", "{}", text(&o));
     assert_eq!(v["pending_version_schema"], serde_json::Value::Null);
+}
+
+#[tokio::test]
+async fn an_up_syntax_error_points_at_the_fragment_and_exits_2() {
+    // Issue 9: the error blamed a `)` the user never wrote, at the operation's position,
+    // and exited 1.
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    items_with_backfill(&db, dir.path(), 1).await;
+    let bad = dir.path().join("02_bad_up.yaml");
+    std::fs::write(
+        &bad,
+        "operations:\n  - alter_column:\n      table: items\n      column: amount\n      type: bigint\n      up: CAST(amount AS bigint) bogus junk\n      down: CAST(amount AS text)\n",
+    )
+    .unwrap();
+    for cmd in ["plan", "start"] {
+        let o = ratchet(&db, &[cmd, bad.to_str().unwrap()], &[]);
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("02_bad_up.yaml:6:40: up `CAST(amount AS bigint) bogus junk` is not a valid SQL expression: syntax error at or near \"junk\""), "{err}");
+        assert!(!err.contains("\")\""), "{err}");
+    }
+    std::fs::write(
+        &bad,
+        "operations:\n  - alter_column:\n      table: items\n      column: amount\n      type: bigint\n      up: |\n        CASE WHEN amount = '' THEN 0\n             ELSE CAST(amount AS bigint) +\n        END\n      down: CAST(amount AS text)\n",
+    )
+    .unwrap();
+    let o = ratchet(&db, &["plan", bad.to_str().unwrap()], &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("02_bad_up.yaml:9:9: up `CASE"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[tokio::test]
+async fn a_failed_start_reports_the_old_version_schema_and_takes_the_fixed_file() {
+    // Issue 9: status named the new version schema although start never created it, and
+    // the fixed file was refused as "immutable" although no step had run.
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    items_with_backfill(&db, dir.path(), 10).await;
+    let v2 = dir.path().join("02_flag.yaml");
+    let write = |ty: &str| {
+        std::fs::write(
+            &v2,
+            format!("operations:\n  - add_column:\n      table: items\n      column:\n        name: flag\n        type: {ty}\n        nullable: true\n"),
+        )
+        .unwrap()
+    };
+    write("bgint");
+    let v2s = v2.to_str().unwrap();
+    let o = ratchet(&db, &["start", v2s], &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("type \"bgint\" does not exist"), "{err}");
+    assert_eq!(
+        err.matches("run the same command again").count(),
+        1,
+        "{err}"
+    );
+    let o = ratchet(&db, &["status", "--format", "json"], &[]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["version_schema"], "public_01_items", "{}", text(&o));
+    assert_eq!(
+        v["pending_version_schema"],
+        "public_02_flag",
+        "{}",
+        text(&o)
+    );
+    let o = ratchet(&db, &["status"], &[]);
+    assert!(
+        text(&o).contains("version schema: public_01_items\n"),
+        "{}",
+        text(&o)
+    );
+    write("bigint");
+    let o = ratchet(&db, &["start", v2s], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("no step of 02_flag ran"), "{}", text(&o));
+    let o = ratchet(&db, &["status", "--format", "json"], &[]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["version_schema"], "public_02_flag", "{}", text(&o));
+    assert_eq!(v["pending_version_schema"], serde_json::Value::Null);
+    assert_eq!(
+        columns(&db, "public_02_flag", "items").await,
+        ["id", "amount", "note", "flag"]
+    );
+    // Once steps have run, a changed file names the way out.
+    write("text");
+    let o = ratchet(&db, &["start", v2s], &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("`ratchet abort` undoes them"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[tokio::test]
+async fn migrate_ignores_a_comment_added_to_an_applied_file() {
+    // Issue 9: the checksum covered the raw bytes, so a comment blocked `migrate`.
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("01_t.yaml");
+    let body = "operations:\n  - create_table:\n      name: t\n      columns:\n        - name: id\n          type: bigint\n          pk: true\n";
+    std::fs::write(&f, body).unwrap();
+    let d = dir.path().to_str().unwrap();
+    let o = ratchet(&db, &["migrate", d, "--complete"], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    std::fs::write(
+        &f,
+        format!("# creates t\n{}", body.replace("bigint", "'bigint'")),
+    )
+    .unwrap();
+    let o = ratchet(&db, &["migrate", d, "--complete"], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("everything is applied already"),
+        "{}",
+        text(&o)
+    );
+    std::fs::write(&f, body.replace("bigint", "int")).unwrap();
+    let o = ratchet(&db, &["migrate", d, "--complete"], &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("applied migrations are immutable"),
+        "{}",
+        text(&o)
+    );
+}
+
+/// Runs ratchet with its stdout closed before it prints anything.
+fn with_closed_stdout(db: &TestDb, args: &[&str]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ratchet"))
+        .args(args)
+        .env("DATABASE_URL", &db.url)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    child.wait_with_output().unwrap()
+}
+
+#[tokio::test]
+async fn a_closed_pipe_ends_the_output_quietly() {
+    // Issue 9: `ratchet status | head -3` panicked with "failed printing to stdout".
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (_, v2) = items_with_backfill(&db, dir.path(), 1).await;
+    for args in [
+        vec!["status"],
+        vec!["status", "--format", "json"],
+        vec!["plan", &v2, "--format", "json"],
+        vec!["plan", &v2],
+        vec!["explain", "A18"],
+        vec!["explain", "--list"],
+    ] {
+        let o = with_closed_stdout(&db, &args);
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", text(&o));
+        assert!(o.stderr.is_empty(), "{args:?}: {}", text(&o));
+    }
+}
+
+#[tokio::test]
+async fn durations_need_a_unit_and_options_may_precede_the_subcommand() {
+    let db = TestDb::new().await;
+    let o = ratchet(&db, &["init", "--wait", "1"], &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("`1` has no unit: write 1s for seconds or 1ms for milliseconds"),
+        "{}",
+        text(&o)
+    );
+    let o = ratchet(&db, &["--lock-timeout", "1", "status"], &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let o = ratchet(
+        &db,
+        &[
+            "--database-url",
+            &db.url,
+            "--schema=public",
+            "--wait",
+            "2s",
+            "init",
+        ],
+        &[("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none")],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("state schema `ratchet` is ready"),
+        "{}",
+        text(&o)
+    );
 }
