@@ -692,3 +692,31 @@ async fn durations_need_a_unit_and_options_may_precede_the_subcommand() {
         text(&o)
     );
 }
+
+#[tokio::test]
+async fn plan_shows_raw_sql_locks_from_the_linters_table() {
+    // Issue 9: a NOT VALID foreign key and VALIDATE CONSTRAINT were shown as ACCESS
+    // EXCLUSIVE, and the referenced table not at all.
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    items_with_backfill(&db, dir.path(), 1).await;
+    let f = dir.path().join("02_fk.yaml");
+    std::fs::write(
+        &f,
+        "operations:\n  - sql:\n      up: ALTER TABLE items ADD CONSTRAINT items_fk FOREIGN KEY (id) REFERENCES other (id) NOT VALID; ALTER TABLE items VALIDATE CONSTRAINT items_fk\n",
+    )
+    .unwrap();
+    let o = ratchet(&db, &["plan", f.to_str().unwrap()], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    let locks: Vec<&str> = out.lines().filter(|l| l.contains("lock:")).collect();
+    assert_eq!(
+        locks[..3],
+        [
+            "        lock: SHARE ROW EXCLUSIVE on public.items",
+            "        lock: SHARE ROW EXCLUSIVE on public.other",
+            "        lock: SHARE UPDATE EXCLUSIVE on public.items",
+        ],
+        "{out}"
+    );
+}
