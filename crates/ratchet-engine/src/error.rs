@@ -57,11 +57,16 @@ pub enum EngineError {
         source: Box<EngineError>,
     },
     #[error(
-        "gave up after {attempts} attempts on lock timeouts/deadlocks (last: {message}); \
-         a long transaction is holding a conflicting lock: find it in pg_stat_activity, \
-         then run the same command again"
+        "gave up after {attempts} attempts on lock timeouts/deadlocks (last: {message}{blockers}); \
+         end or wait out the blocking transaction (SELECT pg_terminate_backend(pid) ends a \
+         stuck one), then run the same command again"
     )]
-    RetriesExhausted { attempts: u32, message: String },
+    RetriesExhausted {
+        attempts: u32,
+        message: String,
+        /// "; blocked by pid …" naming the sessions last seen blocking, or empty.
+        blockers: String,
+    },
     #[error("{context}: {message}")]
     Sql { context: String, message: String },
     #[error("the stored state is inconsistent: {0}")]

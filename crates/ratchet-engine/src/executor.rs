@@ -116,6 +116,8 @@ pub enum Event {
         wait: Duration,
         sqlstate: String,
         message: String,
+        /// The sessions ratchet's statement waited for, as [`Blocker`] lines.
+        blockers: Vec<String>,
     },
     /// Progress of a backfill, after each batch.
     Backfill {
@@ -139,6 +141,69 @@ impl Reporter for Silent {
     fn report(&self, _: &Event) {}
 }
 
+/// Who blocks ratchet's own session while a step waits for a lock, sampled from a
+/// second session (after the lock timeout the statement is cancelled and nothing waits
+/// any more, so asking afterwards would find no one).
+struct BlockerWatch {
+    client: Client,
+    /// ratchet's own backend pid.
+    pid: i32,
+}
+
+/// Blocking sessions of `pid`: "pid 123 (application psql, idle in transaction,
+/// transaction open 12.3 s)".
+async fn blockers_of(w: &BlockerWatch) -> Vec<String> {
+    let rows = w
+        .client
+        .query(
+            "SELECT b.pid, coalesce(a.application_name, ''), coalesce(a.state, 'unknown'),
+                    extract(epoch FROM clock_timestamp() - a.xact_start)::float8
+               FROM unnest(pg_blocking_pids($1)) AS b(pid)
+               LEFT JOIN pg_stat_activity a ON a.pid = b.pid ORDER BY b.pid",
+            &[&w.pid],
+        )
+        .await
+        .unwrap_or_default();
+    rows.iter()
+        .map(|r| {
+            let (pid, app, state): (i32, String, String) = (r.get(0), r.get(1), r.get(2));
+            let age = r
+                .get::<_, Option<f64>>(3)
+                .map(|s| format!(", transaction open {s:.1} s"))
+                .unwrap_or_default();
+            let app = if app.is_empty() {
+                "no application_name".into()
+            } else {
+                format!("application {app}")
+            };
+            format!("pid {pid} ({app}, {state}{age})")
+        })
+        .collect()
+}
+
+/// A running [`Engine::sample_blockers`].
+struct Sampler {
+    task: tokio::task::JoinHandle<()>,
+    seen: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Sampler {
+    fn stop(self) -> Vec<String> {
+        self.task.abort();
+        let seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        seen.clone()
+    }
+}
+
+/// "; blocked by pid 1 (…), pid 2 (…)", or nothing.
+fn blocked_by(blockers: &[String]) -> String {
+    if blockers.is_empty() {
+        String::new()
+    } else {
+        format!("; blocked by {}", blockers.join(", "))
+    }
+}
+
 /// A connection to one database, holding the migration lock.
 pub struct Engine {
     pub(crate) client: Client,
@@ -148,6 +213,8 @@ pub struct Engine {
     pub(crate) state: State,
     pub(crate) reporter: Arc<dyn Reporter>,
     pub(crate) throttle: Arc<dyn crate::backfill::Throttle>,
+    /// Opened at the first step; samples who blocks the step's lock waits.
+    watch: Option<Arc<BlockerWatch>>,
 }
 
 async fn open(url: &str) -> Result<Client, EngineError> {
@@ -195,6 +262,7 @@ impl Engine {
             state,
             reporter,
             throttle: Arc::new(crate::backfill::NoThrottle),
+            watch: None,
         };
         engine.setup_session().await?;
         engine.take_lock().await?;
@@ -264,6 +332,7 @@ impl Engine {
             state,
             reporter,
             throttle: Arc::new(crate::backfill::NoThrottle),
+            watch: None,
         };
         engine.setup_session().await?;
         if !engine.state.exists(&engine.client).await? {
@@ -367,6 +436,7 @@ impl Engine {
         let started = Instant::now();
         let mut attempt = 1;
         loop {
+            let sampler = self.sample_blockers().await;
             let res = match &step.action {
                 Action::Transaction { statements } => {
                     self.try_transaction(m, index, step, statements, None, attempt, started)
@@ -399,6 +469,7 @@ impl Engine {
                 }
                 Action::Backfill(spec) => crate::backfill::run(self, m, index, spec).await,
             };
+            let blockers = sampler.map(Sampler::stop).unwrap_or_default();
             match res {
                 Ok(()) => break,
                 Err(e) => {
@@ -409,6 +480,7 @@ impl Engine {
                         return Err(EngineError::RetriesExhausted {
                             attempts: attempt,
                             message: format!("[{}] {}", sqlstate(pg), db_message(pg)),
+                            blockers: blocked_by(&blockers),
                         });
                     }
                     let wait = self.backoff(attempt);
@@ -419,6 +491,7 @@ impl Engine {
                         wait,
                         sqlstate: code.clone(),
                         message: message.clone(),
+                        blockers: blockers.clone(),
                     });
                     self.state
                         .event(
@@ -426,7 +499,8 @@ impl Engine {
                             Some(&m.name),
                             "retry",
                             json!({"step": index, "attempt": attempt, "sqlstate": code,
-                                   "message": message, "wait_ms": wait.as_millis() as u64}),
+                                   "message": message, "wait_ms": wait.as_millis() as u64,
+                                   "blockers": blockers}),
                         )
                         .await?;
                     tokio::time::sleep(wait).await;
@@ -452,6 +526,44 @@ impl Engine {
                 .await?;
         }
         Ok(attempt)
+    }
+
+    /// Sample, from the watch session, who blocks this session while an attempt runs:
+    /// every quarter of the lock timeout (a lock wait ends at 100 %, and a statement
+    /// after the first of a transaction starts waiting later), keeping the last
+    /// non-empty sample. Stopped when the attempt ends.
+    async fn sample_blockers(&mut self) -> Option<Sampler> {
+        if self.watch.is_none() {
+            let pid: i32 = self
+                .client
+                .query_one("SELECT pg_backend_pid()", &[])
+                .await
+                .ok()?
+                .get(0);
+            let client = open(&self.url).await.ok()?;
+            client
+                .batch_execute("SET application_name = 'ratchet (lock watch)'")
+                .await
+                .ok()?;
+            self.watch = Some(Arc::new(BlockerWatch { client, pid }));
+        }
+        let watch = self.watch.clone()?;
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let timeout = self.config.lock_timeout;
+        let task = tokio::spawn({
+            let seen = seen.clone();
+            async move {
+                let pause = (timeout / 4).max(Duration::from_millis(20));
+                loop {
+                    tokio::time::sleep(pause).await;
+                    let b = blockers_of(&watch).await;
+                    if !b.is_empty() {
+                        *seen.lock().unwrap_or_else(|e| e.into_inner()) = b;
+                    }
+                }
+            }
+        });
+        Some(Sampler { task, seen })
     }
 
     fn backoff(&self, attempt: u32) -> Duration {

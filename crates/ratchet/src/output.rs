@@ -22,8 +22,15 @@ pub fn init_tracing(verbose: u8) {
 /// Print an error and its causes once.
 pub fn error(e: &anyhow::Error) {
     err_line(format!("error: {e}"));
+    let mut previous = e.to_string();
     for cause in e.chain().skip(1) {
-        err_line(format!("  caused by: {cause}"));
+        let cause = cause.to_string();
+        // An error that already quotes its cause (a failed step names what failed and
+        // the next step) would otherwise print the cause, and its advice, twice.
+        if !previous.contains(&cause) {
+            err_line(format!("  caused by: {cause}"));
+        }
+        previous = cause;
     }
 }
 
@@ -167,11 +174,19 @@ impl Reporter for Progress {
                 wait,
                 sqlstate,
                 message,
-            } => eprintln!(
-                "  ↻ {description}: {message} [{sqlstate}]; retry {} in {} ms",
-                attempt + 1,
-                wait.as_millis()
-            ),
+                blockers,
+            } => {
+                let by = if blockers.is_empty() {
+                    String::new()
+                } else {
+                    format!("; blocked by {}", blockers.join(", "))
+                };
+                err_line(format!(
+                    "  ↻ {description}: {message} [{sqlstate}]{by}; retry {} in {} ms",
+                    attempt + 1,
+                    wait.as_millis()
+                ))
+            }
             Event::Info(s) => err_line(format!("  {s}")),
         }
     }

@@ -720,3 +720,58 @@ async fn plan_shows_raw_sql_locks_from_the_linters_table() {
         "{out}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lock_retries_name_the_blocking_session() {
+    // Issue 9: retries said only "retry 2 in 86 ms" and the give-up error sent the user to
+    // pg_stat_activity.
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    items_with_backfill(&db, dir.path(), 1).await;
+    let blocker = db.client().await;
+    blocker
+        .batch_execute(
+            "SET application_name = 'report-job'; BEGIN; SELECT count(*) FROM public.items",
+        )
+        .await
+        .unwrap();
+    let pid: i32 = blocker
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let f = dir.path().join("02_flag.yaml");
+    std::fs::write(
+        &f,
+        "operations:\n  - add_column:\n      table: items\n      column:\n        name: flag\n        type: boolean\n        nullable: true\n",
+    )
+    .unwrap();
+    let o = ratchet(
+        &db,
+        &["start", f.to_str().unwrap(), "--max-attempts", "2"],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    let who = format!(
+        "blocked by pid {pid} (application report-job, idle in transaction, transaction open "
+    );
+    let retry = err.lines().find(|l| l.contains('↻')).unwrap_or_default();
+    assert!(retry.contains(&who), "{err}");
+    assert!(retry.contains("retry 2 in"), "{err}");
+    let age = |l: &str| {
+        let rest = &l[l.find(&who).unwrap() + who.len()..];
+        let secs = rest.split(' ').next().unwrap().parse::<f64>();
+        assert!(secs.is_ok() && rest.contains(" s)"), "{l}");
+    };
+    age(retry);
+    // The final error names the blocker too, and gives the next step once.
+    let last = err
+        .lines()
+        .find(|l| l.contains("gave up after 2 attempts"))
+        .unwrap_or_default();
+    assert!(last.contains(&who), "{err}");
+    age(last);
+    assert_eq!(err.matches("pg_terminate_backend").count(), 1, "{err}");
+    assert_eq!(o.stdout, b"", "{err}");
+}
