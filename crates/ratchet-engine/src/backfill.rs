@@ -646,7 +646,7 @@ pub(crate) async fn run(
         lock_timeout: engine.config.lock_timeout,
         reporter: engine.reporter.clone(),
         throttle: engine.throttle.clone(),
-        replica: may_skip_triggers(engine).await,
+        replica: may_skip_triggers(engine, spec).await,
         queue: Mutex::new(slices.into()),
         rows_done: AtomicI64::new(row.rows_done),
         rows_total: row.rows_total,
@@ -738,11 +738,19 @@ async fn worker(client: &mut Client, sh: &Shared<'_>) -> Result<(), EngineError>
 /// Whether this role may set `session_replication_role` (superusers, or a role granted
 /// `SET` on it, PostgreSQL 15+). Without it the backfill still works, through the
 /// triggers' `WHEN` clause, only slower.
-async fn may_skip_triggers(engine: &Engine) -> bool {
-    let sql = "SELECT current_setting('is_superuser') = 'on'
+///
+/// Not while another dual write on the table is active: its trigger must fill its own
+/// new column in the rows this backfill writes (replica mode would silence it, and that
+/// column's NOT NULL check would then reject the batch).
+async fn may_skip_triggers(engine: &Engine, spec: &BackfillSpec) -> bool {
+    let sql = "SELECT (current_setting('is_superuser') = 'on'
                   OR (current_setting('server_version_num')::int >= 150000
-                      AND has_parameter_privilege('session_replication_role', 'SET'))";
-    match engine.client.query_one(sql, &[]).await {
+                      AND has_parameter_privilege('session_replication_role', 'SET')))
+               AND NOT EXISTS (SELECT 1 FROM pg_trigger
+                                WHERE tgrelid = $1::text::regclass AND NOT tgisinternal
+                                  AND tgname LIKE '\\_ratchet\\_dw\\_%' AND tgname NOT LIKE $2 || '%')";
+    let own = spec.pair.name.replace('_', "\\_");
+    match engine.client.query_one(sql, &[&spec.t(), &own]).await {
         Ok(r) => r.get(0),
         Err(_) => false,
     }
@@ -788,7 +796,8 @@ async fn one_batch(
         .await
         .map_err(|e| EngineError::db("beginning a backfill batch", e))?;
     tx.batch_execute(&format!(
-        "{replica_sql}SET LOCAL ratchet.backfill = 'on'; SET LOCAL lock_timeout = '{lock_ms}ms'"
+        "{replica_sql}SET LOCAL ratchet.backfill = {}; SET LOCAL lock_timeout = '{lock_ms}ms'",
+        literal(&spec.pair.name)
     ))
     .await
     .map_err(|e| EngineError::db("preparing a backfill batch", e))?;
@@ -844,6 +853,7 @@ async fn one_batch(
     )
     .await
     .map_err(|e| EngineError::db("storing the backfill cursor", e))?;
+    crate::executor::fault_point("backfill", sh.step, "before-commit");
     tx.commit()
         .await
         .map_err(|e| EngineError::db("committing a backfill batch", e))?;
@@ -1220,9 +1230,12 @@ async fn repair_rows(
         .transaction()
         .await
         .map_err(|e| EngineError::db("beginning a repair", e))?;
-    tx.batch_execute("SET LOCAL ratchet.backfill = 'on'")
-        .await
-        .map_err(|e| EngineError::db("preparing a repair", e))?;
+    tx.batch_execute(&format!(
+        "SET LOCAL ratchet.backfill = {}",
+        literal(&spec.pair.name)
+    ))
+    .await
+    .map_err(|e| EngineError::db("preparing a repair", e))?;
     let mut n = 0;
     for key in keys {
         let refs: Vec<&(dyn ToSql + Sync)> = key.iter().map(|p| p as &(dyn ToSql + Sync)).collect();

@@ -5,9 +5,9 @@
 //! settings): on INSERT, a new column left NULL means the statement did not write it
 //! (old-version views do not have it, and during the migration it has no physical
 //! default), so it is computed with `up`; otherwise the old column is computed with
-//! `down`. On UPDATE, whichever of the two the statement changed wins. The triggers fire
-//! only for `UPDATE OF` the columns involved, and skip the backfill's own updates
-//! (`ratchet.backfill = on`), so unrelated writes pay nothing.
+//! `down`. On UPDATE, whichever of the two the statement changed wins. The update
+//! trigger fires on every UPDATE (an unrelated update of a row not backfilled yet fills
+//! it), and both skip the backfill's own updates (`ratchet.backfill` names the pair).
 
 use serde::{Deserialize, Serialize};
 
@@ -33,9 +33,7 @@ pub struct Pair {
     pub new_names: Vec<(String, String)>,
     /// Base name of the trigger function and triggers.
     pub name: String,
-    /// Whether the table has a key: without one, the backfill walks `ctid` ranges and a
-    /// row moved by any update must be recomputed, so the update trigger fires on every
-    /// update.
+    /// Whether the table has a key (without one, the backfill walks `ctid` ranges).
     pub keyed: bool,
 }
 
@@ -69,30 +67,49 @@ impl Pair {
         .map(Some)
     }
 
-    /// Physical columns whose change must re-run the trigger.
-    pub fn relevant_columns(&self) -> Vec<String> {
-        let mut cols: Vec<String> = self.old.iter().chain(self.new.iter()).cloned().collect();
-        let mut add = |expr: &Option<String>, names: &[(String, String)]| {
-            if let Some(e) = expr {
-                for (n, _, _) in fragment::column_refs(e).unwrap_or_default() {
-                    if let Some(p) = physical_of(names, &n) {
-                        if !cols.contains(&p) {
-                            cols.push(p);
-                        }
-                    }
-                }
-            }
-        };
-        add(&self.up, &self.old_names);
-        add(&self.down, &self.new_names);
-        cols
-    }
-
     fn function(&self) -> String {
         qualified(&self.schema, &self.name)
     }
 
+    /// `NEW.c IS DISTINCT FROM OLD.c OR …` over the physical columns `expr` reads (without
+    /// `skip`): whether an UPDATE changed an input of `up` or `down`. `false` when it
+    /// reads none.
+    fn inputs_changed(
+        expr: &Option<String>,
+        names: &[(String, String)],
+        skip: Option<&String>,
+    ) -> String {
+        let mut cols: Vec<String> = Vec::new();
+        if let Some(e) = expr {
+            for (n, _, _) in fragment::column_refs(e).unwrap_or_default() {
+                if let Some(p) = physical_of(names, &n) {
+                    if Some(&p) != skip && !cols.contains(&p) {
+                        cols.push(p);
+                    }
+                }
+            }
+        }
+        if cols.is_empty() {
+            return "false".into();
+        }
+        cols.iter()
+            .map(|c| format!("NEW.{c} IS DISTINCT FROM OLD.{c}", c = ident(c)))
+            .collect::<Vec<_>>()
+            .join(" OR ")
+    }
+
     /// `CREATE FUNCTION` and `CREATE TRIGGER` statements.
+    ///
+    /// The update trigger fires on every UPDATE, whatever columns it sets: a row the
+    /// backfill has not reached yet gets its new column computed by the first write that
+    /// touches it, so the temporary `CHECK (new IS NOT NULL) NOT VALID` never rejects an
+    /// update the old version is allowed to make (it once failed 46% of the updates of
+    /// unrelated columns during a backfill). A new column the statement did not write is
+    /// recomputed only when it is still empty or an input of `up` changed, so what the
+    /// new version wrote is kept.
+    ///
+    /// The function runs with a fixed `search_path` (`pg_catalog`, the managed schema), so
+    /// names in `up`/`down` resolve the same whatever the writing session's path is.
     pub fn create_sql(&self) -> Result<Vec<String>, String> {
         let up = self.up_sql("NEW.")?;
         let down = self.down_sql("NEW.")?;
@@ -104,13 +121,15 @@ impl Pair {
             (Some(o), Some(d)) => format!("NEW.{} := {d};", ident(o)),
             _ => "NULL;".into(),
         };
+        let up_inputs = Self::inputs_changed(&self.up, &self.old_names, self.new.as_ref());
+        let down_inputs = Self::inputs_changed(&self.down, &self.new_names, self.old.as_ref());
         let body = match (&self.old, &self.new) {
             (Some(o), Some(n)) => format!(
                 "IF TG_OP = 'INSERT' THEN
     IF NEW.{n} IS NULL THEN {assign_new} ELSE {assign_old} END IF;
   ELSIF NEW.{n} IS DISTINCT FROM OLD.{n} THEN
     IF NEW.{o} IS NOT DISTINCT FROM OLD.{o} THEN {assign_old} END IF;
-  ELSE
+  ELSIF NEW.{n} IS NULL OR {up_inputs} THEN
     {assign_new}
   END IF;",
                 n = ident(n),
@@ -119,7 +138,7 @@ impl Pair {
             (None, Some(n)) => format!(
                 "IF TG_OP = 'INSERT' THEN
     IF NEW.{n} IS NULL THEN {assign_new} END IF;
-  ELSIF NEW.{n} IS NOT DISTINCT FROM OLD.{n} THEN
+  ELSIF NEW.{n} IS NOT DISTINCT FROM OLD.{n} AND (NEW.{n} IS NULL OR {up_inputs}) THEN
     {assign_new}
   END IF;",
                 n = ident(n)
@@ -127,7 +146,7 @@ impl Pair {
             (Some(o), None) => format!(
                 "IF TG_OP = 'INSERT' THEN
     IF NEW.{o} IS NULL THEN {assign_old} END IF;
-  ELSIF NEW.{o} IS NOT DISTINCT FROM OLD.{o} THEN
+  ELSIF NEW.{o} IS NOT DISTINCT FROM OLD.{o} AND ({down_inputs}) THEN
     {assign_old}
   END IF;",
                 o = ident(o)
@@ -135,21 +154,24 @@ impl Pair {
             (None, None) => return Err("a dual write needs at least one column".into()),
         };
         let function = format!(
-            "CREATE OR REPLACE FUNCTION {}() RETURNS trigger LANGUAGE plpgsql AS $ratchet$
+            "CREATE OR REPLACE FUNCTION {}() RETURNS trigger LANGUAGE plpgsql
+SET search_path = pg_catalog, {}, pg_temp AS $ratchet$
 BEGIN
   {body}
   RETURN NEW;
 END
 $ratchet$",
-            self.function()
+            self.function(),
+            ident(&self.schema)
         );
         let table = qualified(&self.schema, &self.table);
-        let when = "WHEN (current_setting('ratchet.backfill', true) IS DISTINCT FROM 'on')";
-        let of = if self.keyed {
-            format!(" OF {}", crate::sql::ident_list(&self.relevant_columns()))
-        } else {
-            String::new()
-        };
+        // The backfill of this pair names it in `ratchet.backfill` and computes the column
+        // itself; the triggers of other pairs on the table still fire for its updates, so
+        // a row it writes gets their new columns filled too (their NOT NULL checks hold).
+        let when = format!(
+            "WHEN (coalesce(current_setting('ratchet.backfill', true), '') NOT IN ('on', {}))",
+            crate::sql::literal(&self.name)
+        );
         Ok(vec![
             function,
             format!(
@@ -158,7 +180,7 @@ $ratchet$",
                 self.function()
             ),
             format!(
-                "CREATE TRIGGER {} BEFORE UPDATE{of} ON {table} FOR EACH ROW {when} EXECUTE FUNCTION {}()",
+                "CREATE TRIGGER {} BEFORE UPDATE ON {table} FOR EACH ROW {when} EXECUTE FUNCTION {}()",
                 ident(&format!("{}_upd", self.name)),
                 self.function()
             ),

@@ -25,15 +25,23 @@ use crate::views;
 /// Crash testing: `RATCHET_FAULT_KILL=<phase>:<step>:<before-commit|after-commit>` makes
 /// the process SIGKILL itself at that point, exactly as `kill -9` from outside would. The
 /// test-suite uses it to prove that every step can be interrupted and resumed.
-fn fault_point(phase: Phase, step: usize, when: &str) {
-    let Ok(spec) = std::env::var("RATCHET_FAULT_KILL") else {
-        return;
-    };
-    if spec == format!("{}:{step}:{when}", phase.as_str()) {
-        let _ = std::process::Command::new("kill")
-            .args(["-9", &std::process::id().to_string()])
-            .status();
-        std::thread::sleep(Duration::from_secs(10));
+/// `RATCHET_FAULT_STOP` (same form) SIGSTOPs it there instead, as a VM or GC pause would:
+/// the tests prove that the server then ends ratchet's stalled transaction by itself.
+/// Backfill batches have the point `backfill:<step>:before-commit`.
+pub(crate) fn fault_point(phase: &str, step: usize, when: &str) {
+    let here = format!("{phase}:{step}:{when}");
+    for (var, signal) in [
+        ("RATCHET_FAULT_KILL", "-9"),
+        ("RATCHET_FAULT_STOP", "-STOP"),
+    ] {
+        if std::env::var(var).is_ok_and(|spec| spec == here) {
+            let _ = std::process::Command::new("kill")
+                .args([signal, &std::process::id().to_string()])
+                .status();
+            if signal == "-9" {
+                std::thread::sleep(Duration::from_secs(10));
+            }
+        }
     }
 }
 
@@ -215,6 +223,8 @@ pub struct Engine {
     pub(crate) throttle: Arc<dyn crate::backfill::Throttle>,
     /// Opened at the first step; samples who blocks the step's lock waits.
     watch: Option<Arc<BlockerWatch>>,
+    /// `server_version_num` of the server (routes that depend on the version).
+    pub(crate) server_version_num: i32,
 }
 
 async fn open(url: &str) -> Result<Client, EngineError> {
@@ -229,13 +239,29 @@ async fn open(url: &str) -> Result<Client, EngineError> {
     Ok(client)
 }
 
+/// How long one of ratchet's sessions may sit idle inside a transaction before the
+/// server ends it: a stopped ratchet process (a VM pause, a long GC pause, a network
+/// partition) must never hold its locks for long. `lock_timeout` only bounds acquiring
+/// a lock; this bounds holding one while ratchet does nothing.
+pub fn idle_in_transaction_timeout(config: &Config) -> Duration {
+    (config.lock_timeout * 4).max(Duration::from_secs(1))
+}
+
+/// The bound on a whole DDL transaction on PostgreSQL 17+ (`transaction_timeout`), so
+/// no step can hold a strong lock for long even after it got it.
+pub fn ddl_transaction_timeout(config: &Config) -> Duration {
+    (config.lock_timeout * 20).max(Duration::from_secs(10))
+}
+
 async fn setup_session(client: &Client, config: &Config) -> Result<(), EngineError> {
     // Raw `sql` operations land in the managed schema; everything ratchet generates
     // is schema-qualified anyway.
     let sql = format!(
-        "SET application_name = 'ratchet'; SET search_path = {}; SET lock_timeout = '{}ms'",
+        "SET application_name = 'ratchet'; SET search_path = {}; SET lock_timeout = '{}ms'; \
+         SET idle_in_transaction_session_timeout = '{}ms'",
         crate::sql::ident(&config.schema),
-        config.lock_timeout.as_millis()
+        config.lock_timeout.as_millis(),
+        idle_in_transaction_timeout(config).as_millis()
     );
     client
         .batch_execute(&sql)
@@ -263,7 +289,15 @@ impl Engine {
             reporter,
             throttle: Arc::new(crate::backfill::NoThrottle),
             watch: None,
+            server_version_num: 0,
         };
+        let mut engine = engine;
+        engine.server_version_num = engine
+            .client
+            .query_one("SELECT current_setting('server_version_num')::int", &[])
+            .await
+            .map_err(|e| EngineError::db("reading the server version", e))?
+            .get(0);
         engine.setup_session().await?;
         engine.take_lock().await?;
         engine.state.ensure(&engine.client).await?;
@@ -333,6 +367,8 @@ impl Engine {
             reporter,
             throttle: Arc::new(crate::backfill::NoThrottle),
             watch: None,
+            // Read only: never runs a step, so the version is never asked for.
+            server_version_num: 0,
         };
         engine.setup_session().await?;
         if !engine.state.exists(&engine.client).await? {
@@ -404,7 +440,7 @@ impl Engine {
                     description: step.description.clone(),
                     source: Box::new(e),
                 })?;
-            fault_point(phase, i, "after-commit");
+            fault_point(phase.as_str(), i, "after-commit");
             let duration = started.elapsed();
             self.state
                 .event(
@@ -512,7 +548,7 @@ impl Engine {
             step.action,
             Action::Transaction { .. } | Action::SyncViews { .. }
         ) {
-            fault_point(step.phase, index, "before-commit");
+            fault_point(step.phase.as_str(), index, "before-commit");
             self.state
                 .mark_step(
                     &self.client,
@@ -595,8 +631,16 @@ impl Engine {
             .transaction()
             .await
             .map_err(|e| EngineError::db("beginning a transaction", e))?;
+        let tx_timeout = if self.server_version_num >= 170000 {
+            format!(
+                "; SET LOCAL transaction_timeout = '{}ms'",
+                ddl_transaction_timeout(&self.config).as_millis()
+            )
+        } else {
+            String::new()
+        };
         tx.batch_execute(&format!(
-            "SET LOCAL lock_timeout = '{lock_ms}ms'; SET LOCAL ratchet.migration_id = '{}'",
+            "SET LOCAL lock_timeout = '{lock_ms}ms'; SET LOCAL ratchet.migration_id = '{}'{tx_timeout}",
             m.id
         ))
         .await
@@ -612,7 +656,7 @@ impl Engine {
         if let Some((vs, mapping)) = views {
             let catalog = crate::catalog::load(&tx, &schema).await?;
             let desired = views::desired_views(&catalog, mapping, vs);
-            views::sync(&tx, vs, &desired).await?;
+            views::sync(&tx, &catalog, vs, &desired).await?;
         }
         state
             .mark_step(
@@ -625,7 +669,7 @@ impl Engine {
                 started.elapsed().as_millis() as i64,
             )
             .await?;
-        fault_point(step.phase, index, "before-commit");
+        fault_point(step.phase.as_str(), index, "before-commit");
         tx.commit()
             .await
             .map_err(|e| EngineError::db("committing the step", e))

@@ -178,31 +178,70 @@ pub fn infer_locks(sql: &str, schema: &str) -> Vec<Lock> {
 /// The unqualified column references of an expression: `(name, byte offset, byte end)`
 /// in `strip_select(expr)`, found by the parser (a string literal or a function that
 /// happens to share a column's name is never matched).
+///
+/// The whole parse tree is walked through its serialized form, so every node kind is
+/// reached: `pg_query`'s own node iterator skips some fields (a simple `CASE`'s operand
+/// among them), which once left `CASE status WHEN …` half rewritten and broke every write.
 pub fn column_refs(expr: &str) -> Result<Vec<(String, usize, usize)>, String> {
     let body = strip_select(expr);
     let sql = format!("SELECT ({body})");
     let prefix = "SELECT (".len();
     let parsed = pg_query::parse(&sql).map_err(|e| e.to_string())?;
     let tokens = pg_query::scan(&sql).map_err(|e| e.to_string())?.tokens;
+    let tree = serde_json::to_value(&parsed.protobuf).map_err(|e| e.to_string())?;
+    let mut found = Vec::new();
+    collect_column_refs(&tree, &mut found);
     let mut refs = Vec::new();
-    for (node, _, _, _) in parsed.protobuf.nodes() {
-        let NodeRef::ColumnRef(c) = node else {
-            continue;
-        };
-        if c.fields.len() != 1 {
-            continue;
-        }
-        let Some(pg_query::NodeEnum::String(name)) = c.fields[0].node.as_ref() else {
-            continue;
-        };
-        let start = c.location as usize;
+    for (name, start) in found {
         let Some(tok) = tokens.iter().find(|t| t.start as usize == start) else {
             continue;
         };
-        refs.push((name.sval.clone(), start - prefix, tok.end as usize - prefix));
+        if start < prefix || tok.end as usize > prefix + body.len() {
+            continue;
+        }
+        refs.push((name, start - prefix, tok.end as usize - prefix));
     }
     refs.sort_by_key(|r| r.1);
+    refs.dedup();
     Ok(refs)
+}
+
+/// Whether `expr` holds a subquery (whose own tables may supply unqualified columns).
+pub fn has_subquery(expr: &str) -> bool {
+    let Ok(parsed) = pg_query::parse(&format!("SELECT ({})", strip_select(expr))) else {
+        return false;
+    };
+    serde_json::to_string(&parsed.protobuf).is_ok_and(|j| j.contains("\"SubLink\""))
+}
+
+/// Every one-part `ColumnRef` of a serialized parse tree: `(name, location)`.
+fn collect_column_refs(v: &serde_json::Value, out: &mut Vec<(String, usize)>) {
+    match v {
+        serde_json::Value::Object(m) => {
+            if let Some(c) = m.get("ColumnRef") {
+                let fields = c.get("fields").and_then(|f| f.as_array());
+                let name = fields
+                    .filter(|f| f.len() == 1)
+                    .and_then(|f| f[0].pointer("/node/String/sval"))
+                    .and_then(|s| s.as_str());
+                let location = c.get("location").and_then(|l| l.as_i64());
+                if let (Some(name), Some(loc)) = (name, location) {
+                    if loc >= 0 {
+                        out.push((name.to_string(), loc as usize));
+                    }
+                }
+            }
+            for val in m.values() {
+                collect_column_refs(val, out);
+            }
+        }
+        serde_json::Value::Array(a) => {
+            for x in a {
+                collect_column_refs(x, out);
+            }
+        }
+        _ => {}
+    }
 }
 
 /// Rewrite the unqualified column references of `expr` that `replace` maps, using the
@@ -243,6 +282,20 @@ mod tests {
         })
         .unwrap();
         assert_eq!(r, "(upper(x) || 'name' || x)");
+    }
+
+    // A simple CASE's operand was not rewritten: every write failed after start.
+    #[test]
+    fn case_operand_is_rewritten() {
+        let r = rewrite_columns(
+            "CASE status WHEN 'paid' THEN 'succeeded' ELSE status END",
+            |n| (n == "status").then(|| "NEW.\"s\"".to_string()),
+        )
+        .unwrap();
+        assert_eq!(
+            r,
+            "(CASE NEW.\"s\" WHEN 'paid' THEN 'succeeded' ELSE NEW.\"s\" END)"
+        );
     }
 
     #[test]

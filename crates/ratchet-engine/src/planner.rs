@@ -513,11 +513,19 @@ fn check_ident_len(name: &str) -> Result<(), String> {
 
 /// A hint naming the closest known name, or listing the known ones.
 fn did_you_mean(name: &str, known: &[&str], what: &str) -> String {
-    let best = known
+    // A known name that starts with the one given (`amount` for `amount_cents`) counts.
+    let prefix = known
         .iter()
-        .map(|k| (strsim(name, k), *k))
-        .min_by_key(|(d, _)| *d)
-        .filter(|(d, k)| *d <= 2.max(k.len() / 3));
+        .filter(|k| name.len() >= 3 && (k.starts_with(name) || name.starts_with(**k)))
+        .min_by_key(|k| k.len().abs_diff(name.len()))
+        .map(|k| (0, *k));
+    let best = prefix.or_else(|| {
+        known
+            .iter()
+            .map(|k| (strsim(name, k), *k))
+            .min_by_key(|(d, _)| *d)
+            .filter(|(d, k)| *d <= 2.max(k.len() / 3))
+    });
     match best {
         Some((_, k)) => format!("did you mean `{k}`?"),
         None if known.is_empty() => format!("there are no {what} yet"),

@@ -55,9 +55,21 @@ pub struct ViewDef {
     pub name: String,
     pub create: String,
     pub defaults: Vec<String>,
-    /// Changes when what applications see changes (names, types, defaults), not when a
-    /// physical name changes underneath.
-    pub signature: String,
+    /// The physical table behind the view.
+    pub table: String,
+    /// The table's own comment, shown on the view.
+    pub comment: Option<String>,
+    pub columns: Vec<ViewColumn>,
+}
+
+/// One column of a view.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ViewColumn {
+    pub physical: String,
+    pub logical: String,
+    pub type_name: String,
+    pub default: Option<String>,
+    pub comment: Option<String>,
 }
 
 /// The views of `version_schema` for the catalog seen through `mapping`.
@@ -100,47 +112,79 @@ pub fn desired_views(catalog: &Catalog, mapping: &Mapping, version_schema: &str)
             cols.push((position, col, logical, default));
         }
         cols.sort_by_key(|(p, c, _, _)| (*p, c.attnum));
-        let select = cols
+        let columns: Vec<ViewColumn> = cols
             .iter()
-            .map(|(_, c, l, _)| {
-                if &c.name == l {
-                    ident(l)
-                } else {
-                    format!("{} AS {}", ident(&c.name), ident(l))
-                }
+            .map(|(_, c, l, default)| ViewColumn {
+                physical: c.name.clone(),
+                logical: l.clone(),
+                type_name: c.type_name.clone(),
+                default: default.clone(),
+                comment: c.comment.clone(),
             })
-            .collect::<Vec<_>>()
-            .join(", ");
-        let view = qualified(version_schema, &logical_table);
-        let with = if secure {
-            " WITH (security_invoker = true)"
-        } else {
-            ""
-        };
-        let create = format!(
-            "CREATE VIEW {view}{with} AS SELECT {select} FROM {}",
-            qualified(&catalog.schema, &table.name)
-        );
-        let mut defaults = Vec::new();
-        let mut signature = format!("{logical_table}|{secure}");
-        for (_, c, l, default) in &cols {
-            signature.push_str(&format!("|{l}:{}", c.type_name));
-            if let Some(d) = default {
-                defaults.push(format!(
-                    "ALTER VIEW {view} ALTER COLUMN {} SET DEFAULT {d}",
-                    ident(l)
-                ));
-                signature.push_str(&format!("={d}"));
-            }
-        }
-        out.push(ViewDef {
-            name: logical_table,
-            create,
-            defaults,
-            signature,
-        });
+            .collect();
+        out.push(view_def(
+            &catalog.schema,
+            version_schema,
+            &logical_table,
+            &table.name,
+            table.comment.clone(),
+            columns,
+            secure,
+        ));
     }
     out
+}
+
+/// A view over `schema.table` showing `columns` in order.
+fn view_def(
+    schema: &str,
+    version_schema: &str,
+    name: &str,
+    table: &str,
+    comment: Option<String>,
+    columns: Vec<ViewColumn>,
+    secure: bool,
+) -> ViewDef {
+    let select = columns
+        .iter()
+        .map(|c| {
+            if c.physical == c.logical {
+                ident(&c.logical)
+            } else {
+                format!("{} AS {}", ident(&c.physical), ident(&c.logical))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let view = qualified(version_schema, name);
+    let with = if secure {
+        " WITH (security_invoker = true)"
+    } else {
+        ""
+    };
+    let create = format!(
+        "CREATE VIEW {view}{with} AS SELECT {select} FROM {}",
+        qualified(schema, table)
+    );
+    let defaults = columns
+        .iter()
+        .filter_map(|c| {
+            c.default.as_ref().map(|d| {
+                format!(
+                    "ALTER VIEW {view} ALTER COLUMN {} SET DEFAULT {d}",
+                    ident(&c.logical)
+                )
+            })
+        })
+        .collect();
+    ViewDef {
+        name: name.to_string(),
+        create,
+        defaults,
+        table: table.to_string(),
+        comment,
+        columns,
+    }
 }
 
 /// The statements that create `views` from nothing, for `ratchet plan`.
@@ -164,11 +208,80 @@ pub fn preview(version_schema: &str, views: &[ViewDef]) -> Vec<Statement> {
     out
 }
 
-/// Make the views of `version_schema` match `views`: create missing ones, replace
-/// changed ones (drop + create in the caller's transaction, so readers never see a gap),
-/// drop those no longer wanted, leave unchanged ones alone.
+/// A view as it is in the database: its columns `(name, type, default)` in order.
+struct Existing {
+    columns: Vec<(String, String, Option<String>)>,
+    comment: Option<String>,
+}
+
+async fn existing_views(
+    client: &impl GenericClient,
+    version_schema: &str,
+) -> Result<BTreeMap<String, Existing>, EngineError> {
+    let rows = client
+        .query(
+            "SELECT c.relname::text, obj_description(c.oid, 'pg_class'), a.attname::text,
+                    format_type(a.atttypid, a.atttypmod), pg_get_expr(d.adbin, d.adrelid)
+               FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+               JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+               LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum
+              WHERE n.nspname = $1 AND c.relkind = 'v'
+              ORDER BY c.relname, a.attnum",
+            &[&version_schema],
+        )
+        .await
+        .map_err(|e| EngineError::db("reading version schema views", e))?;
+    let mut out: BTreeMap<String, Existing> = BTreeMap::new();
+    for r in rows {
+        let e = out.entry(r.get(0)).or_insert_with(|| Existing {
+            columns: vec![],
+            comment: r.get(1),
+        });
+        e.columns.push((r.get(2), r.get(3), r.get(4)));
+    }
+    Ok(out)
+}
+
+/// `v` reduced to the columns an existing view already shows, in its order: a version
+/// that applications use never changes shape (a prepared statement would fail with
+/// `cached plan must not change result type`), so columns a later change adds appear in
+/// the next version only. None when the existing view shows a column `v` cannot give.
+fn keep_shape(
+    v: &ViewDef,
+    existing: &Existing,
+    schema: &str,
+    vs: &str,
+    secure: bool,
+) -> Option<ViewDef> {
+    let mut columns = Vec::new();
+    for (name, ty, _) in &existing.columns {
+        let c = v
+            .columns
+            .iter()
+            .find(|c| &c.logical == name && &c.type_name == ty)?;
+        columns.push(c.clone());
+    }
+    Some(view_def(
+        schema,
+        vs,
+        &v.name,
+        &v.table,
+        v.comment.clone(),
+        columns,
+        secure,
+    ))
+}
+
+/// Make the views of `version_schema` match `views`: create missing ones, drop those no
+/// longer wanted. A view that exists keeps its identity (OID, grants) and its columns:
+/// it is only changed with `CREATE OR REPLACE VIEW` and `ALTER VIEW … DEFAULT`, in the
+/// caller's transaction; only a view whose columns can no longer be given is dropped and
+/// created again. Table and column comments are carried onto the views (ratchet's own
+/// bookkeeping stays in the state schema), and the privileges are mirrored from the
+/// tables ([`sync_grants`]).
 pub async fn sync(
     client: &impl GenericClient,
+    catalog: &Catalog,
     version_schema: &str,
     views: &[ViewDef],
 ) -> Result<(), EngineError> {
@@ -183,16 +296,7 @@ pub async fn sync(
         ident(version_schema)
     ))
     .await?;
-    let rows = client
-        .query(
-            "SELECT c.relname::text, coalesce(obj_description(c.oid, 'pg_class'), '')
-               FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-              WHERE n.nspname = $1 AND c.relkind = 'v'",
-            &[&version_schema],
-        )
-        .await
-        .map_err(|e| EngineError::db("reading version schema views", e))?;
-    let existing: BTreeMap<String, String> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    let existing = existing_views(client, version_schema).await?;
     for name in existing.keys() {
         if !views.iter().any(|v| &v.name == name) {
             run(format!(
@@ -202,25 +306,164 @@ pub async fn sync(
             .await?;
         }
     }
+    let secure = catalog.server_version_num >= 150000;
     for v in views {
-        let marker = format!("ratchet:{}", hash(&v.signature));
-        if existing.get(&v.name) == Some(&marker) {
-            continue;
-        }
         let view = qualified(version_schema, &v.name);
-        if existing.contains_key(&v.name) {
-            run(format!("DROP VIEW {view}")).await?;
+        let (v, old) = match existing.get(&v.name) {
+            None => {
+                run(v.create.clone()).await?;
+                (v.clone(), None)
+            }
+            Some(e) => match keep_shape(v, e, &catalog.schema, version_schema, secure) {
+                Some(kept) => {
+                    run(kept
+                        .create
+                        .replacen("CREATE VIEW", "CREATE OR REPLACE VIEW", 1))
+                    .await?;
+                    (kept, Some(e))
+                }
+                None => {
+                    run(format!("DROP VIEW {view}")).await?;
+                    run(v.create.clone()).await?;
+                    (v.clone(), None)
+                }
+            },
+        };
+        for c in &v.columns {
+            let had = old.and_then(|e| e.columns.iter().find(|x| x.0 == c.logical));
+            let had_default = had.and_then(|x| x.2.clone());
+            if had.is_some() && had_default == c.default {
+                continue;
+            }
+            let col = ident(&c.logical);
+            match &c.default {
+                Some(d) => {
+                    run(format!(
+                        "ALTER VIEW {view} ALTER COLUMN {col} SET DEFAULT {d}"
+                    ))
+                    .await?
+                }
+                None if had_default.is_some() => {
+                    run(format!("ALTER VIEW {view} ALTER COLUMN {col} DROP DEFAULT")).await?
+                }
+                None => {}
+            }
         }
-        run(v.create.clone()).await?;
-        for d in &v.defaults {
-            run(d.clone()).await?;
+        if old.is_none() || old.and_then(|e| e.comment.clone()) != v.comment {
+            let text = v.comment.as_deref().map(literal).unwrap_or("NULL".into());
+            run(format!("COMMENT ON VIEW {view} IS {text}")).await?;
         }
-        run(format!("COMMENT ON VIEW {view} IS {}", literal(&marker))).await?;
+        if old.is_none() {
+            for c in v.columns.iter().filter(|c| c.comment.is_some()) {
+                run(format!(
+                    "COMMENT ON COLUMN {view}.{} IS {}",
+                    ident(&c.logical),
+                    literal(c.comment.as_deref().unwrap_or_default())
+                ))
+                .await?;
+            }
+        }
     }
-    Ok(())
+    sync_grants(client, &catalog.schema, version_schema, views).await
 }
 
-fn hash(s: &str) -> String {
-    use sha2::Digest;
-    hex::encode(&sha2::Sha256::digest(s.as_bytes())[..8])
+/// One privilege: `(grantee, privilege, column)`; the grantee as SQL (`PUBLIC` or a
+/// quoted role name).
+type Grant = (String, String, Option<String>);
+
+const GRANTEE: &str = "CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE a.grantee::regrole::text END";
+
+/// The table- and column-level DML privileges on `rel`, other than its owner's.
+async fn grants_of(
+    client: &impl GenericClient,
+    rel: &str,
+    columns: Option<&[(String, String)]>,
+) -> Result<Vec<Grant>, EngineError> {
+    let rows = client
+        .query(
+            &format!(
+                "SELECT {GRANTEE}, a.privilege_type, NULL::text
+                   FROM pg_class c, aclexplode(c.relacl) a
+                  WHERE c.oid = $1::text::regclass AND a.grantee <> c.relowner
+                    AND a.privilege_type IN ('SELECT', 'INSERT', 'UPDATE', 'DELETE')
+                 UNION ALL
+                 SELECT {GRANTEE}, a.privilege_type, t.attname::text
+                   FROM pg_attribute t JOIN pg_class c ON c.oid = t.attrelid, aclexplode(t.attacl) a
+                  WHERE t.attrelid = $1::text::regclass AND t.attnum > 0 AND NOT t.attisdropped
+                    AND a.grantee <> c.relowner
+                    AND a.privilege_type IN ('SELECT', 'INSERT', 'UPDATE', 'REFERENCES')"
+            ),
+            &[&rel],
+        )
+        .await
+        .map_err(|e| EngineError::db(format!("reading the privileges on {rel}"), e))?;
+    Ok(rows
+        .iter()
+        .filter_map(|r| {
+            let col: Option<String> = r.get(2);
+            let col = match (col, columns) {
+                // A column privilege of the table: on the view's column of that name.
+                (Some(c), Some(map)) => Some(map.iter().find(|(p, _)| *p == c)?.1.clone()),
+                (c, _) => c,
+            };
+            Some((r.get(0), r.get(1), col))
+        })
+        .collect())
+}
+
+/// Give `version_schema` and each of `views` the privileges of the base schema and of
+/// the tables behind them (table- and column-level): an application role with DML
+/// grants on the tables can use the version at once. Only ever adds: a privilege given
+/// on a view itself is kept, and one revoked on a table must be revoked on the views too. Run by every view sync and by `ratchet grants` (privileges granted after the
+/// migration started).
+pub async fn sync_grants(
+    client: &impl GenericClient,
+    schema: &str,
+    version_schema: &str,
+    views: &[ViewDef],
+) -> Result<(), EngineError> {
+    let run = |sql: String| async move {
+        client
+            .batch_execute(&sql)
+            .await
+            .map_err(|e| EngineError::db(format!("running `{sql}`"), e))
+    };
+    let usage = "SELECT {GRANTEE} FROM pg_namespace n,
+                        aclexplode(coalesce(n.nspacl, acldefault('n', n.nspowner))) a
+                  WHERE n.nspname = $1 AND a.privilege_type = 'USAGE' AND a.grantee <> n.nspowner"
+        .replace("{GRANTEE}", GRANTEE);
+    let grantees = |nsp: String| {
+        let usage = usage.clone();
+        async move {
+            let rows = client
+                .query(&usage, &[&nsp])
+                .await
+                .map_err(|e| EngineError::db("reading schema privileges", e))?;
+            Ok::<Vec<String>, EngineError>(rows.iter().map(|r| r.get(0)).collect())
+        }
+    };
+    let want = grantees(schema.to_string()).await?;
+    let have = grantees(version_schema.to_string()).await?;
+    let vs = ident(version_schema);
+    for g in want.iter().filter(|g| !have.contains(g)) {
+        run(format!("GRANT USAGE ON SCHEMA {vs} TO {g}")).await?;
+    }
+    for v in views {
+        let map: Vec<(String, String)> = v
+            .columns
+            .iter()
+            .map(|c| (c.physical.clone(), c.logical.clone()))
+            .collect();
+        let want = grants_of(client, &qualified(schema, &v.table), Some(&map)).await?;
+        let view = qualified(version_schema, &v.name);
+        let have = grants_of(client, &view, None).await?;
+        let on = |col: &Option<String>| match col {
+            Some(c) => format!(" ({})", ident(c)),
+            None => String::new(),
+        };
+        for (who, what, col) in want.iter().filter(|g| !have.contains(g)) {
+            run(format!("GRANT {what}{} ON {view} TO {who}", on(col))).await?;
+        }
+    }
+    Ok(())
 }

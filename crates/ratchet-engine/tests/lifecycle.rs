@@ -314,11 +314,35 @@ async fn raw_sql_is_reflected_in_the_views_and_down_runs_on_abort() {
     assert!(!columns(&c, "public", "users")
         .await
         .contains(&"birth_date".to_string()));
+    // Regression: complete dropped and re-created the live version's view with the new
+    // column: its grants were lost and prepared statements failed ("cached plan must not
+    // change result type"). The live version keeps its identity and its shape; the
+    // column is in the table, and the next version shows it.
+    c.batch_execute("CREATE ROLE ratchet_lc_reader").await.ok();
+    c.batch_execute("GRANT SELECT ON public_03_later.users TO ratchet_lc_reader")
+        .await
+        .unwrap();
+    let oid_sql = "SELECT 'public_03_later.users'::regclass::oid";
+    let before: u32 = c.query_one(oid_sql, &[]).await.unwrap().get(0);
     e.complete().await.unwrap();
+    let after: u32 = c.query_one(oid_sql, &[]).await.unwrap().get(0);
+    assert_eq!(after, before, "the live view kept its OID");
     assert_eq!(
         columns(&c, "public_03_later", "users").await,
-        ["id", "name", "email", "birth_date"]
+        ["id", "name", "email"]
     );
+    assert!(columns(&c, "public", "users")
+        .await
+        .contains(&"birth_date".to_string()));
+    let granted: bool = c
+        .query_one(
+            "SELECT has_table_privilege('ratchet_lc_reader', 'public_03_later.users', 'SELECT')",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(granted, "the live view kept its grants");
 }
 
 #[tokio::test]

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::Duration;
 
 use ratchet_scratch::testing::{count_writes_sql, TestDb, WRITES_PER_ROW};
 
@@ -774,4 +775,181 @@ async fn lock_retries_name_the_blocking_session() {
     age(last);
     assert_eq!(err.matches("pg_terminate_backend").count(), 1, "{err}");
     assert_eq!(o.stdout, b"", "{err}");
+}
+
+fn stopped(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rsplit(')')
+                .next()
+                .map(|r| r.trim_start().starts_with('T'))
+        })
+        .unwrap_or(false)
+}
+
+// A frozen ratchet (SIGSTOP: a VM pause, a long GC pause, a partition) right after
+// `ADD COLUMN`, inside a backfill batch, or after `SET NOT NULL` held its locks for as
+// long as it was stopped, and every query behind them waited. The server now ends the
+// stalled transaction after ratchet's idle-in-transaction bound (4 × the 200 ms lock
+// timeout, at least 1 s); the rerun finishes the job.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_frozen_ratchet_never_holds_its_locks_for_long() {
+    let dir = demo_dir();
+    let file = |n: &str| dir.join(n).to_str().unwrap().to_string();
+    let (v1, v2, v3) = (
+        file("01_create_users.yaml"),
+        file("02_profile.yaml"),
+        file("03_email_required.yaml"),
+    );
+    for (point, version) in [
+        ("start:0:before-commit", "public_02_profile"),
+        ("backfill:1:before-commit", "public_02_profile"),
+        ("complete:6:before-commit", "public_03_email_required"),
+    ] {
+        let db = TestDb::new().await;
+        for f in [&v1, &v2] {
+            let o = ratchet(&db, &["start", f, "--complete"], &[]);
+            assert!(o.status.success(), "{}", text(&o));
+        }
+        let c = db.client().await;
+        c.batch_execute(
+            "INSERT INTO public.users (full_name, email)
+             SELECT 'u' || g, CASE WHEN g % 3 = 0 THEN NULL ELSE 'u' || g || '@x' END
+               FROM generate_series(1, 20000) g",
+        )
+        .await
+        .unwrap();
+        let cmd: Vec<&str> = if point.starts_with("complete") {
+            for args in [vec!["start", v3.as_str()], vec!["validate"]] {
+                let o = ratchet(&db, &args, &[]);
+                assert!(o.status.success(), "{}", text(&o));
+            }
+            vec!["complete"]
+        } else {
+            vec!["start", &v3]
+        };
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ratchet"))
+            .args(&cmd)
+            .args(["--lock-timeout", "200ms"])
+            .env("DATABASE_URL", &db.url)
+            .env("RATCHET_FAULT_STOP", point)
+            .env_remove("RATCHET_FAULT_KILL")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let t0 = std::time::Instant::now();
+        while !stopped(pid) {
+            assert!(
+                t0.elapsed() < Duration::from_secs(30),
+                "{point}: never stopped"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // The application keeps reading and writing for 4 s while ratchet is frozen.
+        let w = db.client().await;
+        w.batch_execute(&format!("SET search_path TO {version}"))
+            .await
+            .unwrap();
+        let mut worst = Duration::ZERO;
+        let mut i: i64 = 0;
+        let until = std::time::Instant::now() + Duration::from_secs(4);
+        while std::time::Instant::now() < until {
+            i += 1;
+            let t = std::time::Instant::now();
+            w.query_one("SELECT count(*) FROM users", &[])
+                .await
+                .unwrap();
+            w.execute(
+                "UPDATE users SET full_name = full_name WHERE id = $1",
+                &[&((i * 37) % 20000 + 1)],
+            )
+            .await
+            .unwrap();
+            worst = worst.max(t.elapsed());
+        }
+        let _ = Command::new("kill")
+            .args(["-CONT", &pid.to_string()])
+            .status();
+        let _ = child.wait();
+        assert!(
+            worst < Duration::from_millis(2500),
+            "{point}: the workload waited {worst:?} behind a frozen ratchet"
+        );
+        // The same command again finishes the job.
+        let o = ratchet(&db, &cmd, &[]);
+        assert!(o.status.success(), "{point}: rerun\n{}", text(&o));
+        if cmd[0] == "start" {
+            for args in [["validate"], ["complete"]] {
+                let o = ratchet(&db, &args, &[]);
+                assert!(o.status.success(), "{point}: {args:?}\n{}", text(&o));
+            }
+        }
+        let missing: i64 = c
+            .query_one("SELECT count(*) FROM public.users WHERE email IS NULL", &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(missing, 0, "{point}");
+        assert_eq!(
+            columns(&db, "public_03_email_required", "users").await,
+            ["id", "full_name", "email", "active"],
+            "{point}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn views_carry_the_tables_comments_and_no_ratchet_marker() {
+    // Issue 9: views carried the comment `ratchet:<hash>`, which `inspectdb
+    // --include-views` copied into generated models. The table's and the columns' own
+    // comments are shown instead; ratchet's bookkeeping stays in its state schema.
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let v1 = dir.path().join("01_items.yaml");
+    std::fs::write(
+        &v1,
+        "operations:\n  - create_table:\n      name: items\n      comment: customer items\n      columns:\n        - name: id\n          type: bigint\n          pk: true\n        - name: note\n          type: text\n          nullable: true\n          comment: free text\n",
+    )
+    .unwrap();
+    let v2 = dir.path().join("02_flag.yaml");
+    std::fs::write(
+        &v2,
+        "operations:\n  - add_column:\n      table: items\n      column:\n        name: flag\n        type: boolean\n        nullable: true\n        comment: set by the new version\n",
+    )
+    .unwrap();
+    let o = ratchet(&db, &["start", v1.to_str().unwrap(), "--complete"], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = ratchet(&db, &["start", v2.to_str().unwrap()], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    // Both version schemas exist now, each with its view of items.
+    let comments = |schema: &str| {
+        format!(
+            "SELECT coalesce(obj_description('{schema}.items'::regclass, 'pg_class'), '-') || ' | ' ||
+                    string_agg(a.attname || '=' || coalesce(col_description(a.attrelid, a.attnum), '-'), ', ' ORDER BY a.attnum)
+               FROM pg_attribute a WHERE a.attrelid = '{schema}.items'::regclass AND a.attnum > 0"
+        )
+    };
+    assert_eq!(
+        scalar(&db, &comments("public_01_items")).await,
+        "customer items | id=-, note=free text"
+    );
+    assert_eq!(
+        scalar(&db, &comments("public_02_flag")).await,
+        "customer items | id=-, note=free text, flag=set by the new version"
+    );
+    // No view, in any schema, carries a ratchet marker.
+    let markers = "SELECT count(*)::text FROM pg_description d JOIN pg_class c ON c.oid = d.objoid
+                    WHERE d.classoid = 'pg_class'::regclass AND c.relkind = 'v'
+                      AND d.description LIKE 'ratchet:%'";
+    assert_eq!(scalar(&db, markers).await, "0");
+    let o = ratchet(&db, &["complete"], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        scalar(&db, &comments("public_02_flag")).await,
+        "customer items | id=-, note=free text, flag=set by the new version"
+    );
+    assert_eq!(scalar(&db, markers).await, "0");
 }

@@ -165,16 +165,35 @@ impl Planner<'_> {
             ("down", down, new_names.clone()),
         ] {
             let Some(expr) = expr else { continue };
+            let known: Vec<&str> = names.iter().map(|(l, _)| l.as_str()).collect();
+            // Inside a subquery an unqualified name may be a column of the subquery's own
+            // tables: PostgreSQL resolves it when the expression is compiled in the start
+            // transaction below.
+            let subquery = fragment::has_subquery(expr);
             for (n, _, _) in fragment::column_refs(expr).unwrap_or_default() {
-                if !names.iter().any(|(l, _)| *l == n) {
-                    let w = format!(
-                        "{}: `{what}` of {} refers to `{n}`, which is not a column of that version of the table; \
-                         it is left to PostgreSQL to resolve, and writes that evaluate it fail if it cannot",
+                if known.contains(&n.as_str()) {
+                    continue;
+                }
+                if subquery {
+                    self.warnings.push(format!(
+                        "{}: `{what}` of {} refers to `{n}`, which is not a column of that version \
+                         of the table; it must be a column of a table in its subquery",
                         self.location(),
                         t.logical
-                    );
-                    self.warnings.push(w);
+                    ));
+                    continue;
                 }
+                let side = if what == "up" { "old" } else { "new" };
+                return Err(self.invalid(
+                    format!(
+                        "`{what}` of {} refers to `{n}`, which is not a column of the {side} version of the table",
+                        t.logical
+                    ),
+                    format!(
+                        "{} (`{what}` reads the {side} version's columns)",
+                        super::did_you_mean(&n, &known, "columns")
+                    ),
+                ));
             }
         }
         let key = self.key_of(t);
@@ -205,6 +224,18 @@ impl Planner<'_> {
                 sql,
                 vec![self.lock(SHARE_ROW_EXCLUSIVE, &t.physical)],
             ));
+        }
+        // Compile `up` and `down` against the table inside the start transaction: a wrong
+        // type, function or operator fails here, before any trigger that cannot run is
+        // installed (not at the first write).
+        for (what, sql) in [("up", pair.up_sql("r.")), ("down", pair.down_sql("r."))] {
+            let sql = sql.map_err(|e| self.invalid(e, format!("check `{what}`")))?;
+            if let Some(e) = sql {
+                tx1.push(Statement::new(
+                    format!("SELECT {e} FROM {qt} AS r WHERE false"),
+                    vec![],
+                ));
+            }
         }
         let mut abort = pair
             .drop_sql()
@@ -693,6 +724,37 @@ impl Planner<'_> {
             down: Some(down),
         };
         let pair = self.push_pair(&t, sides, new_names, &mut tx1)?;
+        // A default on the dropped column would fill it for rows the new version inserts
+        // (its views do not show the column), and `down` would never run for them: the
+        // table loses the default during the expand (the old version's views keep their
+        // own copy of it), and abort puts it back.
+        let default = self
+            .catalog_table(&t)
+            .and_then(|ct| ct.column(&c.physical))
+            .and_then(|ci| ci.default.clone());
+        if let Some(d) = default {
+            let qt = self.q(&t.physical);
+            let lock = vec![self.lock(ACCESS_EXCLUSIVE, &t.physical)];
+            tx1.push(Statement::new(
+                format!(
+                    "ALTER TABLE {qt} ALTER COLUMN {} DROP DEFAULT",
+                    ident(&c.physical)
+                ),
+                lock.clone(),
+            ));
+            let restore = Statement::new(
+                format!(
+                    "ALTER TABLE IF EXISTS {qt} ALTER COLUMN {} SET DEFAULT {d}",
+                    ident(&c.physical)
+                ),
+                lock,
+            );
+            self.abort.push(self.tx(
+                Phase::Abort,
+                format!("restore the default of {}.{}", o.table, o.column),
+                vec![restore],
+            ));
+        }
         self.push_expand(
             &t,
             &format!("drop column {}.{}", o.table, o.column),
@@ -817,15 +879,34 @@ impl Planner<'_> {
                 lock(ACCESS_EXCLUSIVE),
             ));
         }
-        // Default and comment end up on the duplicate.
-        let default = match &o.default {
-            Some(d) => d.clone(),
-            None if o.type_.is_none() => self
+        // Default and comment end up on the duplicate. A default kept across a type change
+        // is tried on the duplicate inside the start transaction (set and dropped again:
+        // the duplicate must stay without one while the old version writes), so a default
+        // the new type cannot take fails at start, not at complete (`default: null` drops
+        // it instead). Without it, inserts that leave the column out would work during
+        // the expand and fail after complete.
+        let default = match (&o.default, &o.type_) {
+            (Some(d), _) => d.clone(),
+            (None, ty) => self
                 .catalog_table(&t)
                 .and_then(|ct| ct.column(&c.physical))
-                .and_then(|ci| ci.default.clone()),
-            None => None,
+                .and_then(|ci| ci.default.clone())
+                .map(|d| match ty {
+                    Some(ty) => format!("CAST(({d}) AS {ty})"),
+                    None => d,
+                }),
         };
+        if let (Some(d), Some(_), None) = (&default, &o.type_, &o.default) {
+            for sql in [
+                format!(
+                    "ALTER TABLE {qt} ALTER COLUMN {} SET DEFAULT {d}",
+                    ident(&new)
+                ),
+                format!("ALTER TABLE {qt} ALTER COLUMN {} DROP DEFAULT", ident(&new)),
+            ] {
+                work.tx1.push(Statement::new(sql, lock(ACCESS_EXCLUSIVE)));
+            }
+        }
         if let Some(d) = &default {
             work.finish.push(Statement::new(
                 format!(
