@@ -43,7 +43,10 @@ pub enum EngineError {
     File(String),
     #[error("{0}")]
     Refused(String),
-    #[error("another ratchet process holds the migration lock on this database; waited {0} ms")]
+    #[error(
+        "another ratchet process holds the migration lock on this database; waited {0} ms. \
+         `ratchet status` shows what it is doing: let it finish, or wait longer with --wait"
+    )]
     Busy(u64),
     #[error(
         "while running step {step} ({description}) of {migration}: {source}{}",

@@ -18,7 +18,7 @@ mod parse;
 mod validate;
 mod write;
 
-pub use error::{Position, SpecError};
+pub use error::{closest, Position, SpecError};
 pub use model::*;
 pub use operation_serde::OPERATION_NAMES;
 pub use parse::{load_dir, load_file, parse_str};

@@ -397,8 +397,18 @@ pub async fn migrate(a: &MigrateArgs) -> anyhow::Result<i32> {
 pub async fn status(a: &StatusArgs) -> anyhow::Result<i32> {
     let engine = a.conn.engine_read_only().await?;
     let st = engine.status().await?;
+    // Read from the stored cursors, which each batch commits: a running backfill's live
+    // progress, seen from another terminal.
+    let backfills = match &st.active {
+        Some(_) => engine.backfill_progress().await?,
+        None => vec![],
+    };
     if a.format == Format::Json {
-        line(serde_json::to_string_pretty(&st)?);
+        let mut v = serde_json::to_value(&st)?;
+        if let Some(active) = v.get_mut("active").and_then(|a| a.as_object_mut()) {
+            active.insert("backfills".into(), serde_json::to_value(&backfills)?);
+        }
+        line(serde_json::to_string_pretty(&v)?);
         return Ok(0);
     }
     line(format!("schema: {}", st.schema));
@@ -416,7 +426,7 @@ pub async fn status(a: &StatusArgs) -> anyhow::Result<i32> {
     match &st.active {
         Some(act) => {
             line(format!("active: {} ({})", act.name, act.phase));
-            for p in engine.backfill_progress().await? {
+            for p in &backfills {
                 let total = p
                     .rows_total
                     .map(|t| format!(" of ~{t}"))

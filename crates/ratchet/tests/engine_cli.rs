@@ -177,7 +177,14 @@ async fn a_second_process_waits_then_refuses_while_one_runs() {
     let t = std::time::Instant::now();
     let o = ratchet(&db, &["init", "--wait", "1s"], &[]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("another ratchet process"));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("another ratchet process"), "{err}");
+    assert!(
+        err.contains(
+            "`ratchet status` shows what it is doing: let it finish, or wait longer with --wait"
+        ),
+        "{err}"
+    );
     assert!(
         t.elapsed() >= std::time::Duration::from_secs(1),
         "it waited"
@@ -471,6 +478,10 @@ async fn status_answers_at_once_during_a_backfill_and_a_waiting_start_causes_no_
         "{}",
         text(&o)
     );
+    // The JSON carries the live progress too.
+    let backfill = &v["active"]["backfills"][0];
+    assert_eq!(backfill["table"], "items", "{v}");
+    assert!(backfill["rows_done"].as_i64().unwrap() > 0, "{v}");
     // A second start waits for the lock (polling, no open transaction) through the
     // backfill and the concurrent index build of the first.
     let mut first = first;
@@ -952,4 +963,87 @@ async fn views_carry_the_tables_comments_and_no_ratchet_marker() {
         "customer items | id=-, note=free text, flag=set by the new version"
     );
     assert_eq!(scalar(&db, markers).await, "0");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_up_names_the_row_and_one_way_out_for_each_cause() {
+    // Issue 9: after a runtime `up` failure the error said both "fix that row or the
+    // expression, then run ratchet backfill" and "run the same command again", and a
+    // fixed expression was never picked up by `ratchet backfill`.
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (_, v2) = items_with_backfill(&db, dir.path(), 50).await;
+    let c = db.client().await;
+    c.batch_execute("UPDATE public.items SET amount = 'seven' WHERE id = 7")
+        .await
+        .unwrap();
+    let o = ratchet(&db, &["start", &v2], &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "", "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("`up` of items.amount fails for the row with (id)=(7): invalid input syntax for type bigint: \"seven\""),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            "If the row is wrong: fix it, then run the same command again (it resumes here). \
+             If `up` is wrong: run `ratchet abort`, fix `up` in the file, then run `ratchet start` again"
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        err.matches("run the same command again").count(),
+        1,
+        "{err}"
+    );
+    assert!(!err.contains("run `ratchet backfill`"), "{err}");
+    // status, meanwhile: the old version is the one to use, the backfill unfinished.
+    let o = ratchet(&db, &["status", "--format", "json"], &[]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["version_schema"], "public_01_items", "{}", text(&o));
+    assert_eq!(v["pending_version_schema"], "public_02_type");
+    assert_eq!(v["active"]["backfills"][0]["table"], "items", "{v}");
+    assert_eq!(v["active"]["backfills"][0]["done"], false, "{v}");
+    // The row was wrong: fix it and run the same command again.
+    c.batch_execute("UPDATE public.items SET amount = '7' WHERE id = 7")
+        .await
+        .unwrap();
+    let o = ratchet(&db, &["start", &v2], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = ratchet(&db, &["validate"], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = ratchet(&db, &["complete"], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        scalar(&db, "SELECT sum(amount) FROM public.items").await,
+        "1275"
+    );
+    // The expression is wrong: abort, fix `up` in the file, start again.
+    let v3 = dir.path().join("03_note.yaml");
+    let write = |up: &str| {
+        std::fs::write(
+            &v3,
+            format!("operations:\n  - alter_column:\n      table: items\n      column: note\n      type: bigint\n      up: {up}\n      down: CAST(note AS text)\n"),
+        )
+        .unwrap()
+    };
+    write("CAST(note AS bigint)");
+    let v3s = v3.to_str().unwrap();
+    let o = ratchet(&db, &["start", v3s], &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("`up` of items.note fails for the row with (id)=(1)"),
+        "{}",
+        text(&o)
+    );
+    let o = ratchet(&db, &["abort"], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    write("CAST(substr(note, 2) AS bigint)");
+    let o = ratchet(&db, &["start", v3s, "--complete"], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        scalar(&db, "SELECT sum(note) FROM public.items").await,
+        "1275"
+    );
 }
