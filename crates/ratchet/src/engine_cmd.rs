@@ -28,8 +28,9 @@ pub struct ConnArgs {
     /// Attempts per step on lock timeout or deadlock before giving up.
     #[arg(long, default_value_t = 30)]
     pub max_attempts: u32,
-    /// How long to wait for another ratchet process to finish (0: refuse at once). The
-    /// default also covers a previous run whose connection the server is still closing.
+    /// How long to wait for another ratchet process to finish (e.g. 30s, 5m; 0: refuse at
+    /// once). The default also covers a previous run whose connection the server is still
+    /// closing.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub wait: Duration,
 }
@@ -37,7 +38,8 @@ pub struct ConnArgs {
 /// Backfill batch sizing.
 #[derive(clap::Args, Debug, Clone)]
 pub struct BackfillArgs {
-    /// The duration each backfill batch should take; the batch size adapts to it.
+    /// The duration each backfill batch should take (e.g. 200ms, 1s); the batch size
+    /// adapts to it.
     #[arg(long, default_value = "200ms", value_parser = parse_duration)]
     pub batch_target: Duration,
     /// Smallest backfill batch, in rows.

@@ -1,8 +1,9 @@
 //! The `ratchet` binary: arguments, config, output. All the work happens in the library
 //! crates; this file parses the command line and hands over.
 //!
-//! Exit codes: 0 success, 1 refused (a gate, a validation, lint findings), 2 usage,
-//! configuration or database errors.
+//! Exit codes: 0 success, 1 refused (a gate, a validation, another runner holds the
+//! migration lock, lint findings), 2 usage, a bad migration file, configuration or
+//! database errors.
 
 mod bench;
 mod demo;
@@ -15,8 +16,11 @@ use clap::{Parser, Subcommand};
 /// PostgreSQL schema changes that never need a rollback.
 ///
 /// Expand first (additive changes only, old and new application versions both work),
-/// contract later. Exit codes: 0 success, 1 refused (a gate or validation, lint
-/// findings), 2 usage, configuration or database error (a bad migration file included).
+/// contract later. Exit codes: 0 success, 1 refused (a gate or validation, another
+/// ratchet process holds the migration lock, lint findings), 2 usage, configuration or
+/// database error (a bad migration file included).
+///
+/// Durations take a unit: 500ms, 2s, 1m (a bare number is refused; 0 needs none).
 ///
 /// Connection options (--database-url, --schema, --state-schema, --lock-timeout,
 /// --max-attempts, --wait) may stand before or after the subcommand.

@@ -194,6 +194,16 @@ async fn a_second_process_waits_then_refuses_while_one_runs() {
     // Read-only commands never take the lock: they answer at once.
     let o = ratchet(&db, &["status", "--wait", "0"], &[]);
     assert!(o.status.success(), "{}", text(&o));
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("01_t.yaml");
+    std::fs::write(
+        &f,
+        "operations:\n  - create_table:\n      name: t\n      columns:\n        - name: id\n          type: bigint\n          pk: true\n",
+    )
+    .unwrap();
+    let o = ratchet(&db, &["plan", f.to_str().unwrap(), "--wait", "0"], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("CREATE TABLE"), "{}", text(&o));
     // Connection options before the subcommand (issue 9).
     let o = ratchet(&db, &["--wait", "0", "init"], &[]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
@@ -339,6 +349,7 @@ async fn sigkill_during_backfill_then_resume_loses_and_repeats_nothing() {
         .unwrap()
         .subsec_nanos() as u64;
     let mut kills = 0;
+    let mut last_killed = false;
     // Killed runs with one to four workers: slices cut by one run are walked, and cut
     // again, by the next.
     for workers in ["3", "1", "4", "2"] {
@@ -355,13 +366,27 @@ async fn sigkill_during_backfill_then_resume_loses_and_repeats_nothing() {
             .wrapping_add(1442695040888963407);
         let wait = 100 + (seed >> 33) % 300;
         tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
-        if child.try_wait().unwrap().is_none() {
+        last_killed = child.try_wait().unwrap().is_none();
+        if last_killed {
             child.kill().unwrap();
             kills += 1;
         }
         child.wait().unwrap();
     }
     assert!(kills >= 1, "the backfill was never interrupted");
+    if last_killed {
+        // Issue 9: after a kill mid-backfill, status named the new version schema,
+        // which did not exist yet.
+        let o = ratchet(&db, &["status", "--format", "json"], &[]);
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(v["version_schema"], "public_01_items", "{}", text(&o));
+        assert_eq!(
+            v["pending_version_schema"],
+            "public_02_type",
+            "{}",
+            text(&o)
+        );
+    }
     let o = ratchet(&db, &["start", v2, "--backfill-workers", "2"], &[]);
     assert!(o.status.success(), "after {kills} kills: {}", text(&o));
     let o = ratchet(&db, &["validate"], &[]);
@@ -678,10 +703,22 @@ async fn durations_need_a_unit_and_options_may_precede_the_subcommand() {
     let db = TestDb::new().await;
     let o = ratchet(&db, &["init", "--wait", "1"], &[]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "");
+    let err = String::from_utf8_lossy(&o.stderr);
+    let first = err.lines().next().unwrap_or_default();
+    assert_eq!(
+        first,
+        "error: invalid value '1' for '--wait <WAIT>': `1` has no unit: write 1s for seconds or 1ms for milliseconds",
+        "{err}"
+    );
+    // docs/commands.md shows that very line.
+    let doc = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/commands.md"),
+    )
+    .unwrap();
     assert!(
-        text(&o).contains("`1` has no unit: write 1s for seconds or 1ms for milliseconds"),
-        "{}",
-        text(&o)
+        doc.contains(first),
+        "docs/commands.md is out of date: {first}"
     );
     let o = ratchet(&db, &["--lock-timeout", "1", "status"], &[]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));

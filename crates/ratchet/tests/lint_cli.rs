@@ -317,6 +317,17 @@ fn explain_prints_the_rule_doc() {
         "error: unknown rule `create-index-nonconcurrently`; did you mean \
          `create-index-non-concurrently`? (`ratchet explain --list` lists every rule)\n"
     );
+    // docs/commands.md shows the same error.
+    let doc = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/commands.md"),
+    )
+    .expect("docs/commands.md");
+    let shown = ratchet(dir.path(), &["explain", "create-index-nonconcurent"], None);
+    assert!(
+        doc.contains(shown.stderr.trim_end()),
+        "docs/commands.md is out of date: {}",
+        shown.stderr
+    );
     let lint = ratchet(
         dir.path(),
         &["lint", "--disable", "create-index-nonconcurrently", "-"],
