@@ -905,11 +905,21 @@ async fn name_failing_row(
         let refs: Vec<&(dyn ToSql + Sync)> = key.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
         if let Err(e) = client.query(&probe, &refs).await {
             let names: Vec<&str> = spec.key.iter().map(|(k, _)| k.as_str()).collect();
+            // The column as the user wrote it, not ratchet's physical duplicate.
+            let new = spec.pair.new.as_deref().unwrap_or_default();
+            let column = spec
+                .pair
+                .new_names
+                .iter()
+                .find(|(_, p)| p == new)
+                .map_or(new, |(l, _)| l.as_str());
             return EngineError::Refused(format!(
                 "`up` of {}.{} fails for the row with ({})=({}): {}\n  nothing of its batch was \
-                 written; fix that row or the expression, then run `ratchet backfill` (or `ratchet abort`)",
+                 written. If the row is wrong: fix it, then run the same command again (it \
+                 resumes here). If `up` is wrong: run `ratchet abort`, fix `up` in the file, \
+                 then run `ratchet start` again",
                 spec.table,
-                spec.pair.new.as_deref().unwrap_or_default(),
+                column,
                 names.join(", "),
                 key.join(", "),
                 db_message(&e)

@@ -38,13 +38,19 @@ pub enum EngineError {
         operation: String,
         hint: String,
     },
+    /// The migration file is wrong in itself (its own checks, no database needed).
+    #[error("{0}")]
+    File(String),
     #[error("{0}")]
     Refused(String),
-    #[error("another ratchet process holds the migration lock on this database; waited {0} ms")]
+    #[error(
+        "another ratchet process holds the migration lock on this database; waited {0} ms. \
+         `ratchet status` shows what it is doing: let it finish, or wait longer with --wait"
+    )]
     Busy(u64),
     #[error(
-        "while running step {step} ({description}) of {migration}: {source}\n  \
-         the step was rolled back; run the same command again to retry from this step"
+        "while running step {step} ({description}) of {migration}: {source}{}",
+        step_next(source)
     )]
     Step {
         migration: String,
@@ -54,15 +60,33 @@ pub enum EngineError {
         source: Box<EngineError>,
     },
     #[error(
-        "gave up after {attempts} attempts on lock timeouts/deadlocks (last: {message}); \
-         a long transaction is holding a conflicting lock: find it in pg_stat_activity, \
-         then run the same command again"
+        "gave up after {attempts} attempts on lock timeouts/deadlocks (last: {message}{blockers}); \
+         end or wait out the blocking transaction (SELECT pg_terminate_backend(pid) ends a \
+         stuck one), then run the same command again"
     )]
-    RetriesExhausted { attempts: u32, message: String },
+    RetriesExhausted {
+        attempts: u32,
+        message: String,
+        /// "; blocked by pid …" naming the sessions last seen blocking, or empty.
+        blockers: String,
+    },
     #[error("{context}: {message}")]
     Sql { context: String, message: String },
     #[error("the stored state is inconsistent: {0}")]
     State(String),
+}
+
+/// The next step after a failed step, when its cause does not name one itself (one
+/// path only, issue 9).
+fn step_next(source: &EngineError) -> &'static str {
+    match source {
+        EngineError::Database { .. } | EngineError::Connect(_) | EngineError::Sql { .. } => {
+            "\n  the step was rolled back. If the database was at fault, run the same command \
+             again to retry from this step; if the file is, fix it and run `ratchet start` \
+             again (accepted while no step has run; otherwise `ratchet abort` first)"
+        }
+        _ => "",
+    }
 }
 
 impl EngineError {
@@ -73,14 +97,13 @@ impl EngineError {
         }
     }
 
-    /// True when the failure is a refusal (a gate, a validation) rather than a breakage:
-    /// the CLI exits 1 for these and 2 for the rest.
+    /// True when the failure is a refusal (a gate, a validation, another runner) rather
+    /// than a breakage: the CLI exits 1 for these and 2 for the rest. A bad migration file
+    /// (its shape, its SQL, a table it names that does not exist) is never a refusal: it
+    /// is a usage error like an unknown field (issue 9).
     pub fn is_refusal(&self) -> bool {
         match self {
-            EngineError::Invalid { .. }
-            | EngineError::Unsupported { .. }
-            | EngineError::Refused(_)
-            | EngineError::Busy(_) => true,
+            EngineError::Refused(_) | EngineError::Busy(_) => true,
             EngineError::Step { source, .. } => source.is_refusal(),
             _ => false,
         }

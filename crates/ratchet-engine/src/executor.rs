@@ -129,6 +129,8 @@ pub enum Event {
         wait: Duration,
         sqlstate: String,
         message: String,
+        /// The sessions ratchet's statement waited for, as [`Blocker`] lines.
+        blockers: Vec<String>,
     },
     /// Progress of a backfill, after each batch.
     Backfill {
@@ -152,6 +154,69 @@ impl Reporter for Silent {
     fn report(&self, _: &Event) {}
 }
 
+/// Who blocks ratchet's own session while a step waits for a lock, sampled from a
+/// second session (after the lock timeout the statement is cancelled and nothing waits
+/// any more, so asking afterwards would find no one).
+struct BlockerWatch {
+    client: Client,
+    /// ratchet's own backend pid.
+    pid: i32,
+}
+
+/// Blocking sessions of `pid`: "pid 123 (application psql, idle in transaction,
+/// transaction open 12.3 s)".
+async fn blockers_of(w: &BlockerWatch) -> Vec<String> {
+    let rows = w
+        .client
+        .query(
+            "SELECT b.pid, coalesce(a.application_name, ''), coalesce(a.state, 'unknown'),
+                    extract(epoch FROM clock_timestamp() - a.xact_start)::float8
+               FROM unnest(pg_blocking_pids($1)) AS b(pid)
+               LEFT JOIN pg_stat_activity a ON a.pid = b.pid ORDER BY b.pid",
+            &[&w.pid],
+        )
+        .await
+        .unwrap_or_default();
+    rows.iter()
+        .map(|r| {
+            let (pid, app, state): (i32, String, String) = (r.get(0), r.get(1), r.get(2));
+            let age = r
+                .get::<_, Option<f64>>(3)
+                .map(|s| format!(", transaction open {s:.1} s"))
+                .unwrap_or_default();
+            let app = if app.is_empty() {
+                "no application_name".into()
+            } else {
+                format!("application {app}")
+            };
+            format!("pid {pid} ({app}, {state}{age})")
+        })
+        .collect()
+}
+
+/// A running [`Engine::sample_blockers`].
+struct Sampler {
+    task: tokio::task::JoinHandle<()>,
+    seen: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Sampler {
+    fn stop(self) -> Vec<String> {
+        self.task.abort();
+        let seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        seen.clone()
+    }
+}
+
+/// "; blocked by pid 1 (…), pid 2 (…)", or nothing.
+fn blocked_by(blockers: &[String]) -> String {
+    if blockers.is_empty() {
+        String::new()
+    } else {
+        format!("; blocked by {}", blockers.join(", "))
+    }
+}
+
 /// A connection to one database, holding the migration lock.
 pub struct Engine {
     pub(crate) client: Client,
@@ -161,6 +226,8 @@ pub struct Engine {
     pub(crate) state: State,
     pub(crate) reporter: Arc<dyn Reporter>,
     pub(crate) throttle: Arc<dyn crate::backfill::Throttle>,
+    /// Opened at the first step; samples who blocks the step's lock waits.
+    watch: Option<Arc<BlockerWatch>>,
     /// `server_version_num` of the server (routes that depend on the version).
     pub(crate) server_version_num: i32,
 }
@@ -226,6 +293,7 @@ impl Engine {
             state,
             reporter,
             throttle: Arc::new(crate::backfill::NoThrottle),
+            watch: None,
             server_version_num: 0,
         };
         let mut engine = engine;
@@ -253,37 +321,76 @@ impl Engine {
         Ok(client)
     }
 
+    /// Take the migration lock, waiting at most `lock_wait`.
+    ///
+    /// Polls `pg_try_advisory_lock` between sleeps instead of waiting inside
+    /// `pg_advisory_lock`: a waiting statement holds a snapshot, and a running
+    /// `CREATE INDEX CONCURRENTLY` of the lock holder waits for every older snapshot, so a
+    /// blocking wait would make the holder deadlock (issue 9). Between two polls this
+    /// session has no transaction and no snapshot open.
     async fn take_lock(&self) -> Result<(), EngineError> {
         let key = format!("ratchet:{}", self.config.state_schema);
-        let wait = self.config.lock_wait.as_millis() as u64;
-        if wait == 0 {
+        let started = Instant::now();
+        loop {
             let got: bool = self
                 .client
                 .query_one("SELECT pg_try_advisory_lock(hashtext($1))", &[&key])
                 .await
                 .map_err(|e| EngineError::db("taking the migration lock", e))?
                 .get(0);
-            return if got {
-                Ok(())
-            } else {
-                Err(EngineError::Busy(0))
-            };
+            if got {
+                return Ok(());
+            }
+            let waited = started.elapsed();
+            if waited >= self.config.lock_wait {
+                return Err(EngineError::Busy(waited.as_millis() as u64));
+            }
+            let left = self.config.lock_wait - waited;
+            tokio::time::sleep(left.min(Duration::from_millis(200))).await;
         }
-        // Advisory lock waits honour lock_timeout.
+    }
+
+    /// Connect without the migration lock, for commands that only read (`status`,
+    /// `plan`): they must answer at once while another process runs a migration, and
+    /// they never write. Only when the state schema does not exist yet is it created,
+    /// under the lock like every other write.
+    pub async fn connect_read_only(
+        url: &str,
+        config: Config,
+        reporter: Arc<dyn Reporter>,
+    ) -> Result<Engine, EngineError> {
+        let client = open(url).await?;
+        let state = State {
+            state_schema: config.state_schema.clone(),
+            schema: config.schema.clone(),
+        };
+        let engine = Engine {
+            client,
+            url: url.to_string(),
+            config,
+            state,
+            reporter,
+            throttle: Arc::new(crate::backfill::NoThrottle),
+            watch: None,
+            // Read only: never runs a step, so the version is never asked for.
+            server_version_num: 0,
+        };
+        engine.setup_session().await?;
+        if !engine.state.exists(&engine.client).await? {
+            engine.take_lock().await?;
+            engine.state.ensure(&engine.client).await?;
+            engine.release_lock().await?;
+        }
+        Ok(engine)
+    }
+
+    async fn release_lock(&self) -> Result<(), EngineError> {
+        let key = format!("ratchet:{}", self.config.state_schema);
         self.client
-            .batch_execute(&format!("SET lock_timeout = '{wait}ms'"))
+            .execute("SELECT pg_advisory_unlock(hashtext($1))", &[&key])
             .await
-            .map_err(|e| EngineError::db("setting lock_timeout", e))?;
-        let res = self
-            .client
-            .execute("SELECT pg_advisory_lock(hashtext($1))", &[&key])
-            .await;
-        self.setup_session().await?;
-        match res {
-            Ok(_) => Ok(()),
-            Err(e) if is_retryable(&e) => Err(EngineError::Busy(wait)),
-            Err(e) => Err(EngineError::db("taking the migration lock", e)),
-        }
+            .map_err(|e| EngineError::db("releasing the migration lock", e))?;
+        Ok(())
     }
 
     /// Install the hook consulted between backfill batches (monitoring, throttling).
@@ -373,6 +480,7 @@ impl Engine {
         let started = Instant::now();
         let mut attempt = 1;
         loop {
+            let sampler = self.sample_blockers().await;
             let res = match &step.action {
                 Action::Transaction { statements } => {
                     self.try_transaction(m, index, step, statements, None, attempt, started)
@@ -405,6 +513,7 @@ impl Engine {
                 }
                 Action::Backfill(spec) => crate::backfill::run(self, m, index, spec).await,
             };
+            let blockers = sampler.map(Sampler::stop).unwrap_or_default();
             match res {
                 Ok(()) => break,
                 Err(e) => {
@@ -415,6 +524,7 @@ impl Engine {
                         return Err(EngineError::RetriesExhausted {
                             attempts: attempt,
                             message: format!("[{}] {}", sqlstate(pg), db_message(pg)),
+                            blockers: blocked_by(&blockers),
                         });
                     }
                     let wait = self.backoff(attempt);
@@ -425,6 +535,7 @@ impl Engine {
                         wait,
                         sqlstate: code.clone(),
                         message: message.clone(),
+                        blockers: blockers.clone(),
                     });
                     self.state
                         .event(
@@ -432,7 +543,8 @@ impl Engine {
                             Some(&m.name),
                             "retry",
                             json!({"step": index, "attempt": attempt, "sqlstate": code,
-                                   "message": message, "wait_ms": wait.as_millis() as u64}),
+                                   "message": message, "wait_ms": wait.as_millis() as u64,
+                                   "blockers": blockers}),
                         )
                         .await?;
                     tokio::time::sleep(wait).await;
@@ -458,6 +570,44 @@ impl Engine {
                 .await?;
         }
         Ok(attempt)
+    }
+
+    /// Sample, from the watch session, who blocks this session while an attempt runs:
+    /// every quarter of the lock timeout (a lock wait ends at 100 %, and a statement
+    /// after the first of a transaction starts waiting later), keeping the last
+    /// non-empty sample. Stopped when the attempt ends.
+    async fn sample_blockers(&mut self) -> Option<Sampler> {
+        if self.watch.is_none() {
+            let pid: i32 = self
+                .client
+                .query_one("SELECT pg_backend_pid()", &[])
+                .await
+                .ok()?
+                .get(0);
+            let client = open(&self.url).await.ok()?;
+            client
+                .batch_execute("SET application_name = 'ratchet (lock watch)'")
+                .await
+                .ok()?;
+            self.watch = Some(Arc::new(BlockerWatch { client, pid }));
+        }
+        let watch = self.watch.clone()?;
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let timeout = self.config.lock_timeout;
+        let task = tokio::spawn({
+            let seen = seen.clone();
+            async move {
+                let pause = (timeout / 4).max(Duration::from_millis(20));
+                loop {
+                    tokio::time::sleep(pause).await;
+                    let b = blockers_of(&watch).await;
+                    if !b.is_empty() {
+                        *seen.lock().unwrap_or_else(|e| e.into_inner()) = b;
+                    }
+                }
+            }
+        });
+        Some(Sampler { task, seen })
     }
 
     fn backoff(&self, attempt: u32) -> Duration {

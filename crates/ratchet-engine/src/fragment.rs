@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 
 use pg_query::NodeRef;
 
-use crate::plan::{Lock, ACCESS_EXCLUSIVE, ROW_EXCLUSIVE, SHARE_UPDATE_EXCLUSIVE};
+use crate::plan::{Lock, ROW_EXCLUSIVE};
 
 /// Strip pgroll's `SELECT …` form (`up: SELECT CASE … END`) down to the expression.
 pub fn strip_select(expr: &str) -> &str {
@@ -26,6 +26,43 @@ pub fn check_expression(expr: &str) -> Result<(), String> {
         return Err("more than one statement".into());
     }
     Ok(())
+}
+
+/// Why `expr` is not one SQL expression, in the user's own terms, and the byte offset
+/// in `expr` where the parser stopped. The check itself wraps the expression
+/// (`SELECT (…)`), so the parser's own message may name a parenthesis the user never
+/// wrote (issue 9); this parses it again without the wrapper and finds the failing token
+/// as the first one after which the text stops being the start of a statement (the
+/// parser is LALR(1): it fails at the first token that cannot continue).
+pub fn expression_error(expr: &str) -> Option<(String, usize)> {
+    check_expression(expr).err()?;
+    let body = strip_select(expr);
+    let base = expr.find(body).unwrap_or(0);
+    let sql = format!("SELECT {body}");
+    let prefix = "SELECT ".len();
+    let message = |e: pg_query::Error| match e {
+        pg_query::Error::Parse(m) => m,
+        other => other.to_string(),
+    };
+    let Err(full) = pg_query::parse(&sql).map_err(message) else {
+        return Some((
+            "not a single expression (a list, a FROM clause or a second statement?)".into(),
+            base,
+        ));
+    };
+    if full.contains("at end of input") {
+        return Some(("the expression ends too early".into(), base + body.len()));
+    }
+    let tokens = pg_query::scan(&sql).map(|s| s.tokens).unwrap_or_default();
+    for t in tokens.iter().filter(|t| t.start as usize >= prefix) {
+        let end = (t.end as usize).min(sql.len());
+        if let Err(m) = pg_query::parse(&sql[..end]).map_err(message) {
+            if !m.contains("at end of input") {
+                return Some((m, base + t.start as usize - prefix));
+            }
+        }
+    }
+    Some((full, base))
 }
 
 /// Parse `ty` as a type name.
@@ -88,42 +125,51 @@ pub fn is_enum_add_value(sql: &str) -> bool {
         .any(|(n, _, _, _)| matches!(n, NodeRef::AlterEnumStmt(a) if a.old_val.is_empty()))
 }
 
-/// The locks a raw statement takes, as far as its kind tells: what `ratchet plan` shows
-/// for `sql` operations.
+/// The locks a raw statement takes: what `ratchet plan` shows for `sql` operations.
+///
+/// DDL goes through the linter's statement -> lock table (`ratchet_lint::locks`), so
+/// `plan` and `lint` name the same lock (issue 9: `ADD CONSTRAINT … FOREIGN KEY … NOT
+/// VALID` and `VALIDATE CONSTRAINT` were shown as ACCESS EXCLUSIVE). A foreign key also
+/// locks the table it references (SHARE ROW EXCLUSIVE); DML takes ROW EXCLUSIVE.
 pub fn infer_locks(sql: &str, schema: &str) -> Vec<Lock> {
+    use pg_query::NodeEnum as N;
+    use ratchet_lint::ast::{self, QualifiedName};
     let Ok(parsed) = pg_query::parse(sql) else {
         return vec![];
     };
-    let qualify = |t: &str| {
-        if t.contains('.') {
-            t.to_string()
-        } else {
-            format!("{schema}.{t}")
-        }
+    let qualify = |q: &QualifiedName| match &q.schema {
+        Some(s) => format!("{s}.{}", q.name),
+        None => format!("{schema}.{}", q.name),
     };
     let mut locks = Vec::new();
+    let mut push = |l: Lock| {
+        if !locks.contains(&l) {
+            locks.push(l);
+        }
+    };
     for stmt in &parsed.protobuf.stmts {
         let Some(node) = stmt.stmt.as_ref().and_then(|s| s.node.as_ref()) else {
             continue;
         };
-        use pg_query::NodeEnum as N;
-        let (mode, tables): (&str, Vec<String>) = match node {
-            N::AlterTableStmt(_) | N::RenameStmt(_) | N::DropStmt(_) | N::TruncateStmt(_) => {
-                (ACCESS_EXCLUSIVE, parsed.ddl_tables())
+        if let Some(l) = ratchet_lint::locks::statement_lock(node) {
+            push(Lock::new(l.mode.name(), qualify(&l.table)));
+        }
+        match node {
+            N::AlterTableStmt(a) => {
+                for c in ast::alter_cmds(a).filter_map(ast::cmd_constraint) {
+                    if let Some(pk) = c.pktable.as_ref() {
+                        let on = qualify(&ast::range_var_name(pk));
+                        push(Lock::new(crate::plan::SHARE_ROW_EXCLUSIVE, on));
+                    }
+                }
             }
-            N::IndexStmt(i) if i.concurrent => (SHARE_UPDATE_EXCLUSIVE, parsed.ddl_tables()),
-            N::IndexStmt(_) => ("SHARE", parsed.ddl_tables()),
             N::InsertStmt(_) | N::UpdateStmt(_) | N::DeleteStmt(_) | N::MergeStmt(_) => {
-                (ROW_EXCLUSIVE, parsed.dml_tables())
+                for t in parsed.dml_tables() {
+                    let on = qualify(&QualifiedName::parse(&t));
+                    push(Lock::new(ROW_EXCLUSIVE, on));
+                }
             }
-            N::CreateTrigStmt(_) => ("SHARE ROW EXCLUSIVE", parsed.ddl_tables()),
-            _ => continue,
-        };
-        for t in tables {
-            let l = Lock::new(mode, qualify(&t));
-            if !locks.contains(&l) {
-                locks.push(l);
-            }
+            _ => {}
         }
     }
     locks
@@ -366,6 +412,41 @@ mod tests {
         assert!(check_expression("SELECT CASE WHEN x IS NULL THEN 1 ELSE x END").is_ok());
         assert!(check_expression("UPPER(name)").is_ok());
         assert!(check_expression("1); DROP TABLE users; --").is_err());
+    }
+
+    #[test]
+    fn syntax_errors_point_into_the_users_expression() {
+        // The wrapper's `)` is never blamed.
+        let (m, at) = expression_error("amount +").unwrap();
+        assert_eq!((m.as_str(), at), ("the expression ends too early", 8));
+        let (m, at) = expression_error("CAST(amount AS bigint) bogus junk").unwrap();
+        assert_eq!((m.as_str(), at), ("syntax error at or near \"junk\"", 29));
+        let (m, at) = expression_error("SELECT lower(a b)").unwrap();
+        assert_eq!((m.as_str(), at), ("syntax error at or near \"b\"", 15));
+        assert!(expression_error("lower(a)").is_none());
+    }
+
+    #[test]
+    fn raw_sql_locks_come_from_the_linters_table() {
+        let l = |sql: &str| {
+            infer_locks(sql, "public")
+                .into_iter()
+                .map(|l| format!("{} on {}", l.mode, l.on))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            l("ALTER TABLE posts ADD CONSTRAINT fk FOREIGN KEY (user_id) REFERENCES app.users (id) NOT VALID"),
+            ["SHARE ROW EXCLUSIVE on public.posts", "SHARE ROW EXCLUSIVE on app.users"]
+        );
+        assert_eq!(
+            l("ALTER TABLE posts VALIDATE CONSTRAINT fk"),
+            ["SHARE UPDATE EXCLUSIVE on public.posts"]
+        );
+        assert_eq!(
+            l("UPDATE posts SET a = 1"),
+            ["ROW EXCLUSIVE on public.posts"]
+        );
+        assert_eq!(l("DROP TABLE old"), ["ACCESS EXCLUSIVE on public.old"]);
     }
 
     #[test]

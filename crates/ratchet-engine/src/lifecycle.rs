@@ -38,8 +38,12 @@ pub struct StartOutcome {
 #[derive(Debug, Clone, Serialize)]
 pub struct Status {
     pub schema: String,
-    /// The version schema applications should use now (the newest started one).
+    /// The version schema applications should use now: the newest one that exists and
+    /// whose views are built. A deploy step may hand it to the new application as is.
     pub version_schema: Option<String>,
+    /// The active migration's version schema while it is not usable yet (its `start`
+    /// stopped or is still running before the views step).
+    pub pending_version_schema: Option<String>,
     pub active: Option<ActiveStatus>,
     pub history: Vec<HistoryEntry>,
 }
@@ -115,7 +119,20 @@ impl Engine {
                     active.name, active.phase
                 )));
             }
-            check_checksum(active, m)?;
+            if !checksum_matches(active, m) {
+                let done = self.state.done_steps(&self.client, active.id).await?;
+                if active.phase != "started" || !done.is_empty() {
+                    return Err(changed_file(active, m, true));
+                }
+                // Nothing of the old file ran (issue 9: a typo at step 0): undo its
+                // traces (the abort steps are idempotent) and start the fixed file.
+                self.report(Event::Info(format!(
+                    "no step of {} ran with the previous file; starting the changed one",
+                    m.name
+                )));
+                self.abort().await?;
+                return Box::pin(self.start(m)).await;
+            }
             if active.phase != "started" {
                 return Err(EngineError::Refused(format!(
                     "migration `{}` is {}; finish that with `ratchet {}`",
@@ -173,7 +190,7 @@ impl Engine {
                 &self.client,
                 Some(&m.name),
                 "start",
-                json!({"checksum": m.checksum}),
+                json!({"checksum": m.checksum, "raw_checksum": m.raw_checksum}),
             )
             .await?;
         self.run_phase(&row, Phase::Start).await?;
@@ -380,9 +397,11 @@ impl Engine {
             }
             None => None,
         };
+        let (version_schema, pending_version_schema) = self.usable_version_schema(&history).await?;
         Ok(Status {
             schema: self.config.schema.clone(),
-            version_schema: history.last().map(|h| h.version_schema.clone()),
+            version_schema,
+            pending_version_schema,
             active,
             history: history
                 .iter()
@@ -397,18 +416,79 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// The newest version schema applications can use, and the active migration's own
+    /// when it is not usable yet. Usable: the schema exists and, for a migration whose
+    /// start has not finished, every step building its views is done (issue 9: `status`
+    /// named a schema a failed start had never created).
+    async fn usable_version_schema(
+        &self,
+        history: &[MigrationRow],
+    ) -> Result<(Option<String>, Option<String>), EngineError> {
+        let existing: Vec<String> = self
+            .client
+            .query("SELECT nspname::text FROM pg_namespace", &[])
+            .await
+            .map_err(|e| EngineError::db("listing schemas", e))?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let mut pending = None;
+        for h in history.iter().rev() {
+            let exists = existing.contains(&h.version_schema);
+            let usable = match h.phase.as_str() {
+                "completed" | "completing" => exists,
+                "started" => exists && self.views_built(h).await?,
+                _ => false,
+            };
+            if usable {
+                return Ok((Some(h.version_schema.clone()), pending));
+            }
+            if h.is_active() && pending.is_none() {
+                pending = Some(h.version_schema.clone());
+            }
+        }
+        Ok((None, pending))
+    }
+
+    /// Whether every start step that builds `m`'s views is done.
+    async fn views_built(&self, m: &MigrationRow) -> Result<bool, EngineError> {
+        let done = self.state.done_steps(&self.client, m.id).await?;
+        Ok(m.plan
+            .steps_of(Phase::Start)
+            .filter(|(_, s)| matches!(s.action, crate::plan::Action::SyncViews { .. }))
+            .all(|(i, _)| done.contains(&(i as i32))))
+    }
+}
+
+/// Whether `m` has the operations `row` was started with. The checksum is over the
+/// normalized operations, so a comment or reformatting changes nothing; rows recorded
+/// before that carry the raw file's checksum, which is accepted too.
+fn checksum_matches(row: &MigrationRow, m: &Migration) -> bool {
+    row.checksum == m.checksum || row.checksum == m.raw_checksum
+}
+
 fn check_checksum(row: &MigrationRow, m: &Migration) -> Result<(), EngineError> {
-    if row.checksum == m.checksum {
+    if checksum_matches(row, m) {
         return Ok(());
     }
-    Err(EngineError::Refused(format!(
-        "{}: the file changed after migration `{}` was applied (checksum {} in the database, {} on disk); \
-         applied migrations are immutable: restore the file and put the change in a new migration",
+    Err(changed_file(row, m, row.is_active()))
+}
+
+fn changed_file(row: &MigrationRow, m: &Migration, active: bool) -> EngineError {
+    let next = if active {
+        "its start has run steps already: `ratchet abort` undoes them, then `ratchet start` \
+         takes the changed file; or restore the file and run the same command again"
+    } else {
+        "applied migrations are immutable: restore the file and put the change in a new migration"
+    };
+    EngineError::Refused(format!(
+        "{}: the operations changed after migration `{}` was started (checksum {} in the database, {} on disk); {next}",
         m.path.display(),
         m.name,
         &row.checksum[..12.min(row.checksum.len())],
         &m.checksum[..12.min(m.checksum.len())]
-    )))
+    ))
 }
 
 /// The file's own checks that need no database.
@@ -417,7 +497,7 @@ fn static_checks(m: &Migration) -> Result<(), EngineError> {
         let mut it = errs.into_iter();
         let first = it.next().map(|e| e.to_string()).unwrap_or_default();
         let rest: Vec<String> = it.map(|e| e.to_string()).collect();
-        EngineError::Refused(if rest.is_empty() {
+        EngineError::File(if rest.is_empty() {
             first
         } else {
             format!("{first}\n{}", rest.join("\n"))

@@ -131,6 +131,18 @@ impl State {
             .map_err(|e| EngineError::db("creating the state schema", e))
     }
 
+    /// Whether the state schema is there and current (its newest table exists).
+    pub async fn exists(&self, c: &impl GenericClient) -> Result<bool, EngineError> {
+        let row = c
+            .query_one(
+                "SELECT to_regclass($1) IS NOT NULL",
+                &[&format!("{}.backfill_slices", ident(&self.state_schema))],
+            )
+            .await
+            .map_err(|e| EngineError::db("looking for the state schema", e))?;
+        Ok(row.get(0))
+    }
+
     /// Every migration not aborted, oldest first.
     pub async fn history(&self, c: &impl GenericClient) -> Result<Vec<MigrationRow>, EngineError> {
         let rows = c

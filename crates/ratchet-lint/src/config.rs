@@ -84,7 +84,8 @@ impl LintConfig {
         {
             if name != "all" && crate::rules::find(name).is_none() {
                 return bad(format!(
-                    "unknown rule `{name}` (see `ratchet explain --list`)"
+                    "unknown rule `{name}`{} (`ratchet explain --list` lists every rule)",
+                    crate::rules::did_you_mean(name)
                 ));
             }
         }

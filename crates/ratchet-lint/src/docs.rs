@@ -16,15 +16,23 @@ pub fn generate() -> Vec<(String, String)> {
     pages
 }
 
-/// The page of one rule (also what `ratchet explain` prints).
+/// The page of one rule, as checked in under `docs/rules/`.
 pub fn page(r: &Rule) -> String {
+    format!("{GENERATED}\n{}", explain(r))
+}
+
+/// The marker at the top of each checked-in page (not shown by `ratchet explain`).
+const GENERATED: &str = "<!-- generated from crates/ratchet-lint/src/rules; do not edit -->";
+
+/// What `ratchet explain` prints for a rule: its page without the generated-file marker.
+pub fn explain(r: &Rule) -> String {
     let default = if r.enabled_by_default {
         format!("on, `{}`", r.severity)
     } else {
         format!("off (opt-in), `{}` when enabled", r.severity)
     };
     format!(
-        "<!-- generated from crates/ratchet-lint/src/rules; do not edit -->\n# {} `{}`\n\n{}\n\n- **Default:** {}\n- **Suppress:** `-- ratchet:ignore {} <reason>`\n\n{}",
+        "# {} `{}`\n\n{}\n\n- **Default:** {}\n- **Suppress:** `-- ratchet:ignore {} <reason>`\n\n{}",
         r.code,
         r.name,
         r.summary,
@@ -35,8 +43,8 @@ pub fn page(r: &Rule) -> String {
 }
 
 fn index() -> String {
-    let mut s = String::from(
-        "<!-- generated from crates/ratchet-lint/src/rules; do not edit -->\n# Lint rules\n\n\
+    let mut s = format!(
+        "{GENERATED}\n# Lint rules\n\n\
          Every rule of `ratchet lint`, generated from the rule files. See [the user guide](../lint.md).\n\n\
          | code | rule | default | detects |\n|---|---|---|---|\n",
     );

@@ -47,6 +47,9 @@ pub enum LintError {
     Config { path: String, message: String },
     #[error("while reading the catalog: {message}")]
     Database { message: String },
-    #[error("unknown rule `{0}` (see `ratchet explain --list`)")]
+    #[error(
+        "unknown rule `{0}`{hint} (`ratchet explain --list` lists every rule)",
+        hint = rules::did_you_mean(.0)
+    )]
     UnknownRule(String),
 }

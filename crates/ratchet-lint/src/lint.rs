@@ -302,8 +302,14 @@ impl<'a> Linter<'a> {
             let message = if s.rules.is_empty() {
                 "`ratchet:ignore` names no rule".to_string()
             } else if known.len() < s.rules.len() {
+                let hint = s
+                    .rules
+                    .iter()
+                    .find(|n| rules::find(n).is_none())
+                    .map(|n| rules::did_you_mean(n))
+                    .unwrap_or_default();
                 format!(
-                    "`ratchet:ignore` names an unknown rule: {}",
+                    "`ratchet:ignore` names an unknown rule: {}{hint}",
                     s.rules.join(",")
                 )
             } else if known

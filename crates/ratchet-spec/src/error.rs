@@ -411,8 +411,9 @@ pub(crate) fn names_hint(given: &str, valid: &[String], what: &str) -> String {
     }
 }
 
-/// The closest valid name, if it is close enough to be an obvious typo.
-pub(crate) fn closest<'a>(given: &str, valid: &'a [String]) -> Option<&'a str> {
+/// The closest valid name, if it is close enough to be an obvious typo (for "did you
+/// mean" hints; case is ignored).
+pub fn closest<'a>(given: &str, valid: &'a [String]) -> Option<&'a str> {
     let given_lower = given.to_lowercase();
     valid
         .iter()

@@ -21,7 +21,7 @@ pub fn parse_str(
     format: Format,
     text: &str,
 ) -> Result<Migration, SpecError> {
-    let checksum = hex::encode(Sha256::digest(text.as_bytes()));
+    let raw_checksum = hex::encode(Sha256::digest(text.as_bytes()));
     let body = text.strip_prefix('\u{feff}').unwrap_or(text);
     if is_blank(body, format) {
         return Err(SpecError::no_operations(Position::new(path, 1, 1)));
@@ -38,11 +38,15 @@ pub fn parse_str(
             path, list_pos.0, list_pos.1,
         )));
     }
+    let normalized = serde_json::to_string(&file).unwrap_or_default();
+    let checksum = hex::encode(Sha256::digest(normalized.as_bytes()));
     Ok(Migration {
         name: name.to_string(),
         path: path.to_path_buf(),
         format,
         checksum,
+        raw_checksum,
+        source: body.to_string(),
         version_schema: file.version_schema,
         declared_name: file.name.map(|n| located(n, key_pos(&layout, "name"))),
         operations: file

@@ -93,17 +93,31 @@ fn yaml_flow_style_is_located() {
 }
 
 #[test]
-fn checksum_is_sha256_of_the_bytes() {
+fn checksum_covers_the_operations_and_raw_checksum_the_bytes() {
     let m = parse(
         "x.yaml",
         Format::Yaml,
         "operations:\n  - drop_table:\n      name: t\n",
     );
     assert_eq!(
-        m.checksum,
+        m.raw_checksum,
         "583b5b9b54577349b63f4c5dd40f1ce83bb172b4985baa92f934db0d10a056ce"
     );
     assert_eq!(m.checksum.len(), 64);
+    // Comments, quoting and the syntax do not change the operations (issue 9).
+    let commented = parse(
+        "x.yaml",
+        Format::Yaml,
+        "# drop t\noperations:\n  - drop_table:\n      name: 't'   # the old one\n",
+    );
+    assert_eq!(m.checksum, commented.checksum);
+    assert_ne!(m.raw_checksum, commented.raw_checksum);
+    let json = parse(
+        "x.json",
+        Format::Json,
+        r#"{"operations": [{"drop_table": {"name": "t"}}]}"#,
+    );
+    assert_eq!(m.checksum, json.checksum);
     let other = parse(
         "x.yaml",
         Format::Yaml,

@@ -28,8 +28,9 @@ pub struct ConnArgs {
     /// Attempts per step on lock timeout or deadlock before giving up.
     #[arg(long, default_value_t = 30)]
     pub max_attempts: u32,
-    /// How long to wait for another ratchet process to finish (0: refuse at once). The
-    /// default also covers a previous run whose connection the server is still closing.
+    /// How long to wait for another ratchet process to finish (e.g. 30s, 5m; 0: refuse at
+    /// once). The default also covers a previous run whose connection the server is still
+    /// closing.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub wait: Duration,
 }
@@ -37,7 +38,8 @@ pub struct ConnArgs {
 /// Backfill batch sizing.
 #[derive(clap::Args, Debug, Clone)]
 pub struct BackfillArgs {
-    /// The duration each backfill batch should take; the batch size adapts to it.
+    /// The duration each backfill batch should take (e.g. 200ms, 1s); the batch size
+    /// adapts to it.
     #[arg(long, default_value = "200ms", value_parser = parse_duration)]
     pub batch_target: Duration,
     /// Smallest backfill batch, in rows.
@@ -149,13 +151,19 @@ pub struct StatusArgs {
     pub conn: ConnArgs,
 }
 
-/// `500ms`, `2s`, `1m`, or a plain number of milliseconds.
+/// `500ms`, `2s`, `1m`; a number without a unit is refused (was it seconds or
+/// milliseconds? `--wait 1` used to mean 1 ms, issue 9). `0` needs no unit.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
-    let (num, unit) = match s.find(|c: char| !c.is_ascii_digit() && c != '.') {
-        Some(i) => (&s[..i], s[i..].trim()),
-        None => (s, "ms"),
+    let Some(i) = s.find(|c: char| !c.is_ascii_digit() && c != '.') else {
+        if s.parse::<f64>() == Ok(0.0) {
+            return Ok(Duration::ZERO);
+        }
+        return Err(format!(
+            "`{s}` has no unit: write {s}s for seconds or {s}ms for milliseconds"
+        ));
     };
+    let (num, unit) = (&s[..i], s[i..].trim());
     let n: f64 = num
         .parse()
         .map_err(|_| format!("`{s}` is not a duration (try 500ms, 2s, 1m)"))?;
@@ -168,14 +176,13 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_millis(ms as u64))
 }
 
-/// 1 for refusals (gates, validations), 2 for everything else.
+/// 1 for refusals (gates, validations, another runner), 2 for everything else: usage,
+/// a bad migration file (its shape, its SQL, or what it refers to), configuration,
+/// database errors.
 pub fn exit_code(e: &anyhow::Error) -> i32 {
     match e.downcast_ref::<EngineError>() {
         Some(engine) if engine.is_refusal() => 1,
-        _ => match e.downcast_ref::<ratchet_spec::SpecError>() {
-            Some(_) => 2,
-            None => 2,
-        },
+        _ => 2,
     }
 }
 
@@ -195,15 +202,27 @@ impl ConnArgs {
         self.engine_with(|_| {}).await
     }
 
-    pub async fn engine_with(&self, tune: impl FnOnce(&mut Config)) -> anyhow::Result<Engine> {
-        let mut config = self.config();
-        tune(&mut config);
+    /// An engine for a command that only reads (`status`, `plan`): it never takes the
+    /// migration lock, so it answers at once while another process runs a migration.
+    pub async fn engine_read_only(&self) -> anyhow::Result<Engine> {
+        let url = self.url()?;
+        Ok(Engine::connect_read_only(url, self.config(), Arc::new(Progress::new())).await?)
+    }
+
+    fn url(&self) -> anyhow::Result<&str> {
         let Some(url) = &self.database_url else {
             anyhow::bail!(
                 "no database given: pass --database-url or set DATABASE_URL \
                  (try `ratchet demo` to see ratchet work on a throwaway cluster)"
             );
         };
+        Ok(url)
+    }
+
+    pub async fn engine_with(&self, tune: impl FnOnce(&mut Config)) -> anyhow::Result<Engine> {
+        let mut config = self.config();
+        tune(&mut config);
+        let url = self.url()?;
         Ok(Engine::connect(url, config, Arc::new(Progress::new())).await?)
     }
 }
@@ -220,7 +239,7 @@ pub async fn init(a: &ConnArgs) -> anyhow::Result<i32> {
 
 pub async fn plan(a: &PlanArgs) -> anyhow::Result<i32> {
     let m = load(&a.file)?;
-    let engine = a.conn.engine().await?;
+    let engine = a.conn.engine_read_only().await?;
     let plan = engine.plan(&m).await?;
     match a.format {
         Format::Json => line(serde_json::to_string_pretty(&plan)?),
@@ -419,10 +438,20 @@ pub async fn migrate(a: &MigrateArgs) -> anyhow::Result<i32> {
 }
 
 pub async fn status(a: &StatusArgs) -> anyhow::Result<i32> {
-    let engine = a.conn.engine().await?;
+    let engine = a.conn.engine_read_only().await?;
     let st = engine.status().await?;
+    // Read from the stored cursors, which each batch commits: a running backfill's live
+    // progress, seen from another terminal.
+    let backfills = match &st.active {
+        Some(_) => engine.backfill_progress().await?,
+        None => vec![],
+    };
     if a.format == Format::Json {
-        line(serde_json::to_string_pretty(&st)?);
+        let mut v = serde_json::to_value(&st)?;
+        if let Some(active) = v.get_mut("active").and_then(|a| a.as_object_mut()) {
+            active.insert("backfills".into(), serde_json::to_value(&backfills)?);
+        }
+        line(serde_json::to_string_pretty(&v)?);
         return Ok(0);
     }
     line(format!("schema: {}", st.schema));
@@ -432,10 +461,15 @@ pub async fn status(a: &StatusArgs) -> anyhow::Result<i32> {
             .as_deref()
             .unwrap_or("(none yet: applications use the tables)")
     ));
+    if let Some(p) = &st.pending_version_schema {
+        line(format!(
+            "pending version schema: {p} (not usable yet: its start has not built the views)"
+        ));
+    }
     match &st.active {
         Some(act) => {
             line(format!("active: {} ({})", act.name, act.phase));
-            for p in engine.backfill_progress().await? {
+            for p in &backfills {
                 let total = p
                     .rows_total
                     .map(|t| format!(" of ~{t}"))
@@ -485,7 +519,8 @@ mod tests {
     fn durations() {
         assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
         assert_eq!(parse_duration("2s").unwrap(), Duration::from_secs(2));
-        assert_eq!(parse_duration("250").unwrap(), Duration::from_millis(250));
+        assert_eq!(parse_duration("0").unwrap(), Duration::ZERO);
+        assert!(parse_duration("250").unwrap_err().contains("250ms"));
         assert!(parse_duration("fast").is_err());
     }
 }

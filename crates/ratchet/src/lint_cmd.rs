@@ -185,7 +185,7 @@ pub fn run_explain(a: &ExplainArgs) -> anyhow::Result<i32> {
     let name = a.rule.as_deref().unwrap_or_default();
     let rule = ratchet_lint::rules::find(name)
         .ok_or_else(|| ratchet_lint::LintError::UnknownRule(name.to_string()))?;
-    out.write_all(ratchet_lint::docs::page(rule).as_bytes())?;
+    out.write_all(ratchet_lint::docs::explain(rule).as_bytes())?;
     Ok(0)
 }
 pub fn run_convert(a: &ConvertArgs) -> anyhow::Result<i32> {

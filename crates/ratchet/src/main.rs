@@ -1,8 +1,9 @@
 //! The `ratchet` binary: arguments, config, output. All the work happens in the library
 //! crates; this file parses the command line and hands over.
 //!
-//! Exit codes: 0 success, 1 refused (a gate, a validation, lint findings), 2 usage,
-//! configuration or database errors.
+//! Exit codes: 0 success, 1 refused (a gate, a validation, another runner holds the
+//! migration lock, lint findings), 2 usage, a bad migration file, configuration or
+//! database errors.
 
 mod bench;
 mod demo;
@@ -15,8 +16,14 @@ use clap::{Parser, Subcommand};
 /// PostgreSQL schema changes that never need a rollback.
 ///
 /// Expand first (additive changes only, old and new application versions both work),
-/// contract later. Exit codes: 0 success, 1 refused (a gate or validation, lint
-/// findings), 2 usage, configuration or database error.
+/// contract later. Exit codes: 0 success, 1 refused (a gate or validation, another
+/// ratchet process holds the migration lock, lint findings), 2 usage, configuration or
+/// database error (a bad migration file included).
+///
+/// Durations take a unit: 500ms, 2s, 1m (a bare number is refused; 0 needs none).
+///
+/// Connection options (--database-url, --schema, --state-schema, --lock-timeout,
+/// --max-attempts, --wait) may stand before or after the subcommand.
 #[derive(Parser, Debug)]
 #[command(name = "ratchet", version, about, long_about)]
 struct Cli {
@@ -62,8 +69,57 @@ enum Command {
     Convert(lint_cmd::ConvertArgs),
 }
 
+/// The options of [`engine_cmd::ConnArgs`]; all take a value.
+const CONNECTION_OPTIONS: &[&str] = &[
+    "--database-url",
+    "--schema",
+    "--state-schema",
+    "--lock-timeout",
+    "--max-attempts",
+    "--wait",
+];
+
+/// Move connection options written before the subcommand (`ratchet --database-url X
+/// start f.yaml`) behind it, where clap expects them. They cannot simply be clap
+/// `global` options: `demo` and `bench` have a `--database-url` of their own, read from
+/// another environment variable so that they never touch `DATABASE_URL`'s database.
+fn hoist_connection_options(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let mut before = Vec::new();
+    let mut moved = Vec::new();
+    let mut it = args.into_iter();
+    before.extend(it.next());
+    while let Some(arg) = it.next() {
+        let text = arg.to_string_lossy().into_owned();
+        let name = text.split('=').next().unwrap_or_default();
+        if CONNECTION_OPTIONS.contains(&name) {
+            let has_value = text.contains('=');
+            moved.push(arg);
+            if !has_value {
+                moved.extend(it.next());
+            }
+            continue;
+        }
+        let is_subcommand = !text.starts_with('-');
+        before.push(arg);
+        if is_subcommand {
+            break;
+        }
+    }
+    before.extend(moved);
+    before.extend(it);
+    before
+}
+
+/// Whether the failure is only a closed stdout (`ratchet explain x | head -1`).
+fn broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
 fn main() {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(hoist_connection_options(std::env::args_os().collect()));
     output::init_tracing(cli.verbose);
     let result = match &cli.command {
         Command::Lint(a) => lint_cmd::run_lint(a),
@@ -73,6 +129,7 @@ fn main() {
     };
     match result {
         Ok(code) => std::process::exit(code),
+        Err(e) if broken_pipe(&e) => std::process::exit(0),
         Err(e) => {
             output::error(&e);
             std::process::exit(engine_cmd::exit_code(&e));
@@ -102,5 +159,45 @@ async fn run_async(command: &Command) -> anyhow::Result<i32> {
         Command::Demo(a) => demo::run(a).await,
         Command::Bench(a) => bench::run(a).await,
         Command::Lint(_) | Command::Explain(_) | Command::Convert(_) => Ok(0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::hoist_connection_options;
+
+    fn hoist(args: &[&str]) -> Vec<String> {
+        hoist_connection_options(args.iter().map(Into::into).collect())
+            .into_iter()
+            .map(|a| a.into_string().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn connection_options_before_the_subcommand_move_behind_it() {
+        assert_eq!(
+            hoist(&[
+                "ratchet",
+                "--database-url",
+                "X",
+                "-v",
+                "--wait=2s",
+                "start",
+                "f.yaml"
+            ]),
+            [
+                "ratchet",
+                "-v",
+                "start",
+                "--database-url",
+                "X",
+                "--wait=2s",
+                "f.yaml"
+            ]
+        );
+        assert_eq!(
+            hoist(&["ratchet", "status", "--schema", "app"]),
+            ["ratchet", "status", "--schema", "app"]
+        );
     }
 }

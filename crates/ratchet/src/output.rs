@@ -21,20 +21,42 @@ pub fn init_tracing(verbose: u8) {
 
 /// Print an error and its causes once.
 pub fn error(e: &anyhow::Error) {
-    eprintln!("error: {e}");
+    err_line(format!("error: {e}"));
+    let mut previous = e.to_string();
     for cause in e.chain().skip(1) {
-        eprintln!("  caused by: {cause}");
+        let cause = cause.to_string();
+        // An error that already quotes its cause (a failed step names what failed and
+        // the next step) would otherwise print the cause, and its advice, twice.
+        if !previous.contains(&cause) {
+            err_line(format!("  caused by: {cause}"));
+        }
+        previous = cause;
     }
 }
 
-/// A line on stdout.
+/// A line on stdout. When the reader has gone (`ratchet status | head -1`), exit quietly
+/// with 0 as other Unix tools do instead of panicking like `println!` (issue 9): the
+/// work is done by the time results are printed, only the rest of the output is lost.
 pub fn line(s: impl AsRef<str>) {
-    println!("{}", s.as_ref());
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    let res = writeln!(out, "{}", s.as_ref()).and_then(|()| out.flush());
+    if let Err(e) = res {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+    }
+}
+
+/// A line on stderr; a closed stderr is ignored (never panic on output).
+pub fn err_line(s: impl AsRef<str>) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr().lock(), "{}", s.as_ref());
 }
 
 /// A warning on stderr.
 pub fn warn(s: &str) {
-    eprintln!("warning: {s}");
+    err_line(format!("warning: {s}"));
 }
 
 /// Progress of the engine on stderr: a bar for backfills on a terminal, one line per
@@ -61,9 +83,9 @@ impl Progress {
             if last.elapsed() >= std::time::Duration::from_secs(1) {
                 *last = std::time::Instant::now();
                 let total = total.map(|t| format!("/~{t}")).unwrap_or_default();
-                eprintln!(
+                err_line(format!(
                     "  backfill {table}: {done}{total} rows, {rate:.0} rows/s, batch {batch}"
-                );
+                ));
             }
             return;
         }
@@ -132,32 +154,40 @@ impl Reporter for Progress {
                 } else {
                     String::new()
                 };
-                eprintln!(
+                err_line(format!(
                     "  ✓ [{} #{step}] {description} ({} ms{retries})",
                     phase.as_str(),
                     duration.as_millis()
-                );
+                ));
             }
             Event::StepSkipped {
                 phase,
                 step,
                 description,
-            } => eprintln!(
+            } => err_line(format!(
                 "  · [{} #{step}] {description} (already done)",
                 phase.as_str()
-            ),
+            )),
             Event::Retry {
                 description,
                 attempt,
                 wait,
                 sqlstate,
                 message,
-            } => eprintln!(
-                "  ↻ {description}: {message} [{sqlstate}]; retry {} in {} ms",
-                attempt + 1,
-                wait.as_millis()
-            ),
-            Event::Info(s) => eprintln!("  {s}"),
+                blockers,
+            } => {
+                let by = if blockers.is_empty() {
+                    String::new()
+                } else {
+                    format!("; blocked by {}", blockers.join(", "))
+                };
+                err_line(format!(
+                    "  ↻ {description}: {message} [{sqlstate}]{by}; retry {} in {} ms",
+                    attempt + 1,
+                    wait.as_millis()
+                ))
+            }
+            Event::Info(s) => err_line(format!("  {s}")),
         }
     }
 }

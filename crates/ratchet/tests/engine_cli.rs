@@ -147,7 +147,8 @@ async fn exit_codes_and_errors_for_bad_input() {
     let missing = dir.path().join("02_missing.yaml");
     std::fs::write(&missing, "operations:\n  - drop_table:\n      name: nope\n").unwrap();
     let o = ratchet(&db, &["start", missing.to_str().unwrap()], &[]);
-    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    // A bad file is a usage error whatever is wrong with it (issue 9: this was 1).
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(String::from_utf8_lossy(&o.stderr).contains("table `nope` does not exist"));
 
     for workers in ["0", "65", "two"] {
@@ -166,24 +167,49 @@ async fn exit_codes_and_errors_for_bad_input() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_process_waits_then_refuses_while_one_runs() {
     let db = TestDb::new().await;
+    let o = ratchet(&db, &["init"], &[]);
+    assert!(o.status.success(), "{}", text(&o));
     let holder = db.client().await;
     holder
         .query("SELECT pg_advisory_lock(hashtext('ratchet:ratchet'))", &[])
         .await
         .unwrap();
     let t = std::time::Instant::now();
-    let o = ratchet(&db, &["status", "--wait", "1s"], &[]);
+    let o = ratchet(&db, &["init", "--wait", "1s"], &[]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("another ratchet process"));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("another ratchet process"), "{err}");
+    assert!(
+        err.contains(
+            "`ratchet status` shows what it is doing: let it finish, or wait longer with --wait"
+        ),
+        "{err}"
+    );
     assert!(
         t.elapsed() >= std::time::Duration::from_secs(1),
         "it waited"
     );
+    let o = ratchet(&db, &["init", "--wait", "0"], &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    // Read-only commands never take the lock: they answer at once.
     let o = ratchet(&db, &["status", "--wait", "0"], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("01_t.yaml");
+    std::fs::write(
+        &f,
+        "operations:\n  - create_table:\n      name: t\n      columns:\n        - name: id\n          type: bigint\n          pk: true\n",
+    )
+    .unwrap();
+    let o = ratchet(&db, &["plan", f.to_str().unwrap(), "--wait", "0"], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("CREATE TABLE"), "{}", text(&o));
+    // Connection options before the subcommand (issue 9).
+    let o = ratchet(&db, &["--wait", "0", "init"], &[]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     // With the default wait, a release while waiting lets the second process through.
     let second = std::thread::scope(|s| {
-        let second = s.spawn(|| ratchet(&db, &["status"], &[]));
+        let second = s.spawn(|| ratchet(&db, &["init"], &[]));
         std::thread::sleep(std::time::Duration::from_millis(700));
         // The test runs on the runtime's own thread, the connection on its workers.
         let rt = tokio::runtime::Handle::current();
@@ -323,6 +349,7 @@ async fn sigkill_during_backfill_then_resume_loses_and_repeats_nothing() {
         .unwrap()
         .subsec_nanos() as u64;
     let mut kills = 0;
+    let mut last_killed = false;
     // Killed runs with one to four workers: slices cut by one run are walked, and cut
     // again, by the next.
     for workers in ["3", "1", "4", "2"] {
@@ -339,13 +366,27 @@ async fn sigkill_during_backfill_then_resume_loses_and_repeats_nothing() {
             .wrapping_add(1442695040888963407);
         let wait = 100 + (seed >> 33) % 300;
         tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
-        if child.try_wait().unwrap().is_none() {
+        last_killed = child.try_wait().unwrap().is_none();
+        if last_killed {
             child.kill().unwrap();
             kills += 1;
         }
         child.wait().unwrap();
     }
     assert!(kills >= 1, "the backfill was never interrupted");
+    if last_killed {
+        // Issue 9: after a kill mid-backfill, status named the new version schema,
+        // which did not exist yet.
+        let o = ratchet(&db, &["status", "--format", "json"], &[]);
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(v["version_schema"], "public_01_items", "{}", text(&o));
+        assert_eq!(
+            v["pending_version_schema"],
+            "public_02_type",
+            "{}",
+            text(&o)
+        );
+    }
     let o = ratchet(&db, &["start", v2, "--backfill-workers", "2"], &[]);
     assert!(o.status.success(), "after {kills} kills: {}", text(&o));
     let o = ratchet(&db, &["validate"], &[]);
@@ -369,6 +410,419 @@ async fn sigkill_during_backfill_then_resume_loses_and_repeats_nothing() {
         scalar(&db, "SELECT sum(amount) FROM public.items").await,
         "200010000"
     );
+}
+
+/// `items(id, amount text, note text)` with `rows` rows, and a second migration that
+/// changes `amount` to bigint (a backfill) and then indexes `note` concurrently.
+async fn items_with_backfill(db: &TestDb, dir: &Path, rows: i64) -> (String, String) {
+    let v1 = dir.join("01_items.yaml");
+    std::fs::write(
+        &v1,
+        "operations:\n  - create_table:\n      name: items\n      columns:\n        - name: id\n          type: bigint\n          pk: true\n        - name: amount\n          type: text\n        - name: note\n          type: text\n",
+    )
+    .unwrap();
+    let v2 = dir.join("02_type.yaml");
+    std::fs::write(
+        &v2,
+        "operations:\n  - alter_column:\n      table: items\n      column: amount\n      type: bigint\n      up: CAST(amount AS bigint)\n      down: CAST(amount AS text)\n  - create_index:\n      name: items_note_idx\n      table: items\n      columns:\n        - column: note\n",
+    )
+    .unwrap();
+    let (v1, v2) = (v1.display().to_string(), v2.display().to_string());
+    let o = ratchet(db, &["start", &v1, "--complete"], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let c = db.client().await;
+    c.batch_execute(&format!(
+        "INSERT INTO public.items SELECT g, g::text, 'n' || g FROM generate_series(1, {rows}) g"
+    ))
+    .await
+    .unwrap();
+    (v1, v2)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_answers_at_once_during_a_backfill_and_a_waiting_start_causes_no_deadlock() {
+    // Issue 9: status waited for the migration lock, and any waiter made the running
+    // CREATE INDEX CONCURRENTLY deadlock (40P01) over and over.
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (_, v2) = items_with_backfill(&db, dir.path(), 40_000).await;
+    let spawn_start = |wait: &str| {
+        Command::new(env!("CARGO_BIN_EXE_ratchet"))
+            .args(["start", &v2, "--batch-max", "100", "--batch-target", "20ms"])
+            .args([
+                "--lock-timeout",
+                "200ms",
+                "--max-attempts",
+                "3",
+                "--wait",
+                wait,
+            ])
+            .env("DATABASE_URL", &db.url)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let first = spawn_start("10s");
+    // status, from another terminal, while the backfill runs: at once, with progress.
+    let mut progress = None;
+    for _ in 0..100 {
+        let t = std::time::Instant::now();
+        let o = ratchet(&db, &["status"], &[]);
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(3),
+            "{}",
+            text(&o)
+        );
+        assert!(o.status.success(), "{}", text(&o));
+        let out = String::from_utf8_lossy(&o.stdout).into_owned();
+        let live = out.lines().find(|l| {
+            l.contains("backfill items:") && !l.contains(" 0 rows") && !l.contains("done")
+        });
+        if let Some(l) = live {
+            progress = Some((l.to_string(), out.clone()));
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let (live, out) = progress.expect("status never showed the running backfill");
+    assert!(live.contains(" rows"), "{out}");
+    assert!(out.contains("active: 02_type (started)"), "{out}");
+    // The new version schema is not usable before the views step: reported as pending.
+    assert!(out.contains("version schema: public_01_items\n"), "{out}");
+    assert!(
+        out.contains("pending version schema: public_02_type"),
+        "{out}"
+    );
+    let o = ratchet(&db, &["status", "--format", "json"], &[]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["version_schema"], "public_01_items", "{}", text(&o));
+    assert_eq!(
+        v["pending_version_schema"],
+        "public_02_type",
+        "{}",
+        text(&o)
+    );
+    // The JSON carries the live progress too.
+    let backfill = &v["active"]["backfills"][0];
+    assert_eq!(backfill["table"], "items", "{v}");
+    assert!(backfill["rows_done"].as_i64().unwrap() > 0, "{v}");
+    // A second start waits for the lock (polling, no open transaction) through the
+    // backfill and the concurrent index build of the first.
+    let mut first = first;
+    let second = spawn_start("60s");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(
+        first.try_wait().unwrap().is_none(),
+        "the first start ended too soon"
+    );
+    let first = first.wait_with_output().unwrap();
+    assert!(first.status.success(), "{}", text(&first));
+    let err = String::from_utf8_lossy(&first.stderr);
+    assert!(!err.contains('↻') && !err.contains("40P01"), "{err}");
+    assert!(err.contains("build index items_note_idx"), "{err}");
+    let second = second.wait_with_output().unwrap();
+    assert!(second.status.success(), "{}", text(&second));
+    assert!(
+        text(&second).contains("resuming the start"),
+        "{}",
+        text(&second)
+    );
+    let o = ratchet(&db, &["status", "--format", "json"], &[]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["version_schema"], "public_02_type", "{}", text(&o));
+    assert_eq!(v["pending_version_schema"], serde_json::Value::Null);
+}
+
+#[tokio::test]
+async fn an_up_syntax_error_points_at_the_fragment_and_exits_2() {
+    // Issue 9: the error blamed a `)` the user never wrote, at the operation's position,
+    // and exited 1.
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    items_with_backfill(&db, dir.path(), 1).await;
+    let bad = dir.path().join("02_bad_up.yaml");
+    std::fs::write(
+        &bad,
+        "operations:\n  - alter_column:\n      table: items\n      column: amount\n      type: bigint\n      up: CAST(amount AS bigint) bogus junk\n      down: CAST(amount AS text)\n",
+    )
+    .unwrap();
+    for cmd in ["plan", "start"] {
+        let o = ratchet(&db, &[cmd, bad.to_str().unwrap()], &[]);
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("02_bad_up.yaml:6:40: up `CAST(amount AS bigint) bogus junk` is not a valid SQL expression: syntax error at or near \"junk\""), "{err}");
+        assert!(!err.contains("\")\""), "{err}");
+    }
+    std::fs::write(
+        &bad,
+        "operations:\n  - alter_column:\n      table: items\n      column: amount\n      type: bigint\n      up: |\n        CASE WHEN amount = '' THEN 0\n             ELSE CAST(amount AS bigint) +\n        END\n      down: CAST(amount AS text)\n",
+    )
+    .unwrap();
+    let o = ratchet(&db, &["plan", bad.to_str().unwrap()], &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("02_bad_up.yaml:9:9: up `CASE"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[tokio::test]
+async fn a_failed_start_reports_the_old_version_schema_and_takes_the_fixed_file() {
+    // Issue 9: status named the new version schema although start never created it, and
+    // the fixed file was refused as "immutable" although no step had run.
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    items_with_backfill(&db, dir.path(), 10).await;
+    let v2 = dir.path().join("02_flag.yaml");
+    let write = |ty: &str| {
+        std::fs::write(
+            &v2,
+            format!("operations:\n  - add_column:\n      table: items\n      column:\n        name: flag\n        type: {ty}\n        nullable: true\n"),
+        )
+        .unwrap()
+    };
+    write("bgint");
+    let v2s = v2.to_str().unwrap();
+    let o = ratchet(&db, &["start", v2s], &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("type \"bgint\" does not exist"), "{err}");
+    assert_eq!(
+        err.matches("run the same command again").count(),
+        1,
+        "{err}"
+    );
+    let o = ratchet(&db, &["status", "--format", "json"], &[]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["version_schema"], "public_01_items", "{}", text(&o));
+    assert_eq!(
+        v["pending_version_schema"],
+        "public_02_flag",
+        "{}",
+        text(&o)
+    );
+    let o = ratchet(&db, &["status"], &[]);
+    assert!(
+        text(&o).contains("version schema: public_01_items\n"),
+        "{}",
+        text(&o)
+    );
+    write("bigint");
+    let o = ratchet(&db, &["start", v2s], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("no step of 02_flag ran"), "{}", text(&o));
+    let o = ratchet(&db, &["status", "--format", "json"], &[]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["version_schema"], "public_02_flag", "{}", text(&o));
+    assert_eq!(v["pending_version_schema"], serde_json::Value::Null);
+    assert_eq!(
+        columns(&db, "public_02_flag", "items").await,
+        ["id", "amount", "note", "flag"]
+    );
+    // Once steps have run, a changed file names the way out.
+    write("text");
+    let o = ratchet(&db, &["start", v2s], &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("`ratchet abort` undoes them"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[tokio::test]
+async fn migrate_ignores_a_comment_added_to_an_applied_file() {
+    // Issue 9: the checksum covered the raw bytes, so a comment blocked `migrate`.
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("01_t.yaml");
+    let body = "operations:\n  - create_table:\n      name: t\n      columns:\n        - name: id\n          type: bigint\n          pk: true\n";
+    std::fs::write(&f, body).unwrap();
+    let d = dir.path().to_str().unwrap();
+    let o = ratchet(&db, &["migrate", d, "--complete"], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    std::fs::write(
+        &f,
+        format!("# creates t\n{}", body.replace("bigint", "'bigint'")),
+    )
+    .unwrap();
+    let o = ratchet(&db, &["migrate", d, "--complete"], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("everything is applied already"),
+        "{}",
+        text(&o)
+    );
+    std::fs::write(&f, body.replace("bigint", "int")).unwrap();
+    let o = ratchet(&db, &["migrate", d, "--complete"], &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("applied migrations are immutable"),
+        "{}",
+        text(&o)
+    );
+}
+
+/// Runs ratchet with its stdout closed before it prints anything.
+fn with_closed_stdout(db: &TestDb, args: &[&str]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ratchet"))
+        .args(args)
+        .env("DATABASE_URL", &db.url)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    child.wait_with_output().unwrap()
+}
+
+#[tokio::test]
+async fn a_closed_pipe_ends_the_output_quietly() {
+    // Issue 9: `ratchet status | head -3` panicked with "failed printing to stdout".
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (_, v2) = items_with_backfill(&db, dir.path(), 1).await;
+    for args in [
+        vec!["status"],
+        vec!["status", "--format", "json"],
+        vec!["plan", &v2, "--format", "json"],
+        vec!["plan", &v2],
+        vec!["explain", "A18"],
+        vec!["explain", "--list"],
+    ] {
+        let o = with_closed_stdout(&db, &args);
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", text(&o));
+        assert!(o.stderr.is_empty(), "{args:?}: {}", text(&o));
+    }
+}
+
+#[tokio::test]
+async fn durations_need_a_unit_and_options_may_precede_the_subcommand() {
+    let db = TestDb::new().await;
+    let o = ratchet(&db, &["init", "--wait", "1"], &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "");
+    let err = String::from_utf8_lossy(&o.stderr);
+    let first = err.lines().next().unwrap_or_default();
+    assert_eq!(
+        first,
+        "error: invalid value '1' for '--wait <WAIT>': `1` has no unit: write 1s for seconds or 1ms for milliseconds",
+        "{err}"
+    );
+    // docs/commands.md shows that very line.
+    let doc = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/commands.md"),
+    )
+    .unwrap();
+    assert!(
+        doc.contains(first),
+        "docs/commands.md is out of date: {first}"
+    );
+    let o = ratchet(&db, &["--lock-timeout", "1", "status"], &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let o = ratchet(
+        &db,
+        &[
+            "--database-url",
+            &db.url,
+            "--schema=public",
+            "--wait",
+            "2s",
+            "init",
+        ],
+        &[("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none")],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("state schema `ratchet` is ready"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[tokio::test]
+async fn plan_shows_raw_sql_locks_from_the_linters_table() {
+    // Issue 9: a NOT VALID foreign key and VALIDATE CONSTRAINT were shown as ACCESS
+    // EXCLUSIVE, and the referenced table not at all.
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    items_with_backfill(&db, dir.path(), 1).await;
+    let f = dir.path().join("02_fk.yaml");
+    std::fs::write(
+        &f,
+        "operations:\n  - sql:\n      up: ALTER TABLE items ADD CONSTRAINT items_fk FOREIGN KEY (id) REFERENCES other (id) NOT VALID; ALTER TABLE items VALIDATE CONSTRAINT items_fk\n",
+    )
+    .unwrap();
+    let o = ratchet(&db, &["plan", f.to_str().unwrap()], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    let locks: Vec<&str> = out.lines().filter(|l| l.contains("lock:")).collect();
+    assert_eq!(
+        locks[..3],
+        [
+            "        lock: SHARE ROW EXCLUSIVE on public.items",
+            "        lock: SHARE ROW EXCLUSIVE on public.other",
+            "        lock: SHARE UPDATE EXCLUSIVE on public.items",
+        ],
+        "{out}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lock_retries_name_the_blocking_session() {
+    // Issue 9: retries said only "retry 2 in 86 ms" and the give-up error sent the user to
+    // pg_stat_activity.
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    items_with_backfill(&db, dir.path(), 1).await;
+    let blocker = db.client().await;
+    blocker
+        .batch_execute(
+            "SET application_name = 'report-job'; BEGIN; SELECT count(*) FROM public.items",
+        )
+        .await
+        .unwrap();
+    let pid: i32 = blocker
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let f = dir.path().join("02_flag.yaml");
+    std::fs::write(
+        &f,
+        "operations:\n  - add_column:\n      table: items\n      column:\n        name: flag\n        type: boolean\n        nullable: true\n",
+    )
+    .unwrap();
+    let o = ratchet(
+        &db,
+        &["start", f.to_str().unwrap(), "--max-attempts", "2"],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    let who = format!(
+        "blocked by pid {pid} (application report-job, idle in transaction, transaction open "
+    );
+    let retry = err.lines().find(|l| l.contains('↻')).unwrap_or_default();
+    assert!(retry.contains(&who), "{err}");
+    assert!(retry.contains("retry 2 in"), "{err}");
+    let age = |l: &str| {
+        let rest = &l[l.find(&who).unwrap() + who.len()..];
+        let secs = rest.split(' ').next().unwrap().parse::<f64>();
+        assert!(secs.is_ok() && rest.contains(" s)"), "{l}");
+    };
+    age(retry);
+    // The final error names the blocker too, and gives the next step once.
+    let last = err
+        .lines()
+        .find(|l| l.contains("gave up after 2 attempts"))
+        .unwrap_or_default();
+    assert!(last.contains(&who), "{err}");
+    age(last);
+    assert_eq!(err.matches("pg_terminate_backend").count(), 1, "{err}");
+    assert_eq!(o.stdout, b"", "{err}");
 }
 
 fn stopped(pid: u32) -> bool {
@@ -493,6 +947,142 @@ async fn a_frozen_ratchet_never_holds_its_locks_for_long() {
             "{point}"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn views_carry_the_tables_comments_and_no_ratchet_marker() {
+    // Issue 9: views carried the comment `ratchet:<hash>`, which `inspectdb
+    // --include-views` copied into generated models. The table's and the columns' own
+    // comments are shown instead; ratchet's bookkeeping stays in its state schema.
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let v1 = dir.path().join("01_items.yaml");
+    std::fs::write(
+        &v1,
+        "operations:\n  - create_table:\n      name: items\n      comment: customer items\n      columns:\n        - name: id\n          type: bigint\n          pk: true\n        - name: note\n          type: text\n          nullable: true\n          comment: free text\n",
+    )
+    .unwrap();
+    let v2 = dir.path().join("02_flag.yaml");
+    std::fs::write(
+        &v2,
+        "operations:\n  - add_column:\n      table: items\n      column:\n        name: flag\n        type: boolean\n        nullable: true\n        comment: set by the new version\n",
+    )
+    .unwrap();
+    let o = ratchet(&db, &["start", v1.to_str().unwrap(), "--complete"], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = ratchet(&db, &["start", v2.to_str().unwrap()], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    // Both version schemas exist now, each with its view of items.
+    let comments = |schema: &str| {
+        format!(
+            "SELECT coalesce(obj_description('{schema}.items'::regclass, 'pg_class'), '-') || ' | ' ||
+                    string_agg(a.attname || '=' || coalesce(col_description(a.attrelid, a.attnum), '-'), ', ' ORDER BY a.attnum)
+               FROM pg_attribute a WHERE a.attrelid = '{schema}.items'::regclass AND a.attnum > 0"
+        )
+    };
+    assert_eq!(
+        scalar(&db, &comments("public_01_items")).await,
+        "customer items | id=-, note=free text"
+    );
+    assert_eq!(
+        scalar(&db, &comments("public_02_flag")).await,
+        "customer items | id=-, note=free text, flag=set by the new version"
+    );
+    // No view, in any schema, carries a ratchet marker.
+    let markers = "SELECT count(*)::text FROM pg_description d JOIN pg_class c ON c.oid = d.objoid
+                    WHERE d.classoid = 'pg_class'::regclass AND c.relkind = 'v'
+                      AND d.description LIKE 'ratchet:%'";
+    assert_eq!(scalar(&db, markers).await, "0");
+    let o = ratchet(&db, &["complete"], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        scalar(&db, &comments("public_02_flag")).await,
+        "customer items | id=-, note=free text, flag=set by the new version"
+    );
+    assert_eq!(scalar(&db, markers).await, "0");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_up_names_the_row_and_one_way_out_for_each_cause() {
+    // Issue 9: after a runtime `up` failure the error said both "fix that row or the
+    // expression, then run ratchet backfill" and "run the same command again", and a
+    // fixed expression was never picked up by `ratchet backfill`.
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (_, v2) = items_with_backfill(&db, dir.path(), 50).await;
+    let c = db.client().await;
+    c.batch_execute("UPDATE public.items SET amount = 'seven' WHERE id = 7")
+        .await
+        .unwrap();
+    let o = ratchet(&db, &["start", &v2], &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "", "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("`up` of items.amount fails for the row with (id)=(7): invalid input syntax for type bigint: \"seven\""),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            "If the row is wrong: fix it, then run the same command again (it resumes here). \
+             If `up` is wrong: run `ratchet abort`, fix `up` in the file, then run `ratchet start` again"
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        err.matches("run the same command again").count(),
+        1,
+        "{err}"
+    );
+    assert!(!err.contains("run `ratchet backfill`"), "{err}");
+    // status, meanwhile: the old version is the one to use, the backfill unfinished.
+    let o = ratchet(&db, &["status", "--format", "json"], &[]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["version_schema"], "public_01_items", "{}", text(&o));
+    assert_eq!(v["pending_version_schema"], "public_02_type");
+    assert_eq!(v["active"]["backfills"][0]["table"], "items", "{v}");
+    assert_eq!(v["active"]["backfills"][0]["done"], false, "{v}");
+    // The row was wrong: fix it and run the same command again.
+    c.batch_execute("UPDATE public.items SET amount = '7' WHERE id = 7")
+        .await
+        .unwrap();
+    let o = ratchet(&db, &["start", &v2], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = ratchet(&db, &["validate"], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = ratchet(&db, &["complete"], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        scalar(&db, "SELECT sum(amount) FROM public.items").await,
+        "1275"
+    );
+    // The expression is wrong: abort, fix `up` in the file, start again.
+    let v3 = dir.path().join("03_note.yaml");
+    let write = |up: &str| {
+        std::fs::write(
+            &v3,
+            format!("operations:\n  - alter_column:\n      table: items\n      column: note\n      type: bigint\n      up: {up}\n      down: CAST(note AS text)\n"),
+        )
+        .unwrap()
+    };
+    write("CAST(note AS bigint)");
+    let v3s = v3.to_str().unwrap();
+    let o = ratchet(&db, &["start", v3s], &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("`up` of items.note fails for the row with (id)=(1)"),
+        "{}",
+        text(&o)
+    );
+    let o = ratchet(&db, &["abort"], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    write("CAST(substr(note, 2) AS bigint)");
+    let o = ratchet(&db, &["start", v3s, "--complete"], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        scalar(&db, "SELECT sum(note) FROM public.items").await,
+        "1275"
+    );
 }
 
 /// `ratchet grants` after a GRANT made once the migration had started; `plan` and `start`

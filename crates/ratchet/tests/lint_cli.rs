@@ -273,13 +273,73 @@ fn explain_prints_the_rule_doc() {
     let dir = project(&[]);
     let run = ratchet(dir.path(), &["explain", "A18"], None);
     assert_eq!(run.code, 0);
-    assert!(run.stdout.starts_with("<!-- generated"), "{}", run.stdout);
-    assert!(run.stdout.contains("# A18 `create-index-non-concurrently`"));
+    assert_eq!(run.stderr, "");
+    // The page of docs/rules/, without its generated-file marker (issue 9).
+    assert!(
+        run.stdout
+            .starts_with("# A18 `create-index-non-concurrently`\n"),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("<!--"), "{}", run.stdout);
     assert!(run.stdout.contains("## What to do instead"));
+    let page = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../docs/rules/create-index-non-concurrently.md"),
+    )
+    .expect("rule page");
+    assert!(page.ends_with(&run.stdout), "{page}");
+    let by_name = ratchet(
+        dir.path(),
+        &["explain", "create-index-non-concurrently"],
+        None,
+    );
+    assert_eq!(by_name.stdout, run.stdout);
     let list = ratchet(dir.path(), &["explain", "--list"], None);
     assert!(list.stdout.lines().count() >= 78, "{}", list.stdout);
     let unknown = ratchet(dir.path(), &["explain", "no-such-rule"], None);
     assert_eq!(unknown.code, 2);
+    assert_eq!(unknown.stdout, "");
+    assert_eq!(
+        unknown.stderr,
+        "error: unknown rule `no-such-rule` (`ratchet explain --list` lists every rule)\n"
+    );
+    // A typo of a name or of a code gets a did-you-mean (issue 9).
+    let typo = ratchet(
+        dir.path(),
+        &["explain", "create-index-nonconcurrently"],
+        None,
+    );
+    assert_eq!(typo.code, 2);
+    assert_eq!(typo.stdout, "");
+    assert_eq!(
+        typo.stderr,
+        "error: unknown rule `create-index-nonconcurrently`; did you mean \
+         `create-index-non-concurrently`? (`ratchet explain --list` lists every rule)\n"
+    );
+    // docs/commands.md shows the same error.
+    let doc = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/commands.md"),
+    )
+    .expect("docs/commands.md");
+    let shown = ratchet(dir.path(), &["explain", "create-index-nonconcurent"], None);
+    assert!(
+        doc.contains(shown.stderr.trim_end()),
+        "docs/commands.md is out of date: {}",
+        shown.stderr
+    );
+    let lint = ratchet(
+        dir.path(),
+        &["lint", "--disable", "create-index-nonconcurrently", "-"],
+        Some(GOOD),
+    );
+    assert_eq!(lint.code, 2);
+    assert!(
+        lint.stderr
+            .contains("did you mean `create-index-non-concurrently`?"),
+        "{}",
+        lint.stderr
+    );
 }
 
 /// The example of docs/convert.md, end to end: the YAML and the notes it shows are what the

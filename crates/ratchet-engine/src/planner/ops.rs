@@ -17,12 +17,17 @@ use crate::sql::{ident, literal};
 
 impl Planner<'_> {
     /// Check a user SQL expression with the PostgreSQL parser.
+    /// An error points at the fragment's own line and column in the file, not at the
+    /// operation (issue 9).
     pub(super) fn expr(&self, what: &str, sql: &str) -> Result<(), EngineError> {
-        fragment::check_expression(sql).map_err(|e| {
-            self.invalid(
-                format!("{what} `{sql}` is not a valid SQL expression: {e}"),
-                "write a single SQL expression (pgroll's `SELECT CASE …` form is accepted too)",
-            )
+        let Some((message, offset)) = fragment::expression_error(sql) else {
+            return Ok(());
+        };
+        Err(EngineError::Invalid {
+            location: self.input.migration.fragment_location(self.op, sql, offset),
+            message: format!("{what} `{sql}` is not a valid SQL expression: {message}"),
+            hint: "write a single SQL expression (pgroll's `SELECT CASE …` form is accepted too)"
+                .into(),
         })
     }
 

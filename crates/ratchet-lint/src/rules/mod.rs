@@ -19,5 +19,26 @@ pub fn find(name: &str) -> Option<&'static Rule> {
     ALL.iter().copied().find(|r| r.matches(name))
 }
 
+/// The rule name closest to an unknown `name` (`create-index-nonconcurrently`, `A81`),
+/// when one is an obvious typo; a typo of a code suggests the code.
+pub fn suggest(name: &str) -> Option<&'static str> {
+    let names: Vec<String> = ALL.iter().map(|r| r.name.to_string()).collect();
+    let codes: Vec<String> = ALL.iter().map(|r| r.code.to_string()).collect();
+    let close = |valid: &[String]| {
+        let best = ratchet_spec::closest(name, valid)?;
+        ALL.iter().copied().find(|r| r.matches(best))
+    };
+    close(&names)
+        .map(|r| r.name)
+        .or_else(|| close(&codes).map(|r| r.code))
+}
+
+/// "; did you mean `x`?" for an unknown rule name, or nothing.
+pub fn did_you_mean(name: &str) -> String {
+    suggest(name)
+        .map(|s| format!("; did you mean `{s}`?"))
+        .unwrap_or_default()
+}
+
 /// For rules whose findings the engine produces (syntax errors, unused suppressions).
 pub fn no_check(_cx: &crate::Context<'_>, _sink: &mut crate::Sink) {}
