@@ -54,6 +54,10 @@ pub struct ActiveStatus {
     pub phase: String,
     pub version_schema: String,
     pub steps: Vec<StepStatus>,
+    /// The plan's warnings (e.g. a NOT NULL column only `up` fills: new-version inserts
+    /// that omit it fail after `complete`), repeated while the migration is active.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -381,6 +385,7 @@ impl Engine {
                     name: a.name.clone(),
                     phase: a.phase.clone(),
                     version_schema: a.version_schema.clone(),
+                    warnings: a.plan.warnings.clone(),
                     steps: a
                         .plan
                         .steps

@@ -469,6 +469,9 @@ pub async fn status(a: &StatusArgs) -> anyhow::Result<i32> {
     match &st.active {
         Some(act) => {
             line(format!("active: {} ({})", act.name, act.phase));
+            for w in &act.warnings {
+                line(format!("  warning: {w}"));
+            }
             for p in &backfills {
                 let total = p
                     .rows_total

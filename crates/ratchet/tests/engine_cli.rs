@@ -1119,6 +1119,13 @@ async fn grants_resync_not_null_warning_and_what_complete_dropped() {
         text(&o)
     );
 
+    let o = ratchet(&db, &["status"], &[]);
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("warning: `users.handle` becomes NOT NULL"),
+        "status repeats it while the migration is active: {}",
+        text(&o)
+    );
+
     let c = db.client().await;
     let app = format!("{}_reader", db.name);
     c.batch_execute(&format!(
