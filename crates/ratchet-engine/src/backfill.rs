@@ -581,6 +581,9 @@ struct Shared<'a> {
     s: String,
     cfg: BackfillConfig,
     lock_timeout: Duration,
+    /// The retry budget of a batch (attempts and backoff), as for steps.
+    retry: crate::executor::Config,
+    state: crate::state::State,
     reporter: Arc<dyn crate::executor::Reporter>,
     throttle: Arc<dyn Throttle>,
     /// Whether the batches may switch ordinary triggers off (`session_replication_role`).
@@ -644,6 +647,8 @@ pub(crate) async fn run(
         s: ident(&engine.config.state_schema),
         cfg: engine.config.backfill.clone(),
         lock_timeout: engine.config.lock_timeout,
+        retry: engine.config.clone(),
+        state: engine.state.clone(),
         reporter: engine.reporter.clone(),
         throttle: engine.throttle.clone(),
         replica: may_skip_triggers(engine, spec).await,
@@ -670,22 +675,53 @@ async fn worker(client: &mut Client, sh: &Shared<'_>) -> Result<(), EngineError>
             .map(i64::from)
             .unwrap_or(sh.cfg.initial)
             .clamp(sh.cfg.min, sh.cfg.max);
+        // Consecutive lock timeouts / deadlocks of this worker's batches: bounded like a
+        // step's (`--max-attempts`, jittered exponential backoff, an event row each).
+        let mut attempt = 1;
         loop {
             if sh.stop.load(Ordering::SeqCst) {
                 return Ok(());
             }
             let t0 = Instant::now();
             let (updated, finished, cursor) = match one_batch(client, sh, &slice, batch).await {
-                Ok(v) => v,
+                Ok(v) => {
+                    attempt = 1;
+                    v
+                }
                 Err(e) => {
                     if let EngineError::Database { source, .. } = &e {
                         if is_retryable(source) {
+                            let code = crate::error::sqlstate(source);
+                            let message = db_message(source);
+                            if attempt >= sh.retry.max_attempts {
+                                return sh.halt(EngineError::RetriesExhausted {
+                                    attempts: attempt,
+                                    message: format!(
+                                        "backfill batch of {}: [{code}] {message}",
+                                        sh.spec.table
+                                    ),
+                                    blockers: String::new(),
+                                });
+                            }
+                            let wait = crate::executor::backoff(&sh.retry, attempt);
                             report(Event::Info(format!(
-                                "backfill batch of {} hit {}; retrying",
+                                "backfill batch of {} hit {message}; retry {} in {} ms",
                                 sh.spec.table,
-                                db_message(source)
+                                attempt + 1,
+                                wait.as_millis()
                             )));
-                            tokio::time::sleep(Duration::from_millis(200)).await;
+                            sh.state
+                                .event(
+                                    &*client,
+                                    Some(&sh.m.name),
+                                    "retry",
+                                    json!({"step": sh.step, "backfill": sh.spec.table,
+                                        "attempt": attempt, "sqlstate": code, "message": message,
+                                        "wait_ms": wait.as_millis() as u64}),
+                                )
+                                .await?;
+                            tokio::time::sleep(wait).await;
+                            attempt += 1;
                             continue;
                         }
                         let named = name_failing_row(client, sh.spec, &slice, batch, source);

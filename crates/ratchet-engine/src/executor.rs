@@ -611,11 +611,7 @@ impl Engine {
     }
 
     fn backoff(&self, attempt: u32) -> Duration {
-        let base = self.config.backoff.as_millis() as f64
-            * 2f64.powi(attempt.saturating_sub(1).min(20) as i32);
-        let capped = base.min(self.config.max_backoff.as_millis() as f64);
-        let jitter = rand::rng().random_range(0.5..1.5);
-        Duration::from_millis((capped * jitter) as u64)
+        backoff(&self.config, attempt)
     }
 
     /// One attempt of a transactional step: the statements (or the view sync) and the
@@ -752,4 +748,15 @@ impl Engine {
     pub fn describe(plan: &Plan) -> Vec<(usize, &Step)> {
         plan.steps.iter().enumerate().collect()
     }
+}
+
+/// The wait before retry `attempt + 1` after a lock timeout or deadlock: exponential from
+/// `config.backoff`, capped at `config.max_backoff`, ±50 % jitter (so two waiters that
+/// collided do not collide again). Shared by the step runner and the backfill workers.
+pub(crate) fn backoff(config: &Config, attempt: u32) -> Duration {
+    let base =
+        config.backoff.as_millis() as f64 * 2f64.powi(attempt.saturating_sub(1).min(20) as i32);
+    let capped = base.min(config.max_backoff.as_millis() as f64);
+    let jitter = rand::rng().random_range(0.5..1.5);
+    Duration::from_millis((capped * jitter) as u64)
 }

@@ -568,3 +568,58 @@ async fn a_down_naming_no_column_is_refused_unless_the_migration_completes_at_on
     e.start(&m).await.unwrap();
     e.validate_and_complete().await.unwrap();
 }
+
+// The backfill worker retried a lock timeout forever, every 200 ms, with no event row
+// (issue: restructure the engine, the unbounded backfill retry).
+#[tokio::test]
+async fn a_backfill_blocked_past_its_retry_budget_stops_with_an_event_row_and_resumes() {
+    let db = TestDb::new().await;
+    let files = Files::new();
+    let mut e = payments(&db, &files).await;
+    e.config.run_backfill = false;
+    e.config.lock_timeout = std::time::Duration::from_millis(100);
+    e.config.max_attempts = 3;
+    e.config.backoff = std::time::Duration::from_millis(10);
+    let m = files.migration(
+        "02_cents.yaml",
+        "operations:
+  - alter_column:
+      table: payments
+      column: amount_cents
+      type: bigint
+      up: amount_cents * 100
+      down: (amount_cents / 100)::int
+",
+    );
+    e.start(&m).await.unwrap();
+    let holder = db.client().await;
+    holder
+        .batch_execute("BEGIN; LOCK TABLE payments IN SHARE MODE")
+        .await
+        .unwrap();
+    e.config.run_backfill = true;
+    let err = e.backfill().await.unwrap_err().to_string();
+    assert!(
+        err.contains("gave up after 3 attempts") && err.contains("backfill batch of payments"),
+        "{err}"
+    );
+    let c = db.client().await;
+    let retries: i64 = c
+        .query_one(
+            "SELECT count(*) FROM ratchet.events WHERE kind = 'retry' AND detail ? 'backfill'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(retries, 2, "one event row per retry");
+    holder.batch_execute("ROLLBACK").await.unwrap();
+    e.backfill().await.unwrap();
+    e.validate_and_complete().await.unwrap();
+    let n: i64 = c
+        .query_one("SELECT sum(amount_cents)::bigint FROM payments", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, (1..=50).sum::<i64>() * 100);
+}
