@@ -381,11 +381,22 @@ impl Engine {
         let active = match history.iter().find(|h| h.is_active()) {
             Some(a) => {
                 let done = self.state.done_steps(&self.client, a.id).await?;
+                let mut warnings = a.plan.warnings.clone();
+                for (_, column, n) in
+                    crate::views::omission_counts(&self.client, &a.version_schema).await?
+                {
+                    if n > 0 {
+                        warnings.push(format!(
+                            "{n} insert(s) through {} left out `{column}`: they work now (`up` fills it) and fail after `complete`; make the new application write it",
+                            a.version_schema
+                        ));
+                    }
+                }
                 Some(ActiveStatus {
                     name: a.name.clone(),
                     phase: a.phase.clone(),
                     version_schema: a.version_schema.clone(),
-                    warnings: a.plan.warnings.clone(),
+                    warnings,
                     steps: a
                         .plan
                         .steps

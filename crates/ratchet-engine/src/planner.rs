@@ -107,6 +107,9 @@ struct Planner<'a> {
     /// Defaults the new version's views show while the table keeps the old ones:
     /// `(table, column, default)` by logical names.
     view_defaults: Vec<(String, String, Option<String>)>,
+    /// `(table, column)` (logical): NOT NULL columns only `up` fills until complete,
+    /// whose omissions by new-version inserts are counted for `status`.
+    count_omitted: Vec<(String, String)>,
     warnings: Vec<String>,
 }
 
@@ -132,6 +135,7 @@ impl<'a> Planner<'a> {
             table_renames: Vec::new(),
             abort: Vec::new(),
             view_defaults: Vec::new(),
+            count_omitted: Vec::new(),
             warnings: Vec::new(),
         }
     }
@@ -424,6 +428,11 @@ impl<'a> Planner<'a> {
                             .rev()
                             .find(|(tb, col, _)| *tb == t.logical && *col == c.logical && !c.hidden)
                             .map(|(_, _, d)| d.clone()),
+                        count_omitted: !c.hidden
+                            && self
+                                .count_omitted
+                                .iter()
+                                .any(|(tb, col)| *tb == t.logical && *col == c.logical),
                     })
                     .collect(),
             })
@@ -473,6 +482,7 @@ fn completed_mapping(tables: &[VTable]) -> Mapping {
                         replaces: None,
                         order: Some(i),
                         default: None,
+                        count_omitted: false,
                     })
                     .collect(),
             })

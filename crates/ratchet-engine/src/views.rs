@@ -47,6 +47,10 @@ pub struct ColumnMapping {
     /// The default the view shows instead of the table's (`Some(None)`: none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default: Option<Option<String>>,
+    /// A NOT NULL column that only `up` fills until complete: inserts through this version
+    /// that leave it out are counted (they fail after complete), for `status`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub count_omitted: bool,
 }
 
 /// One view as it should be.
@@ -70,6 +74,26 @@ pub struct ViewColumn {
     pub type_name: String,
     pub default: Option<String>,
     pub comment: Option<String>,
+    /// The sequence in the version schema counting inserts that leave the column out
+    /// (see [`ColumnMapping::count_omitted`]); its view default bumps it.
+    pub counter: Option<String>,
+}
+
+/// Prefix of the omission counters' sequences in a version schema.
+pub const COUNTER_PREFIX: &str = "_ratchet_omitted_";
+
+/// The counter of `table.column` in `version_schema`, and the view default that bumps it
+/// and gives NULL (which the dual-write trigger then fills with `up`).
+fn omission_counter(version_schema: &str, table: &str, column: &str, ty: &str) -> (String, String) {
+    let mut name = format!("{COUNTER_PREFIX}{table}_{column}");
+    while name.len() > 63 {
+        name.pop();
+    }
+    let default = format!(
+        "(CASE WHEN nextval({}::regclass) IS NULL THEN NULL END)::{ty}",
+        literal(&qualified(version_schema, &name))
+    );
+    (name, default)
 }
 
 /// The views of `version_schema` for the catalog seen through `mapping`.
@@ -105,21 +129,29 @@ pub fn desired_views(catalog: &Catalog, mapping: &Mapping, version_schema: &str)
                 Some(o) => o as i64,
                 None => 100_000 + col.attnum as i64,
             };
-            let default = match cm.and_then(|c| c.default.clone()) {
+            let mut default = match cm.and_then(|c| c.default.clone()) {
                 Some(d) => d,
                 None => col.default.clone(),
             };
-            cols.push((position, col, logical, default));
+            let mut counter = None;
+            if default.is_none() && cm.is_some_and(|c| c.count_omitted) {
+                let (name, d) =
+                    omission_counter(version_schema, &logical_table, &logical, &col.type_name);
+                counter = Some(name);
+                default = Some(d);
+            }
+            cols.push((position, col, logical, default, counter));
         }
-        cols.sort_by_key(|(p, c, _, _)| (*p, c.attnum));
+        cols.sort_by_key(|(p, c, _, _, _)| (*p, c.attnum));
         let columns: Vec<ViewColumn> = cols
             .iter()
-            .map(|(_, c, l, default)| ViewColumn {
+            .map(|(_, c, l, default, counter)| ViewColumn {
                 physical: c.name.clone(),
                 logical: l.clone(),
                 type_name: c.type_name.clone(),
                 default: default.clone(),
                 comment: c.comment.clone(),
+                counter: counter.clone(),
             })
             .collect();
         out.push(view_def(
@@ -307,6 +339,26 @@ pub async fn sync(
         }
     }
     let secure = catalog.server_version_num >= 150000;
+    // Omission counters first: the view defaults name them.
+    let wanted: Vec<(String, String)> = views
+        .iter()
+        .flat_map(|v| {
+            v.columns.iter().filter_map(move |c| {
+                c.counter
+                    .clone()
+                    .map(|n| (n, format!("{}.{}", v.name, c.logical)))
+            })
+        })
+        .collect();
+    for (name, what) in &wanted {
+        let q = qualified(version_schema, name);
+        run(format!(
+            "CREATE SEQUENCE IF NOT EXISTS {q}; GRANT USAGE ON SEQUENCE {q} TO PUBLIC;
+             COMMENT ON SEQUENCE {q} IS {}",
+            literal(what)
+        ))
+        .await?;
+    }
     for v in views {
         let view = qualified(version_schema, &v.name);
         let (v, old) = match existing.get(&v.name) {
@@ -362,6 +414,16 @@ pub async fn sync(
                 ))
                 .await?;
             }
+        }
+    }
+    // Counters no view default names any more (after complete): gone.
+    for (name, _, _) in omission_counts(client, version_schema).await? {
+        if !wanted.iter().any(|(n, _)| *n == name) {
+            run(format!(
+                "DROP SEQUENCE IF EXISTS {}",
+                qualified(version_schema, &name)
+            ))
+            .await?;
         }
     }
     sync_grants(client, &catalog.schema, version_schema, views).await
@@ -466,4 +528,38 @@ pub async fn sync_grants(
         }
     }
     Ok(())
+}
+
+/// The omission counters of `version_schema`: `(sequence, table.column, count)` (the
+/// sequence's comment names the view's column).
+pub async fn omission_counts(
+    client: &impl GenericClient,
+    version_schema: &str,
+) -> Result<Vec<(String, String, i64)>, EngineError> {
+    let rows = client
+        .query(
+            "SELECT c.relname::text, coalesce(obj_description(c.oid, 'pg_class'), c.relname::text)
+               FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+              WHERE n.nspname = $1 AND c.relkind = 'S' AND starts_with(c.relname, $2)",
+            &[&version_schema, &COUNTER_PREFIX],
+        )
+        .await
+        .map_err(|e| EngineError::db("reading the omission counters", e))?;
+    let mut out = Vec::new();
+    for r in rows {
+        let name: String = r.get(0);
+        let n: i64 = client
+            .query_one(
+                &format!(
+                    "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM {}",
+                    qualified(version_schema, &name)
+                ),
+                &[],
+            )
+            .await
+            .map_err(|e| EngineError::db("reading an omission counter", e))?
+            .get(0);
+        out.push((name, r.get(1), n));
+    }
+    Ok(out)
 }

@@ -1125,8 +1125,31 @@ async fn grants_resync_not_null_warning_and_what_complete_dropped() {
         "status repeats it while the migration is active: {}",
         text(&o)
     );
-
+    // New-version inserts that leave it out are counted, and status says how many.
     let c = db.client().await;
+    c.batch_execute(
+        "INSERT INTO public_02_handle.users (name) VALUES ('A'), ('B');
+         INSERT INTO public_02_handle.users (name, handle) VALUES ('C', 'c');",
+    )
+    .await
+    .unwrap();
+    let o = ratchet(&db, &["status"], &[]);
+    assert!(
+        String::from_utf8_lossy(&o.stdout)
+            .contains("2 insert(s) through public_02_handle left out `users.handle`"),
+        "{}",
+        text(&o)
+    );
+    let filled: i64 = c
+        .query_one(
+            "SELECT count(*) FROM public_02_handle.users WHERE name IN ('A', 'B') AND handle = lower(name)",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(filled, 2, "up still fills them until complete");
+
     let app = format!("{}_reader", db.name);
     c.batch_execute(&format!(
         "CREATE ROLE \"{app}\"; GRANT USAGE ON SCHEMA public TO \"{app}\";
@@ -1162,4 +1185,18 @@ async fn grants_resync_not_null_warning_and_what_complete_dropped() {
             && out.contains("move every application to public_02_handle first"),
         "{out}"
     );
+    // The counter is gone with the expand; an insert that leaves the column out now fails.
+    assert_eq!(
+        scalar(
+            &db,
+            "SELECT count(*) FROM pg_class WHERE relname LIKE '\\_ratchet\\_omitted%'"
+        )
+        .await,
+        "0"
+    );
+    let err = c
+        .batch_execute("INSERT INTO public_02_handle.users (name) VALUES ('D')")
+        .await
+        .unwrap_err();
+    assert!(format!("{err:?}").contains("null value"), "{err:?}");
 }

@@ -608,6 +608,7 @@ impl Planner<'_> {
             tx1.append(&mut work.tx1);
             if c.default.is_none() {
                 self.warnings.push(omitted_not_null(&o.table, &c.name));
+                self.count_omitted.push((o.table.clone(), c.name.clone()));
             }
         }
         if let Some(ch) = &c.check {
@@ -838,6 +839,7 @@ impl Planner<'_> {
             };
             if !has_default {
                 self.warnings.push(omitted_not_null(&o.table, &logical));
+                self.count_omitted.push((o.table.clone(), logical.clone()));
             }
         }
         // The operation's own constraints, over the duplicate.
