@@ -693,6 +693,12 @@ async fn worker(client: &mut Client, sh: &Shared<'_>) -> Result<(), EngineError>
                         if is_retryable(source) {
                             let code = crate::error::sqlstate(source);
                             let message = db_message(source);
+                            let blockers = crate::executor::write_blockers_of(
+                                client,
+                                &qualified(&sh.spec.schema, &sh.spec.table),
+                            )
+                            .await;
+                            let by = crate::executor::blocked_by(&blockers);
                             if attempt >= sh.retry.max_attempts {
                                 return sh.halt(EngineError::RetriesExhausted {
                                     attempts: attempt,
@@ -700,12 +706,12 @@ async fn worker(client: &mut Client, sh: &Shared<'_>) -> Result<(), EngineError>
                                         "backfill batch of {}: [{code}] {message}",
                                         sh.spec.table
                                     ),
-                                    blockers: String::new(),
+                                    blockers: by,
                                 });
                             }
                             let wait = crate::executor::backoff(&sh.retry, attempt);
                             report(Event::Info(format!(
-                                "backfill batch of {} hit {message}; retry {} in {} ms",
+                                "backfill batch of {} hit {message}{by}; retry {} in {} ms",
                                 sh.spec.table,
                                 attempt + 1,
                                 wait.as_millis()
@@ -717,6 +723,7 @@ async fn worker(client: &mut Client, sh: &Shared<'_>) -> Result<(), EngineError>
                                     "retry",
                                     json!({"step": sh.step, "backfill": sh.spec.table,
                                         "attempt": attempt, "sqlstate": code, "message": message,
+                                        "blockers": blockers,
                                         "wait_ms": wait.as_millis() as u64}),
                                 )
                                 .await?;

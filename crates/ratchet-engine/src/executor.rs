@@ -166,14 +166,46 @@ struct BlockerWatch {
 /// Blocking sessions of `pid`: "pid 123 (application psql, idle in transaction,
 /// transaction open 12.3 s)".
 async fn blockers_of(w: &BlockerWatch) -> Vec<String> {
-    let rows = w
-        .client
+    describe_sessions(
+        &w.client,
+        "SELECT b.pid FROM unnest(pg_blocking_pids($1::int)) AS b(pid)",
+        &w.pid,
+    )
+    .await
+}
+
+/// Sessions holding a lock on `table` that blocks writes (SHARE or stronger), other than
+/// the caller: who a backfill batch waited for, asked after its lock timeout (the wait is
+/// over by then, so `pg_blocking_pids` would find no one).
+pub(crate) async fn write_blockers_of(client: &Client, table: &str) -> Vec<String> {
+    describe_sessions(
+        client,
+        "SELECT DISTINCT l.pid FROM pg_locks l
+          WHERE l.locktype = 'relation' AND l.granted AND l.pid <> pg_backend_pid()
+            AND l.relation = to_regclass($1::text)
+            AND l.mode IN ('ShareLock', 'ShareRowExclusiveLock', 'ExclusiveLock',
+                           'AccessExclusiveLock')",
+        &table,
+    )
+    .await
+}
+
+/// "pid 123 (application psql, idle in transaction, transaction open 12.3 s)" for each
+/// pid `pids_sql` (one parameter) returns. A failed query gives nothing.
+async fn describe_sessions(
+    client: &Client,
+    pids_sql: &str,
+    param: &(dyn tokio_postgres::types::ToSql + Sync),
+) -> Vec<String> {
+    let rows = client
         .query(
-            "SELECT b.pid, coalesce(a.application_name, ''), coalesce(a.state, 'unknown'),
-                    extract(epoch FROM clock_timestamp() - a.xact_start)::float8
-               FROM unnest(pg_blocking_pids($1)) AS b(pid)
-               LEFT JOIN pg_stat_activity a ON a.pid = b.pid ORDER BY b.pid",
-            &[&w.pid],
+            &format!(
+                "SELECT b.pid, coalesce(a.application_name, ''), coalesce(a.state, 'unknown'),
+                        extract(epoch FROM clock_timestamp() - a.xact_start)::float8
+                   FROM ({pids_sql}) AS b(pid)
+                   LEFT JOIN pg_stat_activity a ON a.pid = b.pid ORDER BY b.pid"
+            ),
+            &[param],
         )
         .await
         .unwrap_or_default();
@@ -209,7 +241,7 @@ impl Sampler {
 }
 
 /// "; blocked by pid 1 (…), pid 2 (…)", or nothing.
-fn blocked_by(blockers: &[String]) -> String {
+pub(crate) fn blocked_by(blockers: &[String]) -> String {
     if blockers.is_empty() {
         String::new()
     } else {

@@ -594,14 +594,27 @@ async fn a_backfill_blocked_past_its_retry_budget_stops_with_an_event_row_and_re
     e.start(&m).await.unwrap();
     let holder = db.client().await;
     holder
-        .batch_execute("BEGIN; LOCK TABLE payments IN SHARE MODE")
+        .batch_execute(
+            "SET application_name = 'nightly-report'; BEGIN; LOCK TABLE payments IN SHARE MODE",
+        )
         .await
         .unwrap();
+    let pid: i32 = holder
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .unwrap()
+        .get(0);
     e.config.run_backfill = true;
     let err = e.backfill().await.unwrap_err().to_string();
     assert!(
         err.contains("gave up after 3 attempts") && err.contains("backfill batch of payments"),
         "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "blocked by pid {pid} (application nightly-report, idle in transaction"
+        )),
+        "the blocker is named: {err}"
     );
     let c = db.client().await;
     let retries: i64 = c
