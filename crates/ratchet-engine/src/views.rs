@@ -242,7 +242,8 @@ pub fn preview(version_schema: &str, views: &[ViewDef]) -> Vec<Statement> {
 
 /// A view as it is in the database: its columns `(name, type, default)` in order.
 struct Existing {
-    columns: Vec<(String, String, Option<String>)>,
+    /// `(name, type, default, comment)` in order.
+    columns: Vec<(String, String, Option<String>, Option<String>)>,
     comment: Option<String>,
 }
 
@@ -253,7 +254,8 @@ async fn existing_views(
     let rows = client
         .query(
             "SELECT c.relname::text, obj_description(c.oid, 'pg_class'), a.attname::text,
-                    format_type(a.atttypid, a.atttypmod), pg_get_expr(d.adbin, d.adrelid)
+                    format_type(a.atttypid, a.atttypmod), pg_get_expr(d.adbin, d.adrelid),
+                    col_description(c.oid, a.attnum)
                FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
                JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
                LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum
@@ -269,7 +271,7 @@ async fn existing_views(
             columns: vec![],
             comment: r.get(1),
         });
-        e.columns.push((r.get(2), r.get(3), r.get(4)));
+        e.columns.push((r.get(2), r.get(3), r.get(4), r.get(5)));
     }
     Ok(out)
 }
@@ -286,7 +288,7 @@ fn keep_shape(
     secure: bool,
 ) -> Option<ViewDef> {
     let mut columns = Vec::new();
-    for (name, ty, _) in &existing.columns {
+    for (name, ty, _, _) in &existing.columns {
         let c = v
             .columns
             .iter()
@@ -405,15 +407,21 @@ pub async fn sync(
             let text = v.comment.as_deref().map(literal).unwrap_or("NULL".into());
             run(format!("COMMENT ON VIEW {view} IS {text}")).await?;
         }
-        if old.is_none() {
-            for c in v.columns.iter().filter(|c| c.comment.is_some()) {
-                run(format!(
-                    "COMMENT ON COLUMN {view}.{} IS {}",
-                    ident(&c.logical),
-                    literal(c.comment.as_deref().unwrap_or_default())
-                ))
-                .await?;
+        // Column comments: set where they differ from the view's (a comment changed on
+        // the table since reaches a kept view too).
+        for c in &v.columns {
+            let had = old
+                .and_then(|e| e.columns.iter().find(|x| x.0 == c.logical))
+                .and_then(|x| x.3.clone());
+            if had == c.comment {
+                continue;
             }
+            let text = c.comment.as_deref().map(literal).unwrap_or("NULL".into());
+            run(format!(
+                "COMMENT ON COLUMN {view}.{} IS {text}",
+                ident(&c.logical)
+            ))
+            .await?;
         }
     }
     // Counters no view default names any more (after complete): gone.

@@ -993,11 +993,17 @@ async fn views_carry_the_tables_comments_and_no_ratchet_marker() {
                     WHERE d.classoid = 'pg_class'::regclass AND c.relkind = 'v'
                       AND d.description LIKE 'ratchet:%'";
     assert_eq!(scalar(&db, markers).await, "0");
+    // A column comment changed on the table meanwhile reaches the kept view at complete.
+    db.client()
+        .await
+        .batch_execute("COMMENT ON COLUMN public.items.note IS 'notes by staff'")
+        .await
+        .unwrap();
     let o = ratchet(&db, &["complete"], &[]);
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(
         scalar(&db, &comments("public_02_flag")).await,
-        "customer items | id=-, note=free text, flag=set by the new version"
+        "customer items | id=-, note=notes by staff, flag=set by the new version"
     );
     assert_eq!(scalar(&db, markers).await, "0");
 }
