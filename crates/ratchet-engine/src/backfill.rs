@@ -20,28 +20,17 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::json;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, GenericClient};
 
-use crate::dualwrite::Pair;
 use crate::error::{db_message, is_retryable, EngineError};
 use crate::executor::{Engine, Event};
+pub use crate::plan::BackfillSpec;
 use crate::plan::{Action, Lock, Statement, ROW_EXCLUSIVE};
 use crate::sql::{ident, literal, qualified};
 use crate::state::MigrationRow;
-
-/// What to backfill: the new column of one dual-write pair, for every pre-existing row.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct BackfillSpec {
-    pub schema: String,
-    /// Physical table name.
-    pub table: String,
-    /// Physical key columns with their types; empty means batches over `ctid` ranges.
-    pub key: Vec<(String, String)>,
-    pub pair: Pair,
-}
 
 /// Batch sizing of backfills.
 #[derive(Debug, Clone)]

@@ -9,33 +9,9 @@
 //! trigger fires on every UPDATE (an unrelated update of a row not backfilled yet fills
 //! it), and both skip the backfill's own updates (`ratchet.backfill` names the pair).
 
-use serde::{Deserialize, Serialize};
-
 use crate::fragment;
+pub use crate::plan::Pair;
 use crate::sql::{ident, qualified};
-
-/// One pair of physical columns kept in sync, or one side alone (`add_column` with `up`
-/// has no old column; `drop_column` with `down` has no new one).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Pair {
-    pub schema: String,
-    /// Physical table.
-    pub table: String,
-    pub old: Option<String>,
-    pub new: Option<String>,
-    /// `up` over the old version's column names.
-    pub up: Option<String>,
-    /// `down` over the new version's column names.
-    pub down: Option<String>,
-    /// The old version's columns: `(logical, physical)`.
-    pub old_names: Vec<(String, String)>,
-    /// The new version's columns: `(logical, physical)`.
-    pub new_names: Vec<(String, String)>,
-    /// Base name of the trigger function and triggers.
-    pub name: String,
-    /// Whether the table has a key (without one, the backfill walks `ctid` ranges).
-    pub keyed: bool,
-}
 
 fn physical_of(names: &[(String, String)], logical: &str) -> Option<String> {
     names

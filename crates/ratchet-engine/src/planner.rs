@@ -14,8 +14,9 @@ use ratchet_spec::{Migration, Operation};
 use crate::catalog::{Catalog, Table};
 use crate::error::EngineError;
 use crate::plan::{Action, Lock, Phase, Plan, Statement, Step, ACCESS_EXCLUSIVE};
+use crate::plan::{ColumnMapping, Mapping, TableMapping};
 use crate::sql::{ident, qualified};
-use crate::views::{self, ColumnMapping, Mapping, TableMapping};
+use crate::views;
 
 mod ddl;
 mod dual;

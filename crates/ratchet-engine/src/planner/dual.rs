@@ -17,14 +17,14 @@ use ratchet_spec::{
 
 use super::ddl::{column_reference, constraint_body};
 use super::{Planner, VColumn, VTable};
-use crate::backfill::BackfillSpec;
-use crate::dualwrite::{trigger_name, Pair};
+use crate::dualwrite::trigger_name;
 use crate::error::EngineError;
 use crate::fragment;
 use crate::plan::{
     Action, Lock, Phase, Statement, ACCESS_EXCLUSIVE, ROW_SHARE, SHARE_ROW_EXCLUSIVE,
     SHARE_UPDATE_EXCLUSIVE,
 };
+use crate::plan::{BackfillSpec, Pair};
 use crate::sql::{ident, ident_list, literal};
 
 /// A column being duplicated by one operation.

@@ -8,6 +8,14 @@
 
 use serde::{Deserialize, Serialize};
 
+mod backfill;
+mod mapping;
+mod pair;
+
+pub use backfill::BackfillSpec;
+pub use mapping::{ColumnMapping, Mapping, TableMapping};
+pub use pair::Pair;
+
 /// The phase a step belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -133,12 +141,12 @@ pub enum Action {
     /// runs (so raw `sql` operations are reflected), mapped through `mapping`.
     SyncViews {
         version_schema: String,
-        mapping: crate::views::Mapping,
+        mapping: Mapping,
         /// The views as the planner expects them, for `ratchet plan` only.
         preview: Vec<Statement>,
     },
     /// Fill a new physical column for the rows that existed at start, in batches.
-    Backfill(crate::backfill::BackfillSpec),
+    Backfill(BackfillSpec),
 }
 
 /// One step of a plan.
