@@ -25,37 +25,39 @@ use serde_json::json;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, GenericClient};
 
+use crate::config::Config;
 use crate::error::{db_message, is_retryable, EngineError};
-use crate::executor::{Engine, Event};
-pub use crate::plan::BackfillSpec;
-use crate::plan::{Action, Lock, Statement, ROW_EXCLUSIVE};
+use crate::plan::{Lock, Statement, ROW_EXCLUSIVE};
+use crate::report::{Event, Reporter};
 use crate::sql::{ident, literal, qualified};
 use crate::state::MigrationRow;
+use crate::state::State;
 
-/// Batch sizing of backfills.
-#[derive(Debug, Clone)]
-pub struct BackfillConfig {
-    /// The duration a batch should take (default 200 ms).
-    pub target: Duration,
-    /// First batch size in rows (pages for tables without a key).
-    pub initial: i64,
-    pub min: i64,
-    pub max: i64,
-    /// Sessions filling one table at once (default 1). The table's remaining key range is
-    /// cut into this many slices of about the same number of rows; each session walks one
-    /// slice at a time in its own adaptive batches.
-    pub workers: usize,
+pub use crate::config::BackfillConfig;
+pub use crate::plan::BackfillSpec;
+
+/// What a backfill and a validation need from the engine: its session (the first
+/// worker's), where to open more, the settings, the state store, and the hooks. Taken
+/// instead of the whole `Engine` so that this module does not depend on the executor.
+pub(crate) struct Ctx<'a> {
+    pub client: &'a mut Client,
+    pub url: &'a str,
+    pub config: &'a Config,
+    pub state: &'a State,
+    pub reporter: Arc<dyn Reporter>,
+    pub throttle: Arc<dyn Throttle>,
 }
 
-impl Default for BackfillConfig {
-    fn default() -> BackfillConfig {
-        BackfillConfig {
-            target: Duration::from_millis(200),
-            initial: 1000,
-            min: 10,
-            max: 100_000,
-            workers: 1,
-        }
+impl Ctx<'_> {
+    fn report(&self, e: Event) {
+        self.reporter.report(&e);
+    }
+
+    /// Another session for a backfill worker, set up like the engine's own.
+    async fn worker_session(&self) -> Result<Client, EngineError> {
+        let client = crate::session::open(self.url).await?;
+        crate::session::setup_session(&client, self.config).await?;
+        Ok(client)
     }
 }
 
@@ -301,13 +303,9 @@ fn page(v: Option<&Vec<String>>) -> i64 {
         .unwrap_or(0)
 }
 
-async fn load_row(
-    engine: &Engine,
-    m: &MigrationRow,
-    step: usize,
-) -> Result<Option<Row>, EngineError> {
-    let s = ident(&engine.config.state_schema);
-    let row = engine
+async fn load_row(cx: &Ctx<'_>, m: &MigrationRow, step: usize) -> Result<Option<Row>, EngineError> {
+    let s = ident(&cx.config.state_schema);
+    let row = cx
         .client
         .query_opt(
             &format!(
@@ -403,16 +401,16 @@ const MIN_SLICE_ROWS: i64 = 1000;
 /// with more workers than unfinished slices cuts them again. Runs before any worker
 /// starts, under the migration lock.
 async fn prepare_slices(
-    engine: &mut Engine,
+    cx: &mut Ctx<'_>,
     m: &MigrationRow,
     step: usize,
     spec: &BackfillSpec,
     row: &Row,
     bound: &[String],
 ) -> Result<Vec<Slice>, EngineError> {
-    let s = ident(&engine.config.state_schema);
-    let workers = engine.config.backfill.workers.max(1);
-    let mut all = load_slices(&engine.client, &s, m, step).await?;
+    let s = ident(&cx.config.state_schema);
+    let workers = cx.config.backfill.workers.max(1);
+    let mut all = load_slices(&*cx.client, &s, m, step).await?;
     if all.is_empty() {
         // A cursor in `backfills` was left by a ratchet from before slices: go on from it.
         let whole = Slice {
@@ -422,7 +420,7 @@ async fn prepare_slices(
             batch: row.batch,
             done: false,
         };
-        insert_slice(&engine.client, &s, m, step, &whole)
+        insert_slice(&*cx.client, &s, m, step, &whole)
             .await
             .map_err(|e| EngineError::db("recording the backfill's range", e))?;
         all = vec![whole];
@@ -433,19 +431,19 @@ async fn prepare_slices(
         return Ok(open);
     }
     // Counting and walking the key index takes a while on a big table: say so first.
-    engine.report(Event::Info(format!(
+    cx.report(Event::Info(format!(
         "cutting the rest of the backfill of {} into slices for {workers} workers",
         spec.table
     )));
     let mut next_id = all.iter().map(|x| x.id).max().unwrap_or(0) + 1;
     let mut out = Vec::new();
     for slice in open {
-        let points = split_points(&engine.client, spec, &slice, parts).await?;
+        let points = split_points(&*cx.client, spec, &slice, parts).await?;
         let Some(first) = points.first() else {
             out.push(slice);
             continue;
         };
-        let tx = engine
+        let tx = cx
             .client
             .transaction()
             .await
@@ -481,7 +479,7 @@ async fn prepare_slices(
         });
     }
     out.sort_by_key(|x| x.id);
-    engine.report(Event::Info(format!(
+    cx.report(Event::Info(format!(
         "backfill of {}: {} slices to walk",
         spec.table,
         out.len()
@@ -571,9 +569,9 @@ struct Shared<'a> {
     cfg: BackfillConfig,
     lock_timeout: Duration,
     /// The retry budget of a batch (attempts and backoff), as for steps.
-    retry: crate::executor::Config,
+    retry: crate::config::Config,
     state: crate::state::State,
-    reporter: Arc<dyn crate::executor::Reporter>,
+    reporter: Arc<dyn Reporter>,
     throttle: Arc<dyn Throttle>,
     /// Whether the batches may switch ordinary triggers off (`session_replication_role`).
     replica: bool,
@@ -605,12 +603,12 @@ impl Shared<'_> {
 /// `workers` sessions (the engine's own and `workers - 1` more), each walking one slice
 /// at a time in batches.
 pub(crate) async fn run(
-    engine: &mut Engine,
+    cx: &mut Ctx<'_>,
     m: &MigrationRow,
     step: usize,
     spec: &BackfillSpec,
 ) -> Result<(), EngineError> {
-    let Some(row) = load_row(engine, m, step).await? else {
+    let Some(row) = load_row(cx, m, step).await? else {
         return Err(EngineError::State(format!(
             "the backfill of {} has no captured bound; run `ratchet abort` and start again",
             spec.table
@@ -621,26 +619,26 @@ pub(crate) async fn run(
     }
     let Some(bound) = row.bound.clone() else {
         // The table was empty at start: nothing to do.
-        return finish(engine, m, step).await;
+        return finish(cx, m, step).await;
     };
-    let slices = prepare_slices(engine, m, step, spec, &row, &bound).await?;
-    let workers = engine.config.backfill.workers.clamp(1, slices.len().max(1));
+    let slices = prepare_slices(cx, m, step, spec, &row, &bound).await?;
+    let workers = cx.config.backfill.workers.clamp(1, slices.len().max(1));
     let mut sessions = Vec::new();
     for _ in 1..workers {
-        sessions.push(engine.worker_session().await?);
+        sessions.push(cx.worker_session().await?);
     }
     let shared = Shared {
         m,
         step,
         spec,
-        s: ident(&engine.config.state_schema),
-        cfg: engine.config.backfill.clone(),
-        lock_timeout: engine.config.lock_timeout,
-        retry: engine.config.clone(),
-        state: engine.state.clone(),
-        reporter: engine.reporter.clone(),
-        throttle: engine.throttle.clone(),
-        replica: may_skip_triggers(engine, spec).await,
+        s: ident(&cx.config.state_schema),
+        cfg: cx.config.backfill.clone(),
+        lock_timeout: cx.config.lock_timeout,
+        retry: cx.config.clone(),
+        state: cx.state.clone(),
+        reporter: cx.reporter.clone(),
+        throttle: cx.throttle.clone(),
+        replica: may_skip_triggers(cx, spec).await,
         queue: Mutex::new(slices.into()),
         rows_done: AtomicI64::new(row.rows_done),
         rows_total: row.rows_total,
@@ -648,11 +646,11 @@ pub(crate) async fn run(
         started: Instant::now(),
         done_at_start: row.rows_done,
     };
-    let mut clients: Vec<&mut Client> = vec![&mut engine.client];
+    let mut clients: Vec<&mut Client> = vec![&mut *cx.client];
     clients.extend(sessions.iter_mut());
     let results = join_all(clients.into_iter().map(|c| worker(c, &shared))).await;
     results.into_iter().collect::<Result<Vec<()>, _>>()?;
-    finish(engine, m, step).await
+    finish(cx, m, step).await
 }
 
 /// One worker: takes slices until none is left, and walks each in adaptive batches.
@@ -682,12 +680,12 @@ async fn worker(client: &mut Client, sh: &Shared<'_>) -> Result<(), EngineError>
                         if is_retryable(source) {
                             let code = crate::error::sqlstate(source);
                             let message = db_message(source);
-                            let blockers = crate::executor::write_blockers_of(
+                            let blockers = crate::session::write_blockers_of(
                                 client,
                                 &qualified(&sh.spec.schema, &sh.spec.table),
                             )
                             .await;
-                            let by = crate::executor::blocked_by(&blockers);
+                            let by = crate::session::blocked_by(&blockers);
                             if attempt >= sh.retry.max_attempts {
                                 return sh.halt(EngineError::RetriesExhausted {
                                     attempts: attempt,
@@ -698,7 +696,7 @@ async fn worker(client: &mut Client, sh: &Shared<'_>) -> Result<(), EngineError>
                                     blockers: by,
                                 });
                             }
-                            let wait = crate::executor::backoff(&sh.retry, attempt);
+                            let wait = crate::session::backoff(&sh.retry, attempt);
                             report(Event::Info(format!(
                                 "backfill batch of {} hit {message}{by}; retry {} in {} ms",
                                 sh.spec.table,
@@ -774,7 +772,7 @@ async fn worker(client: &mut Client, sh: &Shared<'_>) -> Result<(), EngineError>
 /// Not while another dual write on the table is active: its trigger must fill its own
 /// new column in the rows this backfill writes (replica mode would silence it, and that
 /// column's NOT NULL check would then reject the batch).
-async fn may_skip_triggers(engine: &Engine, spec: &BackfillSpec) -> bool {
+async fn may_skip_triggers(cx: &Ctx<'_>, spec: &BackfillSpec) -> bool {
     let sql = "SELECT (current_setting('is_superuser') = 'on'
                   OR (current_setting('server_version_num')::int >= 150000
                       AND has_parameter_privilege('session_replication_role', 'SET')))
@@ -782,16 +780,15 @@ async fn may_skip_triggers(engine: &Engine, spec: &BackfillSpec) -> bool {
                                 WHERE tgrelid = $1::text::regclass AND NOT tgisinternal
                                   AND tgname LIKE '\\_ratchet\\_dw\\_%' AND tgname NOT LIKE $2 || '%')";
     let own = spec.pair.name.replace('_', "\\_");
-    match engine.client.query_one(sql, &[&spec.t(), &own]).await {
+    match cx.client.query_one(sql, &[&spec.t(), &own]).await {
         Ok(r) => r.get(0),
         Err(_) => false,
     }
 }
 
-async fn finish(engine: &Engine, m: &MigrationRow, step: usize) -> Result<(), EngineError> {
-    let s = ident(&engine.config.state_schema);
-    engine
-        .client
+async fn finish(cx: &Ctx<'_>, m: &MigrationRow, step: usize) -> Result<(), EngineError> {
+    let s = ident(&cx.config.state_schema);
+    cx.client
         .execute(
             &format!(
                 "UPDATE {s}.backfills SET done = true, updated_at = clock_timestamp()
@@ -885,7 +882,7 @@ async fn one_batch(
     )
     .await
     .map_err(|e| EngineError::db("storing the backfill cursor", e))?;
-    crate::executor::fault_point("backfill", sh.step, "before-commit");
+    crate::session::fault_point("backfill", sh.step, "before-commit");
     tx.commit()
         .await
         .map_err(|e| EngineError::db("committing a backfill batch", e))?;
@@ -974,126 +971,6 @@ pub struct Validation {
     pub notes: Vec<String>,
 }
 
-impl Engine {
-    /// Progress of the active migration's backfills.
-    pub async fn backfill_progress(&self) -> Result<Vec<Progress>, EngineError> {
-        let Some(active) = self.state.active(&self.client).await? else {
-            return Ok(vec![]);
-        };
-        let s = ident(&self.config.state_schema);
-        let rows = self
-            .client
-            .query(
-                &format!(
-                    "SELECT b.step, b.rows_done, b.rows_total, b.batch_size, b.done,
-                            count(sl.slice), count(sl.slice) FILTER (WHERE sl.done)
-                       FROM {s}.backfills b
-                       LEFT JOIN {s}.backfill_slices sl USING (migration_id, step)
-                      WHERE b.migration_id = $1
-                      GROUP BY b.migration_id, b.step ORDER BY b.step"
-                ),
-                &[&active.id],
-            )
-            .await
-            .map_err(|e| EngineError::db("reading backfill progress", e))?;
-        Ok(rows
-            .iter()
-            .map(|r| {
-                let step: i32 = r.get(0);
-                let table = match active.plan.steps.get(step as usize).map(|s| &s.action) {
-                    Some(Action::Backfill(b)) => b.table.clone(),
-                    _ => String::new(),
-                };
-                Progress {
-                    step,
-                    table,
-                    rows_done: r.get(1),
-                    rows_total: r.get(2),
-                    batch_size: r.get(3),
-                    done: r.get(4),
-                    slices: r.get(5),
-                    slices_done: r.get(6),
-                }
-            })
-            .collect())
-    }
-
-    /// Run or resume every unfinished backfill of the active migration.
-    pub async fn backfill(&mut self) -> Result<Option<String>, EngineError> {
-        let Some(active) = self.state.active(&self.client).await? else {
-            return Ok(None);
-        };
-        if active.phase != "started" {
-            return Err(EngineError::Refused(format!(
-                "migration `{}` is {}; there is nothing to backfill",
-                active.name, active.phase
-            )));
-        }
-        self.run_phase(&active, crate::plan::Phase::Start).await?;
-        Ok(Some(active.name))
-    }
-
-    /// Check every row of every backfilled column: the new column equals `up(old)`, or the
-    /// old equals `down(new)` for rows written through the new version. With `repair`,
-    /// recompute the mismatching rows. The result is stored and gates `complete`.
-    pub async fn validate(&mut self, repair: bool) -> Result<Option<Validation>, EngineError> {
-        let Some(active) = self.state.active(&self.client).await? else {
-            return Ok(None);
-        };
-        if !active
-            .plan
-            .steps
-            .iter()
-            .any(|s| matches!(s.action, Action::Backfill(_)))
-        {
-            return Ok(None);
-        }
-        let progress = self.backfill_progress().await?;
-        if let Some(p) = progress.iter().find(|p| !p.done) {
-            return Err(EngineError::Refused(format!(
-                "the backfill of {} is not finished ({} rows done); run `ratchet backfill` first",
-                p.table, p.rows_done
-            )));
-        }
-        let mut out = Validation::default();
-        for step in &active.plan.steps {
-            let Action::Backfill(spec) = &step.action else {
-                continue;
-            };
-            validate_one(self, spec, repair, &mut out).await?;
-        }
-        out.passed = out.mismatches == out.repaired;
-        let s = ident(&self.config.state_schema);
-        self.client
-            .execute(
-                &format!(
-                    "INSERT INTO {s}.validations (migration_id, rows_checked, mismatches, repaired, passed, detail)
-                     VALUES ($1, $2, $3, $4, $5, $6)"
-                ),
-                &[
-                    &active.id,
-                    &out.rows_checked,
-                    &out.mismatches,
-                    &out.repaired,
-                    &out.passed,
-                    &json!({"samples": out.samples, "notes": out.notes}),
-                ],
-            )
-            .await
-            .map_err(|e| EngineError::db("storing the validation result", e))?;
-        self.state
-            .event(
-                &self.client,
-                Some(&active.name),
-                "validate",
-                json!({"rows_checked": out.rows_checked, "mismatches": out.mismatches,
-                       "repaired": out.repaired, "passed": out.passed}),
-            )
-            .await?;
-        Ok(Some(out))
-    }
-}
-
 /// The per-row condition that the pair is consistent, over alias `r`, and a note when
 /// the check is weaker than an equality.
 fn consistency(
@@ -1148,13 +1025,13 @@ fn consistency(
     }
 }
 
-async fn validate_one(
-    engine: &mut Engine,
+pub(crate) async fn validate_one(
+    cx: &mut Ctx<'_>,
     spec: &BackfillSpec,
     repair: bool,
     out: &mut Validation,
 ) -> Result<(), EngineError> {
-    let cat = crate::catalog::load(&engine.client, &engine.config.schema).await?;
+    let cat = crate::catalog::load(&*cx.client, &cx.config.schema).await?;
     let (ok, note) = consistency(spec, &cat.volatile_functions)?;
     if let Some(n) = note {
         out.notes.push(n);
@@ -1223,7 +1100,7 @@ async fn validate_one(
         );
         let refs: Vec<&(dyn ToSql + Sync)> =
             params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
-        let r = engine
+        let r = cx
             .client
             .query_one(&sql, &refs)
             .await
@@ -1244,7 +1121,7 @@ async fn validate_one(
         if repair && bad > 0 && !spec.key.is_empty() {
             let keys: Vec<Vec<String>> =
                 serde_json::from_value(r.get::<_, serde_json::Value>(4)).unwrap_or_default();
-            out.repaired += repair_rows(engine, spec, &keys).await?;
+            out.repaired += repair_rows(cx, spec, &keys).await?;
         }
         if spec.key.is_empty() || checked < chunk {
             break;
@@ -1255,7 +1132,7 @@ async fn validate_one(
 }
 
 async fn repair_rows(
-    engine: &mut Engine,
+    cx: &mut Ctx<'_>,
     spec: &BackfillSpec,
     keys: &[Vec<String>],
 ) -> Result<i64, EngineError> {
@@ -1267,7 +1144,7 @@ async fn repair_rows(
         k = spec.keys("r."),
         p = spec.key_params(1)
     );
-    let tx = engine
+    let tx = cx
         .client
         .transaction()
         .await

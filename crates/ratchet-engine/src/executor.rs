@@ -13,37 +13,19 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rand::Rng;
 use serde_json::json;
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 
 use crate::error::{db_message, is_retryable, sqlstate, EngineError};
 use crate::plan::{Action, Phase, Plan, Statement, Step};
 use crate::state::{MigrationRow, State};
 use crate::views;
 
-/// Crash testing: `RATCHET_FAULT_KILL=<phase>:<step>:<before-commit|after-commit>` makes
-/// the process SIGKILL itself at that point, exactly as `kill -9` from outside would. The
-/// test-suite uses it to prove that every step can be interrupted and resumed.
-/// `RATCHET_FAULT_STOP` (same form) SIGSTOPs it there instead, as a VM or GC pause would:
-/// the tests prove that the server then ends ratchet's stalled transaction by itself.
-/// Backfill batches have the point `backfill:<step>:before-commit`.
-pub(crate) fn fault_point(phase: &str, step: usize, when: &str) {
-    let here = format!("{phase}:{step}:{when}");
-    for (var, signal) in [
-        ("RATCHET_FAULT_KILL", "-9"),
-        ("RATCHET_FAULT_STOP", "-STOP"),
-    ] {
-        if std::env::var(var).is_ok_and(|spec| spec == here) {
-            let _ = std::process::Command::new("kill")
-                .args([signal, &std::process::id().to_string()])
-                .status();
-            if signal == "-9" {
-                std::thread::sleep(Duration::from_secs(10));
-            }
-        }
-    }
-}
+pub use crate::config::Config;
+pub use crate::report::{Event, Reporter, Silent};
+pub(crate) use crate::session::fault_point;
+use crate::session::{backoff, blocked_by, describe_sessions, open, setup_session};
+pub use crate::session::{ddl_transaction_timeout, idle_in_transaction_timeout};
 
 /// The database error inside `e` when it is worth retrying.
 fn retryable(e: &EngineError) -> Option<&tokio_postgres::Error> {
@@ -57,101 +39,6 @@ fn retryable(e: &EngineError) -> Option<&tokio_postgres::Error> {
 fn sql_error(sql: &str, e: tokio_postgres::Error) -> EngineError {
     let short: String = sql.chars().take(200).collect();
     EngineError::db(format!("running `{short}`"), e)
-}
-
-/// Settings of an engine run.
-#[derive(Debug, Clone)]
-pub struct Config {
-    /// The application schema ratchet manages (default `public`).
-    pub schema: String,
-    /// Where ratchet keeps its bookkeeping (default `ratchet`).
-    pub state_schema: String,
-    /// `lock_timeout` for every DDL statement (default 500 ms).
-    pub lock_timeout: Duration,
-    /// Attempts per step on lock timeout / deadlock before giving up.
-    pub max_attempts: u32,
-    /// First backoff between attempts; doubles each time up to `max_backoff`, ±50 % jitter.
-    pub backoff: Duration,
-    pub max_backoff: Duration,
-    /// How long to wait for another ratchet process's migration lock (0: refuse at once).
-    pub lock_wait: Duration,
-    /// Batch sizing of backfills.
-    pub backfill: crate::backfill::BackfillConfig,
-    /// `start` runs the backfills (false: leave them to `ratchet backfill`).
-    pub run_backfill: bool,
-    /// The caller completes each migration right after its start (`start --complete`,
-    /// `migrate --complete`): no new-version write can run in between, so a `down` that
-    /// names no column of the new version is left out with a warning instead of refused.
-    pub completes_at_once: bool,
-}
-
-impl Default for Config {
-    fn default() -> Config {
-        Config {
-            schema: "public".into(),
-            state_schema: "ratchet".into(),
-            lock_timeout: Duration::from_millis(500),
-            max_attempts: 30,
-            backoff: Duration::from_millis(100),
-            max_backoff: Duration::from_secs(5),
-            lock_wait: Duration::from_secs(10),
-            backfill: crate::backfill::BackfillConfig::default(),
-            run_backfill: true,
-            completes_at_once: false,
-        }
-    }
-}
-
-/// What the engine tells its caller while it works (the CLI prints these; the library
-/// never prints).
-#[derive(Debug, Clone)]
-pub enum Event {
-    StepStarted {
-        phase: Phase,
-        step: usize,
-        description: String,
-    },
-    StepDone {
-        phase: Phase,
-        step: usize,
-        description: String,
-        duration: Duration,
-        attempts: u32,
-    },
-    StepSkipped {
-        phase: Phase,
-        step: usize,
-        description: String,
-    },
-    Retry {
-        description: String,
-        attempt: u32,
-        wait: Duration,
-        sqlstate: String,
-        message: String,
-        /// The sessions ratchet's statement waited for, as [`Blocker`] lines.
-        blockers: Vec<String>,
-    },
-    /// Progress of a backfill, after each batch.
-    Backfill {
-        table: String,
-        rows_done: u64,
-        rows_total: Option<u64>,
-        rows_per_second: f64,
-        batch_size: i64,
-    },
-    Info(String),
-}
-
-/// Receives [`Event`]s.
-pub trait Reporter: Send + Sync {
-    fn report(&self, event: &Event);
-}
-
-/// A reporter that drops everything.
-pub struct Silent;
-impl Reporter for Silent {
-    fn report(&self, _: &Event) {}
 }
 
 /// Who blocks ratchet's own session while a step waits for a lock, sampled from a
@@ -174,58 +61,6 @@ async fn blockers_of(w: &BlockerWatch) -> Vec<String> {
     .await
 }
 
-/// Sessions holding a lock on `table` that blocks writes (SHARE or stronger), other than
-/// the caller: who a backfill batch waited for, asked after its lock timeout (the wait is
-/// over by then, so `pg_blocking_pids` would find no one).
-pub(crate) async fn write_blockers_of(client: &Client, table: &str) -> Vec<String> {
-    describe_sessions(
-        client,
-        "SELECT DISTINCT l.pid FROM pg_locks l
-          WHERE l.locktype = 'relation' AND l.granted AND l.pid <> pg_backend_pid()
-            AND l.relation = to_regclass($1::text)
-            AND l.mode IN ('ShareLock', 'ShareRowExclusiveLock', 'ExclusiveLock',
-                           'AccessExclusiveLock')",
-        &table,
-    )
-    .await
-}
-
-/// "pid 123 (application psql, idle in transaction, transaction open 12.3 s)" for each
-/// pid `pids_sql` (one parameter) returns. A failed query gives nothing.
-async fn describe_sessions(
-    client: &Client,
-    pids_sql: &str,
-    param: &(dyn tokio_postgres::types::ToSql + Sync),
-) -> Vec<String> {
-    let rows = client
-        .query(
-            &format!(
-                "SELECT b.pid, coalesce(a.application_name, ''), coalesce(a.state, 'unknown'),
-                        extract(epoch FROM clock_timestamp() - a.xact_start)::float8
-                   FROM ({pids_sql}) AS b(pid)
-                   LEFT JOIN pg_stat_activity a ON a.pid = b.pid ORDER BY b.pid"
-            ),
-            &[param],
-        )
-        .await
-        .unwrap_or_default();
-    rows.iter()
-        .map(|r| {
-            let (pid, app, state): (i32, String, String) = (r.get(0), r.get(1), r.get(2));
-            let age = r
-                .get::<_, Option<f64>>(3)
-                .map(|s| format!(", transaction open {s:.1} s"))
-                .unwrap_or_default();
-            let app = if app.is_empty() {
-                "no application_name".into()
-            } else {
-                format!("application {app}")
-            };
-            format!("pid {pid} ({app}, {state}{age})")
-        })
-        .collect()
-}
-
 /// A running [`Engine::sample_blockers`].
 struct Sampler {
     task: tokio::task::JoinHandle<()>,
@@ -237,15 +72,6 @@ impl Sampler {
         self.task.abort();
         let seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
         seen.clone()
-    }
-}
-
-/// "; blocked by pid 1 (…), pid 2 (…)", or nothing.
-pub(crate) fn blocked_by(blockers: &[String]) -> String {
-    if blockers.is_empty() {
-        String::new()
-    } else {
-        format!("; blocked by {}", blockers.join(", "))
     }
 }
 
@@ -262,48 +88,6 @@ pub struct Engine {
     watch: Option<Arc<BlockerWatch>>,
     /// `server_version_num` of the server (routes that depend on the version).
     pub(crate) server_version_num: i32,
-}
-
-async fn open(url: &str) -> Result<Client, EngineError> {
-    let (client, conn) = tokio_postgres::connect(url, NoTls)
-        .await
-        .map_err(EngineError::Connect)?;
-    tokio::spawn(async move {
-        if let Err(e) = conn.await {
-            tracing::debug!("connection closed: {e}");
-        }
-    });
-    Ok(client)
-}
-
-/// How long one of ratchet's sessions may sit idle inside a transaction before the
-/// server ends it: a stopped ratchet process (a VM pause, a long GC pause, a network
-/// partition) must never hold its locks for long. `lock_timeout` only bounds acquiring
-/// a lock; this bounds holding one while ratchet does nothing.
-pub fn idle_in_transaction_timeout(config: &Config) -> Duration {
-    (config.lock_timeout * 4).max(Duration::from_secs(1))
-}
-
-/// The bound on a whole DDL transaction on PostgreSQL 17+ (`transaction_timeout`), so
-/// no step can hold a strong lock for long even after it got it.
-pub fn ddl_transaction_timeout(config: &Config) -> Duration {
-    (config.lock_timeout * 20).max(Duration::from_secs(10))
-}
-
-async fn setup_session(client: &Client, config: &Config) -> Result<(), EngineError> {
-    // Raw `sql` operations land in the managed schema; everything ratchet generates
-    // is schema-qualified anyway.
-    let sql = format!(
-        "SET application_name = 'ratchet'; SET search_path = {}; SET lock_timeout = '{}ms'; \
-         SET idle_in_transaction_session_timeout = '{}ms'",
-        crate::sql::ident(&config.schema),
-        config.lock_timeout.as_millis(),
-        idle_in_transaction_timeout(config).as_millis()
-    );
-    client
-        .batch_execute(&sql)
-        .await
-        .map_err(|e| EngineError::db("setting up the session", e))
 }
 
 impl Engine {
@@ -347,10 +131,16 @@ impl Engine {
 
     /// Another session set up like the engine's own, without the migration lock (the
     /// engine's session keeps holding it): a backfill worker.
-    pub(crate) async fn worker_session(&self) -> Result<Client, EngineError> {
-        let client = open(&self.url).await?;
-        setup_session(&client, &self.config).await?;
-        Ok(client)
+    /// The narrow view of the engine a backfill or validation works with.
+    pub(crate) fn backfill_ctx(&mut self) -> crate::backfill::Ctx<'_> {
+        crate::backfill::Ctx {
+            client: &mut self.client,
+            url: &self.url,
+            config: &self.config,
+            state: &self.state,
+            reporter: self.reporter.clone(),
+            throttle: self.throttle.clone(),
+        }
     }
 
     /// Take the migration lock, waiting at most `lock_wait`.
@@ -543,7 +333,9 @@ impl Engine {
                 | Action::NoTransaction { statement } => {
                     self.try_outside_transaction(statement).await
                 }
-                Action::Backfill(spec) => crate::backfill::run(self, m, index, spec).await,
+                Action::Backfill(spec) => {
+                    crate::backfill::run(&mut self.backfill_ctx(), m, index, spec).await
+                }
             };
             let blockers = sampler.map(Sampler::stop).unwrap_or_default();
             match res {
@@ -780,15 +572,4 @@ impl Engine {
     pub fn describe(plan: &Plan) -> Vec<(usize, &Step)> {
         plan.steps.iter().enumerate().collect()
     }
-}
-
-/// The wait before retry `attempt + 1` after a lock timeout or deadlock: exponential from
-/// `config.backoff`, capped at `config.max_backoff`, ±50 % jitter (so two waiters that
-/// collided do not collide again). Shared by the step runner and the backfill workers.
-pub(crate) fn backoff(config: &Config, attempt: u32) -> Duration {
-    let base =
-        config.backoff.as_millis() as f64 * 2f64.powi(attempt.saturating_sub(1).min(20) as i32);
-    let capped = base.min(config.max_backoff.as_millis() as f64);
-    let jitter = rand::rng().random_range(0.5..1.5);
-    Duration::from_millis((capped * jitter) as u64)
 }

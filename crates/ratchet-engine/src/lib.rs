@@ -8,6 +8,7 @@
 
 pub mod backfill;
 pub mod catalog;
+pub mod config;
 pub mod dualwrite;
 pub mod error;
 pub mod executor;
@@ -16,6 +17,8 @@ pub mod gates;
 pub mod lifecycle;
 pub mod plan;
 pub mod planner;
+pub mod report;
+pub(crate) mod session;
 pub mod sql;
 pub mod state;
 pub mod views;

@@ -7,6 +7,8 @@ use ratchet_spec::Migration;
 use serde::Serialize;
 use serde_json::json;
 
+mod backfill;
+
 use crate::catalog;
 use crate::error::EngineError;
 use crate::executor::{Engine, Event};
