@@ -21,6 +21,7 @@ pub mod report;
 pub(crate) mod session;
 pub mod sql;
 pub mod state;
+pub mod validate;
 pub mod views;
 
 pub use error::EngineError;

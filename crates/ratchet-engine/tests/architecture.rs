@@ -7,7 +7,12 @@ use std::path::Path;
 
 /// Top-level module of a source file: `src/plan/pair.rs` -> `plan`, `src/views.rs` -> `views`.
 fn module_of(rel: &Path) -> String {
-    let first = rel.components().next().unwrap().as_os_str().to_string_lossy();
+    let first = rel
+        .components()
+        .next()
+        .unwrap()
+        .as_os_str()
+        .to_string_lossy();
     first.trim_end_matches(".rs").to_string()
 }
 

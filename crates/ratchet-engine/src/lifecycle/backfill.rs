@@ -2,11 +2,12 @@
 
 use serde_json::json;
 
-use crate::backfill::{validate_one, Progress, Validation};
+use crate::backfill::Progress;
 use crate::error::EngineError;
 use crate::executor::Engine;
 use crate::plan::Action;
 use crate::sql::ident;
+use crate::validate::{validate_one, Validation};
 
 impl Engine {
     /// Progress of the active migration's backfills.

@@ -1,0 +1,203 @@
+//! Backfill and validation: fill new physical columns for the rows that existed when the
+//! migration started, then check every row.
+//!
+//! - Keyset batches over the primary key (composite keys too); tables without one are
+//!   walked in `ctid` page ranges. Only rows up to the bound captured at start (in the
+//!   same transaction that created the dual-write triggers) are visited: later rows are
+//!   the triggers' job, so the backfill ends even under a constant insert load.
+//! - Each batch updates only rows whose new column is still NULL, and stores the cursor
+//!   in the same transaction: after a crash it resumes without redoing finished batches.
+//! - The batch size adapts to a target duration: it grows slowly and shrinks at once.
+//! - With several workers the remaining range is cut into slices of about the same number
+//!   of rows; each worker (its own session) walks one slice at a time, each slice with its
+//!   own cursor.
+//! - Between batches the [`Throttle`] hook decides to go on, pause or stop; monitors plug
+//!   in there.
+
+mod sizing;
+mod slices;
+mod sql;
+mod worker;
+
+use crate::config::Config;
+use crate::error::EngineError;
+use crate::report::{Event, Reporter};
+use crate::sql::ident;
+use crate::state::MigrationRow;
+use crate::state::State;
+use futures_util::future::join_all;
+use serde::Serialize;
+use std::sync::atomic::{AtomicBool, AtomicI64};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio_postgres::Client;
+
+pub use crate::config::BackfillConfig;
+pub use crate::plan::BackfillSpec;
+use sizing::*;
+use slices::*;
+use sql::*;
+use worker::*;
+
+/// What a backfill and a validation need from the engine: its session (the first
+/// worker's), where to open more, the settings, the state store, and the hooks. Taken
+/// instead of the whole `Engine` so that this module does not depend on the executor.
+pub(crate) struct Ctx<'a> {
+    pub client: &'a mut Client,
+    pub url: &'a str,
+    pub config: &'a Config,
+    pub state: &'a State,
+    pub reporter: Arc<dyn Reporter>,
+    pub throttle: Arc<dyn Throttle>,
+}
+
+impl Ctx<'_> {
+    pub(crate) fn report(&self, e: Event) {
+        self.reporter.report(&e);
+    }
+
+    /// Another session for a backfill worker, set up like the engine's own.
+    pub(crate) async fn worker_session(&self) -> Result<Client, EngineError> {
+        let client = crate::session::open(self.url).await?;
+        crate::session::setup_session(&client, self.config).await?;
+        Ok(client)
+    }
+}
+
+/// Figures of one finished batch, handed to the [`Throttle`] hook.
+#[derive(Debug, Clone)]
+pub struct BatchStats {
+    pub table: String,
+    pub rows: u64,
+    pub rows_done: u64,
+    pub rows_total: Option<u64>,
+    pub batch_size: i64,
+    pub duration: Duration,
+}
+
+/// What to do after a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    Continue,
+    /// Wait this long, then ask again.
+    Pause(Duration),
+    /// Stop the backfill cleanly (it can be resumed with `ratchet backfill`).
+    Stop(String),
+}
+
+/// The hook between backfill batches (monitoring and throttling decide here).
+pub trait Throttle: Send + Sync {
+    fn after_batch(&self, stats: &BatchStats) -> Decision;
+}
+
+/// Never slows down.
+pub struct NoThrottle;
+impl Throttle for NoThrottle {
+    fn after_batch(&self, _: &BatchStats) -> Decision {
+        Decision::Continue
+    }
+}
+
+/// A stored backfill's progress.
+#[derive(Debug, Clone, Serialize)]
+pub struct Progress {
+    pub step: i32,
+    pub table: String,
+    pub rows_done: i64,
+    pub rows_total: Option<i64>,
+    pub batch_size: Option<i32>,
+    pub done: bool,
+    /// Slices of the key range (one per worker), and how many of them are finished.
+    pub slices: i64,
+    pub slices_done: i64,
+}
+
+/// Run (or resume) the backfill step `step` of `m`: its slices are shared among
+/// `workers` sessions (the engine's own and `workers - 1` more), each walking one slice
+/// at a time in batches.
+pub(crate) async fn run(
+    cx: &mut Ctx<'_>,
+    m: &MigrationRow,
+    step: usize,
+    spec: &BackfillSpec,
+) -> Result<(), EngineError> {
+    let Some(row) = load_row(cx, m, step).await? else {
+        return Err(EngineError::State(format!(
+            "the backfill of {} has no captured bound; run `ratchet abort` and start again",
+            spec.table
+        )));
+    };
+    if row.done {
+        return Ok(());
+    }
+    let Some(bound) = row.bound.clone() else {
+        // The table was empty at start: nothing to do.
+        return finish(cx, m, step).await;
+    };
+    let slices = prepare_slices(cx, m, step, spec, &row, &bound).await?;
+    let workers = cx.config.backfill.workers.clamp(1, slices.len().max(1));
+    let mut sessions = Vec::new();
+    for _ in 1..workers {
+        sessions.push(cx.worker_session().await?);
+    }
+    let shared = Shared {
+        m,
+        step,
+        spec,
+        s: ident(&cx.config.state_schema),
+        cfg: cx.config.backfill.clone(),
+        lock_timeout: cx.config.lock_timeout,
+        retry: cx.config.clone(),
+        state: cx.state.clone(),
+        reporter: cx.reporter.clone(),
+        throttle: cx.throttle.clone(),
+        replica: may_skip_triggers(cx, spec).await,
+        queue: Mutex::new(slices.into()),
+        rows_done: AtomicI64::new(row.rows_done),
+        rows_total: row.rows_total,
+        stop: AtomicBool::new(false),
+        started: Instant::now(),
+        done_at_start: row.rows_done,
+    };
+    let mut clients: Vec<&mut Client> = vec![&mut *cx.client];
+    clients.extend(sessions.iter_mut());
+    let results = join_all(clients.into_iter().map(|c| worker(c, &shared))).await;
+    results.into_iter().collect::<Result<Vec<()>, _>>()?;
+    finish(cx, m, step).await
+}
+
+/// Whether this role may set `session_replication_role` (superusers, or a role granted
+/// `SET` on it, PostgreSQL 15+). Without it the backfill still works, through the
+/// triggers' `WHEN` clause, only slower.
+///
+/// Not while another dual write on the table is active: its trigger must fill its own
+/// new column in the rows this backfill writes (replica mode would silence it, and that
+/// column's NOT NULL check would then reject the batch).
+pub(crate) async fn may_skip_triggers(cx: &Ctx<'_>, spec: &BackfillSpec) -> bool {
+    let sql = "SELECT (current_setting('is_superuser') = 'on'
+                  OR (current_setting('server_version_num')::int >= 150000
+                      AND has_parameter_privilege('session_replication_role', 'SET')))
+               AND NOT EXISTS (SELECT 1 FROM pg_trigger
+                                WHERE tgrelid = $1::text::regclass AND NOT tgisinternal
+                                  AND tgname LIKE '\\_ratchet\\_dw\\_%' AND tgname NOT LIKE $2 || '%')";
+    let own = spec.pair.name.replace('_', "\\_");
+    match cx.client.query_one(sql, &[&spec.t(), &own]).await {
+        Ok(r) => r.get(0),
+        Err(_) => false,
+    }
+}
+
+pub(crate) async fn finish(cx: &Ctx<'_>, m: &MigrationRow, step: usize) -> Result<(), EngineError> {
+    let s = ident(&cx.config.state_schema);
+    cx.client
+        .execute(
+            &format!(
+                "UPDATE {s}.backfills SET done = true, updated_at = clock_timestamp()
+                  WHERE migration_id = $1 AND step = $2"
+            ),
+            &[&m.id, &(step as i32)],
+        )
+        .await
+        .map_err(|e| EngineError::db("recording the end of the backfill", e))?;
+    Ok(())
+}

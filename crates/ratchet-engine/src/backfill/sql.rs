@@ -1,0 +1,192 @@
+//! The SQL of a backfill: batches over a key range or pages, and their ranges.
+
+use crate::error::EngineError;
+use crate::plan::{Lock, Statement, ROW_EXCLUSIVE};
+use crate::sql::{ident, literal, qualified};
+use tokio_postgres::types::ToSql;
+
+use super::*;
+
+impl BackfillSpec {
+    pub(crate) fn t(&self) -> String {
+        qualified(&self.schema, &self.table)
+    }
+
+    pub(crate) fn new_col(&self) -> String {
+        ident(self.pair.new.as_deref().unwrap_or_default())
+    }
+
+    pub(crate) fn keys(&self, prefix: &str) -> String {
+        self.key
+            .iter()
+            .map(|(k, _)| format!("{prefix}{}", ident(k)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    pub(crate) fn keys_text(&self, prefix: &str) -> String {
+        self.key
+            .iter()
+            .map(|(k, _)| format!("{prefix}{}::text", ident(k)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    pub(crate) fn keys_desc(&self, prefix: &str) -> String {
+        self.key
+            .iter()
+            .map(|(k, _)| format!("{prefix}{} DESC", ident(k)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// `($1::text::type, $2::text::type)` starting at parameter `first`.
+    pub(crate) fn key_params(&self, first: usize) -> String {
+        let p = self
+            .key
+            .iter()
+            .enumerate()
+            .map(|(i, (_, ty))| format!("${}::text::{ty}", first + i))
+            .collect::<Vec<_>>()
+            .join(", ");
+        format!("({p})")
+    }
+
+    pub(crate) fn up(&self, prefix: &str) -> Result<String, EngineError> {
+        self.pair
+            .up_sql(prefix)
+            .map_err(|e| EngineError::Sql {
+                context: "rewriting `up`".into(),
+                message: e,
+            })?
+            .ok_or_else(|| EngineError::State("a backfill without `up`".into()))
+    }
+
+    /// The statement, run in the same transaction as the triggers' creation, that records
+    /// which rows existed at start.
+    pub fn capture_sql(&self, state_schema: &str, step: usize) -> Statement {
+        let bound = if self.key.is_empty() {
+            format!(
+                "to_jsonb(ARRAY[(pg_relation_size({lit}::regclass) / current_setting('block_size')::int + 1)::text])",
+                lit = literal(&self.t())
+            )
+        } else {
+            format!(
+                "(SELECT to_jsonb(ARRAY[{}]) FROM {} ORDER BY {} LIMIT 1)",
+                self.keys_text(""),
+                self.t(),
+                self.keys_desc("")
+            )
+        };
+        Statement::new(
+            format!(
+                "INSERT INTO {}.backfills (migration_id, step, upper_bound, rows_total)
+SELECT current_setting('ratchet.migration_id')::bigint, {step}, {bound},
+       (SELECT CASE WHEN reltuples > 0 THEN reltuples::bigint END
+          FROM pg_class WHERE oid = {}::regclass)
+ON CONFLICT DO NOTHING",
+                ident(state_schema),
+                literal(&self.t())
+            ),
+            vec![],
+        )
+    }
+
+    /// What `ratchet plan` shows: one representative batch.
+    pub fn preview(&self) -> Vec<Statement> {
+        let up = self.up("r.").unwrap_or_else(|e| format!("/* {e} */"));
+        let range = if self.key.is_empty() {
+            "r.ctid >= '(<from page>,0)' AND r.ctid < '(<to page>,0)'".to_string()
+        } else {
+            format!(
+                "({k}) > (<cursor>) AND ({k}) <= (<bound captured at start>)",
+                k = self.keys("r.")
+            )
+        };
+        vec![Statement::new(
+            format!(
+                "UPDATE {} AS r SET {} = {up} WHERE {range} AND r.{} IS NULL  -- in batches, resumable",
+                self.t(),
+                self.new_col(),
+                self.new_col()
+            ),
+            vec![Lock::new(ROW_EXCLUSIVE, format!("{}.{}", self.schema, self.table))],
+        )]
+    }
+
+    /// The keys up to the bound (`$1…`) and, when `has_cursor`, after the cursor (the
+    /// parameters after the bound's): the parameters [`range_params`] lists.
+    pub(crate) fn range_cond(&self, prefix: &str, has_cursor: bool) -> String {
+        let keys = self.keys(prefix);
+        let mut cond = format!("({keys}) <= {}", self.key_params(1));
+        if has_cursor {
+            cond += &format!(" AND ({keys}) > {}", self.key_params(self.key.len() + 1));
+        }
+        cond
+    }
+
+    /// The end key of the next batch: the `limit`-th key after the cursor (an index-only
+    /// scan), or nothing when fewer rows are left before the bound.
+    /// Parameters: bound keys, then cursor keys (when `has_cursor`), then the limit.
+    pub(crate) fn batch_end_sql(&self, has_cursor: bool) -> String {
+        let n = self.key.len();
+        let limit = if has_cursor { 2 * n + 1 } else { n + 1 };
+        // The text array is built above the OFFSET: built in the scan, it would be computed
+        // for every skipped key too (about half the query's time).
+        format!(
+            "SELECT ARRAY[{kt}] FROM (SELECT {keys} FROM {t} WHERE {cond} ORDER BY {keys} \
+             OFFSET ${limit}::bigint - 1 LIMIT 1) AS e",
+            kt = self.keys_text("e."),
+            t = self.t(),
+            cond = self.range_cond("", has_cursor),
+            keys = self.keys(""),
+        )
+    }
+
+    /// One keyset batch: a range UPDATE between the cursor and the batch's end key, of
+    /// the rows not filled yet. Parameters: end keys, then cursor keys (when `has_cursor`).
+    pub(crate) fn keyed_batch_sql(&self, has_cursor: bool) -> Result<String, EngineError> {
+        Ok(format!(
+            "UPDATE {t} AS r SET {new} = {up} WHERE {cond} AND r.{new} IS NULL",
+            t = self.t(),
+            new = self.new_col(),
+            up = self.up("r.")?,
+            cond = self.range_cond("r.", has_cursor),
+        ))
+    }
+
+    pub(crate) fn ctid_batch_sql(&self) -> Result<String, EngineError> {
+        Ok(format!(
+            "WITH u AS (UPDATE {t} AS r SET {new} = {up}
+   WHERE r.ctid >= format('(%s,0)', $1::bigint)::tid AND r.ctid < format('(%s,0)', $2::bigint)::tid
+     AND r.{new} IS NULL RETURNING 1)
+SELECT count(*) FROM u",
+            t = self.t(),
+            new = self.new_col(),
+            up = self.up("r.")?,
+        ))
+    }
+}
+
+pub(crate) fn keys_of(v: Option<serde_json::Value>) -> Option<Vec<String>> {
+    v.and_then(|v| serde_json::from_value(v).ok())
+}
+
+/// The parameters of [`BackfillSpec::range_cond`]: the bound's keys, then the cursor's.
+pub(crate) fn range_params<'a>(
+    bound: &'a [String],
+    cursor: Option<&'a Vec<String>>,
+) -> Vec<&'a (dyn ToSql + Sync)> {
+    bound
+        .iter()
+        .chain(cursor.into_iter().flatten())
+        .map(|v| v as &(dyn ToSql + Sync))
+        .collect()
+}
+
+/// The page number a cursor or bound of a table without a key holds (0: the start).
+pub(crate) fn page(v: Option<&Vec<String>>) -> i64 {
+    v.and_then(|c| c.first())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0)
+}

@@ -1,0 +1,324 @@
+//! The backfill workers: each takes slices and walks them in batches.
+
+use crate::error::{db_message, is_retryable, EngineError};
+use crate::report::{Event, Reporter};
+use crate::sql::{literal, qualified};
+use crate::state::MigrationRow;
+use serde_json::json;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::Client;
+
+use super::*;
+
+/// What the workers of one backfill share.
+pub(crate) struct Shared<'a> {
+    pub(crate) m: &'a MigrationRow,
+    pub(crate) step: usize,
+    pub(crate) spec: &'a BackfillSpec,
+    /// The state schema, quoted.
+    pub(crate) s: String,
+    pub(crate) cfg: BackfillConfig,
+    pub(crate) lock_timeout: Duration,
+    /// The retry budget of a batch (attempts and backoff), as for steps.
+    pub(crate) retry: crate::config::Config,
+    pub(crate) state: crate::state::State,
+    pub(crate) reporter: Arc<dyn Reporter>,
+    pub(crate) throttle: Arc<dyn Throttle>,
+    /// Whether the batches may switch ordinary triggers off (`session_replication_role`).
+    pub(crate) replica: bool,
+    /// Slices no worker has taken yet.
+    pub(crate) queue: Mutex<VecDeque<Slice>>,
+    pub(crate) rows_done: AtomicI64,
+    pub(crate) rows_total: Option<i64>,
+    /// Set when a worker fails or is told to stop: the others stop after their batch.
+    pub(crate) stop: AtomicBool,
+    pub(crate) started: Instant,
+    pub(crate) done_at_start: i64,
+}
+
+impl Shared<'_> {
+    pub(crate) fn take(&self) -> Option<Slice> {
+        self.queue
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop_front()
+    }
+
+    pub(crate) fn halt(&self, e: EngineError) -> Result<(), EngineError> {
+        self.stop.store(true, Ordering::SeqCst);
+        Err(e)
+    }
+}
+
+/// One worker: takes slices until none is left, and walks each in adaptive batches.
+pub(crate) async fn worker(client: &mut Client, sh: &Shared<'_>) -> Result<(), EngineError> {
+    let report = |e: Event| sh.reporter.report(&e);
+    while let Some(mut slice) = sh.take() {
+        let mut batch = slice
+            .batch
+            .map(i64::from)
+            .unwrap_or(sh.cfg.initial)
+            .clamp(sh.cfg.min, sh.cfg.max);
+        // Consecutive lock timeouts / deadlocks of this worker's batches: bounded like a
+        // step's (`--max-attempts`, jittered exponential backoff, an event row each).
+        let mut attempt = 1;
+        loop {
+            if sh.stop.load(Ordering::SeqCst) {
+                return Ok(());
+            }
+            let t0 = Instant::now();
+            let (updated, finished, cursor) = match one_batch(client, sh, &slice, batch).await {
+                Ok(v) => {
+                    attempt = 1;
+                    v
+                }
+                Err(e) => {
+                    if let EngineError::Database { source, .. } = &e {
+                        if is_retryable(source) {
+                            let code = crate::error::sqlstate(source);
+                            let message = db_message(source);
+                            let blockers = crate::session::write_blockers_of(
+                                client,
+                                &qualified(&sh.spec.schema, &sh.spec.table),
+                            )
+                            .await;
+                            let by = crate::session::blocked_by(&blockers);
+                            if attempt >= sh.retry.max_attempts {
+                                return sh.halt(EngineError::RetriesExhausted {
+                                    attempts: attempt,
+                                    message: format!(
+                                        "backfill batch of {}: [{code}] {message}",
+                                        sh.spec.table
+                                    ),
+                                    blockers: by,
+                                });
+                            }
+                            let wait = crate::session::backoff(&sh.retry, attempt);
+                            report(Event::Info(format!(
+                                "backfill batch of {} hit {message}{by}; retry {} in {} ms",
+                                sh.spec.table,
+                                attempt + 1,
+                                wait.as_millis()
+                            )));
+                            sh.state
+                                .event(
+                                    &*client,
+                                    Some(&sh.m.name),
+                                    "retry",
+                                    json!({"step": sh.step, "backfill": sh.spec.table,
+                                        "attempt": attempt, "sqlstate": code, "message": message,
+                                        "blockers": blockers,
+                                        "wait_ms": wait.as_millis() as u64}),
+                                )
+                                .await?;
+                            tokio::time::sleep(wait).await;
+                            attempt += 1;
+                            continue;
+                        }
+                        let named = name_failing_row(client, sh.spec, &slice, batch, source);
+                        return sh.halt(named.await);
+                    }
+                    return sh.halt(e);
+                }
+            };
+            let took = t0.elapsed();
+            slice.cursor = cursor;
+            let rows_done = sh.rows_done.fetch_add(updated, Ordering::SeqCst) + updated;
+            let rate = (rows_done - sh.done_at_start) as f64
+                / sh.started.elapsed().as_secs_f64().max(0.001);
+            report(Event::Backfill {
+                table: sh.spec.table.clone(),
+                rows_done: rows_done as u64,
+                rows_total: sh.rows_total.map(|t| t as u64),
+                rows_per_second: rate,
+                batch_size: batch,
+            });
+            if finished {
+                break;
+            }
+            let stats = BatchStats {
+                table: sh.spec.table.clone(),
+                rows: updated as u64,
+                rows_done: rows_done as u64,
+                rows_total: sh.rows_total.map(|t| t as u64),
+                batch_size: batch,
+                duration: took,
+            };
+            batch = next_batch_size(batch, took, &sh.cfg);
+            loop {
+                match sh.throttle.after_batch(&stats) {
+                    Decision::Continue => break,
+                    Decision::Pause(d) => tokio::time::sleep(d).await,
+                    Decision::Stop(why) => {
+                        return sh.halt(EngineError::Refused(format!(
+                            "backfill of {} stopped: {why}; resume with `ratchet backfill`",
+                            sh.spec.table
+                        )))
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One batch of `slice` and its cursor, in one transaction. Returns (rows updated,
+/// slice finished, cursor).
+pub(crate) async fn one_batch(
+    client: &mut Client,
+    sh: &Shared<'_>,
+    slice: &Slice,
+    batch: i64,
+) -> Result<(i64, bool, Option<Vec<String>>), EngineError> {
+    let spec = sh.spec;
+    let lock_ms = sh.lock_timeout.as_millis();
+    // Any BEFORE UPDATE row trigger makes PostgreSQL lock (and WAL-log the lock of) every
+    // row before the update, even when its WHEN clause then skips it. In replica mode the
+    // ordinary triggers do not fire at all: the dual-write triggers have nothing to do for
+    // the backfill's own writes, and constraints are validated before complete anyway.
+    let replica_sql = if sh.replica {
+        "SET LOCAL session_replication_role = replica; "
+    } else {
+        ""
+    };
+    let tx = client
+        .transaction()
+        .await
+        .map_err(|e| EngineError::db("beginning a backfill batch", e))?;
+    tx.batch_execute(&format!(
+        "{replica_sql}SET LOCAL ratchet.backfill = {}; SET LOCAL lock_timeout = '{lock_ms}ms'",
+        literal(&spec.pair.name)
+    ))
+    .await
+    .map_err(|e| EngineError::db("preparing a backfill batch", e))?;
+    let bound = &slice.upper;
+    let (updated, finished, cursor) = if spec.key.is_empty() {
+        let (from, last) = (page(slice.cursor.as_ref()), page(Some(bound)));
+        let to = (from + batch).min(last);
+        let r = tx
+            .query_one(&spec.ctid_batch_sql()?, &[&from, &to])
+            .await
+            .map_err(|e| EngineError::db("running a backfill batch", e))?;
+        (r.get::<_, i64>(0), to >= last, Some(vec![to.to_string()]))
+    } else {
+        let mut params = range_params(bound, slice.cursor.as_ref());
+        params.push(&batch);
+        let end: Option<Vec<String>> = tx
+            .query_opt(&spec.batch_end_sql(slice.cursor.is_some()), &params)
+            .await
+            .map_err(|e| EngineError::db("finding the end of a backfill batch", e))?
+            .map(|r| r.get(0));
+        let finished = end.is_none();
+        let end = end.unwrap_or_else(|| bound.to_vec());
+        let updated = tx
+            .execute(
+                &spec.keyed_batch_sql(slice.cursor.is_some())?,
+                &range_params(&end, slice.cursor.as_ref()),
+            )
+            .await
+            .map_err(|e| EngineError::db("running a backfill batch", e))?;
+        (updated as i64, finished, Some(end))
+    };
+    // The slice's cursor, and the backfill's totals that `ratchet status` shows.
+    tx.execute(
+        &format!(
+            "WITH slice AS (
+               UPDATE {s}.backfill_slices SET cursor = $4, rows_done = rows_done + $5,
+                      batch_size = $6, done = $7, updated_at = clock_timestamp()
+                WHERE migration_id = $1 AND step = $2 AND slice = $3)
+             UPDATE {s}.backfills SET rows_done = rows_done + $5, batch_size = $6,
+                    updated_at = clock_timestamp()
+              WHERE migration_id = $1 AND step = $2",
+            s = sh.s
+        ),
+        &[
+            &sh.m.id,
+            &(sh.step as i32),
+            &slice.id,
+            &cursor.as_ref().map(|c| json!(c)),
+            &updated,
+            &(batch as i32),
+            &finished,
+        ],
+    )
+    .await
+    .map_err(|e| EngineError::db("storing the backfill cursor", e))?;
+    crate::session::fault_point("backfill", sh.step, "before-commit");
+    tx.commit()
+        .await
+        .map_err(|e| EngineError::db("committing a backfill batch", e))?;
+    Ok((updated, finished, cursor))
+}
+
+/// After a batch failed on the data (`up` raised for some row), find the row and say so.
+pub(crate) async fn name_failing_row(
+    client: &Client,
+    spec: &BackfillSpec,
+    slice: &Slice,
+    batch: i64,
+    source: &tokio_postgres::Error,
+) -> EngineError {
+    let message = db_message(source);
+    let generic = EngineError::Sql {
+        context: format!(
+            "backfill of {}.{} failed; the batch was rolled back, earlier batches are kept",
+            spec.table,
+            spec.pair.new.as_deref().unwrap_or_default()
+        ),
+        message: message.clone(),
+    };
+    if spec.key.is_empty() {
+        return generic;
+    }
+    let Ok(up) = spec.up("r.") else {
+        return generic;
+    };
+    let sql = format!(
+        "SELECT ARRAY[{}] FROM {} WHERE {} ORDER BY {} LIMIT {batch}",
+        spec.keys_text(""),
+        spec.t(),
+        spec.range_cond("", slice.cursor.is_some()),
+        spec.keys("")
+    );
+    let params = range_params(&slice.upper, slice.cursor.as_ref());
+    let Ok(keys) = client.query(&sql, &params).await else {
+        return generic;
+    };
+    let probe = format!(
+        "SELECT {up} FROM {} AS r WHERE ({}) = {}",
+        spec.t(),
+        spec.keys("r."),
+        spec.key_params(1)
+    );
+    for k in keys {
+        let key: Vec<String> = k.get(0);
+        let refs: Vec<&(dyn ToSql + Sync)> = key.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
+        if let Err(e) = client.query(&probe, &refs).await {
+            let names: Vec<&str> = spec.key.iter().map(|(k, _)| k.as_str()).collect();
+            // The column as the user wrote it, not ratchet's physical duplicate.
+            let new = spec.pair.new.as_deref().unwrap_or_default();
+            let column = spec
+                .pair
+                .new_names
+                .iter()
+                .find(|(_, p)| p == new)
+                .map_or(new, |(l, _)| l.as_str());
+            return EngineError::Refused(format!(
+                "`up` of {}.{} fails for the row with ({})=({}): {}\n  nothing of its batch was \
+                 written. If the row is wrong: fix it, then run the same command again (it \
+                 resumes here). If `up` is wrong: run `ratchet abort`, fix `up` in the file, \
+                 then run `ratchet start` again",
+                spec.table,
+                column,
+                names.join(", "),
+                key.join(", "),
+                db_message(&e)
+            ));
+        }
+    }
+    generic
+}

@@ -1,0 +1,221 @@
+//! Validation: every backfilled row checked against `up`/`down`, mismatches repaired
+//! on request.
+
+use crate::error::EngineError;
+use crate::sql::{ident, literal};
+use serde::Serialize;
+use serde_json::json;
+use tokio_postgres::types::ToSql;
+
+use crate::backfill::*;
+
+/// The result of `ratchet validate`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Validation {
+    pub rows_checked: i64,
+    pub mismatches: i64,
+    pub repaired: i64,
+    pub passed: bool,
+    /// The first few mismatches: table, key, old value, new value.
+    pub samples: Vec<serde_json::Value>,
+    /// Checks that could not compare values (a volatile `up`), said plainly.
+    pub notes: Vec<String>,
+}
+
+/// The per-row condition that the pair is consistent, over alias `r`, and a note when
+/// the check is weaker than an equality.
+pub(crate) fn consistency(
+    spec: &BackfillSpec,
+    volatile: &std::collections::BTreeSet<String>,
+) -> Result<(String, Option<String>), EngineError> {
+    let p = &spec.pair;
+    let new = format!("r.{}", spec.new_col());
+    let up = spec.up("r.")?;
+    let what = format!("{}.{}", spec.table, p.new.as_deref().unwrap_or_default());
+    let up_volatile =
+        p.up.as_deref()
+            .is_some_and(|u| crate::fragment::is_volatile(u, volatile));
+    if up_volatile {
+        return Ok((
+            format!("{new} IS NOT NULL OR {up} IS NULL"),
+            Some(format!(
+                "`up` of {what} is volatile: rows were checked to be filled, not compared"
+            )),
+        ));
+    }
+    let down = match (&p.old, &p.down) {
+        (Some(old), Some(d)) => {
+            let resolves = crate::fragment::column_refs(d)
+                .unwrap_or_default()
+                .iter()
+                .all(|(n, _, _)| p.new_names.iter().any(|(l, _)| l == n));
+            let d_volatile = crate::fragment::is_volatile(d, volatile);
+            match (resolves, d_volatile) {
+                (true, false) => p
+                    .down_sql("r.")
+                    .map_err(|e| EngineError::Sql {
+                        context: "rewriting `down`".into(),
+                        message: e,
+                    })?
+                    .map(|d| format!("r.{} IS NOT DISTINCT FROM {d}", ident(old))),
+                _ => None,
+            }
+        }
+        _ => None,
+    };
+    match down {
+        Some(d) => Ok((format!("{new} IS NOT DISTINCT FROM {up} OR {d}"), None)),
+        // No way back (a new column, or an unusable `down`): rows written through the new
+        // version may differ from `up` on purpose, so only completeness is checked.
+        None => Ok((
+            format!("{new} IS NOT NULL OR {up} IS NULL"),
+            Some(format!(
+                "{what} has no usable `down`: rows were checked to be filled, not compared"
+            )),
+        )),
+    }
+}
+
+pub(crate) async fn validate_one(
+    cx: &mut Ctx<'_>,
+    spec: &BackfillSpec,
+    repair: bool,
+    out: &mut Validation,
+) -> Result<(), EngineError> {
+    let cat = crate::catalog::load(&*cx.client, &cx.config.schema).await?;
+    let (ok, note) = consistency(spec, &cat.volatile_functions)?;
+    if let Some(n) = note {
+        out.notes.push(n);
+    }
+    let old = spec
+        .pair
+        .old
+        .as_ref()
+        .map(|o| format!("r.{}::text", ident(o)))
+        .unwrap_or_else(|| "NULL::text".into());
+    let key_text = if spec.key.is_empty() {
+        "ARRAY[r.ctid::text]".to_string()
+    } else {
+        format!("ARRAY[{}]", spec.keys_text("r."))
+    };
+    let chunk: i64 = 10_000;
+    let mut cursor: Option<Vec<String>> = None;
+    loop {
+        // Key-range chunks keep each read short; a table without a key is read at once.
+        let (range, order, params): (String, String, Vec<String>) = if spec.key.is_empty() {
+            ("true".into(), "r.ctid".into(), vec![])
+        } else {
+            let r = match &cursor {
+                Some(_) => format!("({}) > {}", spec.keys("r."), spec.key_params(1)),
+                None => "true".into(),
+            };
+            (r, spec.keys("r."), cursor.clone().unwrap_or_default())
+        };
+        let limit = if spec.key.is_empty() {
+            String::new()
+        } else {
+            format!("LIMIT {chunk}")
+        };
+        // The chunk's last key, in the key's own order (text order may differ), is the
+        // next cursor; the key columns are carried as `_k0, _k1, …` for that.
+        let carried: Vec<String> = (0..spec.key.len()).map(|i| format!("_k{i}")).collect();
+        let (carry, last) = if spec.key.is_empty() {
+            (String::new(), "NULL::text[]".to_string())
+        } else {
+            let cols: Vec<String> = spec
+                .key
+                .iter()
+                .zip(&carried)
+                .map(|((k, _), c)| format!(", r.{} AS {c}", ident(k)))
+                .collect();
+            let text: Vec<String> = carried.iter().map(|c| format!("{c}::text")).collect();
+            let desc: Vec<String> = carried.iter().map(|c| format!("{c} DESC")).collect();
+            (
+                cols.concat(),
+                format!(
+                    "(SELECT ARRAY[{}] FROM b ORDER BY {} LIMIT 1)",
+                    text.join(", "),
+                    desc.join(", ")
+                ),
+            )
+        };
+        let sql = format!(
+            "WITH b AS (SELECT {key_text} AS k, ({ok}) AS ok, {old} AS o, r.{new}::text AS n{carry}
+                          FROM {t} AS r WHERE {range} ORDER BY {order} {limit})
+             SELECT (SELECT count(*) FROM b), (SELECT count(*) FROM b WHERE NOT ok),
+                    {last},
+                    (SELECT coalesce(json_agg(json_build_array(k, o, n)), '[]') FROM (SELECT * FROM b WHERE NOT ok LIMIT 5) x),
+                    (SELECT coalesce(json_agg(k), '[]') FROM b WHERE NOT ok)",
+            new = spec.new_col(),
+            t = spec.t(),
+        );
+        let refs: Vec<&(dyn ToSql + Sync)> =
+            params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
+        let r = cx
+            .client
+            .query_one(&sql, &refs)
+            .await
+            .map_err(|e| EngineError::db(format!("validating {}", spec.table), e))?;
+        let checked: i64 = r.get(0);
+        let bad: i64 = r.get(1);
+        out.rows_checked += checked;
+        out.mismatches += bad;
+        if out.samples.len() < 5 {
+            let samples: serde_json::Value = r.get(3);
+            if let Some(arr) = samples.as_array() {
+                for s in arr.iter().take(5 - out.samples.len()) {
+                    out.samples
+                        .push(json!({"table": spec.table, "key": s[0], "old": s[1], "new": s[2]}));
+                }
+            }
+        }
+        if repair && bad > 0 && !spec.key.is_empty() {
+            let keys: Vec<Vec<String>> =
+                serde_json::from_value(r.get::<_, serde_json::Value>(4)).unwrap_or_default();
+            out.repaired += repair_rows(cx, spec, &keys).await?;
+        }
+        if spec.key.is_empty() || checked < chunk {
+            break;
+        }
+        cursor = r.get(2);
+    }
+    Ok(())
+}
+
+pub(crate) async fn repair_rows(
+    cx: &mut Ctx<'_>,
+    spec: &BackfillSpec,
+    keys: &[Vec<String>],
+) -> Result<i64, EngineError> {
+    let sql = format!(
+        "UPDATE {t} AS r SET {new} = {up} WHERE ({k}) = {p}",
+        t = spec.t(),
+        new = spec.new_col(),
+        up = spec.up("r.")?,
+        k = spec.keys("r."),
+        p = spec.key_params(1)
+    );
+    let tx = cx
+        .client
+        .transaction()
+        .await
+        .map_err(|e| EngineError::db("beginning a repair", e))?;
+    tx.batch_execute(&format!(
+        "SET LOCAL ratchet.backfill = {}",
+        literal(&spec.pair.name)
+    ))
+    .await
+    .map_err(|e| EngineError::db("preparing a repair", e))?;
+    let mut n = 0;
+    for key in keys {
+        let refs: Vec<&(dyn ToSql + Sync)> = key.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
+        n += tx
+            .execute(&sql, &refs)
+            .await
+            .map_err(|e| EngineError::db("repairing a row", e))? as i64;
+    }
+    tx.commit()
+        .await
+        .map_err(|e| EngineError::db("committing a repair", e))?;
+    Ok(n)
+}
