@@ -95,6 +95,53 @@ CREATE TABLE IF NOT EXISTS {s}.events (
     )
 }
 
+/// Where a migration stands (the `phase` column of `migrations`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MigrationPhase {
+    /// Expanded (or expanding): both versions work.
+    Started,
+    /// `complete` has begun: only finishing it is possible.
+    Completing,
+    Completed,
+    /// `abort` has begun: only finishing it is possible.
+    Aborting,
+    Aborted,
+}
+
+impl MigrationPhase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MigrationPhase::Started => "started",
+            MigrationPhase::Completing => "completing",
+            MigrationPhase::Completed => "completed",
+            MigrationPhase::Aborting => "aborting",
+            MigrationPhase::Aborted => "aborted",
+        }
+    }
+
+    fn parse(s: &str) -> Result<MigrationPhase, EngineError> {
+        Ok(match s {
+            "started" => MigrationPhase::Started,
+            "completing" => MigrationPhase::Completing,
+            "completed" => MigrationPhase::Completed,
+            "aborting" => MigrationPhase::Aborting,
+            "aborted" => MigrationPhase::Aborted,
+            other => {
+                return Err(EngineError::State(format!(
+                    "unknown migration phase `{other}` in the state schema"
+                )))
+            }
+        })
+    }
+}
+
+impl std::fmt::Display for MigrationPhase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One row of `migrations`.
 #[derive(Debug, Clone, Serialize)]
 pub struct MigrationRow {
@@ -102,14 +149,17 @@ pub struct MigrationRow {
     pub name: String,
     pub checksum: String,
     pub version_schema: String,
-    pub phase: String,
+    pub phase: MigrationPhase,
     #[serde(skip)]
     pub plan: Plan,
 }
 
 impl MigrationRow {
     pub fn is_active(&self) -> bool {
-        matches!(self.phase.as_str(), "started" | "completing" | "aborting")
+        matches!(
+            self.phase,
+            MigrationPhase::Started | MigrationPhase::Completing | MigrationPhase::Aborting
+        )
     }
 }
 
@@ -164,7 +214,7 @@ impl State {
                     name: r.get(1),
                     checksum: r.get(2),
                     version_schema: r.get(3),
-                    phase: r.get(4),
+                    phase: MigrationPhase::parse(r.get(4))?,
                     plan: serde_json::from_value(plan)
                         .map_err(|e| EngineError::State(format!("stored plan unreadable: {e}")))?,
                 })
@@ -212,7 +262,7 @@ impl State {
             name: name.to_string(),
             checksum: checksum.to_string(),
             version_schema: plan.version_schema.clone(),
-            phase: "started".into(),
+            phase: MigrationPhase::Started,
             plan: plan.clone(),
         })
     }
@@ -221,7 +271,7 @@ impl State {
         &self,
         c: &impl GenericClient,
         id: i64,
-        phase: &str,
+        phase: MigrationPhase,
     ) -> Result<(), EngineError> {
         c.execute(
             &format!(
@@ -230,7 +280,7 @@ impl State {
                   WHERE id = $1",
                 self.t("migrations")
             ),
-            &[&id, &phase],
+            &[&id, &phase.as_str()],
         )
         .await
         .map_err(|e| EngineError::db("recording the migration phase", e))?;

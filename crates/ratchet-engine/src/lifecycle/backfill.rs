@@ -7,6 +7,7 @@ use crate::error::EngineError;
 use crate::executor::Engine;
 use crate::plan::Action;
 use crate::sql::ident;
+use crate::state::MigrationPhase;
 use crate::validate::{validate_one, Validation};
 
 impl Engine {
@@ -58,7 +59,7 @@ impl Engine {
         let Some(active) = self.state.active(&self.client).await? else {
             return Ok(None);
         };
-        if active.phase != "started" {
+        if active.phase != MigrationPhase::Started {
             return Err(EngineError::Refused(format!(
                 "migration `{}` is {}; there is nothing to backfill",
                 active.name, active.phase

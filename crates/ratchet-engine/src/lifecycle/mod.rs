@@ -14,7 +14,7 @@ use crate::error::EngineError;
 use crate::executor::{Engine, Event};
 use crate::plan::{Action, Phase, Plan};
 use crate::planner::{self, PlanInput};
-use crate::state::MigrationRow;
+use crate::state::{MigrationPhase, MigrationRow};
 
 /// What `start` did.
 #[derive(Debug, Clone, Serialize)]
@@ -53,7 +53,7 @@ pub struct Status {
 #[derive(Debug, Clone, Serialize)]
 pub struct ActiveStatus {
     pub name: String,
-    pub phase: String,
+    pub phase: MigrationPhase,
     pub version_schema: String,
     pub steps: Vec<StepStatus>,
     /// The plan's warnings (e.g. a NOT NULL column only `up` fills: new-version inserts
@@ -73,7 +73,7 @@ pub struct StepStatus {
 #[derive(Debug, Clone, Serialize)]
 pub struct HistoryEntry {
     pub name: String,
-    pub phase: String,
+    pub phase: MigrationPhase,
     pub version_schema: String,
     pub done: bool,
 }
@@ -96,7 +96,7 @@ impl Engine {
         Ok(history
             .iter()
             .rev()
-            .find(|m| m.phase == "completed")
+            .find(|m| m.phase == MigrationPhase::Completed)
             .map(|m| m.version_schema.clone())
             .filter(|vs| cat.schemas.contains(vs)))
     }
@@ -127,7 +127,7 @@ impl Engine {
             }
             if !checksum_matches(active, m) {
                 let done = self.state.done_steps(&self.client, active.id).await?;
-                if active.phase != "started" || !done.is_empty() {
+                if active.phase != MigrationPhase::Started || !done.is_empty() {
                     return Err(changed_file(active, m, true));
                 }
                 // Nothing of the old file ran (issue 9: a typo at step 0): undo its
@@ -139,12 +139,12 @@ impl Engine {
                 self.abort().await?;
                 return Box::pin(self.start(m)).await;
             }
-            if active.phase != "started" {
+            if active.phase != MigrationPhase::Started {
                 return Err(EngineError::Refused(format!(
                     "migration `{}` is {}; finish that with `ratchet {}`",
                     active.name,
                     active.phase,
-                    if active.phase == "completing" {
+                    if active.phase == MigrationPhase::Completing {
                         "complete"
                     } else {
                         "abort"
@@ -256,7 +256,7 @@ impl Engine {
         let Some(active) = self.state.active(&self.client).await? else {
             return Ok(None);
         };
-        if active.phase == "aborting" {
+        if active.phase == MigrationPhase::Aborting {
             return Err(EngineError::Refused(format!(
                 "migration `{}` is being aborted; run `ratchet abort` to finish that",
                 active.name
@@ -274,18 +274,18 @@ impl Engine {
                 active.name
             )));
         }
-        if active.phase == "started" {
+        if active.phase == MigrationPhase::Started {
             crate::gates::before_complete(self, &active, skip_validation).await?;
         }
         self.state
-            .set_phase(&self.client, active.id, "completing")
+            .set_phase(&self.client, active.id, MigrationPhase::Completing)
             .await?;
         self.state
             .event(&self.client, Some(&active.name), "complete", json!({}))
             .await?;
         self.run_phase(&active, Phase::Complete).await?;
         self.state
-            .set_phase(&self.client, active.id, "completed")
+            .set_phase(&self.client, active.id, MigrationPhase::Completed)
             .await?;
         self.state
             .event(&self.client, Some(&active.name), "completed", json!({}))
@@ -305,7 +305,7 @@ impl Engine {
         let Some(active) = self.state.active(&self.client).await? else {
             return Ok(None);
         };
-        if active.phase == "completing" {
+        if active.phase == MigrationPhase::Completing {
             return Err(EngineError::Refused(format!(
                 "`ratchet complete` of `{}` has begun and may have dropped old structures; \
                  it cannot be aborted. Run `ratchet complete` to finish it, then fix forward \
@@ -314,14 +314,14 @@ impl Engine {
             )));
         }
         self.state
-            .set_phase(&self.client, active.id, "aborting")
+            .set_phase(&self.client, active.id, MigrationPhase::Aborting)
             .await?;
         self.state
             .event(&self.client, Some(&active.name), "abort", json!({}))
             .await?;
         self.run_phase(&active, Phase::Abort).await?;
         self.state
-            .set_phase(&self.client, active.id, "aborted")
+            .set_phase(&self.client, active.id, MigrationPhase::Aborted)
             .await?;
         self.state
             .event(&self.client, Some(&active.name), "aborted", json!({}))
@@ -396,7 +396,7 @@ impl Engine {
                 }
                 Some(ActiveStatus {
                     name: a.name.clone(),
-                    phase: a.phase.clone(),
+                    phase: a.phase,
                     version_schema: a.version_schema.clone(),
                     warnings,
                     steps: a
@@ -425,9 +425,9 @@ impl Engine {
                 .iter()
                 .map(|h| HistoryEntry {
                     name: h.name.clone(),
-                    phase: h.phase.clone(),
+                    phase: h.phase,
                     version_schema: h.version_schema.clone(),
-                    done: h.phase == "completed",
+                    done: h.phase == MigrationPhase::Completed,
                 })
                 .collect(),
         })
@@ -454,10 +454,10 @@ impl Engine {
         let mut pending = None;
         for h in history.iter().rev() {
             let exists = existing.contains(&h.version_schema);
-            let usable = match h.phase.as_str() {
-                "completed" | "completing" => exists,
-                "started" => exists && self.views_built(h).await?,
-                _ => false,
+            let usable = match h.phase {
+                MigrationPhase::Completed | MigrationPhase::Completing => exists,
+                MigrationPhase::Started => exists && self.views_built(h).await?,
+                MigrationPhase::Aborting | MigrationPhase::Aborted => false,
             };
             if usable {
                 return Ok((Some(h.version_schema.clone()), pending));
@@ -532,7 +532,10 @@ impl Engine {
         let cat = catalog::load(&self.client, &self.config.schema).await?;
         let history = self.state.history(&self.client).await?;
         let active = history.iter().rev().find(|m| m.is_active());
-        let completed = history.iter().rev().find(|m| m.phase == "completed");
+        let completed = history
+            .iter()
+            .rev()
+            .find(|m| m.phase == MigrationPhase::Completed);
         let mut done = Vec::new();
         for m in active.into_iter().chain(completed) {
             if !cat.schemas.contains(&m.version_schema) || done.contains(&m.version_schema) {
@@ -544,7 +547,7 @@ impl Engine {
                 .plan
                 .steps
                 .iter()
-                .filter(|s| m.phase == "completed" || s.phase == Phase::Start)
+                .filter(|s| m.phase == MigrationPhase::Completed || s.phase == Phase::Start)
                 .filter_map(|s| match &s.action {
                     Action::SyncViews { mapping, .. } => Some(mapping),
                     _ => None,
