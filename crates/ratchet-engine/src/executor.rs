@@ -24,7 +24,14 @@ use crate::views;
 pub use crate::config::Config;
 pub use crate::report::{Event, Reporter, Silent};
 pub(crate) use crate::session::fault_point;
-use crate::session::{backoff, blocked_by, describe_sessions, open, setup_session};
+use crate::session::{
+    backoff, blocked_by, describe_sessions, open, set_timeout, setup_session, with_lock_timeout,
+    Scope,
+};
+
+/// A concurrent index build waits for every transaction that might still see the table,
+/// and its lock blocks neither reads nor writes: it gets this many lock timeouts.
+const CONCURRENT_INDEX_TIMEOUT_FACTOR: u32 = 20;
 pub use crate::session::{ddl_transaction_timeout, idle_in_transaction_timeout};
 
 /// The database error inside `e` when it is worth retrying.
@@ -451,7 +458,6 @@ impl Engine {
         attempt: u32,
         started: Instant,
     ) -> Result<(), EngineError> {
-        let lock_ms = self.config.lock_timeout.as_millis();
         let state = self.state.clone();
         let schema = self.config.schema.clone();
         let tx = self
@@ -461,14 +467,19 @@ impl Engine {
             .map_err(|e| EngineError::db("beginning a transaction", e))?;
         let tx_timeout = if self.server_version_num >= 170000 {
             format!(
-                "; SET LOCAL transaction_timeout = '{}ms'",
-                ddl_transaction_timeout(&self.config).as_millis()
+                "; {}",
+                set_timeout(
+                    "transaction_timeout",
+                    ddl_transaction_timeout(&self.config),
+                    Scope::Transaction
+                )
             )
         } else {
             String::new()
         };
         tx.batch_execute(&format!(
-            "SET LOCAL lock_timeout = '{lock_ms}ms'; SET LOCAL ratchet.migration_id = '{}'{tx_timeout}",
+            "{}; SET LOCAL ratchet.migration_id = '{}'{tx_timeout}",
+            with_lock_timeout(self.config.lock_timeout, Scope::Transaction),
             m.id
         ))
         .await
@@ -554,16 +565,13 @@ impl Engine {
         }
         // A concurrent build waits for every transaction that might still see the table, and
         // its lock does not block reads or writes: give it a longer timeout than plain DDL.
-        let long = self.config.lock_timeout.as_millis() * 20;
+        let long = self.config.lock_timeout * CONCURRENT_INDEX_TIMEOUT_FACTOR;
         self.client
-            .batch_execute(&format!("SET lock_timeout = '{long}ms'"))
+            .batch_execute(&with_lock_timeout(long, Scope::Session))
             .await?;
         let res = self.client.batch_execute(&statement.sql).await;
         self.client
-            .batch_execute(&format!(
-                "SET lock_timeout = '{}ms'",
-                self.config.lock_timeout.as_millis()
-            ))
+            .batch_execute(&with_lock_timeout(self.config.lock_timeout, Scope::Session))
             .await?;
         res
     }

@@ -59,15 +59,40 @@ pub fn ddl_transaction_timeout(config: &Config) -> Duration {
     (config.lock_timeout * 20).max(Duration::from_secs(10))
 }
 
+/// How long a setting lasts: the session, or the current transaction (`SET LOCAL`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scope {
+    Session,
+    Transaction,
+}
+
+/// `SET [LOCAL] <name> = '<ms>ms'`: the one place a timeout setting is written.
+pub(crate) fn set_timeout(name: &str, d: Duration, scope: Scope) -> String {
+    let local = if scope == Scope::Transaction {
+        "LOCAL "
+    } else {
+        ""
+    };
+    format!("SET {local}{name} = '{}ms'", d.as_millis())
+}
+
+/// `SET [LOCAL] lock_timeout = …`.
+pub(crate) fn with_lock_timeout(d: Duration, scope: Scope) -> String {
+    set_timeout("lock_timeout", d, scope)
+}
+
 pub(crate) async fn setup_session(client: &Client, config: &Config) -> Result<(), EngineError> {
     // Raw `sql` operations land in the managed schema; everything ratchet generates
     // is schema-qualified anyway.
     let sql = format!(
-        "SET application_name = 'ratchet'; SET search_path = {}; SET lock_timeout = '{}ms'; \
-         SET idle_in_transaction_session_timeout = '{}ms'",
+        "SET application_name = 'ratchet'; SET search_path = {}; {}; {}",
         crate::sql::ident(&config.schema),
-        config.lock_timeout.as_millis(),
-        idle_in_transaction_timeout(config).as_millis()
+        with_lock_timeout(config.lock_timeout, Scope::Session),
+        set_timeout(
+            "idle_in_transaction_session_timeout",
+            idle_in_transaction_timeout(config),
+            Scope::Session
+        )
     );
     client
         .batch_execute(&sql)
@@ -145,4 +170,43 @@ pub(crate) fn backoff(config: &Config, attempt: u32) -> Duration {
     let capped = base.min(config.max_backoff.as_millis() as f64);
     let jitter = rand::rng().random_range(0.5..1.5);
     Duration::from_millis((capped * jitter) as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeouts_are_written_in_milliseconds_for_the_scope_asked() {
+        assert_eq!(
+            with_lock_timeout(Duration::from_millis(500), Scope::Transaction),
+            "SET LOCAL lock_timeout = '500ms'"
+        );
+        assert_eq!(
+            set_timeout(
+                "transaction_timeout",
+                Duration::from_secs(10),
+                Scope::Session
+            ),
+            "SET transaction_timeout = '10000ms'"
+        );
+    }
+
+    #[test]
+    fn backoff_grows_is_capped_and_jittered() {
+        let config = Config {
+            backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_millis(400),
+            ..Config::default()
+        };
+        for _ in 0..50 {
+            let first = backoff(&config, 1);
+            assert!(
+                (50..=150).contains(&(first.as_millis() as u64)),
+                "{first:?}"
+            );
+            let late = backoff(&config, 10);
+            assert!((200..=600).contains(&(late.as_millis() as u64)), "{late:?}");
+        }
+    }
 }

@@ -175,7 +175,6 @@ pub(crate) async fn one_batch(
     batch: i64,
 ) -> Result<(i64, bool, Option<Vec<String>>), EngineError> {
     let spec = sh.spec;
-    let lock_ms = sh.lock_timeout.as_millis();
     // Any BEFORE UPDATE row trigger makes PostgreSQL lock (and WAL-log the lock of) every
     // row before the update, even when its WHEN clause then skips it. In replica mode the
     // ordinary triggers do not fire at all: the dual-write triggers have nothing to do for
@@ -190,8 +189,9 @@ pub(crate) async fn one_batch(
         .await
         .map_err(|e| EngineError::db("beginning a backfill batch", e))?;
     tx.batch_execute(&format!(
-        "{replica_sql}SET LOCAL ratchet.backfill = {}; SET LOCAL lock_timeout = '{lock_ms}ms'",
-        literal(&spec.pair.name)
+        "{replica_sql}SET LOCAL ratchet.backfill = {}; {}",
+        literal(&spec.pair.name),
+        crate::session::with_lock_timeout(sh.lock_timeout, crate::session::Scope::Transaction)
     ))
     .await
     .map_err(|e| EngineError::db("preparing a backfill batch", e))?;
