@@ -41,8 +41,10 @@ pub enum EngineError {
     /// The migration file is wrong in itself (its own checks, no database needed).
     #[error("{0}")]
     File(String),
-    #[error("{0}")]
-    Refused(String),
+    /// ratchet will not do it now; `kind` says why (a caller can match it), `message`
+    /// names the cause and the command that would satisfy it.
+    #[error("{message}")]
+    Refused { kind: Refusal, message: String },
     #[error(
         "another ratchet process holds the migration lock on this database; waited {0} ms. \
          `ratchet status` shows what it is doing: let it finish, or wait longer with --wait"
@@ -103,7 +105,7 @@ impl EngineError {
     /// is a usage error like an unknown field (issue 9).
     pub fn is_refusal(&self) -> bool {
         match self {
-            EngineError::Refused(_) | EngineError::Busy(_) => true,
+            EngineError::Refused { .. } | EngineError::Busy(_) => true,
             EngineError::Step { source, .. } => source.is_refusal(),
             _ => false,
         }
@@ -136,5 +138,46 @@ pub fn db_message(e: &tokio_postgres::Error) -> String {
             s
         }
         None => e.to_string(),
+    }
+}
+
+/// Why ratchet refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// A gate before `complete` (or before validating) is not met.
+    Gate(Gate),
+    /// Another migration is active: complete or abort it first.
+    AnotherMigrationActive,
+    /// The migration is in a phase that does not allow this (completing, aborting, …).
+    WrongPhase,
+    /// The start of the migration has unfinished steps.
+    StartUnfinished,
+    /// An applied migration's file changed (its operations' checksum).
+    FileChanged,
+    /// The folder and the database disagree on which migrations come in which order.
+    OrderMismatch,
+    /// The version schema's name is taken by a schema ratchet did not create.
+    SchemaExists,
+    /// `up` fails for a row: the data or the expression must be fixed.
+    RowFails,
+    /// The backfill was stopped by its throttle hook.
+    Stopped,
+}
+
+/// The gates of the contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gate {
+    BackfillUnfinished,
+    NotValidated,
+    ValidationFailed,
+}
+
+impl EngineError {
+    /// A refusal of `kind` with its message (the cause and the command that satisfies it).
+    pub fn refused(kind: Refusal, message: impl Into<String>) -> EngineError {
+        EngineError::Refused {
+            kind,
+            message: message.into(),
+        }
     }
 }

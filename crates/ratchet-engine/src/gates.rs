@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::error::EngineError;
+use crate::error::{EngineError, Gate, Refusal};
 use crate::executor::Engine;
 use crate::plan::Action;
 use crate::sql::ident;
@@ -34,10 +34,13 @@ pub async fn before_complete(
         .map_err(|e| EngineError::db("reading backfill progress", e))?
         .get(0);
     if unfinished > 0 {
-        return Err(EngineError::Refused(format!(
-            "{unfinished} backfill(s) of `{}` are unfinished; run `ratchet backfill` first",
-            m.name
-        )));
+        return Err(EngineError::refused(
+            Refusal::Gate(Gate::BackfillUnfinished),
+            format!(
+                "{unfinished} backfill(s) of `{}` are unfinished; run `ratchet backfill` first",
+                m.name
+            ),
+        ));
     }
     if skip_validation {
         engine
@@ -63,13 +66,19 @@ pub async fn before_complete(
         .map_err(|e| EngineError::db("reading validation results", e))?;
     match row.map(|r| r.get::<_, bool>(0)) {
         Some(true) => Ok(()),
-        Some(false) => Err(EngineError::Refused(format!(
+        Some(false) => Err(EngineError::refused(
+            Refusal::Gate(Gate::ValidationFailed),
+            format!(
             "the latest validation of `{}` failed; run `ratchet validate --repair`, then complete",
             m.name
-        ))),
-        None => Err(EngineError::Refused(format!(
-            "`{}` has not been validated; run `ratchet validate` first",
-            m.name
-        ))),
+        ),
+        )),
+        None => Err(EngineError::refused(
+            Refusal::Gate(Gate::NotValidated),
+            format!(
+                "`{}` has not been validated; run `ratchet validate` first",
+                m.name
+            ),
+        )),
     }
 }

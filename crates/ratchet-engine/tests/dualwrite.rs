@@ -333,10 +333,17 @@ async fn up_fails_for_one_row(workers: usize) {
         .unwrap()
         .get(0);
     assert_eq!(in_batch, 0);
-    assert!(matches!(
-        e.complete().await.unwrap_err(),
-        EngineError::Refused(_)
-    ));
+    let refusal = e.complete().await.unwrap_err();
+    assert!(
+        matches!(
+            refusal,
+            EngineError::Refused {
+                kind: ratchet_engine::error::Refusal::StartUnfinished,
+                ..
+            }
+        ),
+        "{refusal:?}"
+    );
     // Fix the row, resume: done and valid.
     c.batch_execute("UPDATE public.items SET amount = '4321' WHERE id = 4321")
         .await

@@ -1,6 +1,6 @@
 //! The backfill workers: each takes slices and walks them in batches.
 
-use crate::error::{db_message, is_retryable, EngineError};
+use crate::error::{db_message, is_retryable, EngineError, Refusal};
 use crate::report::{Event, Reporter};
 use crate::sql::{literal, qualified};
 use crate::state::MigrationRow;
@@ -154,10 +154,13 @@ pub(crate) async fn worker(client: &mut Client, sh: &Shared<'_>) -> Result<(), E
                     Decision::Continue => break,
                     Decision::Pause(d) => tokio::time::sleep(d).await,
                     Decision::Stop(why) => {
-                        return sh.halt(EngineError::Refused(format!(
-                            "backfill of {} stopped: {why}; resume with `ratchet backfill`",
-                            sh.spec.table
-                        )))
+                        return sh.halt(EngineError::refused(
+                            Refusal::Stopped,
+                            format!(
+                                "backfill of {} stopped: {why}; resume with `ratchet backfill`",
+                                sh.spec.table
+                            ),
+                        ))
                     }
                 }
             }
@@ -307,7 +310,9 @@ pub(crate) async fn name_failing_row(
                 .iter()
                 .find(|(_, p)| p == new)
                 .map_or(new, |(l, _)| l.as_str());
-            return EngineError::Refused(format!(
+            return EngineError::refused(
+                Refusal::RowFails,
+                format!(
                 "`up` of {}.{} fails for the row with ({})=({}): {}\n  nothing of its batch was \
                  written. If the row is wrong: fix it, then run the same command again (it \
                  resumes here). If `up` is wrong: run `ratchet abort`, fix `up` in the file, \
@@ -317,7 +322,8 @@ pub(crate) async fn name_failing_row(
                 names.join(", "),
                 key.join(", "),
                 db_message(&e)
-            ));
+            ),
+            );
         }
     }
     generic

@@ -3,7 +3,7 @@
 use serde_json::json;
 
 use crate::backfill::Progress;
-use crate::error::EngineError;
+use crate::error::{EngineError, Gate, Refusal};
 use crate::executor::Engine;
 use crate::plan::Action;
 use crate::sql::ident;
@@ -60,10 +60,13 @@ impl Engine {
             return Ok(None);
         };
         if active.phase != MigrationPhase::Started {
-            return Err(EngineError::Refused(format!(
-                "migration `{}` is {}; there is nothing to backfill",
-                active.name, active.phase
-            )));
+            return Err(EngineError::refused(
+                Refusal::WrongPhase,
+                format!(
+                    "migration `{}` is {}; there is nothing to backfill",
+                    active.name, active.phase
+                ),
+            ));
         }
         self.run_phase(&active, crate::plan::Phase::Start).await?;
         Ok(Some(active.name))
@@ -86,10 +89,13 @@ impl Engine {
         }
         let progress = self.backfill_progress().await?;
         if let Some(p) = progress.iter().find(|p| !p.done) {
-            return Err(EngineError::Refused(format!(
+            return Err(EngineError::refused(
+                Refusal::Gate(Gate::BackfillUnfinished),
+                format!(
                 "the backfill of {} is not finished ({} rows done); run `ratchet backfill` first",
                 p.table, p.rows_done
-            )));
+            ),
+            ));
         }
         let mut out = Validation::default();
         for step in &active.plan.steps {

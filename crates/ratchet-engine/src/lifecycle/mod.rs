@@ -10,7 +10,7 @@ use serde_json::json;
 mod backfill;
 
 use crate::catalog;
-use crate::error::EngineError;
+use crate::error::{EngineError, Gate, Refusal};
 use crate::executor::{Engine, Event};
 use crate::plan::{Action, Phase, Plan};
 use crate::planner::{self, PlanInput};
@@ -120,7 +120,9 @@ impl Engine {
         let history = self.state.history(&self.client).await?;
         if let Some(active) = history.iter().find(|h| h.is_active()) {
             if active.name != m.name {
-                return Err(EngineError::Refused(format!(
+                return Err(EngineError::refused(
+Refusal::AnotherMigrationActive,
+format!(
                     "migration `{}` is still active (phase: {}); run `ratchet complete` or `ratchet abort` first",
                     active.name, active.phase
                 )));
@@ -140,16 +142,19 @@ impl Engine {
                 return Box::pin(self.start(m)).await;
             }
             if active.phase != MigrationPhase::Started {
-                return Err(EngineError::Refused(format!(
-                    "migration `{}` is {}; finish that with `ratchet {}`",
-                    active.name,
-                    active.phase,
-                    if active.phase == MigrationPhase::Completing {
-                        "complete"
-                    } else {
-                        "abort"
-                    }
-                )));
+                return Err(EngineError::refused(
+                    Refusal::WrongPhase,
+                    format!(
+                        "migration `{}` is {}; finish that with `ratchet {}`",
+                        active.name,
+                        active.phase,
+                        if active.phase == MigrationPhase::Completing {
+                            "complete"
+                        } else {
+                            "abort"
+                        }
+                    ),
+                ));
             }
             let active = active.clone();
             self.report(Event::Info(format!("resuming the start of {}", m.name)));
@@ -181,10 +186,13 @@ impl Engine {
         }
         let cat = catalog::load(&self.client, &self.config.schema).await?;
         if cat.schemas.contains(&plan.version_schema) {
-            return Err(EngineError::Refused(format!(
-                "schema `{}` already exists and is not a version schema of an active migration",
-                plan.version_schema
-            )));
+            return Err(EngineError::refused(
+                Refusal::SchemaExists,
+                format!(
+                    "schema `{}` already exists and is not a version schema of an active migration",
+                    plan.version_schema
+                ),
+            ));
         }
         let file = serde_json::to_value(m.file()).unwrap_or_default();
         let row = self
@@ -238,7 +246,9 @@ impl Engine {
     pub async fn validate_and_complete(&mut self) -> Result<Option<StartOutcome>, EngineError> {
         if let Some(v) = self.validate(false).await? {
             if !v.passed {
-                return Err(EngineError::Refused(format!(
+                return Err(EngineError::refused(
+Refusal::Gate(Gate::ValidationFailed),
+format!(
                     "validation found {} mismatching row(s) (first: {}); run `ratchet validate --repair`",
                     v.mismatches,
                     v.samples.first().map(|s| s.to_string()).unwrap_or_default()
@@ -257,10 +267,13 @@ impl Engine {
             return Ok(None);
         };
         if active.phase == MigrationPhase::Aborting {
-            return Err(EngineError::Refused(format!(
-                "migration `{}` is being aborted; run `ratchet abort` to finish that",
-                active.name
-            )));
+            return Err(EngineError::refused(
+                Refusal::WrongPhase,
+                format!(
+                    "migration `{}` is being aborted; run `ratchet abort` to finish that",
+                    active.name
+                ),
+            ));
         }
         let done = self.state.done_steps(&self.client, active.id).await?;
         let unfinished = active
@@ -269,7 +282,9 @@ impl Engine {
             .filter(|(i, _)| !done.contains(&(*i as i32)))
             .count();
         if unfinished > 0 {
-            return Err(EngineError::Refused(format!(
+            return Err(EngineError::refused(
+Refusal::StartUnfinished,
+format!(
                 "the start of `{}` has {unfinished} unfinished step(s); run `ratchet backfill` (or `ratchet start` with its file again) first",
                 active.name
             )));
@@ -306,12 +321,15 @@ impl Engine {
             return Ok(None);
         };
         if active.phase == MigrationPhase::Completing {
-            return Err(EngineError::Refused(format!(
-                "`ratchet complete` of `{}` has begun and may have dropped old structures; \
+            return Err(EngineError::refused(
+                Refusal::WrongPhase,
+                format!(
+                    "`ratchet complete` of `{}` has begun and may have dropped old structures; \
                  it cannot be aborted. Run `ratchet complete` to finish it, then fix forward \
                  with a new migration",
-                active.name
-            )));
+                    active.name
+                ),
+            ));
         }
         self.state
             .set_phase(&self.client, active.id, MigrationPhase::Aborting)
@@ -339,7 +357,9 @@ impl Engine {
         let history = self.state.history(&self.client).await?;
         for (i, h) in history.iter().enumerate() {
             let Some(m) = local.get(i) else {
-                return Err(EngineError::Refused(format!(
+                return Err(EngineError::refused(
+Refusal::OrderMismatch,
+format!(
                     "the database has applied `{}`, which is not in the folder (it has {} migration(s)); \
                      use the folder the database was migrated from",
                     h.name,
@@ -347,7 +367,9 @@ impl Engine {
                 )));
             };
             if m.name != h.name {
-                return Err(EngineError::Refused(format!(
+                return Err(EngineError::refused(
+Refusal::OrderMismatch,
+format!(
                     "the folder's migration #{} is `{}` but the database applied `{}` at that position; \
                      migrations must be applied in the same order everywhere",
                     i + 1,
@@ -500,7 +522,9 @@ fn changed_file(row: &MigrationRow, m: &Migration, active: bool) -> EngineError 
     } else {
         "applied migrations are immutable: restore the file and put the change in a new migration"
     };
-    EngineError::Refused(format!(
+    EngineError::refused(
+Refusal::FileChanged,
+format!(
         "{}: the operations changed after migration `{}` was started (checksum {} in the database, {} on disk); {next}",
         m.path.display(),
         m.name,
