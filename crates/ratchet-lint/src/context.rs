@@ -437,6 +437,9 @@ fn annotate(parsed: Vec<crate::source::ParsedStatement>, wrapped: bool) -> Vec<S
     let mut explicit = false;
     let mut tx_id = 0usize;
     let mut timeouts = Timeouts::default();
+    // The runner's transaction ends at the first COMMIT/ROLLBACK the file runs (issue #10:
+    // `COMMIT; CREATE INDEX CONCURRENTLY …; BEGIN;` runs the index build outside it).
+    let mut wrapped = wrapped;
     for (index, p) in parsed.into_iter().enumerate() {
         let kind = match &p.node {
             NodeEnum::TransactionStmt(t) => TransactionStmtKind::try_from(t.kind).ok(),
@@ -463,6 +466,7 @@ fn annotate(parsed: Vec<crate::source::ParsedStatement>, wrapped: bool) -> Vec<S
                     id: tx_id,
                 };
                 explicit = false;
+                wrapped = false;
                 timeouts.end_transaction();
                 tx_id += 1;
                 tx

@@ -175,50 +175,34 @@ impl<'a> Linter<'a> {
             mut errors,
             extra,
             segments,
+            down,
         } = p;
         let mut findings = Vec::new();
         if let Some(parsed) = parsed {
-            let lines = source::LineIndex::new(&sql);
-            for e in &parsed.errors {
-                let (mut line, mut column) = lines.line_col(&sql, e.offset);
-                if let Some((l, c)) = segments
-                    .as_ref()
-                    .and_then(|m| m.locate_in_file(&sql, &input.source, e.offset))
-                {
-                    (line, column) = (l, c);
-                }
-                errors.push(FileError {
-                    line,
-                    column,
-                    message: format!("syntax error: {}", e.message),
-                });
-            }
-            let cx = Context::new(
-                &input.path,
-                &sql,
-                parsed,
-                self.settings,
-                self.catalog,
-                prior,
-                index,
-            );
-            findings = self.run_rules(&cx);
+            let part = Part {
+                sql: &sql,
+                segments: segments.as_ref(),
+            };
+            findings = self.check_text(&input, part, parsed, prior, index, &mut errors);
         }
-        findings.extend(
-            extra
-                .into_iter()
-                .filter_map(|(name, d)| self.located(&sql, name, d)),
-        );
-        findings.sort_by(|a, b| (a.span.start, a.rule.code).cmp(&(b.span.start, b.rule.code)));
+        if let Some((down_sql, down_parsed, down_segments)) = down {
+            let part = Part {
+                sql: &down_sql,
+                segments: Some(&down_segments),
+            };
+            let more = self.check_text(&input, part, down_parsed, prior, index, &mut errors);
+            findings.extend(more);
+        }
+        let mut extra: Vec<Finding> = extra
+            .into_iter()
+            .filter_map(|(name, d)| self.located(&sql, name, d))
+            .collect();
         if let Some(m) = &segments {
-            // Findings point at the operation in the file; fixes would edit the virtual text.
-            for f in &mut findings {
-                f.fix = None;
-                if let Some((line, column)) = m.locate_in_file(&sql, &input.source, f.span.start) {
-                    (f.line, f.column) = (line, column);
-                }
-                f.span = Span::new(0, 0);
-            }
+            relocate(&mut extra, m, &sql, &input.source);
+        }
+        findings.extend(extra);
+        if segments.is_some() {
+            findings.sort_by_key(|f| (f.line, f.column, f.rule.code));
         }
         FileReport {
             path: input.path,
@@ -226,6 +210,50 @@ impl<'a> Linter<'a> {
             findings,
             errors,
         }
+    }
+
+    /// Runs the rules over one parsed text (a SQL file, or the `up` or `down` text of a
+    /// migration file); syntax errors go to `errors`.
+    fn check_text(
+        &self,
+        input: &Input,
+        part: Part<'_>,
+        parsed: ParsedSource,
+        prior: &PriorFacts,
+        index: usize,
+        errors: &mut Vec<FileError>,
+    ) -> Vec<Finding> {
+        let sql = part.sql;
+        let lines = source::LineIndex::new(sql);
+        for e in &parsed.errors {
+            let (mut line, mut column) = lines.line_col(sql, e.offset);
+            if let Some((l, c)) = part
+                .segments
+                .and_then(|m| m.locate_in_file(sql, &input.source, e.offset))
+            {
+                (line, column) = (l, c);
+            }
+            errors.push(FileError {
+                line,
+                column,
+                message: format!("syntax error: {}", e.message),
+            });
+        }
+        let cx = Context::new(
+            &input.path,
+            sql,
+            parsed,
+            self.settings,
+            self.catalog,
+            prior,
+            index,
+        );
+        let mut findings = self.run_rules(&cx);
+        findings.sort_by(|a, b| (a.span.start, a.rule.code).cmp(&(b.span.start, b.rule.code)));
+        if let Some(m) = part.segments {
+            relocate(&mut findings, m, sql, &input.source);
+        }
+        findings
     }
 
     fn located(&self, sql: &str, rule_name: &'static str, d: Diagnostic) -> Option<Finding> {
@@ -338,6 +366,25 @@ impl<'a> Linter<'a> {
     }
 }
 
+/// One text to check, with where its parts came from (migration files).
+#[derive(Clone, Copy)]
+struct Part<'s> {
+    sql: &'s str,
+    segments: Option<&'s crate::migration::Extracted>,
+}
+
+/// Findings of a migration file's virtual text point at the operation in the file; fixes
+/// would edit the virtual text, so they are dropped.
+fn relocate(findings: &mut [Finding], m: &crate::migration::Extracted, sql: &str, file: &str) {
+    for f in findings {
+        f.fix = None;
+        if let Some((line, column)) = m.locate_in_file(sql, file, f.span.start) {
+            (f.line, f.column) = (line, column);
+        }
+        f.span = Span::new(0, 0);
+    }
+}
+
 /// An input after reading and parsing, before the rules run.
 #[derive(Debug)]
 struct Prepared {
@@ -350,6 +397,8 @@ struct Prepared {
     extra: Vec<(&'static str, Diagnostic)>,
     /// For migration files: where each part of `sql` came from.
     segments: Option<crate::migration::Extracted>,
+    /// For migration files: the `down` text, parsed, and its segments.
+    down: Option<(String, ParsedSource, crate::migration::Extracted)>,
 }
 
 fn prepare(input: Input) -> Prepared {
@@ -363,11 +412,17 @@ fn prepare(input: Input) -> Prepared {
                 errors: Vec::new(),
                 extra: Vec::new(),
                 segments: None,
+                down: None,
             }
         }
         InputKind::Migration => {
             let mut m = crate::migration::extract(&input.path, &input.source);
             let parsed = m.errors.is_empty().then(|| source::parse_source(&m.sql));
+            let down = m.down.take().map(|mut d| {
+                let sql = std::mem::take(&mut d.sql);
+                let parsed = source::parse_source(&sql);
+                (sql, parsed, *d)
+            });
             let (sql, errors, extra) = (
                 std::mem::take(&mut m.sql),
                 std::mem::take(&mut m.errors),
@@ -380,6 +435,7 @@ fn prepare(input: Input) -> Prepared {
                 errors,
                 extra,
                 segments: Some(m),
+                down,
             }
         }
     }

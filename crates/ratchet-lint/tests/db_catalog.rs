@@ -226,3 +226,33 @@ fn catalog_facts_drive_severity_types_and_indexes() {
         .is_empty());
     });
 }
+
+// Issue #10: `ADD PRIMARY KEY USING INDEX` on an index built by an earlier migration was
+// not checked; with the catalog, nullable columns are reported at the table's size
+// severity and NOT NULL ones are fine.
+#[test]
+fn pk_using_index_reads_nullability_from_the_catalog() {
+    let setup = "
+        CREATE TABLE nullable_t (id int);
+        INSERT INTO nullable_t SELECT g FROM generate_series(1, 2000) g;
+        CREATE UNIQUE INDEX nullable_idx ON nullable_t (id);
+        CREATE TABLE notnull_t (id int NOT NULL);
+        INSERT INTO notnull_t SELECT g FROM generate_series(1, 2000) g;
+        CREATE UNIQUE INDEX notnull_idx ON notnull_t (id);
+        ANALYZE;
+    ";
+    with_database(setup, |catalog| {
+        // 2000 rows is "large" with these thresholds, so a scan is an error.
+        let settings = Settings {
+            small_table_rows: 100.0,
+            large_table_rows: 1000.0,
+            ..Settings::default()
+        };
+        let rule = "pk-using-index-on-nullable";
+        let sql = "ALTER TABLE nullable_t ADD CONSTRAINT nullable_pk PRIMARY KEY USING INDEX nullable_idx;";
+        assert_eq!(severities(catalog, &settings, sql, rule), [Severity::Error]);
+        let sql =
+            "ALTER TABLE notnull_t ADD CONSTRAINT notnull_pk PRIMARY KEY USING INDEX notnull_idx;";
+        assert_eq!(severities(catalog, &settings, sql, rule), []);
+    });
+}

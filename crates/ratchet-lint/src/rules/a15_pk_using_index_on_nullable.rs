@@ -5,7 +5,7 @@ use pg_query::NodeEnum;
 
 use crate::ast::{self, QualifiedName};
 use crate::context::Statement;
-use crate::rule::Diagnostic;
+use crate::rule::{Diagnostic, Severity};
 use crate::rules::common::{self, AEL};
 use crate::{Context, Sink};
 
@@ -14,7 +14,9 @@ crate::declare_rule! {
     /// `ADD PRIMARY KEY USING INDEX idx` where a column of `idx` may be nullable. The index
     /// columns are known when the index was created earlier in the file or from the catalog
     /// (`--database-url`); a column counts as NOT NULL when the catalog says so or the file
-    /// ran `SET NOT NULL` on it earlier.
+    /// ran `SET NOT NULL` on it earlier. When the index is neither in the file nor in the
+    /// catalog (built by an earlier migration, no `--database-url`), a warning says that the
+    /// statement scans unless the columns are already NOT NULL.
     ///
     /// ## Why it is dangerous
     /// PRIMARY KEY implies NOT NULL: PostgreSQL runs an implicit `SET NOT NULL`, a full scan
@@ -44,6 +46,8 @@ fn check(cx: &Context<'_>, sink: &mut Sink) {
             continue;
         }
         let Some(columns) = index_columns(cx, &c.table, &k.indexname, c.stmt) else {
+            // Issue #10: an index from an earlier migration was skipped silently.
+            sink.push(unknown_columns(cx, &c, &k.indexname));
             continue;
         };
         let nullable: Vec<&String> = columns
@@ -58,10 +62,28 @@ fn check(cx: &Context<'_>, sink: &mut Sink) {
                 c.stmt.span,
                 format!("PRIMARY KEY USING INDEX `{}` makes `{}.{first}` NOT NULL with a full scan under an {AEL}", k.indexname, c.table),
             )
-            .help("SET NOT NULL first via a validated CHECK (col IS NOT NULL), then attach the index. ratchet operation: `create_constraint`")
+            .help(HELP)
             .maybe_severity(cx.size_severity(&c.table)),
         );
     }
+}
+
+const HELP: &str = "SET NOT NULL first via a validated CHECK (col IS NOT NULL), then attach the index. ratchet operation: `create_constraint`";
+
+/// The index is not in this file nor (without `--database-url`) known: say what happens
+/// unless its columns are NOT NULL already, as a warning.
+fn unknown_columns(cx: &Context<'_>, c: &common::Cmd<'_>, index: &str) -> Diagnostic {
+    let check = if cx.catalog.is_some() {
+        "the database does not list this index"
+    } else {
+        "run with --database-url to check"
+    };
+    Diagnostic::new(
+        c.stmt.span,
+        format!("PRIMARY KEY USING INDEX `{index}` sets NOT NULL on its columns: a full scan of `{}` under an {AEL} unless they are already NOT NULL ({check})", c.table),
+    )
+    .help(HELP)
+    .severity(Severity::Warning)
 }
 
 fn index_columns(
@@ -107,6 +129,15 @@ mod tests {
         insta::assert_snapshot!(lint_errors(
             &RULE,
             "CREATE UNIQUE INDEX CONCURRENTLY events_pkey ON events (id);\nALTER TABLE events ADD CONSTRAINT events_pkey PRIMARY KEY USING INDEX events_pkey;"
+        ));
+    }
+
+    // Issue #10: an index built by an earlier migration got no finding at all.
+    #[test]
+    fn index_from_earlier_migration_warns() {
+        insta::assert_snapshot!(lint_errors(
+            &RULE,
+            "ALTER TABLE events ADD CONSTRAINT events_pkey PRIMARY KEY USING INDEX events_pkey;"
         ));
     }
 

@@ -9,7 +9,9 @@ crate::declare_rule! {
     /// ## What it detects
     /// `BEGIN`/`START TRANSACTION` in a file the runner already wraps in a transaction
     /// (`--assume-in-transaction` or `-- ratchet:transaction`), a second `BEGIN` while one
-    /// is open, and `COMMIT`/`ROLLBACK` without a `BEGIN` of the file's own.
+    /// is open, and `COMMIT`/`ROLLBACK` without a `BEGIN` of the file's own. A `BEGIN` after
+    /// the file's COMMIT has ended the runner's transaction reopens one for the runner's own
+    /// COMMIT, and is not reported.
     ///
     /// ## Why it is dangerous
     /// PostgreSQL only warns ("there is already a transaction in progress", "there is no
@@ -39,6 +41,9 @@ crate::declare_rule! {
 
 fn check(cx: &Context<'_>, sink: &mut Sink) {
     let mut open = false;
+    // A BEGIN after the file's COMMIT ended the runner's transaction reopens one for the
+    // runner's own COMMIT: not nesting.
+    let mut runner_open = cx.wrapped;
     for stmt in cx.statements() {
         let NodeEnum::TransactionStmt(t) = &stmt.node else {
             continue;
@@ -48,17 +53,18 @@ fn check(cx: &Context<'_>, sink: &mut Sink) {
                 let was_open = std::mem::replace(&mut open, true);
                 if was_open {
                     "BEGIN while a transaction is already open: PostgreSQL ignores it, and the later COMMIT ends the outer transaction early"
-                } else if cx.wrapped {
+                } else if runner_open {
                     "BEGIN in a file the runner already wraps in a transaction: the COMMIT that follows commits the runner's transaction early, so a later failure leaves the migration half applied"
                 } else {
                     continue;
                 }
             }
             K::TransStmtCommit | K::TransStmtRollback => {
+                let ended_runner = std::mem::replace(&mut runner_open, false);
                 if std::mem::replace(&mut open, false) {
                     continue;
                 }
-                if cx.wrapped {
+                if ended_runner {
                     "COMMIT/ROLLBACK without BEGIN ends the runner's transaction early: the statements after it run outside any transaction"
                 } else {
                     "COMMIT/ROLLBACK without BEGIN: there is no transaction to end, so the statements before it were not atomic"
@@ -93,6 +99,20 @@ mod tests {
             &RULE,
             "BEGIN;\nSELECT 1;\nBEGIN;\nSELECT 2;\nCOMMIT;"
         ));
+    }
+
+    // Issue #10: the BEGIN that reopens a transaction for the runner after the file's
+    // COMMIT is not nesting (the COMMIT itself is still reported).
+    #[test]
+    fn begin_after_commit_in_a_wrapped_file_is_not_nesting() {
+        let out = lint_errors_with(
+            &RULE,
+            "COMMIT;\nCREATE UNIQUE INDEX CONCURRENTLY i ON t (a);\nBEGIN;\nSELECT 1;",
+            &in_transaction(),
+            None,
+        );
+        assert_eq!(out.matches("error[transaction-nesting]").count(), 1, "{out}");
+        assert!(out.contains("COMMIT/ROLLBACK without BEGIN"), "{out}");
     }
 
     #[test]
