@@ -21,7 +21,8 @@ pub fn strip_select(expr: &str) -> &str {
 /// Parse `expr` as one scalar SQL expression.
 pub fn check_expression(expr: &str) -> Result<(), String> {
     let e = strip_select(expr);
-    let parsed = pg_query::parse(&format!("SELECT ({e})")).map_err(|e| e.to_string())?;
+    let parsed = pg_query::parse(&format!("SELECT ({e})"), pg_query::ParserOptions::DEFAULT)
+        .map_err(|e| e.to_string())?;
     if parsed.protobuf.stmts.len() != 1 {
         return Err("more than one statement".into());
     }
@@ -30,7 +31,11 @@ pub fn check_expression(expr: &str) -> Result<(), String> {
 
 /// Parse `ty` as a type name.
 pub fn check_type(ty: &str) -> Result<(), String> {
-    let parsed = pg_query::parse(&format!("SELECT NULL::{ty}")).map_err(|e| e.to_string())?;
+    let parsed = pg_query::parse(
+        &format!("SELECT NULL::{ty}"),
+        pg_query::ParserOptions::DEFAULT,
+    )
+    .map_err(|e| e.to_string())?;
     if parsed.protobuf.stmts.len() != 1 {
         return Err("more than one statement".into());
     }
@@ -40,7 +45,10 @@ pub fn check_type(ty: &str) -> Result<(), String> {
 /// Whether `expr` calls a volatile function (conservatively by name: any overload of that
 /// name being volatile counts). A volatile default makes `ADD COLUMN` rewrite the table.
 pub fn is_volatile(expr: &str, volatile: &BTreeSet<String>) -> bool {
-    let Ok(parsed) = pg_query::parse(&format!("SELECT ({})", strip_select(expr))) else {
+    let Ok(parsed) = pg_query::parse(
+        &format!("SELECT ({})", strip_select(expr)),
+        pg_query::ParserOptions::DEFAULT,
+    ) else {
         return true;
     };
     parsed.functions().iter().any(|f| {
@@ -51,7 +59,7 @@ pub fn is_volatile(expr: &str, volatile: &BTreeSet<String>) -> bool {
 
 /// Split raw SQL into its statements, checking that it parses.
 pub fn split_statements(sql: &str) -> Result<Vec<String>, String> {
-    pg_query::parse(sql).map_err(|e| e.to_string())?;
+    pg_query::parse(sql, pg_query::ParserOptions::DEFAULT).map_err(|e| e.to_string())?;
     let parts = pg_query::split_with_parser(sql).map_err(|e| e.to_string())?;
     Ok(parts
         .into_iter()
@@ -62,7 +70,7 @@ pub fn split_statements(sql: &str) -> Result<Vec<String>, String> {
 
 /// Statements PostgreSQL refuses inside a transaction block.
 pub fn needs_no_transaction(sql: &str) -> bool {
-    let Ok(parsed) = pg_query::parse(sql) else {
+    let Ok(parsed) = pg_query::parse(sql, pg_query::ParserOptions::DEFAULT) else {
         return false;
     };
     parsed.protobuf.nodes().iter().any(|(n, _, _, _)| match n {
@@ -78,7 +86,7 @@ pub fn needs_no_transaction(sql: &str) -> bool {
 /// block (and from 12 on the new value cannot be used in the transaction that adds it,
 /// which running each raw statement in its own transaction already guarantees).
 pub fn is_enum_add_value(sql: &str) -> bool {
-    let Ok(parsed) = pg_query::parse(sql) else {
+    let Ok(parsed) = pg_query::parse(sql, pg_query::ParserOptions::DEFAULT) else {
         return false;
     };
     parsed
@@ -91,7 +99,7 @@ pub fn is_enum_add_value(sql: &str) -> bool {
 /// The locks a raw statement takes, as far as its kind tells: what `ratchet plan` shows
 /// for `sql` operations.
 pub fn infer_locks(sql: &str, schema: &str) -> Vec<Lock> {
-    let Ok(parsed) = pg_query::parse(sql) else {
+    let Ok(parsed) = pg_query::parse(sql, pg_query::ParserOptions::DEFAULT) else {
         return vec![];
     };
     let qualify = |t: &str| {
@@ -136,7 +144,8 @@ pub fn column_refs(expr: &str) -> Result<Vec<(String, usize, usize)>, String> {
     let body = strip_select(expr);
     let sql = format!("SELECT ({body})");
     let prefix = "SELECT (".len();
-    let parsed = pg_query::parse(&sql).map_err(|e| e.to_string())?;
+    let parsed =
+        pg_query::parse(&sql, pg_query::ParserOptions::DEFAULT).map_err(|e| e.to_string())?;
     let tokens = pg_query::scan(&sql).map_err(|e| e.to_string())?.tokens;
     let mut refs = Vec::new();
     for (node, _, _, _) in parsed.protobuf.nodes() {

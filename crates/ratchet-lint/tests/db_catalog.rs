@@ -256,3 +256,27 @@ fn pk_using_index_reads_nullability_from_the_catalog() {
         assert_eq!(severities(catalog, &settings, sql, rule), []);
     });
 }
+
+// Issue #10: with a database, the target version is the server's unless --pg-version says
+// otherwise; version-gated rules follow it (VIRTUAL generated columns need PG 18).
+#[test]
+fn target_version_defaults_to_the_server() {
+    with_database("CREATE TABLE people (first text, last text);", |catalog| {
+        let server = catalog.server_version.expect("server version read");
+        let mut settings = Settings::default();
+        settings.target_server(catalog.server_version, false);
+        assert_eq!(settings.pg_version, server);
+        let sql = "ALTER TABLE people ADD COLUMN full_name text GENERATED ALWAYS AS (first || last) VIRTUAL;";
+        let rule = "add-column-stored-generated";
+        let got = severities(catalog, &settings, sql, rule);
+        assert_eq!(got.is_empty(), server.at_least(18), "{server}: {got:?}");
+        // An explicit --pg-version wins over the server.
+        let mut explicit = Settings {
+            pg_version: ratchet_lint::PgVersion::new(18),
+            ..Settings::default()
+        };
+        explicit.target_server(catalog.server_version, true);
+        assert_eq!(explicit.pg_version, ratchet_lint::PgVersion::new(18));
+        assert!(severities(catalog, &explicit, sql, rule).is_empty());
+    });
+}

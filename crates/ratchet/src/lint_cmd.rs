@@ -82,10 +82,8 @@ pub fn run_lint(a: &LintArgs) -> anyhow::Result<i32> {
         None => None,
     };
     let mut settings = settings;
-    if let (Some(c), None) = (&catalog, &a.pg_version) {
-        if let Some(v) = c.server_version {
-            settings.pg_version = v;
-        }
+    if let Some(c) = &catalog {
+        settings.target_server(c.server_version, a.pg_version.is_some());
     }
     let fail_on = match a.fail_on.as_deref() {
         Some(s) => Severity::parse(s).context("--fail-on")?,
