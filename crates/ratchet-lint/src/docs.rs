@@ -24,11 +24,12 @@ pub fn page(r: &Rule) -> String {
         format!("off (opt-in), `{}` when enabled", r.severity)
     };
     format!(
-        "<!-- generated from crates/ratchet-lint/src/rules; do not edit -->\n# {} `{}`\n\n{}\n\n- **Default:** {}\n- **Suppress:** `-- ratchet:ignore {} <reason>`\n\n{}",
+        "<!-- generated from crates/ratchet-lint/src/rules; do not edit -->\n# {} `{}`\n\n{}\n\n- **Default:** {}\n- **Category:** {}\n- **Suppress:** `-- ratchet:ignore {} <reason>`\n\n{}",
         r.code,
         r.name,
         r.summary,
         default,
+        r.category.as_str(),
         r.name,
         r.doc_markdown().trim_start()
     )
@@ -38,7 +39,7 @@ fn index() -> String {
     let mut s = String::from(
         "<!-- generated from crates/ratchet-lint/src/rules; do not edit -->\n# Lint rules\n\n\
          Every rule of `ratchet lint`, generated from the rule files. See [the user guide](../lint.md).\n\n\
-         | code | rule | default | detects |\n|---|---|---|---|\n",
+         | code | rule | category | default | detects |\n|---|---|---|---|---|\n",
     );
     for r in rules::ALL {
         let default = if r.enabled_by_default {
@@ -47,10 +48,11 @@ fn index() -> String {
             format!("off ({})", r.severity)
         };
         s.push_str(&format!(
-            "| {} | [`{}`]({}.md) | {} | {} |\n",
+            "| {} | [`{}`]({}.md) | {} | {} | {} |\n",
             r.code,
             r.name,
             r.name,
+            r.category.as_str(),
             default,
             r.summary.replace('|', "\\|")
         ));

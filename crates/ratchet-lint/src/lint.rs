@@ -144,21 +144,63 @@ impl<'a> Linter<'a> {
     }
 
     /// Lints many inputs: parse in parallel, gather cross-file facts in order, then check
-    /// in parallel.
+    /// in parallel. Keeps every report; [`Linter::lint_stream`] does not.
     pub fn lint_inputs(&self, inputs: Vec<Input>) -> Report {
-        let prepared: Vec<Prepared> = inputs.into_par_iter().map(prepare).collect();
+        self.lint_sources(inputs.into_iter().map(Ok))
+    }
+
+    /// [`Linter::lint_stream`] into a [`Report`] that keeps every file.
+    pub fn lint_sources(&self, sources: impl IntoIterator<Item = Source>) -> Report {
+        let mut files = Vec::new();
+        let pushed: Result<(), std::convert::Infallible> = self.lint_stream(sources, |f| {
+            files.push(f);
+            Ok(())
+        });
+        let Ok(()) = pushed;
+        Report { files }
+    }
+
+    /// Lints `sources` in order, [`STREAM_CHUNK`] files at a time (parsed and checked in
+    /// parallel), handing each file's report to `emit` as soon as its chunk is done. A
+    /// source that is already a report (a path that could not be read) is passed through.
+    /// Memory holds one chunk and the cross-file facts, whatever the number of files.
+    pub fn lint_stream<E>(
+        &self,
+        sources: impl IntoIterator<Item = Source>,
+        mut emit: impl FnMut(FileReport) -> Result<(), E>,
+    ) -> Result<(), E> {
         let mut prior = PriorFacts::default();
-        for (i, p) in prepared.iter().enumerate() {
-            if let Some(parsed) = &p.parsed {
-                prior.absorb(i, parsed.statements.iter().map(|s| &s.node));
+        let mut sources = sources.into_iter();
+        let mut base = 0;
+        loop {
+            let chunk: Vec<Source> = sources.by_ref().take(STREAM_CHUNK).collect();
+            if chunk.is_empty() {
+                return Ok(());
+            }
+            let prepared: Vec<Result<Prepared, FileReport>> =
+                chunk.into_par_iter().map(|s| s.map(prepare)).collect();
+            for (k, p) in prepared.iter().enumerate() {
+                if let Ok(Prepared {
+                    parsed: Some(parsed),
+                    ..
+                }) = p
+                {
+                    prior.absorb(base + k, parsed.statements.iter().map(|s| &s.node));
+                }
+            }
+            let reports: Vec<FileReport> = prepared
+                .into_par_iter()
+                .enumerate()
+                .map(|(k, p)| match p {
+                    Ok(p) => self.check_prepared(p, &prior, base + k),
+                    Err(report) => report,
+                })
+                .collect();
+            base += reports.len();
+            for r in reports {
+                emit(r)?;
             }
         }
-        let files = prepared
-            .into_par_iter()
-            .enumerate()
-            .map(|(i, p)| self.check_prepared(p, &prior, i))
-            .collect();
-        Report { files }
     }
 
     /// Lints one SQL text on its own.
@@ -494,6 +536,79 @@ pub fn fix_sql(linter: &Linter<'_>, path: &str, sql: &str) -> (String, usize) {
     (text, total)
 }
 
+/// How many files [`Linter::lint_stream`] holds at once.
+pub const STREAM_CHUNK: usize = 256;
+
+/// Something to lint: an input, or the report of a path that could not be read.
+pub type Source = Result<Input, FileReport>;
+
+/// The report of a path that was not linted: one error, for that path.
+pub fn unreadable(path: impl Into<String>, message: impl Into<String>) -> FileReport {
+    FileReport {
+        path: path.into(),
+        source: String::new(),
+        findings: Vec::new(),
+        errors: vec![FileError {
+            line: 1,
+            column: 1,
+            message: message.into(),
+        }],
+    }
+}
+
+/// The files under `paths` (folders searched as [`collect_inputs`] does), read one at a
+/// time as the returned iterator is consumed. A path that does not exist or cannot be
+/// read becomes an error report for that path; the others are still linted.
+pub fn sources(paths: &[PathBuf], exclude: &[String]) -> impl Iterator<Item = Source> {
+    let mut found: Vec<Result<(PathBuf, bool), FileReport>> = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let mut files = Vec::new();
+            match walk(p, &mut files) {
+                Ok(()) => found.extend(files.into_iter().map(Ok)),
+                Err(e) => {
+                    found.extend(files.into_iter().map(Ok));
+                    found.push(Err(unreadable(p.display().to_string(), e.to_string())));
+                }
+            }
+        } else {
+            found.push(Ok((p.clone(), true)));
+        }
+    }
+    let exclude = exclude.to_vec();
+    found.into_iter().filter_map(move |f| {
+        let (path, explicit) = match f {
+            Ok(f) => f,
+            Err(report) => return Some(Err(report)),
+        };
+        read_input(&path, explicit, &exclude)
+            .map_err(|e| unreadable(path.display().to_string(), e.to_string()))
+            .transpose()
+    })
+}
+
+/// Reads one path found by [`sources`] or [`collect_inputs`]; `None` when it is excluded
+/// or (found in a folder) a YAML/JSON/TOML file that is not a migration.
+fn read_input(path: &Path, explicit: bool, exclude: &[String]) -> Result<Option<Input>, LintError> {
+    let shown = path.display().to_string();
+    if crate::config::is_excluded(&shown, exclude) {
+        return Ok(None);
+    }
+    let kind = input_kind(path).unwrap_or(InputKind::Sql);
+    let source = std::fs::read_to_string(path).map_err(|e| LintError::Io {
+        path: shown.clone(),
+        source: e,
+    })?;
+    if kind == InputKind::Migration && !explicit && !source.contains("operations") {
+        return Ok(None);
+    }
+    Ok(Some(Input {
+        path: shown,
+        source,
+        kind,
+    }))
+}
+
 /// Whether a path is a file the linter reads.
 pub fn input_kind(path: &Path) -> Option<InputKind> {
     match path.extension()?.to_str()?.to_ascii_lowercase().as_str() {
@@ -503,7 +618,8 @@ pub fn input_kind(path: &Path) -> Option<InputKind> {
     }
 }
 
-/// Expands files and folders (recursively, sorted) into inputs, skipping `exclude` globs.
+/// Expands files and folders (recursively, sorted) into inputs, skipping `exclude` globs;
+/// the first path that cannot be read is the error (see [`sources`] to lint the others).
 /// Inside folders, YAML/JSON/TOML files are taken only when they look like migrations
 /// (have an `operations` key), so `ratchet.toml` or `package.json` are not linted.
 pub fn collect_inputs(paths: &[PathBuf], exclude: &[String]) -> Result<Vec<Input>, LintError> {
@@ -517,23 +633,9 @@ pub fn collect_inputs(paths: &[PathBuf], exclude: &[String]) -> Result<Vec<Input
     }
     let mut inputs = Vec::new();
     for (path, explicit) in files {
-        let shown = path.display().to_string();
-        if crate::config::is_excluded(&shown, exclude) {
-            continue;
+        if let Some(input) = read_input(&path, explicit, exclude)? {
+            inputs.push(input);
         }
-        let kind = input_kind(&path).unwrap_or(InputKind::Sql);
-        let source = std::fs::read_to_string(&path).map_err(|e| LintError::Io {
-            path: shown.clone(),
-            source: e,
-        })?;
-        if kind == InputKind::Migration && !explicit && !source.contains("operations") {
-            continue;
-        }
-        inputs.push(Input {
-            path: shown,
-            source,
-            kind,
-        });
     }
     Ok(inputs)
 }

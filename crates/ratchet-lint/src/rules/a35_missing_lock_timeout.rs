@@ -29,6 +29,7 @@ crate::declare_rule! {
     code: "A35",
     name: "missing-lock-timeout",
     severity: Warning,
+    category: Policy,
     summary: "a write-blocking lock is requested with no lock_timeout: the lock queue can stall all traffic",
     check: check,
 }
