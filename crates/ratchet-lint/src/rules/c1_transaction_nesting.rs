@@ -11,7 +11,9 @@ crate::declare_rule! {
     /// (`--assume-in-transaction` or `-- ratchet:transaction`), a second `BEGIN` while one
     /// is open, and `COMMIT`/`ROLLBACK` without a `BEGIN` of the file's own. A `BEGIN` after
     /// the file's COMMIT has ended the runner's transaction reopens one for the runner's own
-    /// COMMIT, and is not reported.
+    /// COMMIT, and is not reported; nor is a COMMIT that comes before any statement of the
+    /// file (only `SET`s), which ends the runner's still-empty transaction so that what
+    /// follows (`CREATE INDEX CONCURRENTLY`) runs outside one — the `COMMIT; …; BEGIN;` idiom.
     ///
     /// ## Why it is dangerous
     /// PostgreSQL only warns ("there is already a transaction in progress", "there is no
@@ -64,6 +66,15 @@ fn check(cx: &Context<'_>, sink: &mut Sink) {
                 if std::mem::replace(&mut open, false) {
                     continue;
                 }
+                // The `COMMIT; …; BEGIN;` idiom: a COMMIT before any statement of the file
+                // ends an empty runner transaction, so that what follows runs outside one.
+                let first = cx
+                    .before(stmt)
+                    .iter()
+                    .all(|s| matches!(s.node, NodeEnum::VariableSetStmt(_)));
+                if ended_runner && first {
+                    continue;
+                }
                 if ended_runner {
                     "COMMIT/ROLLBACK without BEGIN ends the runner's transaction early: the statements after it run outside any transaction"
                 } else {
@@ -81,7 +92,7 @@ fn check(cx: &Context<'_>, sink: &mut Sink) {
 #[cfg(test)]
 mod tests {
     use super::RULE;
-    use crate::testing::{in_transaction, lint_errors, lint_errors_with, lint_ok};
+    use crate::testing::{in_transaction, lint_errors, lint_errors_with, lint_ok, lint_ok_with};
 
     #[test]
     fn fires_on_begin_in_a_wrapped_file() {
@@ -101,13 +112,25 @@ mod tests {
         ));
     }
 
-    // Issue #10: the BEGIN that reopens a transaction for the runner after the file's
-    // COMMIT is not nesting (the COMMIT itself is still reported).
+    // Issue #10: `COMMIT; CREATE INDEX CONCURRENTLY …; BEGIN;` in a wrapped file ends the
+    // runner's (still empty) transaction on purpose, and the BEGIN reopens one for the
+    // runner's own COMMIT: neither is reported.
     #[test]
-    fn begin_after_commit_in_a_wrapped_file_is_not_nesting() {
-        let out = lint_errors_with(
+    fn commit_first_idiom_in_a_wrapped_file_is_fine() {
+        lint_ok_with(
             &RULE,
             "COMMIT;\nCREATE UNIQUE INDEX CONCURRENTLY i ON t (a);\nBEGIN;\nSELECT 1;",
+            &in_transaction(),
+            None,
+        );
+    }
+
+    // A COMMIT after statements of the file still splits the runner's transaction.
+    #[test]
+    fn commit_after_statements_in_a_wrapped_file_fires() {
+        let out = lint_errors_with(
+            &RULE,
+            "ALTER TABLE t ADD COLUMN a int;\nCOMMIT;\nCREATE UNIQUE INDEX CONCURRENTLY i ON t (a);\nBEGIN;\nSELECT 1;",
             &in_transaction(),
             None,
         );
