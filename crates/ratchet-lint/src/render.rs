@@ -531,8 +531,13 @@ pub fn github(report: &Report) -> String {
 fn github_file(file: &FileReport) -> String {
     let mut out = String::new();
     for e in &file.errors {
+        let title = if e.message.starts_with("syntax error") {
+            "syntax-error"
+        } else {
+            INPUT_ERROR_NAME
+        };
         out.push_str(&format!(
-            "::error file={},line={},col={},title=syntax-error::{}\n",
+            "::error file={},line={},col={},title={title}::{}\n",
             escape_prop(&file.path),
             e.line,
             e.column,
