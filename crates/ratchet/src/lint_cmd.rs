@@ -53,7 +53,7 @@ pub struct LintArgs {
 pub struct ExplainArgs {
     /// Rule code or name, e.g. A18 or create-index-non-concurrently.
     pub rule: Option<String>,
-    /// List every rule with its default severity.
+    /// List every rule with its default severity and category (hazard or policy).
     #[arg(long)]
     pub list: bool,
 }
@@ -181,8 +181,12 @@ pub fn run_explain(a: &ExplainArgs) -> anyhow::Result<i32> {
             };
             writeln!(
                 out,
-                "{:<4} {:<40} {:<14} {}",
-                r.code, r.name, default, r.summary
+                "{:<4} {:<40} {:<14} {:<7} {}",
+                r.code,
+                r.name,
+                default,
+                r.category.as_str(),
+                r.summary
             )?;
         }
         return Ok(0);

@@ -286,6 +286,15 @@ fn explain_prints_the_rule_doc() {
     assert!(run.stdout.contains("## What to do instead"));
     let list = ratchet(dir.path(), &["explain", "--list"], None);
     assert!(list.stdout.lines().count() >= 78, "{}", list.stdout);
+    let a35 = list
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("A35 "))
+        .expect("A35 listed");
+    assert!(
+        a35.contains(" warning ") && a35.contains(" policy "),
+        "{a35}"
+    );
     let unknown = ratchet(dir.path(), &["explain", "no-such-rule"], None);
     assert_eq!(unknown.code, 2);
 }

@@ -14,7 +14,8 @@ crate::declare_rule! {
     /// `ADD PRIMARY KEY USING INDEX idx` where a column of `idx` may be nullable. The index
     /// columns are known when the index was created earlier in the file or from the catalog
     /// (`--database-url`); a column counts as NOT NULL when the catalog says so or the file
-    /// ran `SET NOT NULL` on it earlier. When the index is neither in the file nor in the
+    /// (or an earlier file of the run) ran `SET NOT NULL` on it; an index built by an earlier
+    /// file of the run is known too. When the index is neither in the run nor in the
     /// catalog (built by an earlier migration, no `--database-url`), a warning says that the
     /// statement scans unless the columns are already NOT NULL.
     ///
@@ -96,19 +97,30 @@ fn index_columns(
         NodeEnum::IndexStmt(i) if i.idxname == index => Some(ast::key_names(&i.index_params)),
         _ => None,
     });
-    in_file.or_else(|| {
-        cx.table_info(table)?
-            .indexes
-            .iter()
-            .find(|i| i.name == index)
-            .map(|i| i.columns.clone())
-    })
+    in_file
+        .or_else(|| {
+            cx.table_info(table)?
+                .indexes
+                .iter()
+                .find(|i| i.name == index)
+                .map(|i| i.columns.clone())
+        })
+        .or_else(|| {
+            // Built by an earlier file of the run.
+            let (file, on, columns) = cx.prior.indexes.get(index)?;
+            (*file < cx.file_index && *on == table.name).then(|| columns.clone())
+        })
 }
 
 fn known_not_null(cx: &Context<'_>, table: &QualifiedName, column: &str, stmt: &Statement) -> bool {
     cx.table_info(table)
         .and_then(|t| t.column(column))
         .is_some_and(|c| c.not_null)
+        || cx
+            .prior
+            .not_null
+            .get(&(table.name.clone(), column.to_string()))
+            .is_some_and(|f| *f < cx.file_index)
         || cx.before(stmt).iter().any(|s| {
             ast::alter_table(&s.node).is_some_and(|a| {
                 ast::alter_table_name(a).is_some_and(|t| t.same_as(table))
@@ -139,6 +151,26 @@ mod tests {
             &RULE,
             "ALTER TABLE events ADD CONSTRAINT events_pkey PRIMARY KEY USING INDEX events_pkey;"
         ));
+    }
+
+    // The recommended pattern across migrations: NOT NULL and the index in earlier files.
+    #[test]
+    fn not_null_and_index_from_earlier_files_are_fine() {
+        let settings = crate::Settings::default();
+        let report = crate::Linter::single(&RULE, &settings, None).lint_inputs(vec![
+            crate::Input::sql("001.sql", "ALTER TABLE events ALTER COLUMN id SET NOT NULL;"),
+            crate::Input::sql("002.sql", "CREATE UNIQUE INDEX CONCURRENTLY events_pkey ON events (id);"),
+            crate::Input::sql("003.sql", "ALTER TABLE events ADD CONSTRAINT events_pkey PRIMARY KEY USING INDEX events_pkey;"),
+        ]);
+        assert!(report.findings().next().is_none(), "{:?}", report.files[2].findings);
+        // Without the NOT NULL, the index from 002 is known and its column nullable.
+        let report = crate::Linter::single(&RULE, &settings, None).lint_inputs(vec![
+            crate::Input::sql("002.sql", "CREATE UNIQUE INDEX CONCURRENTLY events_pkey ON events (id);"),
+            crate::Input::sql("003.sql", "ALTER TABLE events ADD CONSTRAINT events_pkey PRIMARY KEY USING INDEX events_pkey;"),
+        ]);
+        let found: Vec<_> = report.findings().map(|(_, f)| f.message.clone()).collect();
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].contains("`events.id` NOT NULL with a full scan"), "{found:?}");
     }
 
     #[test]
