@@ -163,7 +163,9 @@ impl<'a> Linter<'a> {
     /// Lints `sources` in order, [`STREAM_CHUNK`] files at a time (parsed and checked in
     /// parallel), handing each file's report to `emit` as soon as its chunk is done. A
     /// source that is already a report (a path that could not be read) is passed through.
-    /// Memory holds one chunk and the cross-file facts, whatever the number of files.
+    /// Memory holds one chunk of files and reports, plus the cross-file facts, which grow
+    /// with the schema objects the files declare (a few hundred bytes each), not with the
+    /// files' text or findings.
     pub fn lint_stream<E>(
         &self,
         sources: impl IntoIterator<Item = Source>,
@@ -560,7 +562,8 @@ pub fn unreadable(path: impl Into<String>, message: impl Into<String>) -> FileRe
 /// time as the returned iterator is consumed. A path that does not exist or cannot be
 /// read becomes an error report for that path; the others are still linted.
 pub fn sources(paths: &[PathBuf], exclude: &[String]) -> impl Iterator<Item = Source> {
-    let mut found: Vec<Result<(PathBuf, bool), FileReport>> = Vec::new();
+    // Boxed: a report is large and rare, the paths are many.
+    let mut found: Vec<Result<(PathBuf, bool), Box<FileReport>>> = Vec::new();
     for p in paths {
         if p.is_dir() {
             let mut files = Vec::new();
@@ -568,7 +571,8 @@ pub fn sources(paths: &[PathBuf], exclude: &[String]) -> impl Iterator<Item = So
                 Ok(()) => found.extend(files.into_iter().map(Ok)),
                 Err(e) => {
                     found.extend(files.into_iter().map(Ok));
-                    found.push(Err(unreadable(p.display().to_string(), e.to_string())));
+                    let report = unreadable(p.display().to_string(), e.to_string());
+                    found.push(Err(Box::new(report)));
                 }
             }
         } else {
@@ -579,7 +583,7 @@ pub fn sources(paths: &[PathBuf], exclude: &[String]) -> impl Iterator<Item = So
     found.into_iter().filter_map(move |f| {
         let (path, explicit) = match f {
             Ok(f) => f,
-            Err(report) => return Some(Err(report)),
+            Err(report) => return Some(Err(*report)),
         };
         read_input(&path, explicit, &exclude)
             .map_err(|e| unreadable(path.display().to_string(), e.to_string()))

@@ -2,7 +2,7 @@
 //! GitHub workflow annotations.
 //!
 //! Output is streamed: a [`Renderer`] writes each file's findings as soon as the file is
-//! linted and keeps only running totals, so memory does not grow with the number of files.
+//! linted and keeps only running totals, so memory does not grow with the findings.
 //! The JSON document keeps its `errors` (one per file that could not be checked) until the
 //! end, where the format puts them. [`render`] renders a whole [`Report`] to a `String`.
 
