@@ -410,9 +410,13 @@ fn driver() -> Value {
 /// The project's home page, from the crate's `repository` — unless that is a placeholder
 /// (an `.invalid` host), which SARIF consumers would show as a broken link.
 pub fn information_uri() -> Option<&'static str> {
-    let uri = env!("CARGO_PKG_REPOSITORY");
+    usable_uri(env!("CARGO_PKG_REPOSITORY"))
+}
+
+/// `uri` unless it is empty or its host is a placeholder (`.invalid`, RFC 2606).
+fn usable_uri(uri: &str) -> Option<&str> {
     let host = uri.split("://").nth(1)?.split('/').next()?;
-    (!uri.is_empty() && !host.ends_with(".invalid")).then_some(uri)
+    (!host.is_empty() && !host.ends_with(".invalid")).then_some(uri)
 }
 
 fn sarif_results(file: &FileReport, srcroot: &Path) -> Vec<Value> {
@@ -594,8 +598,83 @@ mod tests {
         assert_eq!(dir_uri(Path::new("/a b/c")), "file:///a%20b/c/");
     }
 
+    fn sample() -> Report {
+        let settings = crate::Settings::default();
+        let mut r = crate::Linter::new(&settings, None).lint_inputs(vec![
+            crate::Input::sql("a.sql", "CREATE INDEX i ON users (email);\nDROP TABLE t;"),
+            crate::Input::sql("b.sql", "ALTER TABLE users ADD COLUM x int;"),
+        ]);
+        r.files
+            .push(crate::lint::unreadable("c.sql", "cannot read c.sql"));
+        r
+    }
+
+    // The incrementally written JSON document is one valid document, empty or not.
     #[test]
-    fn no_placeholder_information_uri() {
-        assert!(information_uri().is_none_or(|u| !u.contains(".invalid")));
+    fn streamed_json_is_a_document() {
+        let empty: Value = serde_json::from_str(&json(&Report::default())).expect("JSON");
+        assert_eq!(empty, json!({"findings": [], "errors": []}));
+        let report = sample();
+        let v: Value = serde_json::from_str(&json(&report)).expect("JSON");
+        let findings = report.findings().count();
+        assert!(findings >= 3);
+        assert_eq!(v["findings"].as_array().map(Vec::len), Some(findings));
+        let files: Vec<&str> = v["errors"]
+            .as_array()
+            .expect("errors")
+            .iter()
+            .filter_map(|e| e["file"].as_str())
+            .collect();
+        assert_eq!(files, ["b.sql", "c.sql"]);
+    }
+
+    #[test]
+    fn json_lines_is_one_object_per_line() {
+        let report = sample();
+        let out = render(&report, Format::JsonLines);
+        let lines: Vec<Value> = out
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("a JSON object per line"))
+            .collect();
+        let count = |t: &str| lines.iter().filter(|l| l["type"] == t).count();
+        assert_eq!(count("finding"), report.findings().count());
+        assert_eq!(count("error"), report.error_count());
+        assert_eq!(lines.len(), count("finding") + count("error"));
+    }
+
+    #[test]
+    fn totals_and_exit_codes() {
+        let report = sample();
+        let mut t = Totals::default();
+        for f in &report.files {
+            t.add(f);
+        }
+        assert_eq!(t.files, 3);
+        assert_eq!(t.problems, 2);
+        assert_eq!(
+            t.exit_code(Severity::Error),
+            report.exit_code(Severity::Error)
+        );
+        assert_eq!(t.exit_code(Severity::Error), 2);
+        let clean = crate::Linter::new(&crate::Settings::default(), None).lint_inputs(vec![
+            crate::Input::sql(
+                "a.sql",
+                "CREATE INDEX CONCURRENTLY i ON t (a);\nDROP TABLE t;",
+            ),
+        ]);
+        let mut t = Totals::default();
+        t.add(&clean.files[0]);
+        assert_eq!(t.exit_code(Severity::Error), 0);
+        assert_eq!(t.exit_code(Severity::Warning), 1);
+    }
+
+    #[test]
+    fn placeholder_information_uris_are_left_out() {
+        assert_eq!(usable_uri("https://example.invalid/ratchet"), None);
+        assert_eq!(usable_uri(""), None);
+        assert_eq!(
+            usable_uri("https://github.com/acme/ratchet"),
+            Some("https://github.com/acme/ratchet")
+        );
     }
 }
