@@ -24,12 +24,13 @@ pub fn page(r: &Rule) -> String {
         format!("off (opt-in), `{}` when enabled", r.severity)
     };
     format!(
-        "<!-- generated from crates/ratchet-lint/src/rules; do not edit -->\n# {} `{}`\n\n{}\n\n- **Default:** {}\n- **Category:** {}\n- **Suppress:** `-- ratchet:ignore {} <reason>`\n\n{}",
+        "<!-- generated from crates/ratchet-lint/src/rules; do not edit -->\n# {} `{}`\n\n{}\n\n- **Default:** {}\n- **Category:** {}\n- **Why this default:** {}\n- **Suppress:** `-- ratchet:ignore {} <reason>`\n\n{}",
         r.code,
         r.name,
         r.summary,
         default,
         r.category.as_str(),
+        default_reason(r),
         r.name,
         r.doc_markdown().trim_start()
     )
