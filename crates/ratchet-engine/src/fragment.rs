@@ -21,7 +21,8 @@ pub fn strip_select(expr: &str) -> &str {
 /// Parse `expr` as one scalar SQL expression.
 pub fn check_expression(expr: &str) -> Result<(), String> {
     let e = strip_select(expr);
-    let parsed = pg_query::parse(&format!("SELECT ({e})")).map_err(|e| e.to_string())?;
+    let parsed = pg_query::parse(&format!("SELECT ({e})"), pg_query::ParserOptions::DEFAULT)
+        .map_err(|e| e.to_string())?;
     if parsed.protobuf.stmts.len() != 1 {
         return Err("more than one statement".into());
     }
@@ -44,7 +45,7 @@ pub fn expression_error(expr: &str) -> Option<(String, usize)> {
         pg_query::Error::Parse(m) => m,
         other => other.to_string(),
     };
-    let Err(full) = pg_query::parse(&sql).map_err(message) else {
+    let Err(full) = pg_query::parse(&sql, pg_query::ParserOptions::DEFAULT).map_err(message) else {
         return Some((
             "not a single expression (a list, a FROM clause or a second statement?)".into(),
             base,
@@ -56,7 +57,9 @@ pub fn expression_error(expr: &str) -> Option<(String, usize)> {
     let tokens = pg_query::scan(&sql).map(|s| s.tokens).unwrap_or_default();
     for t in tokens.iter().filter(|t| t.start as usize >= prefix) {
         let end = (t.end as usize).min(sql.len());
-        if let Err(m) = pg_query::parse(&sql[..end]).map_err(message) {
+        if let Err(m) =
+            pg_query::parse(&sql[..end], pg_query::ParserOptions::DEFAULT).map_err(message)
+        {
             if !m.contains("at end of input") {
                 return Some((m, base + t.start as usize - prefix));
             }
@@ -67,7 +70,11 @@ pub fn expression_error(expr: &str) -> Option<(String, usize)> {
 
 /// Parse `ty` as a type name.
 pub fn check_type(ty: &str) -> Result<(), String> {
-    let parsed = pg_query::parse(&format!("SELECT NULL::{ty}")).map_err(|e| e.to_string())?;
+    let parsed = pg_query::parse(
+        &format!("SELECT NULL::{ty}"),
+        pg_query::ParserOptions::DEFAULT,
+    )
+    .map_err(|e| e.to_string())?;
     if parsed.protobuf.stmts.len() != 1 {
         return Err("more than one statement".into());
     }
@@ -77,7 +84,10 @@ pub fn check_type(ty: &str) -> Result<(), String> {
 /// Whether `expr` calls a volatile function (conservatively by name: any overload of that
 /// name being volatile counts). A volatile default makes `ADD COLUMN` rewrite the table.
 pub fn is_volatile(expr: &str, volatile: &BTreeSet<String>) -> bool {
-    let Ok(parsed) = pg_query::parse(&format!("SELECT ({})", strip_select(expr))) else {
+    let Ok(parsed) = pg_query::parse(
+        &format!("SELECT ({})", strip_select(expr)),
+        pg_query::ParserOptions::DEFAULT,
+    ) else {
         return true;
     };
     parsed.functions().iter().any(|f| {
@@ -88,7 +98,7 @@ pub fn is_volatile(expr: &str, volatile: &BTreeSet<String>) -> bool {
 
 /// Split raw SQL into its statements, checking that it parses.
 pub fn split_statements(sql: &str) -> Result<Vec<String>, String> {
-    pg_query::parse(sql).map_err(|e| e.to_string())?;
+    pg_query::parse(sql, pg_query::ParserOptions::DEFAULT).map_err(|e| e.to_string())?;
     let parts = pg_query::split_with_parser(sql).map_err(|e| e.to_string())?;
     Ok(parts
         .into_iter()
@@ -99,7 +109,7 @@ pub fn split_statements(sql: &str) -> Result<Vec<String>, String> {
 
 /// Statements PostgreSQL refuses inside a transaction block.
 pub fn needs_no_transaction(sql: &str) -> bool {
-    let Ok(parsed) = pg_query::parse(sql) else {
+    let Ok(parsed) = pg_query::parse(sql, pg_query::ParserOptions::DEFAULT) else {
         return false;
     };
     parsed.protobuf.nodes().iter().any(|(n, _, _, _)| match n {
@@ -115,7 +125,7 @@ pub fn needs_no_transaction(sql: &str) -> bool {
 /// block (and from 12 on the new value cannot be used in the transaction that adds it,
 /// which running each raw statement in its own transaction already guarantees).
 pub fn is_enum_add_value(sql: &str) -> bool {
-    let Ok(parsed) = pg_query::parse(sql) else {
+    let Ok(parsed) = pg_query::parse(sql, pg_query::ParserOptions::DEFAULT) else {
         return false;
     };
     parsed
@@ -134,7 +144,7 @@ pub fn is_enum_add_value(sql: &str) -> bool {
 pub fn infer_locks(sql: &str, schema: &str) -> Vec<Lock> {
     use pg_query::NodeEnum as N;
     use ratchet_lint::ast::{self, QualifiedName};
-    let Ok(parsed) = pg_query::parse(sql) else {
+    let Ok(parsed) = pg_query::parse(sql, pg_query::ParserOptions::DEFAULT) else {
         return vec![];
     };
     let qualify = |q: &QualifiedName| match &q.schema {
@@ -186,7 +196,8 @@ pub fn column_refs(expr: &str) -> Result<Vec<(String, usize, usize)>, String> {
     let body = strip_select(expr);
     let sql = format!("SELECT ({body})");
     let prefix = "SELECT (".len();
-    let parsed = pg_query::parse(&sql).map_err(|e| e.to_string())?;
+    let parsed =
+        pg_query::parse(&sql, pg_query::ParserOptions::DEFAULT).map_err(|e| e.to_string())?;
     let tokens = pg_query::scan(&sql).map_err(|e| e.to_string())?.tokens;
     let tree = serde_json::to_value(&parsed.protobuf).map_err(|e| e.to_string())?;
     let mut found = Vec::new();
@@ -208,7 +219,10 @@ pub fn column_refs(expr: &str) -> Result<Vec<(String, usize, usize)>, String> {
 
 /// Whether `expr` holds a subquery (whose own tables may supply unqualified columns).
 pub fn has_subquery(expr: &str) -> bool {
-    let Ok(parsed) = pg_query::parse(&format!("SELECT ({})", strip_select(expr))) else {
+    let Ok(parsed) = pg_query::parse(
+        &format!("SELECT ({})", strip_select(expr)),
+        pg_query::ParserOptions::DEFAULT,
+    ) else {
         return false;
     };
     serde_json::to_string(&parsed.protobuf).is_ok_and(|j| j.contains("\"SubLink\""))
@@ -263,7 +277,8 @@ pub fn rewrite_columns(
 
 /// The column references of a whole statement: `(name, byte offset, byte end)`.
 fn statement_column_refs(sql: &str) -> Result<Vec<(String, usize, usize)>, String> {
-    let parsed = pg_query::parse(sql).map_err(|e| e.to_string())?;
+    let parsed =
+        pg_query::parse(sql, pg_query::ParserOptions::DEFAULT).map_err(|e| e.to_string())?;
     let tokens = pg_query::scan(sql).map_err(|e| e.to_string())?.tokens;
     let tree = serde_json::to_value(&parsed.protobuf).map_err(|e| e.to_string())?;
     let mut found = Vec::new();
@@ -301,7 +316,8 @@ pub fn carry_index(
             touched = true;
         }
     }
-    let mut parsed = pg_query::parse(&sql).map_err(|e| e.to_string())?;
+    let mut parsed =
+        pg_query::parse(&sql, pg_query::ParserOptions::DEFAULT).map_err(|e| e.to_string())?;
     let Some(pg_query::NodeEnum::IndexStmt(stmt)) = parsed
         .protobuf
         .stmts
@@ -332,7 +348,7 @@ pub fn carry_index(
     stmt.if_not_exists = false;
     parsed
         .protobuf
-        .deparse()
+        .deparse(pg_query::DeparseOptions::default())
         .map(Some)
         .map_err(|e| e.to_string())
 }

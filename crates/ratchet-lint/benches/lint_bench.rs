@@ -1,7 +1,11 @@
 //! `cargo bench -p ratchet-lint`: generates a folder of migration files (10,000 by default;
-//! `RATCHET_BENCH_FILES=n` to change), lints it like `ratchet lint <folder>` does, and
-//! prints files/s and the total time. When `squawk` is on PATH (`pip install squawk-cli`) it
-//! lints the same folder with squawk and prints both side by side.
+//! `RATCHET_BENCH_FILES=n` to change), lints it like `ratchet lint <folder>` does —
+//! streaming, file by file, into the text renderer — and prints files/s, the total time and
+//! the peak memory (the process's peak RSS, `VmHWM`, reset before each run), side by side
+//! with the baseline: the same run holding every file and report until the end (the
+//! pre-streaming pipeline, still `Linter::lint_inputs`). When `squawk` is on PATH
+//! (`pip install squawk-cli`) it lints the same folder with squawk and prints it too (its
+//! peak memory when GNU `time` is installed).
 
 #![allow(clippy::print_stdout)]
 
@@ -9,7 +13,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use ratchet_lint::{collect_inputs, Linter, Settings};
+use ratchet_lint::render::{render, Format, Renderer};
+use ratchet_lint::{collect_inputs, sources, Linter, Settings};
 
 /// Realistic migration bodies; `{n}` makes names unique per file.
 const TEMPLATES: &[&str] = &[
@@ -39,6 +44,42 @@ fn rate(files: usize, t: Duration) -> f64 {
     files as f64 / t.as_secs_f64().max(1e-9)
 }
 
+/// Resets the peak RSS of this process (Linux: `5` to `/proc/self/clear_refs`).
+fn reset_peak() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
+/// The peak RSS since the last reset, in MiB (`VmHWM`).
+fn peak_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+fn mib(m: Option<f64>) -> String {
+    m.map_or_else(|| "n/a".to_string(), |m| format!("{m:.1} MiB"))
+}
+
+/// One measured run: time and peak memory.
+struct Run {
+    time: Duration,
+    peak: Option<f64>,
+    findings: usize,
+}
+
+fn measure(f: impl FnOnce() -> usize) -> Run {
+    let resettable = reset_peak();
+    let start = Instant::now();
+    let findings = f();
+    let time = start.elapsed();
+    Run {
+        time,
+        peak: peak_mib().filter(|_| resettable),
+        findings,
+    }
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     if std::env::args().any(|a| a == "--list") {
         return Ok(()); // `cargo test --benches` probes with --list
@@ -56,17 +97,56 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
 
     let settings = Settings::default();
-    let start = Instant::now();
-    let inputs = collect_inputs(&[tmp.path().to_path_buf()], &settings.exclude)?;
-    let report = Linter::new(&settings, None).lint_inputs(inputs);
-    let ours = start.elapsed();
-    let findings = report.findings().count();
+    let linter = Linter::new(&settings, None);
+    let root = tmp.path().to_path_buf();
+    let before = peak_mib();
+    // Streaming, as the CLI runs: read, lint and render a chunk at a time.
+    let stream = measure(|| {
+        let mut renderer =
+            Renderer::new(Format::Text, std::io::sink(), &root).expect("renderer starts");
+        let mut findings = 0;
+        let streamed: std::io::Result<()> =
+            linter.lint_stream(sources(std::slice::from_ref(&root), &[]), |f| {
+                findings += f.findings.len();
+                renderer.file(&f)
+            });
+        streamed.expect("lint");
+        renderer.finish().expect("renderer ends");
+        findings
+    });
+    // Baseline: every input and report held until the output is rendered at the end.
+    let batch = measure(|| {
+        let inputs = collect_inputs(std::slice::from_ref(&root), &[]).expect("read inputs");
+        let report = linter.lint_inputs(inputs);
+        let text = render(&report, Format::Text);
+        std::hint::black_box(text.len());
+        report.findings().count()
+    });
+    assert_eq!(
+        stream.findings, batch.findings,
+        "both pipelines find the same"
+    );
+    let ours = stream.time;
     println!(
-        "ratchet lint: {count} files in {:.3} s = {:.0} files/s ({findings} findings, {} threads)",
-        ours.as_secs_f64(),
-        rate(count, ours),
+        "process before linting: {} peak RSS; {} threads",
+        mib(before),
         rayon::current_num_threads()
     );
+    println!(
+        "| pipeline | files | total | files/s | peak RSS | findings |\n|---|---|---|---|---|---|"
+    );
+    for (name, r) in [
+        ("streaming (ratchet lint)", &stream),
+        ("baseline: batch", &batch),
+    ] {
+        println!(
+            "| {name} | {count} | {:.3} s | {:.0} | {} | {} |",
+            r.time.as_secs_f64(),
+            rate(count, r.time),
+            mib(r.peak),
+            r.findings
+        );
+    }
 
     let squawk = Command::new("squawk").arg("--version").output();
     let Ok(version) = squawk else {
@@ -79,7 +159,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .collect();
     files.sort();
     let start = Instant::now();
-    let out = Command::new("squawk").args(&files).output()?;
+    // GNU time reports squawk's peak RSS (`%M`, KiB) on stderr's last line.
+    let timed = Command::new("/usr/bin/time")
+        .arg("-f")
+        .arg("%M")
+        .arg("squawk")
+        .args(&files)
+        .output();
+    let (out, squawk_peak) = match timed {
+        Ok(out) => {
+            let err = String::from_utf8_lossy(&out.stderr);
+            let kib = err
+                .lines()
+                .last()
+                .and_then(|l| l.trim().parse::<f64>().ok());
+            (out, kib.map(|k| k / 1024.0))
+        }
+        Err(_) => (Command::new("squawk").args(&files).output()?, None),
+    };
     let theirs = start.elapsed();
     println!(
         "{}: {count} files in {:.3} s = {:.0} files/s (exit {})",
@@ -88,16 +185,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         rate(count, theirs),
         out.status.code().unwrap_or(-1)
     );
-    println!("| tool | files | total | files/s |\n|---|---|---|---|");
+    println!("| tool | files | total | files/s | peak RSS |\n|---|---|---|---|---|");
     println!(
-        "| ratchet lint | {count} | {:.3} s | {:.0} |",
+        "| ratchet lint | {count} | {:.3} s | {:.0} | {} |",
         ours.as_secs_f64(),
-        rate(count, ours)
+        rate(count, ours),
+        mib(stream.peak)
     );
     println!(
-        "| squawk | {count} | {:.3} s | {:.0} |",
+        "| squawk | {count} | {:.3} s | {:.0} | {} |",
         theirs.as_secs_f64(),
-        rate(count, theirs)
+        rate(count, theirs),
+        mib(squawk_peak)
     );
     println!(
         "ratchet is {:.1}x {} than squawk",

@@ -64,6 +64,42 @@ pub fn inner(node: &Node) -> Option<&NodeEnum> {
     node.node.as_ref()
 }
 
+/// Whether the utility option `name` (`VACUUM (FULL …)`, `REINDEX (CONCURRENTLY …)`) is on,
+/// read the way PostgreSQL's `defGetBoolean` reads it: a bare option is true, then
+/// `true`/`on`/`1` and `false`/`off`/`0` (case-insensitive). Issue #10: `(FULL false)` was
+/// taken for FULL. The last occurrence wins, as in PostgreSQL's option loops.
+pub fn option_on(options: &[Node], name: &str) -> bool {
+    options
+        .iter()
+        .rev()
+        .find_map(|o| match inner(o)? {
+            NodeEnum::DefElem(d) if d.defname.eq_ignore_ascii_case(name) => Some(def_bool(d)),
+            _ => None,
+        })
+        .unwrap_or(false)
+}
+
+/// A `DefElem`'s boolean value (see [`option_on`]); an unreadable value counts as true,
+/// since PostgreSQL rejects it and the strict reading keeps the warning.
+pub fn def_bool(d: &protobuf::DefElem) -> bool {
+    let Some(arg) = d.arg.as_deref().and_then(inner) else {
+        return true;
+    };
+    let text = match arg {
+        NodeEnum::Integer(i) => return i.ival != 0,
+        NodeEnum::Boolean(b) => return b.boolval,
+        NodeEnum::String(s) => s.sval.to_ascii_lowercase(),
+        NodeEnum::AConst(c) => match c.val.as_ref() {
+            Some(protobuf::a_const::Val::Ival(i)) => return i.ival != 0,
+            Some(protobuf::a_const::Val::Boolval(b)) => return b.boolval,
+            Some(protobuf::a_const::Val::Sval(s)) => s.sval.to_ascii_lowercase(),
+            _ => return true,
+        },
+        _ => return true,
+    };
+    !matches!(text.as_str(), "false" | "off")
+}
+
 /// The string value of a `String` node (identifiers in name lists).
 pub fn node_string(node: &Node) -> Option<&str> {
     match inner(node)? {

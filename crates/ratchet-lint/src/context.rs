@@ -59,6 +59,10 @@ pub struct PriorFacts {
     /// `(table, column)` → `(file index, base type, type modifiers)` of every declaration
     /// (CREATE TABLE, ADD COLUMN, ALTER COLUMN TYPE), in file order.
     pub column_types: HashMap<(String, String), Vec<TypeDecl>>,
+    /// Index name → `(file index, table, key columns)` of `CREATE INDEX` statements.
+    pub indexes: HashMap<String, (usize, String, Vec<String>)>,
+    /// `(table, column)` → index of the first file that made it NOT NULL (`SET NOT NULL`).
+    pub not_null: HashMap<(String, String), usize>,
 }
 
 impl PriorFacts {
@@ -70,6 +74,15 @@ impl PriorFacts {
                     .entry((table.name, column))
                     .or_default()
                     .push((file_index, ast::type_base_name(ty), ast::type_mods(ty)));
+            }
+            if let NodeEnum::IndexStmt(i) = node {
+                if let (false, Some(rel)) = (i.idxname.is_empty(), &i.relation) {
+                    self.indexes.entry(i.idxname.clone()).or_insert((
+                        file_index,
+                        rel.relname.clone(),
+                        ast::key_names(&i.index_params),
+                    ));
+                }
             }
             if let NodeEnum::CreateStmt(c) = node {
                 if let (Some(_), Some(rel)) = (&c.partspec, &c.relation) {
@@ -110,6 +123,11 @@ impl PriorFacts {
                     }
                     AlterTableType::AtValidateConstraint => {
                         self.validated
+                            .entry((table.name.clone(), cmd.name.clone()))
+                            .or_insert(file_index);
+                    }
+                    AlterTableType::AtSetNotNull => {
+                        self.not_null
                             .entry((table.name.clone(), cmd.name.clone()))
                             .or_insert(file_index);
                     }
@@ -437,6 +455,9 @@ fn annotate(parsed: Vec<crate::source::ParsedStatement>, wrapped: bool) -> Vec<S
     let mut explicit = false;
     let mut tx_id = 0usize;
     let mut timeouts = Timeouts::default();
+    // The runner's transaction ends at the first COMMIT/ROLLBACK the file runs (issue #10:
+    // `COMMIT; CREATE INDEX CONCURRENTLY …; BEGIN;` runs the index build outside it).
+    let mut wrapped = wrapped;
     for (index, p) in parsed.into_iter().enumerate() {
         let kind = match &p.node {
             NodeEnum::TransactionStmt(t) => TransactionStmtKind::try_from(t.kind).ok(),
@@ -463,6 +484,7 @@ fn annotate(parsed: Vec<crate::source::ParsedStatement>, wrapped: bool) -> Vec<S
                     id: tx_id,
                 };
                 explicit = false;
+                wrapped = false;
                 timeouts.end_transaction();
                 tx_id += 1;
                 tx

@@ -103,7 +103,8 @@ pub enum ConvertError {
 /// everything the input did. Returns an error only when the SQL does not parse or
 /// contains no statement.
 pub fn convert(sql: &str, file_name: &str) -> Result<Conversion, ConvertError> {
-    let parsed = pg_query::parse(sql).map_err(|e| syntax_error(sql, file_name, &e))?;
+    let parsed = pg_query::parse(sql, pg_query::ParserOptions::DEFAULT)
+        .map_err(|e| syntax_error(sql, file_name, &e))?;
     let mut converter = Converter::new(sql, file_name);
     for raw in &parsed.protobuf.stmts {
         converter.statement(raw);
@@ -783,6 +784,10 @@ impl<'a> Converter<'a> {
                 return Ok(true);
             }
             C::ConstrGenerated => {
+                if c.generated_kind == "v" {
+                    // A migration file's generated column is STORED; converting would change it.
+                    return unsupported("VIRTUAL generated columns have no ratchet conversion yet");
+                }
                 column.generated = Some(Generated {
                     expression: Some(deparse_expr_opt(c.raw_expr.as_deref())?),
                     identity: None,
@@ -1425,7 +1430,9 @@ fn replica_identity(table: &str, r: &protobuf::ReplicaIdentityStmt) -> Conv<Oper
 /// of a `SELECT 1` the real parser produced.
 fn deparse_expr(expr: &protobuf::Node) -> Conv<String> {
     let failed = || Unsupported("an expression that could not be rendered back to SQL".to_string());
-    let mut template = pg_query::parse("SELECT 1").map_err(|_| failed())?.protobuf;
+    let mut template = pg_query::parse("SELECT 1", pg_query::ParserOptions::DEFAULT)
+        .map_err(|_| failed())?
+        .protobuf;
     let target = template
         .stmts
         .first_mut()
@@ -1440,7 +1447,9 @@ fn deparse_expr(expr: &protobuf::Node) -> Conv<String> {
         })
         .ok_or_else(failed)?;
     target.val = Some(Box::new(expr.clone()));
-    let text = template.deparse().map_err(|_| failed())?;
+    let text = template
+        .deparse(pg_query::DeparseOptions::default())
+        .map_err(|_| failed())?;
     text.strip_prefix("SELECT ")
         .map(str::to_string)
         .ok_or_else(failed)
@@ -1463,7 +1472,7 @@ fn deparse_type(type_name: Option<&protobuf::TypeName>) -> Conv<String> {
     if type_name.setof || type_name.pct_type {
         return unsupported("`%TYPE` and SETOF types have no ratchet equivalent");
     }
-    let mut template = pg_query::parse("SELECT NULL::int")
+    let mut template = pg_query::parse("SELECT NULL::int", pg_query::ParserOptions::DEFAULT)
         .map_err(|_| failed())?
         .protobuf;
     let cast = template
@@ -1484,7 +1493,9 @@ fn deparse_type(type_name: Option<&protobuf::TypeName>) -> Conv<String> {
         })
         .ok_or_else(failed)?;
     cast.type_name = Some(type_name.clone());
-    let text = template.deparse().map_err(|_| failed())?;
+    let text = template
+        .deparse(pg_query::DeparseOptions::default())
+        .map_err(|_| failed())?;
     let rendered = text.strip_prefix("SELECT NULL::").ok_or_else(failed)?;
     // `json` and `varbit` come back qualified; the bare names mean the same types.
     Ok(rendered
@@ -1596,9 +1607,10 @@ fn error_offset(sql: &str, message: &str) -> Option<usize> {
         }
     }
     statements.push((start, sql.len()));
-    let (from, to) = statements
-        .into_iter()
-        .find(|(a, b)| sql.get(*a..*b).is_some_and(|s| pg_query::parse(s).is_err()))?;
+    let (from, to) = statements.into_iter().find(|(a, b)| {
+        sql.get(*a..*b)
+            .is_some_and(|s| pg_query::parse(s, pg_query::ParserOptions::DEFAULT).is_err())
+    })?;
     let near = message
         .split_once("at or near \"")
         .and_then(|(_, rest)| rest.rsplit_once('"'))

@@ -27,11 +27,11 @@ pub mod testing;
 pub use catalog::Catalog;
 pub use context::{Context, Statement, Tx};
 pub use lint::{
-    apply_fixes, collect_inputs, fix_sql, FileError, FileReport, Finding, Input, InputKind, Linter,
-    Report,
+    apply_fixes, collect_inputs, fix_sql, sources, unreadable, FileError, FileReport, Finding,
+    Input, InputKind, Linter, Report, Source,
 };
-pub use render::Format;
-pub use rule::{Diagnostic, Edit, Fix, Rule, Severity, Sink, Span};
+pub use render::{Format, Renderer, Totals};
+pub use rule::{Category, Diagnostic, Edit, Fix, Rule, Severity, Sink, Span};
 pub use settings::{PgVersion, Settings};
 
 /// Failures a caller can act on. Syntax errors are not here: they are part of the report.

@@ -144,21 +144,65 @@ impl<'a> Linter<'a> {
     }
 
     /// Lints many inputs: parse in parallel, gather cross-file facts in order, then check
-    /// in parallel.
+    /// in parallel. Keeps every report; [`Linter::lint_stream`] does not.
     pub fn lint_inputs(&self, inputs: Vec<Input>) -> Report {
-        let prepared: Vec<Prepared> = inputs.into_par_iter().map(prepare).collect();
+        self.lint_sources(inputs.into_iter().map(Ok))
+    }
+
+    /// [`Linter::lint_stream`] into a [`Report`] that keeps every file.
+    pub fn lint_sources(&self, sources: impl IntoIterator<Item = Source>) -> Report {
+        let mut files = Vec::new();
+        let pushed: Result<(), std::convert::Infallible> = self.lint_stream(sources, |f| {
+            files.push(f);
+            Ok(())
+        });
+        let Ok(()) = pushed;
+        Report { files }
+    }
+
+    /// Lints `sources` in order, [`STREAM_CHUNK`] files at a time (parsed and checked in
+    /// parallel), handing each file's report to `emit` as soon as its chunk is done. A
+    /// source that is already a report (a path that could not be read) is passed through.
+    /// Memory holds one chunk of files and reports, plus the cross-file facts, which grow
+    /// with the schema objects the files declare (a few hundred bytes each), not with the
+    /// files' text or findings.
+    pub fn lint_stream<E>(
+        &self,
+        sources: impl IntoIterator<Item = Source>,
+        mut emit: impl FnMut(FileReport) -> Result<(), E>,
+    ) -> Result<(), E> {
         let mut prior = PriorFacts::default();
-        for (i, p) in prepared.iter().enumerate() {
-            if let Some(parsed) = &p.parsed {
-                prior.absorb(i, parsed.statements.iter().map(|s| &s.node));
+        let mut sources = sources.into_iter();
+        let mut base = 0;
+        loop {
+            let chunk: Vec<Source> = sources.by_ref().take(STREAM_CHUNK).collect();
+            if chunk.is_empty() {
+                return Ok(());
+            }
+            let prepared: Vec<Result<Prepared, FileReport>> =
+                chunk.into_par_iter().map(|s| s.map(prepare)).collect();
+            for (k, p) in prepared.iter().enumerate() {
+                if let Ok(Prepared {
+                    parsed: Some(parsed),
+                    ..
+                }) = p
+                {
+                    prior.absorb(base + k, parsed.statements.iter().map(|s| &s.node));
+                }
+            }
+            let reports: Vec<FileReport> = prepared
+                .into_par_iter()
+                .enumerate()
+                .map(|(k, p)| match p {
+                    Ok(p) => self.check_prepared(p, &prior, base + k),
+                    Err(report) => report,
+                })
+                .collect();
+            base += reports.len();
+            for r in reports {
+                emit(r)?;
             }
         }
-        let files = prepared
-            .into_par_iter()
-            .enumerate()
-            .map(|(i, p)| self.check_prepared(p, &prior, i))
-            .collect();
-        Report { files }
     }
 
     /// Lints one SQL text on its own.
@@ -175,50 +219,34 @@ impl<'a> Linter<'a> {
             mut errors,
             extra,
             segments,
+            down,
         } = p;
         let mut findings = Vec::new();
         if let Some(parsed) = parsed {
-            let lines = source::LineIndex::new(&sql);
-            for e in &parsed.errors {
-                let (mut line, mut column) = lines.line_col(&sql, e.offset);
-                if let Some((l, c)) = segments
-                    .as_ref()
-                    .and_then(|m| m.locate_in_file(&sql, &input.source, e.offset))
-                {
-                    (line, column) = (l, c);
-                }
-                errors.push(FileError {
-                    line,
-                    column,
-                    message: format!("syntax error: {}", e.message),
-                });
-            }
-            let cx = Context::new(
-                &input.path,
-                &sql,
-                parsed,
-                self.settings,
-                self.catalog,
-                prior,
-                index,
-            );
-            findings = self.run_rules(&cx);
+            let part = Part {
+                sql: &sql,
+                segments: segments.as_ref(),
+            };
+            findings = self.check_text(&input, part, parsed, prior, index, &mut errors);
         }
-        findings.extend(
-            extra
-                .into_iter()
-                .filter_map(|(name, d)| self.located(&sql, name, d)),
-        );
-        findings.sort_by(|a, b| (a.span.start, a.rule.code).cmp(&(b.span.start, b.rule.code)));
+        if let Some((down_sql, down_parsed, down_segments)) = down {
+            let part = Part {
+                sql: &down_sql,
+                segments: Some(&down_segments),
+            };
+            let more = self.check_text(&input, part, down_parsed, prior, index, &mut errors);
+            findings.extend(more);
+        }
+        let mut extra: Vec<Finding> = extra
+            .into_iter()
+            .filter_map(|(name, d)| self.located(&sql, name, d))
+            .collect();
         if let Some(m) = &segments {
-            // Findings point at the operation in the file; fixes would edit the virtual text.
-            for f in &mut findings {
-                f.fix = None;
-                if let Some((line, column)) = m.locate_in_file(&sql, &input.source, f.span.start) {
-                    (f.line, f.column) = (line, column);
-                }
-                f.span = Span::new(0, 0);
-            }
+            relocate(&mut extra, m, &sql, &input.source);
+        }
+        findings.extend(extra);
+        if segments.is_some() {
+            findings.sort_by_key(|f| (f.line, f.column, f.rule.code));
         }
         FileReport {
             path: input.path,
@@ -226,6 +254,50 @@ impl<'a> Linter<'a> {
             findings,
             errors,
         }
+    }
+
+    /// Runs the rules over one parsed text (a SQL file, or the `up` or `down` text of a
+    /// migration file); syntax errors go to `errors`.
+    fn check_text(
+        &self,
+        input: &Input,
+        part: Part<'_>,
+        parsed: ParsedSource,
+        prior: &PriorFacts,
+        index: usize,
+        errors: &mut Vec<FileError>,
+    ) -> Vec<Finding> {
+        let sql = part.sql;
+        let lines = source::LineIndex::new(sql);
+        for e in &parsed.errors {
+            let (mut line, mut column) = lines.line_col(sql, e.offset);
+            if let Some((l, c)) = part
+                .segments
+                .and_then(|m| m.locate_in_file(sql, &input.source, e.offset))
+            {
+                (line, column) = (l, c);
+            }
+            errors.push(FileError {
+                line,
+                column,
+                message: format!("syntax error: {}", e.message),
+            });
+        }
+        let cx = Context::new(
+            &input.path,
+            sql,
+            parsed,
+            self.settings,
+            self.catalog,
+            prior,
+            index,
+        );
+        let mut findings = self.run_rules(&cx);
+        findings.sort_by(|a, b| (a.span.start, a.rule.code).cmp(&(b.span.start, b.rule.code)));
+        if let Some(m) = part.segments {
+            relocate(&mut findings, m, sql, &input.source);
+        }
+        findings
     }
 
     fn located(&self, sql: &str, rule_name: &'static str, d: Diagnostic) -> Option<Finding> {
@@ -344,6 +416,25 @@ impl<'a> Linter<'a> {
     }
 }
 
+/// One text to check, with where its parts came from (migration files).
+#[derive(Clone, Copy)]
+struct Part<'s> {
+    sql: &'s str,
+    segments: Option<&'s crate::migration::Extracted>,
+}
+
+/// Findings of a migration file's virtual text point at the operation in the file; fixes
+/// would edit the virtual text, so they are dropped.
+fn relocate(findings: &mut [Finding], m: &crate::migration::Extracted, sql: &str, file: &str) {
+    for f in findings {
+        f.fix = None;
+        if let Some((line, column)) = m.locate_in_file(sql, file, f.span.start) {
+            (f.line, f.column) = (line, column);
+        }
+        f.span = Span::new(0, 0);
+    }
+}
+
 /// An input after reading and parsing, before the rules run.
 #[derive(Debug)]
 struct Prepared {
@@ -356,6 +447,8 @@ struct Prepared {
     extra: Vec<(&'static str, Diagnostic)>,
     /// For migration files: where each part of `sql` came from.
     segments: Option<crate::migration::Extracted>,
+    /// For migration files: the `down` text, parsed, and its segments.
+    down: Option<(String, ParsedSource, crate::migration::Extracted)>,
 }
 
 fn prepare(input: Input) -> Prepared {
@@ -369,11 +462,17 @@ fn prepare(input: Input) -> Prepared {
                 errors: Vec::new(),
                 extra: Vec::new(),
                 segments: None,
+                down: None,
             }
         }
         InputKind::Migration => {
             let mut m = crate::migration::extract(&input.path, &input.source);
             let parsed = m.errors.is_empty().then(|| source::parse_source(&m.sql));
+            let down = m.down.take().map(|mut d| {
+                let sql = std::mem::take(&mut d.sql);
+                let parsed = source::parse_source(&sql);
+                (sql, parsed, *d)
+            });
             let (sql, errors, extra) = (
                 std::mem::take(&mut m.sql),
                 std::mem::take(&mut m.errors),
@@ -386,6 +485,7 @@ fn prepare(input: Input) -> Prepared {
                 errors,
                 extra,
                 segments: Some(m),
+                down,
             }
         }
     }
@@ -444,6 +544,81 @@ pub fn fix_sql(linter: &Linter<'_>, path: &str, sql: &str) -> (String, usize) {
     (text, total)
 }
 
+/// How many files [`Linter::lint_stream`] holds at once.
+pub const STREAM_CHUNK: usize = 256;
+
+/// Something to lint: an input, or the report of a path that could not be read.
+pub type Source = Result<Input, FileReport>;
+
+/// The report of a path that was not linted: one error, for that path.
+pub fn unreadable(path: impl Into<String>, message: impl Into<String>) -> FileReport {
+    FileReport {
+        path: path.into(),
+        source: String::new(),
+        findings: Vec::new(),
+        errors: vec![FileError {
+            line: 1,
+            column: 1,
+            message: message.into(),
+        }],
+    }
+}
+
+/// The files under `paths` (folders searched as [`collect_inputs`] does), read one at a
+/// time as the returned iterator is consumed. A path that does not exist or cannot be
+/// read becomes an error report for that path; the others are still linted.
+pub fn sources(paths: &[PathBuf], exclude: &[String]) -> impl Iterator<Item = Source> {
+    // Boxed: a report is large and rare, the paths are many.
+    let mut found: Vec<Result<(PathBuf, bool), Box<FileReport>>> = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let mut files = Vec::new();
+            match walk(p, &mut files) {
+                Ok(()) => found.extend(files.into_iter().map(Ok)),
+                Err(e) => {
+                    found.extend(files.into_iter().map(Ok));
+                    let report = unreadable(p.display().to_string(), e.to_string());
+                    found.push(Err(Box::new(report)));
+                }
+            }
+        } else {
+            found.push(Ok((p.clone(), true)));
+        }
+    }
+    let exclude = exclude.to_vec();
+    found.into_iter().filter_map(move |f| {
+        let (path, explicit) = match f {
+            Ok(f) => f,
+            Err(report) => return Some(Err(*report)),
+        };
+        read_input(&path, explicit, &exclude)
+            .map_err(|e| unreadable(path.display().to_string(), e.to_string()))
+            .transpose()
+    })
+}
+
+/// Reads one path found by [`sources`] or [`collect_inputs`]; `None` when it is excluded
+/// or (found in a folder) a YAML/JSON/TOML file that is not a migration.
+fn read_input(path: &Path, explicit: bool, exclude: &[String]) -> Result<Option<Input>, LintError> {
+    let shown = path.display().to_string();
+    if crate::config::is_excluded(&shown, exclude) {
+        return Ok(None);
+    }
+    let kind = input_kind(path).unwrap_or(InputKind::Sql);
+    let source = std::fs::read_to_string(path).map_err(|e| LintError::Io {
+        path: shown.clone(),
+        source: e,
+    })?;
+    if kind == InputKind::Migration && !explicit && !source.contains("operations") {
+        return Ok(None);
+    }
+    Ok(Some(Input {
+        path: shown,
+        source,
+        kind,
+    }))
+}
+
 /// Whether a path is a file the linter reads.
 pub fn input_kind(path: &Path) -> Option<InputKind> {
     match path.extension()?.to_str()?.to_ascii_lowercase().as_str() {
@@ -453,7 +628,8 @@ pub fn input_kind(path: &Path) -> Option<InputKind> {
     }
 }
 
-/// Expands files and folders (recursively, sorted) into inputs, skipping `exclude` globs.
+/// Expands files and folders (recursively, sorted) into inputs, skipping `exclude` globs;
+/// the first path that cannot be read is the error (see [`sources`] to lint the others).
 /// Inside folders, YAML/JSON/TOML files are taken only when they look like migrations
 /// (have an `operations` key), so `ratchet.toml` or `package.json` are not linted.
 pub fn collect_inputs(paths: &[PathBuf], exclude: &[String]) -> Result<Vec<Input>, LintError> {
@@ -467,23 +643,9 @@ pub fn collect_inputs(paths: &[PathBuf], exclude: &[String]) -> Result<Vec<Input
     }
     let mut inputs = Vec::new();
     for (path, explicit) in files {
-        let shown = path.display().to_string();
-        if crate::config::is_excluded(&shown, exclude) {
-            continue;
+        if let Some(input) = read_input(&path, explicit, exclude)? {
+            inputs.push(input);
         }
-        let kind = input_kind(&path).unwrap_or(InputKind::Sql);
-        let source = std::fs::read_to_string(&path).map_err(|e| LintError::Io {
-            path: shown.clone(),
-            source: e,
-        })?;
-        if kind == InputKind::Migration && !explicit && !source.contains("operations") {
-            continue;
-        }
-        inputs.push(Input {
-            path: shown,
-            source,
-            kind,
-        });
     }
     Ok(inputs)
 }

@@ -139,10 +139,7 @@ pub fn statement_lock(node: &NodeEnum) -> Option<Lock> {
                 Some(rv) => ast::range_var_name(rv),
                 None => QualifiedName::new(None, &r.name),
             };
-            let concurrent = r.params.iter().any(|p| match ast::inner(p) {
-                Some(NodeEnum::DefElem(d)) => d.defname.eq_ignore_ascii_case("concurrently"),
-                _ => false,
-            });
+            let concurrent = ast::option_on(&r.params, "concurrently");
             let mode = if concurrent {
                 LockMode::ShareUpdateExclusive
             } else {
@@ -244,9 +241,5 @@ pub fn statement_lock(node: &NodeEnum) -> Option<Lock> {
 }
 
 fn vacuum_full(v: &pg_query::protobuf::VacuumStmt) -> bool {
-    v.is_vacuumcmd
-        && v.options.iter().any(|o| match ast::inner(o) {
-            Some(NodeEnum::DefElem(d)) => d.defname.eq_ignore_ascii_case("full"),
-            _ => false,
-        })
+    v.is_vacuumcmd && ast::option_on(&v.options, "full")
 }

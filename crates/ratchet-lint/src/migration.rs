@@ -30,6 +30,11 @@ pub struct Extracted {
     /// `(rule name, diagnostic)`; spans point into `sql`.
     pub findings: Vec<(&'static str, Diagnostic)>,
     pub segments: Vec<Segment>,
+    /// The `down` SQL of `sql` operations, as its own text (reverse operation order, as an
+    /// abort runs them): it never runs with the `up` SQL, so rules that compare statements
+    /// (issue #10: `multiple-alter-same-table` between one operation's `up` and `down`)
+    /// must not see them together.
+    pub down: Option<Box<Extracted>>,
 }
 
 impl Extracted {
@@ -100,6 +105,10 @@ pub fn extract(path: &str, source: &str) -> Extracted {
         sql: PRELUDE.to_string(),
         ..Extracted::default()
     };
+    let mut down = Extracted {
+        sql: PRELUDE.to_string(),
+        ..Extracted::default()
+    };
     for (i, op) in migration.operations.iter().enumerate() {
         let start = out.sql.len();
         match &op.value {
@@ -110,9 +119,8 @@ pub fn extract(path: &str, source: &str) -> Extracted {
                     s.up.trim_end()
                 ));
                 close(&mut out.sql);
-                if let Some(down) = s.down.as_deref().filter(|d| !d.trim().is_empty()) {
-                    out.sql.push_str(down.trim_end());
-                    close(&mut out.sql);
+                if let Some(text) = s.down.as_deref().filter(|d| !d.trim().is_empty()) {
+                    down_segment(&mut down, i, text, op.line, op.column);
                 }
             }
             other => {
@@ -131,7 +139,30 @@ pub fn extract(path: &str, source: &str) -> Extracted {
             column: op.column,
         });
     }
+    if !down.segments.is_empty() {
+        out.down = Some(Box::new(down));
+    }
     out
+}
+
+/// Prepends operation `i`'s `down` SQL to the down text, so the text runs last operation
+/// first. Segment offsets are rebuilt from the end.
+fn down_segment(down: &mut Extracted, i: usize, text: &str, line: usize, column: usize) {
+    let mut part = format!("-- operation {} (sql down)\n{}", i + 1, text.trim_end());
+    close(&mut part);
+    let at = PRELUDE.len();
+    down.sql.insert_str(at, &part);
+    for s in &mut down.segments {
+        s.span = Span::new(s.span.start + part.len(), s.span.end + part.len());
+    }
+    down.segments.insert(
+        0,
+        Segment {
+            span: Span::new(at, at + part.len()),
+            line,
+            column,
+        },
+    );
 }
 
 fn close(sql: &mut String) {

@@ -47,6 +47,26 @@ impl std::fmt::Display for Severity {
     }
 }
 
+/// Whether a rule names a hazard of running the migration or a team's policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Category {
+    /// Running the migration as written locks, rewrites, breaks clients or loses data.
+    Hazard,
+    /// A practice a team may choose (types, timeouts, naming): nothing breaks today.
+    Policy,
+}
+
+impl Category {
+    /// `hazard` or `policy`, as in the JSON and SARIF output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::Hazard => "hazard",
+            Category::Policy => "policy",
+        }
+    }
+}
+
 /// A rule's check: walk `cx.statements()` (and the facts on `cx`) and push diagnostics.
 pub type CheckFn = fn(&Context<'_>, &mut Sink);
 
@@ -61,6 +81,8 @@ pub struct Rule {
     pub severity: Severity,
     /// `false` for opt-in rules (enabled through `[lint] enable = [...]`).
     pub enabled_by_default: bool,
+    /// Hazard or policy (see [`Category`]).
+    pub category: Category,
     /// One line: what the rule detects.
     pub summary: &'static str,
     /// The full documentation (Markdown), taken from the `///` comment in the rule file.
@@ -95,6 +117,7 @@ macro_rules! declare_rule {
         code: $code:literal,
         name: $name:literal,
         severity: $sev:ident,
+        $(category: $cat:ident,)?
         $(enabled_by_default: $en:literal,)?
         summary: $summary:literal,
         check: $check:path $(,)?
@@ -105,12 +128,15 @@ macro_rules! declare_rule {
             name: $name,
             severity: $crate::Severity::$sev,
             enabled_by_default: $crate::declare_rule!(@en $($en)?),
+            category: $crate::declare_rule!(@cat $($cat)?),
             summary: $summary,
             doc: concat!($($doc, "\n",)*),
             check: $check,
         };
     };
     (@en) => { true };
+    (@cat) => { $crate::rule::Category::Hazard };
+    (@cat $cat:ident) => { $crate::rule::Category::$cat };
     (@en $en:literal) => { $en };
 }
 

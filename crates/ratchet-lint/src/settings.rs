@@ -118,6 +118,14 @@ impl Default for Settings {
 }
 
 impl Settings {
+    /// With `--database-url`, the target is the server's version unless `--pg-version` was
+    /// given (`explicit`): the database wins over `ratchet.toml` and the default.
+    pub fn target_server(&mut self, server: Option<PgVersion>, explicit: bool) {
+        if let (Some(v), false) = (server, explicit) {
+            self.pg_version = v;
+        }
+    }
+
     /// Whether `rule` runs: `disable` beats `enable`, which beats the default.
     pub fn is_enabled(&self, rule: &Rule) -> bool {
         if self.disable.iter().any(|d| rule.matches(d) || d == "all") {

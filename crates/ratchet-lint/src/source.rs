@@ -83,7 +83,7 @@ pub fn parse_source(text: &str) -> ParsedSource {
             }
         }
     };
-    match pg_query::parse(text) {
+    match pg_query::parse(text, pg_query::ParserOptions::DEFAULT) {
         Ok(parsed) => {
             let statements = parsed
                 .protobuf
@@ -152,7 +152,7 @@ fn parse_piecewise(text: &str, tokens: Vec<Token>) -> ParsedSource {
     };
     for piece in split_pieces(&out.tokens) {
         let piece_text = &text[piece.start..piece.end];
-        match pg_query::parse(piece_text) {
+        match pg_query::parse(piece_text, pg_query::ParserOptions::DEFAULT) {
             Ok(parsed) => {
                 for raw in parsed.protobuf.stmts {
                     let Some(node) = raw.stmt.and_then(|s| s.node) else {
@@ -205,7 +205,7 @@ fn locate_parse_error(piece: &str) -> usize {
     let ends: Vec<&Token> = tokens.iter().filter(|t| !t.is_comment()).collect();
     let is_hard = |k: usize| -> bool {
         let end = ends[k].span.end;
-        match pg_query::parse(&piece[..end]) {
+        match pg_query::parse(&piece[..end], pg_query::ParserOptions::DEFAULT) {
             Ok(_) => false,
             Err(e) => !e.to_string().contains("at end of input"),
         }

@@ -6,10 +6,6 @@ use ratchet_lint::{apply_fixes, Linter, Settings};
 
 const SAMPLES: &[(&str, &str)] = &[
     ("non-idempotent-ddl", "CREATE TABLE t (a int);"),
-    (
-        "non-idempotent-ddl",
-        "CREATE INDEX CONCURRENTLY i ON t (a);",
-    ),
     ("non-idempotent-ddl", "CREATE UNIQUE INDEX i ON t (a);"),
     ("non-idempotent-ddl", "DROP INDEX CONCURRENTLY i;"),
     ("non-idempotent-ddl", "DROP MATERIALIZED VIEW v;"),

@@ -226,3 +226,57 @@ fn catalog_facts_drive_severity_types_and_indexes() {
         .is_empty());
     });
 }
+
+// Issue #10: `ADD PRIMARY KEY USING INDEX` on an index built by an earlier migration was
+// not checked; with the catalog, nullable columns are reported at the table's size
+// severity and NOT NULL ones are fine.
+#[test]
+fn pk_using_index_reads_nullability_from_the_catalog() {
+    let setup = "
+        CREATE TABLE nullable_t (id int);
+        INSERT INTO nullable_t SELECT g FROM generate_series(1, 2000) g;
+        CREATE UNIQUE INDEX nullable_idx ON nullable_t (id);
+        CREATE TABLE notnull_t (id int NOT NULL);
+        INSERT INTO notnull_t SELECT g FROM generate_series(1, 2000) g;
+        CREATE UNIQUE INDEX notnull_idx ON notnull_t (id);
+        ANALYZE;
+    ";
+    with_database(setup, |catalog| {
+        // 2000 rows is "large" with these thresholds, so a scan is an error.
+        let settings = Settings {
+            small_table_rows: 100.0,
+            large_table_rows: 1000.0,
+            ..Settings::default()
+        };
+        let rule = "pk-using-index-on-nullable";
+        let sql = "ALTER TABLE nullable_t ADD CONSTRAINT nullable_pk PRIMARY KEY USING INDEX nullable_idx;";
+        assert_eq!(severities(catalog, &settings, sql, rule), [Severity::Error]);
+        let sql =
+            "ALTER TABLE notnull_t ADD CONSTRAINT notnull_pk PRIMARY KEY USING INDEX notnull_idx;";
+        assert_eq!(severities(catalog, &settings, sql, rule), []);
+    });
+}
+
+// Issue #10: with a database, the target version is the server's unless --pg-version says
+// otherwise; version-gated rules follow it (VIRTUAL generated columns need PG 18).
+#[test]
+fn target_version_defaults_to_the_server() {
+    with_database("CREATE TABLE people (first text, last text);", |catalog| {
+        let server = catalog.server_version.expect("server version read");
+        let mut settings = Settings::default();
+        settings.target_server(catalog.server_version, false);
+        assert_eq!(settings.pg_version, server);
+        let sql = "ALTER TABLE people ADD COLUMN full_name text GENERATED ALWAYS AS (first || last) VIRTUAL;";
+        let rule = "add-column-stored-generated";
+        let got = severities(catalog, &settings, sql, rule);
+        assert_eq!(got.is_empty(), server.at_least(18), "{server}: {got:?}");
+        // An explicit --pg-version wins over the server.
+        let mut explicit = Settings {
+            pg_version: ratchet_lint::PgVersion::new(18),
+            ..Settings::default()
+        };
+        explicit.target_server(catalog.server_version, true);
+        assert_eq!(explicit.pg_version, ratchet_lint::PgVersion::new(18));
+        assert!(severities(catalog, &explicit, sql, rule).is_empty());
+    });
+}

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use ratchet_lint::config::LintConfig;
-use ratchet_lint::{Catalog, Format, Input, Linter, PgVersion, Settings, Severity};
+use ratchet_lint::{Catalog, Format, Input, Linter, PgVersion, Renderer, Settings, Severity};
 
 /// Check SQL migrations (and ratchet migration files) for unsafe changes.
 ///
@@ -17,7 +17,7 @@ pub struct LintArgs {
     #[arg(default_value = ".")]
     pub paths: Vec<PathBuf>,
     /// Output format.
-    #[arg(long, default_value = "text", value_parser = ["text", "json", "sarif", "github"])]
+    #[arg(long, default_value = "text", value_parser = ["text", "json", "json-lines", "sarif", "github"])]
     pub format: String,
     /// Exit 1 when a finding has at least this severity [default: warning, or `fail_on` in ratchet.toml].
     #[arg(long, value_parser = ["error", "warning", "info"])]
@@ -53,7 +53,7 @@ pub struct LintArgs {
 pub struct ExplainArgs {
     /// Rule code or name, e.g. A18 or create-index-non-concurrently.
     pub rule: Option<String>,
-    /// List every rule with its default severity.
+    /// List every rule with its default severity and category (hazard or policy).
     #[arg(long)]
     pub list: bool,
 }
@@ -82,10 +82,8 @@ pub fn run_lint(a: &LintArgs) -> anyhow::Result<i32> {
         None => None,
     };
     let mut settings = settings;
-    if let (Some(c), None) = (&catalog, &a.pg_version) {
-        if let Some(v) = c.server_version {
-            settings.pg_version = v;
-        }
+    if let Some(c) = &catalog {
+        settings.target_server(c.server_version, a.pg_version.is_some());
     }
     let fail_on = match a.fail_on.as_deref() {
         Some(s) => Severity::parse(s).context("--fail-on")?,
@@ -100,7 +98,7 @@ pub fn run_lint(a: &LintArgs) -> anyhow::Result<i32> {
         .filter(|p| p.as_os_str() != "-")
         .cloned()
         .collect();
-    let mut inputs = ratchet_lint::collect_inputs(&files, &settings.exclude)?;
+    let mut stdin_input = None;
     if stdin {
         let mut sql = String::new();
         std::io::stdin()
@@ -111,26 +109,33 @@ pub fn run_lint(a: &LintArgs) -> anyhow::Result<i32> {
             std::io::stdout().write_all(fixed.as_bytes())?;
             return Ok(0);
         }
-        inputs.push(Input::sql(a.stdin_filename.clone(), sql));
+        stdin_input = Some(Ok(Input::sql(a.stdin_filename.clone(), sql)));
     }
-    if a.fix {
-        for input in inputs
-            .iter_mut()
-            .filter(|i| i.kind == ratchet_lint::InputKind::Sql)
-        {
+    // Files are read, fixed, linted and printed a chunk at a time: a missing path is an
+    // error for that path (exit 2 at the end) and the others are still linted.
+    let fix = |source: ratchet_lint::Source| -> ratchet_lint::Source {
+        let mut input = source?;
+        if a.fix && input.kind == ratchet_lint::InputKind::Sql {
             let (fixed, n) = ratchet_lint::fix_sql(&linter, &input.path, &input.source);
             if n > 0 {
-                std::fs::write(&input.path, &fixed)
-                    .with_context(|| format!("writing {}", input.path))?;
+                if let Err(e) = std::fs::write(&input.path, &fixed) {
+                    let message = format!("cannot write {}: {e}", input.path);
+                    return Err(ratchet_lint::unreadable(input.path, message));
+                }
                 input.source = fixed;
             }
         }
-    }
-    let report = linter.lint_inputs(inputs);
-    std::io::stdout()
-        .lock()
-        .write_all(ratchet_lint::render::render(&report, format).as_bytes())?;
-    Ok(report.exit_code(fail_on))
+        Ok(input)
+    };
+    let sources = ratchet_lint::sources(&files, &settings.exclude)
+        .chain(stdin_input)
+        .map(fix);
+    let root = std::env::current_dir().context("reading the working directory")?;
+    let out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut renderer = Renderer::new(format, out, &root)?;
+    linter.lint_stream(sources, |file| renderer.file(&file))?;
+    let totals = renderer.finish()?;
+    Ok(totals.exit_code(fail_on))
 }
 
 /// Defaults, then `[lint]` of the config file, then the flags.
@@ -176,8 +181,12 @@ pub fn run_explain(a: &ExplainArgs) -> anyhow::Result<i32> {
             };
             writeln!(
                 out,
-                "{:<4} {:<40} {:<14} {}",
-                r.code, r.name, default, r.summary
+                "{:<4} {:<40} {:<14} {:<7} {}",
+                r.code,
+                r.name,
+                default,
+                r.category.as_str(),
+                r.summary
             )?;
         }
         return Ok(0);

@@ -94,7 +94,7 @@ fn json_output_has_the_documented_shape() {
         .collect();
     assert_eq!(
         keys,
-        ["rule", "severity", "file", "line", "column", "message", "help"]
+        ["rule", "severity", "category", "file", "line", "column", "message", "help"]
     );
     assert_eq!(finding["rule"], "create-index-non-concurrently");
     assert_eq!(finding["line"], 2);
@@ -167,10 +167,18 @@ fn sarif_is_2_1_0() {
     let run = ratchet(dir.path(), &["lint", "--format", "sarif", "a.sql"], None);
     let v: serde_json::Value = serde_json::from_str(&run.stdout).expect("valid SARIF JSON");
     assert_eq!(v["version"], "2.1.0");
-    assert_eq!(
-        v["runs"][0]["results"][0]["ruleId"],
-        "create-index-non-concurrently"
-    );
+    assert_eq!(v["runs"][0]["results"][0]["ruleId"], "A18");
+    let schema_path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../ratchet-lint/tests/fixtures/sarif-schema-2.1.0.json");
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(schema_path).expect("schema")).expect("JSON");
+    let validator = jsonschema::validator_for(&schema).expect("schema compiles");
+    let errors: Vec<String> = validator.iter_errors(&v).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    let artifact =
+        &v["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"];
+    assert_eq!(artifact["uri"], "a.sql");
+    assert_eq!(artifact["uriBaseId"], "SRCROOT");
     assert_eq!(
         v["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["region"]["startLine"],
         2
@@ -297,6 +305,15 @@ fn explain_prints_the_rule_doc() {
     assert_eq!(by_name.stdout, run.stdout);
     let list = ratchet(dir.path(), &["explain", "--list"], None);
     assert!(list.stdout.lines().count() >= 78, "{}", list.stdout);
+    let a35 = list
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("A35 "))
+        .expect("A35 listed");
+    assert!(
+        a35.contains(" warning ") && a35.contains(" policy "),
+        "{a35}"
+    );
     let unknown = ratchet(dir.path(), &["explain", "no-such-rule"], None);
     assert_eq!(unknown.code, 2);
     assert_eq!(unknown.stdout, "");
@@ -378,4 +395,46 @@ fn convert_prints_the_documented_example() {
     assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
     assert!(run.stderr.contains("bad.sql:1:"), "{}", run.stderr);
     assert!(!dir.path().join("bad.yaml").exists());
+}
+
+// Issue #10: one missing path among several is an error for that path, in every format;
+// the other paths are linted and the run exits 2 at the end.
+#[test]
+fn a_missing_path_is_reported_and_the_others_linted() {
+    let dir = project(&[("a.sql", BAD), ("b.sql", GOOD)]);
+    for format in ["text", "json", "json-lines", "sarif", "github"] {
+        let run = ratchet(
+            dir.path(),
+            &["lint", "--format", format, "a.sql", "missing.sql", "b.sql"],
+            None,
+        );
+        assert_eq!(run.code, 2, "{format}: {}{}", run.stdout, run.stderr);
+        assert!(
+            run.stdout.contains("missing.sql"),
+            "{format}: {}",
+            run.stdout
+        );
+        assert!(
+            run.stdout.contains("create-index-non-concurrently") || run.stdout.contains("\"A18\""),
+            "{format}: a.sql was not linted: {}",
+            run.stdout
+        );
+    }
+    let run = ratchet(
+        dir.path(),
+        &["lint", "--format", "json", "a.sql", "missing.sql"],
+        None,
+    );
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).expect("valid JSON");
+    assert_eq!(v["errors"][0]["file"], "missing.sql");
+    assert!(v["errors"][0]["message"]
+        .as_str()
+        .is_some_and(|m| m.starts_with("cannot read missing.sql")));
+    assert_eq!(v["findings"][0]["file"], "a.sql");
+    let run = ratchet(dir.path(), &["lint", "a.sql", "missing.sql"], None);
+    assert!(
+        run.stdout.contains("; 1 problem could not be checked"),
+        "{}",
+        run.stdout
+    );
 }

@@ -9,11 +9,13 @@ use crate::{ast, Context, Sink};
 crate::declare_rule! {
     /// ## What it detects
     /// `ALTER TABLE … ADD CONSTRAINT … CHECK (…)` without `NOT VALID` on an existing table,
-    /// and an inline `CHECK` on `ADD COLUMN`.
+    /// and an inline `CHECK` on `ADD COLUMN` (with or without a DEFAULT).
     ///
     /// ## Why it is dangerous
     /// The ACCESS EXCLUSIVE lock is held while every row is checked: no reads or writes for
-    /// the whole scan. NOT VALID for CHECK constraints exists since PG 9.2.
+    /// the whole scan. An inline CHECK on a new column is evaluated on every existing row even
+    /// when the column has no DEFAULT and every row is NULL (measured: 4 ms without the CHECK,
+    /// ~600 ms with it on 3M rows). NOT VALID for CHECK constraints exists since PG 9.2.
     ///
     /// ## What to do instead
     /// Add it `NOT VALID` (brief lock, no scan; new rows are checked), then
@@ -61,17 +63,25 @@ fn check(cx: &Context<'_>, sink: &mut Sink) {
     }
     for c in common::added_columns_with(cx, ConstrType::ConstrCheck) {
         let Some(col) = c.column_def() else { continue };
-        if ast::column_default(col).is_none() {
-            // All existing rows are NULL in the new column, which satisfies any CHECK that
-            // does not test for NULL; PostgreSQL still verifies it, but cheaply.
-            continue;
-        }
+        // Issue #10: even without a DEFAULT (every existing row NULL), PostgreSQL evaluates
+        // the CHECK on every row under the lock (measured ~600 ms on 3M rows vs 4 ms).
+        let with = if ast::column_default(col).is_some() {
+            " and a DEFAULT"
+        } else {
+            ""
+        };
         sink.push(
             Diagnostic::new(
                 c.stmt.span,
-                format!("ADD COLUMN `{}` with a CHECK and a DEFAULT verifies every row of `{}` while holding an {AEL}", col.colname, c.table),
+                format!(
+                    "ADD COLUMN `{}` with a CHECK{with} verifies every row of `{}`{} while holding an {AEL}",
+                    col.colname,
+                    c.table,
+                    cx.size_note(&c.table)
+                ),
             )
-            .help(format!("add the column first, then the CHECK separately: {NOT_VALID_HELP}")),
+            .help(format!("add the column first, then the CHECK separately: {NOT_VALID_HELP}"))
+            .maybe_severity(cx.size_severity(&c.table)),
         );
     }
 }
@@ -94,6 +104,24 @@ mod tests {
         lint_ok(
             &RULE,
             "ALTER TABLE orders ADD CONSTRAINT positive CHECK (amount > 0) NOT VALID;",
+        );
+    }
+
+    // Issue #10: a CHECK on a new column without a default was skipped, yet PostgreSQL
+    // checks every existing row under ACCESS EXCLUSIVE.
+    #[test]
+    fn add_column_check_without_default_fires() {
+        insta::assert_snapshot!(lint_errors(
+            &RULE,
+            "ALTER TABLE foo ADD COLUMN bar bigint CONSTRAINT c CHECK (bar > 0);"
+        ));
+    }
+
+    #[test]
+    fn add_column_then_check_not_valid_is_fine() {
+        lint_ok(
+            &RULE,
+            "ALTER TABLE foo ADD COLUMN bar bigint;\nALTER TABLE foo ADD CONSTRAINT c CHECK (bar > 0) NOT VALID;",
         );
     }
 

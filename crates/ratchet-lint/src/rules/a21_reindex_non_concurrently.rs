@@ -9,7 +9,9 @@ use crate::{Context, Sink};
 
 crate::declare_rule! {
     /// ## What it detects
-    /// `REINDEX INDEX|TABLE|SCHEMA|DATABASE` without `CONCURRENTLY`.
+    /// `REINDEX INDEX|TABLE|SCHEMA|DATABASE` without `CONCURRENTLY`, including
+    /// `REINDEX (CONCURRENTLY false)` (`off`, `0`): option values are read as PostgreSQL
+    /// reads them (`true/false/on/off/1/0`, a bare option is true).
     ///
     /// ## Why it is dangerous
     /// REINDEX takes an ACCESS EXCLUSIVE lock on the index (queries that would use it block)
@@ -72,7 +74,7 @@ fn check(cx: &Context<'_>, sink: &mut Sink) {
 }
 
 fn concurrent(r: &pg_query::protobuf::ReindexStmt) -> bool {
-    r.params.iter().any(|p| matches!(ast::inner(p), Some(NodeEnum::DefElem(d)) if d.defname.eq_ignore_ascii_case("concurrently")))
+    ast::option_on(&r.params, "concurrently")
 }
 
 #[cfg(test)]
@@ -88,5 +90,20 @@ mod tests {
     #[test]
     fn concurrently_is_fine() {
         lint_ok(&RULE, "REINDEX INDEX CONCURRENTLY users_email_idx;");
+    }
+
+    // Issue #10: `(CONCURRENTLY false)` was read as CONCURRENTLY; PostgreSQL reads it as off.
+    #[test]
+    fn concurrently_option_false_fires() {
+        for v in ["false", "FALSE", "off", "0"] {
+            lint_errors(&RULE, &format!("REINDEX (CONCURRENTLY {v}) INDEX idx;"));
+        }
+    }
+
+    #[test]
+    fn concurrently_option_true_is_fine() {
+        for v in ["", " true", " on", " 1", " TRUE"] {
+            lint_ok(&RULE, &format!("REINDEX (CONCURRENTLY{v}) INDEX idx;"));
+        }
     }
 }

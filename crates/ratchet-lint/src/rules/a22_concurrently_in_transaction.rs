@@ -76,7 +76,7 @@ fn concurrent_kind(stmt: &Statement) -> Option<&'static str> {
         NodeEnum::IndexStmt(i) if i.concurrent => Some("CREATE INDEX CONCURRENTLY"),
         NodeEnum::DropStmt(d) if d.concurrent => Some("DROP INDEX CONCURRENTLY"),
         NodeEnum::ReindexStmt(r)
-            if r.params.iter().any(|p| matches!(ast::inner(p), Some(NodeEnum::DefElem(d)) if d.defname.eq_ignore_ascii_case("concurrently"))) =>
+            if ast::option_on(&r.params, "concurrently") =>
         {
             Some("REINDEX CONCURRENTLY")
         }
@@ -120,6 +120,17 @@ mod tests {
         lint_ok_with(
             &RULE,
             "SET lock_timeout = '1s';\nCREATE INDEX CONCURRENTLY users_email_idx ON users (email);",
+            &in_transaction(),
+            None,
+        );
+    }
+
+    // Issue #10: the COMMIT the linter saw ends the runner's transaction.
+    #[test]
+    fn after_commit_under_assume_in_transaction_is_fine() {
+        lint_ok_with(
+            &RULE,
+            "ALTER TABLE users ADD COLUMN x int;\nCOMMIT;\nCREATE UNIQUE INDEX CONCURRENTLY users_email_idx ON users (email);\nBEGIN;\nSELECT 1;",
             &in_transaction(),
             None,
         );

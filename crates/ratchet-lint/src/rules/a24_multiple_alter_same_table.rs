@@ -24,6 +24,7 @@ crate::declare_rule! {
     code: "A24",
     name: "multiple-alter-same-table",
     severity: Info,
+    category: Policy,
     summary: "several ALTER TABLE statements on one table; combine them",
     check: check,
 }

@@ -9,7 +9,8 @@ use crate::{Context, Sink};
 
 crate::declare_rule! {
     /// ## What it detects
-    /// `VACUUM FULL` and `CLUSTER` in a migration.
+    /// `VACUUM FULL` and `CLUSTER` in a migration. `VACUUM (FULL false)` (`off`, `0`) is a
+    /// plain VACUUM and is not reported.
     ///
     /// ## Why it is dangerous
     /// Both rewrite the table (and rebuild its indexes) under an ACCESS EXCLUSIVE lock: no
@@ -37,7 +38,7 @@ fn check(cx: &Context<'_>, sink: &mut Sink) {
             NodeEnum::ClusterStmt(_) => "CLUSTER",
             NodeEnum::VacuumStmt(v)
                 if v.is_vacuumcmd
-                    && v.options.iter().any(|o| matches!(ast::inner(o), Some(NodeEnum::DefElem(d)) if d.defname.eq_ignore_ascii_case("full"))) =>
+                    && ast::option_on(&v.options, "full") =>
             {
                 "VACUUM FULL"
             }
@@ -71,6 +72,27 @@ mod tests {
             &RULE,
             "VACUUM FULL events;\nCLUSTER events USING events_pkey;"
         ));
+    }
+
+    // Issue #10: `(FULL false)` was reported as a rewrite that PostgreSQL does not do.
+    #[test]
+    fn full_option_false_is_fine() {
+        for v in ["false", "FALSE", "off", "0"] {
+            lint_ok(&RULE, &format!("VACUUM (FULL {v}) foo;"));
+        }
+    }
+
+    #[test]
+    fn last_full_option_wins() {
+        lint_ok(&RULE, "VACUUM (FULL, FULL false) foo;");
+        lint_errors(&RULE, "VACUUM (FULL off, FULL) foo;");
+    }
+
+    #[test]
+    fn full_option_true_fires() {
+        for v in ["", " true", " on", " 1"] {
+            lint_errors(&RULE, &format!("VACUUM (FULL{v}, ANALYZE) foo;"));
+        }
     }
 
     #[test]

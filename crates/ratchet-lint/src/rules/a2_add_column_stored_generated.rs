@@ -8,12 +8,15 @@ use crate::{Context, Sink};
 
 crate::declare_rule! {
     /// ## What it detects
-    /// `ALTER TABLE … ADD COLUMN … GENERATED ALWAYS AS (…) STORED` on an existing table.
+    /// `ALTER TABLE … ADD COLUMN … GENERATED ALWAYS AS (…) STORED` on an existing table,
+    /// and a `VIRTUAL` generated column (PG 18's default when neither keyword is given) when
+    /// the target is older than PostgreSQL 18, where the statement fails.
     ///
     /// ## Why it is dangerous
     /// Every row must get its computed value, so the table is rewritten under an ACCESS
     /// EXCLUSIVE lock (no reads or writes). Stored generated columns exist since PG 12.
-    /// PG 18 adds VIRTUAL generated columns, which are added without a rewrite.
+    /// PG 18 adds VIRTUAL generated columns, computed when read: adding one does not rewrite
+    /// the table, so on PG ≥ 18 it is not reported.
     ///
     /// ## What to do instead
     /// Add a nullable column, fill it from a trigger, backfill in batches — the ratchet
@@ -35,6 +38,18 @@ crate::declare_rule! {
 fn check(cx: &Context<'_>, sink: &mut Sink) {
     for c in common::added_columns_with(cx, ConstrType::ConstrGenerated) {
         let Some(col) = c.column_def() else { continue };
+        if is_virtual(col) {
+            if !cx.pg_version().at_least(18) {
+                sink.push(
+                    Diagnostic::new(
+                        c.stmt.span,
+                        format!("VIRTUAL generated column `{}` needs PostgreSQL 18; on PostgreSQL {} the statement fails", col.colname, cx.pg_version()),
+                    )
+                    .help("on PostgreSQL < 18 add a nullable column kept up to date by a trigger and backfill it in batches. ratchet operation: `add_column` with `up`"),
+                );
+            }
+            continue;
+        }
         let virtual_ok = if cx.pg_version().at_least(18) {
             " On PG ≥ 18 a VIRTUAL column avoids the rewrite."
         } else {
@@ -53,6 +68,13 @@ fn check(cx: &Context<'_>, sink: &mut Sink) {
     }
 }
 
+/// A generated column that is VIRTUAL (`generated_kind` `v`; PG 18's default).
+fn is_virtual(col: &pg_query::protobuf::ColumnDef) -> bool {
+    crate::ast::column_constraints(col).any(|k| {
+        crate::ast::constr_type(k) == ConstrType::ConstrGenerated && k.generated_kind == "v"
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::RULE;
@@ -64,6 +86,43 @@ mod tests {
             &RULE,
             "ALTER TABLE people ADD COLUMN full_name text GENERATED ALWAYS AS (first || ' ' || last) STORED;"
         ));
+    }
+
+    // Issue #10: PostgreSQL 18 syntax parses; a VIRTUAL column does not rewrite.
+    #[test]
+    fn virtual_on_pg18_is_fine() {
+        let pg18 = pg(18);
+        for sql in [
+            "ALTER TABLE people ADD COLUMN full_name text GENERATED ALWAYS AS (first || ' ' || last) VIRTUAL;",
+            "ALTER TABLE people ADD COLUMN full_name text GENERATED ALWAYS AS (first || ' ' || last);",
+        ] {
+            lint_ok_with(&RULE, sql, &pg18, None);
+        }
+    }
+
+    #[test]
+    fn virtual_before_pg18_fails_to_run() {
+        for major in [14, 15, 16, 17] {
+            let out = lint_errors_with(
+                &RULE,
+                "ALTER TABLE people ADD COLUMN full_name text GENERATED ALWAYS AS (first || last) VIRTUAL;",
+                &pg(major),
+                None,
+            );
+            assert!(out.contains(&format!("on PostgreSQL {major} the statement fails")), "{out}");
+        }
+    }
+
+    #[test]
+    fn stored_fires_on_every_version() {
+        for major in 14..=18 {
+            lint_errors_with(
+                &RULE,
+                "ALTER TABLE people ADD COLUMN full_name text GENERATED ALWAYS AS (first || last) STORED;",
+                &pg(major),
+                None,
+            );
+        }
     }
 
     #[test]

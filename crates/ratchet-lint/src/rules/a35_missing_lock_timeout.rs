@@ -9,7 +9,14 @@ crate::declare_rule! {
     /// EXCLUSIVE or SHARE — see `locks.rs` for the statement → lock table) on an existing
     /// table with no `lock_timeout` in effect (`SET lock_timeout`, or `SET LOCAL` in the same
     /// transaction, non-zero and not reset since). Statements that take only SHARE UPDATE
-    /// EXCLUSIVE (`CREATE INDEX CONCURRENTLY`, `VALIDATE CONSTRAINT`) are not reported.
+    /// EXCLUSIVE (`CREATE INDEX CONCURRENTLY`, `VALIDATE CONSTRAINT`) are not reported, nor is
+    /// `REFRESH MATERIALIZED VIEW CONCURRENTLY` (its EXCLUSIVE lock does not conflict with
+    /// readers, and a materialized view has no writers).
+    ///
+    /// A policy rule (the remedy is a session setting, not a change to the DDL), `warning`
+    /// by default: a careful team wants CI to fail on it, because an ACCESS EXCLUSIVE request
+    /// queued behind one long transaction stops all traffic on the table — the most common
+    /// migration outage — and the fix (`SET lock_timeout`, retry) costs nothing.
     ///
     /// ## Why it is dangerous
     /// The statement may be instant, but acquiring the lock waits behind any long-running
@@ -29,6 +36,7 @@ crate::declare_rule! {
     code: "A35",
     name: "missing-lock-timeout",
     severity: Warning,
+    category: Policy,
     summary: "a write-blocking lock is requested with no lock_timeout: the lock queue can stall all traffic",
     check: check,
 }
@@ -37,6 +45,11 @@ fn check(cx: &Context<'_>, sink: &mut Sink) {
     let mut fixed = false;
     for stmt in cx.statements() {
         let Some(lock) = &stmt.lock else { continue };
+        // REFRESH … CONCURRENTLY takes EXCLUSIVE, which readers' ACCESS SHARE does not
+        // conflict with, and a materialized view has no writers: nothing queues behind it.
+        if matches!(&stmt.node, pg_query::NodeEnum::RefreshMatViewStmt(r) if r.concurrent) {
+            continue;
+        }
         if stmt.lock_timeout || !lock.mode.blocks_writes() || cx.is_new_table(&lock.table, stmt) {
             continue;
         }

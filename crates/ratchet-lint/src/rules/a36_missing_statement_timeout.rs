@@ -32,6 +32,7 @@ crate::declare_rule! {
     code: "A36",
     name: "missing-statement-timeout",
     severity: Info,
+    category: Policy,
     summary: "slow statements with no statement_timeout (info only: a timeout can hurt concurrent builds)",
     check: check,
 }

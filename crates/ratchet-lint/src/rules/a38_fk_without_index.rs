@@ -21,6 +21,10 @@ crate::declare_rule! {
     /// no index that is a sequential scan of the referencing table, per row, while holding
     /// row locks — slow deletes and lock pile-ups.
     ///
+    /// On a table created in the same file the finding is `info`: the new table is empty and
+    /// nothing is locked for long, so the missing index is a performance note for later, not
+    /// a hazard of this migration. On an existing table it is a `warning`.
+    ///
     /// ## What to do instead
     /// `CREATE INDEX CONCURRENTLY` on the referencing columns (ratchet operation
     /// `create_index`).
@@ -52,7 +56,8 @@ fn check(cx: &Context<'_>, sink: &mut Sink) {
                     stmt.span,
                     format!("foreign key on `{table}` ({}) has no index: deletes and key updates on the referenced table scan `{table}`", columns.join(", ")),
                 )
-                .help(format!("CREATE INDEX CONCURRENTLY ON {table} ({}). ratchet operation: `create_index`", columns.join(", "))),
+                .help(format!("CREATE INDEX CONCURRENTLY ON {table} ({}). ratchet operation: `create_index`", columns.join(", ")))
+                .maybe_severity(new.then_some(crate::Severity::Info)),
             );
         }
     }

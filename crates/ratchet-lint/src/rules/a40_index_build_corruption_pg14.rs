@@ -39,7 +39,7 @@ fn check(cx: &Context<'_>, sink: &mut Sink) {
     for stmt in cx.statements() {
         let concurrent = match &stmt.node {
             NodeEnum::IndexStmt(i) => i.concurrent,
-            NodeEnum::ReindexStmt(r) => r.params.iter().any(|p| matches!(ast::inner(p), Some(NodeEnum::DefElem(d)) if d.defname.eq_ignore_ascii_case("concurrently"))),
+            NodeEnum::ReindexStmt(r) => ast::option_on(&r.params, "concurrently"),
             _ => false,
         };
         if !concurrent {

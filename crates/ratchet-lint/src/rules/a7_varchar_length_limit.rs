@@ -28,6 +28,7 @@ crate::declare_rule! {
     code: "A7",
     name: "varchar-length-limit",
     severity: Info,
+    category: Policy,
     summary: "varchar(n) columns: prefer text with a CHECK, whose limit can change online",
     check: check,
 }

@@ -1,6 +1,8 @@
 //! A8 `set-not-null`.
 
-use pg_query::protobuf::AlterTableType;
+use pg_query::protobuf::{AlterTableType, ConstrType};
+
+use crate::ast;
 
 use crate::rule::Diagnostic;
 use crate::rules::common::{self, AEL};
@@ -10,7 +12,8 @@ crate::declare_rule! {
     /// ## What it detects
     /// `ALTER COLUMN … SET NOT NULL` on an existing table, unless (PG ≥ 12) a validated
     /// `CHECK (col IS NOT NULL)` already exists — added valid or `VALIDATE`d earlier in the
-    /// file or in an earlier file of the same run, or present in the catalog.
+    /// file or in an earlier file of the same run, or present in the catalog. Also PG 18's
+    /// `ADD CONSTRAINT c NOT NULL col` without `NOT VALID`, which scans the same way.
     ///
     /// ## Why it is dangerous
     /// PostgreSQL scans the whole table to prove there are no NULLs while holding an ACCESS
@@ -19,6 +22,8 @@ crate::declare_rule! {
     /// NULL as NOT VALID directly.)
     ///
     /// ## What to do instead
+    /// On PG ≥ 18: `ADD CONSTRAINT c NOT NULL col NOT VALID` (no scan), then
+    /// `VALIDATE CONSTRAINT c` in a later transaction (SHARE UPDATE EXCLUSIVE). Before:
     /// `ADD CONSTRAINT c CHECK (col IS NOT NULL) NOT VALID`; backfill; `VALIDATE CONSTRAINT c`
     /// in a later transaction (SHARE UPDATE EXCLUSIVE); `SET NOT NULL` (no scan on PG ≥ 12);
     /// drop the CHECK. The ratchet operation `alter_column` with `nullable: false` does this.
@@ -38,6 +43,25 @@ crate::declare_rule! {
 }
 
 fn check(cx: &Context<'_>, sink: &mut Sink) {
+    for c in common::added_constraints(cx, ConstrType::ConstrNotnull) {
+        let Some(k) = c.constraint() else { continue };
+        if k.skip_validation {
+            continue;
+        }
+        let column = ast::key_names(&k.keys).join(", ");
+        sink.push(
+            Diagnostic::new(
+                c.stmt.span,
+                format!(
+                    "ADD CONSTRAINT … NOT NULL on `{}.{column}` scans the whole table{} under an {AEL}",
+                    c.table,
+                    cx.size_note(&c.table)
+                ),
+            )
+            .help("add it NOT VALID (no scan), then VALIDATE CONSTRAINT in a later transaction (SHARE UPDATE EXCLUSIVE: reads and writes continue)")
+            .maybe_severity(cx.size_severity(&c.table)),
+        );
+    }
     for c in common::cmds_of(cx, AlterTableType::AtSetNotNull) {
         let column = &c.cmd.name;
         if cx.pg_version().at_least(12) && cx.has_validated_not_null_check(&c.table, column, c.stmt)
@@ -85,6 +109,24 @@ mod tests {
             &RULE,
             "ALTER TABLE users ALTER COLUMN email SET NOT NULL;"
         ));
+    }
+
+    // PostgreSQL 18: a NOT NULL constraint added NOT VALID, validated later.
+    #[test]
+    fn pg18_not_null_constraint_needs_not_valid() {
+        let out = lint_errors_with(
+            &RULE,
+            "ALTER TABLE users ADD CONSTRAINT email_nn NOT NULL email;",
+            &pg(18),
+            None,
+        );
+        assert!(out.contains("`users.email` scans the whole table"), "{out}");
+        lint_ok_with(
+            &RULE,
+            "ALTER TABLE users ADD CONSTRAINT email_nn NOT NULL email NOT VALID;",
+            &pg(18),
+            None,
+        );
     }
 
     #[test]

@@ -24,6 +24,7 @@ crate::declare_rule! {
     code: "B15",
     name: "json-column",
     severity: Warning,
+    category: Policy,
     summary: "json has no equality operator; use jsonb",
     check: check,
 }

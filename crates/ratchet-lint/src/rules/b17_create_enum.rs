@@ -28,6 +28,7 @@ crate::declare_rule! {
     code: "B17",
     name: "create-enum",
     severity: Info,
+    category: Policy,
     summary: "enum values cannot be removed or reordered without a rewrite",
     check: check,
 }

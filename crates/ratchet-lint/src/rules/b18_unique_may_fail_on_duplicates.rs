@@ -19,6 +19,11 @@ crate::declare_rule! {
     /// duplicates (23505), possibly after a long index build, and a failed
     /// `CREATE UNIQUE INDEX CONCURRENTLY` leaves an INVALID index behind.
     ///
+    /// `info` by default: `CREATE UNIQUE INDEX CONCURRENTLY` is the recommended way to add
+    /// uniqueness, and its failure on duplicates changes nothing but the INVALID index
+    /// (dropped and rebuilt after deduplicating); no lock is held and no data changes. The
+    /// duplicates themselves are not counted (`--database-url` reads only the catalog).
+    ///
     /// ## What to do instead
     /// Check first (`SELECT cols, count(*) FROM t GROUP BY cols HAVING count(*) > 1`),
     /// deduplicate, and make writers stop producing duplicates before the constraint
@@ -31,7 +36,7 @@ crate::declare_rule! {
     /// ```
     code: "B18",
     name: "unique-may-fail-on-duplicates",
-    severity: Warning,
+    severity: Info,
     summary: "a unique index or constraint over existing data fails if production has duplicates",
     check: check,
 }

@@ -13,28 +13,29 @@ crate::declare_rule! {
     /// Statements that run outside a transaction (no BEGIN, no runner wrapper) and would
     /// fail on a rerun: `CREATE TABLE/INDEX/SCHEMA/SEQUENCE/EXTENSION` without
     /// `IF NOT EXISTS`, `DROP …` without `IF EXISTS`, `ADD COLUMN` without
-    /// `IF NOT EXISTS`, `DROP COLUMN/CONSTRAINT` without `IF EXISTS`.
+    /// `IF NOT EXISTS`, `DROP COLUMN/CONSTRAINT` without `IF EXISTS`. Not a bare
+    /// `CREATE INDEX CONCURRENTLY`: it is the recommended form, and `IF NOT EXISTS` there
+    /// would keep the INVALID index a failed build leaves behind.
     ///
     /// ## Why it is dangerous
     /// Without a transaction, a failure halfway leaves the earlier statements applied, and
     /// rerunning the file then fails on the first of them. This matters most for
-    /// `CONCURRENTLY` statements (`warning`), which cannot run in a transaction at all;
+    /// `DROP INDEX CONCURRENTLY` (`warning`), which cannot run in a transaction at all;
     /// for the rest it is `info`, since most runners wrap files in a transaction (say so
     /// with `--assume-in-transaction`). Beware: after a failed `CREATE INDEX
     /// CONCURRENTLY`, `IF NOT EXISTS` silently accepts the INVALID index it left behind.
     ///
     /// ## What to do instead
-    /// Run the file in a transaction, or add the guards (the autofix), and before retrying
-    /// a concurrent build check `pg_index.indisvalid` (or `DROP INDEX CONCURRENTLY IF
-    /// EXISTS` first). ratchet's operations are idempotent and checkpointed: a rerun
+    /// Run the file in a transaction, or add the guards (the autofix). To retry a failed
+    /// concurrent build, `DROP INDEX CONCURRENTLY IF EXISTS` the INVALID index first. ratchet's operations are idempotent and checkpointed: a rerun
     /// finishes the job, and a failed concurrent build is cleaned up.
     ///
     /// ## Example
     /// ```sql
     /// -- ratchet:no-transaction
-    /// CREATE INDEX CONCURRENTLY orders_user_id_idx ON orders (user_id);
+    /// DROP INDEX CONCURRENTLY orders_user_id_idx;
     /// -- instead
-    /// CREATE INDEX CONCURRENTLY IF NOT EXISTS orders_user_id_idx ON orders (user_id);
+    /// DROP INDEX CONCURRENTLY IF EXISTS orders_user_id_idx;
     /// ```
     code: "C3",
     name: "non-idempotent-ddl",
@@ -130,7 +131,9 @@ fn findings(cx: &Context<'_>, stmt: &Statement) -> Vec<Finding> {
             false,
             after_keyword(cx, stmt, "table", " IF NOT EXISTS"),
         ),
-        NodeEnum::IndexStmt(i) if !i.if_not_exists => {
+        // A bare CREATE INDEX CONCURRENTLY is the recommended form: IF NOT EXISTS would accept
+        // the INVALID index a failed build leaves behind (issue #10).
+        NodeEnum::IndexStmt(i) if !i.if_not_exists && !i.concurrent => {
             // IF NOT EXISTS needs an index name.
             let edit = if i.idxname.is_empty() {
                 None
@@ -245,11 +248,20 @@ mod tests {
     use crate::testing::{in_transaction, lint_errors, lint_ok, lint_ok_with};
 
     #[test]
-    fn concurrent_index_is_a_warning() {
+    fn concurrent_drop_is_a_warning() {
         insta::assert_snapshot!(lint_errors(
             &RULE,
-            "CREATE INDEX CONCURRENTLY orders_user_id_idx ON orders (user_id);"
+            "DROP INDEX CONCURRENTLY orders_user_id_idx;"
         ));
+    }
+
+    // Issue #10: IF NOT EXISTS would keep the INVALID index of a failed build.
+    #[test]
+    fn bare_create_index_concurrently_is_fine() {
+        lint_ok(
+            &RULE,
+            "-- ratchet:no-transaction\nCREATE INDEX CONCURRENTLY orders_user_id_idx ON orders (user_id);\nCREATE UNIQUE INDEX CONCURRENTLY orders_ref_idx ON orders (ref);",
+        );
     }
 
     #[test]

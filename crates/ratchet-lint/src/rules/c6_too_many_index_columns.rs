@@ -30,6 +30,7 @@ crate::declare_rule! {
     code: "C6",
     name: "too-many-index-columns",
     severity: Info,
+    category: Policy,
     summary: "non-unique index with more than three columns",
     check: check,
 }

@@ -115,7 +115,7 @@ fn dynamic_queries(tree: &Value) -> Vec<String> {
 
 /// Whether an expression concatenates a variable that is not quoted.
 fn concatenates_variable(expr: &str) -> bool {
-    let Ok(parsed) = pg_query::parse(&format!("SELECT {expr}")) else {
+    let Ok(parsed) = pg_query::parse(&format!("SELECT {expr}"), pg_query::ParserOptions::DEFAULT) else {
         return false;
     };
     let Ok(tree) = serde_json::to_value(&parsed.protobuf) else {

@@ -21,6 +21,7 @@ crate::declare_rule! {
     code: "D12",
     name: "unused-ignore",
     severity: Warning,
+    category: Policy,
     summary: "a ratchet:ignore comment that suppresses nothing",
     check: crate::rules::no_check,
 }

@@ -4,12 +4,12 @@
 //! This file also holds [`typed_columns`], the column/type sites shared by the other
 //! type rules (B15, D2, D3, D4).
 
-use pg_query::protobuf::{AlterTableType, ColumnDef, ConstrType, TypeName};
+use pg_query::protobuf::{AlterTableType, ColumnDef, TypeName};
 use pg_query::NodeEnum;
 
 use crate::ast::{self, QualifiedName};
 use crate::context::Statement;
-use crate::{Context, Diagnostic, Edit, Fix, Severity, Sink, Span};
+use crate::{Context, Diagnostic, Edit, Fix, Sink, Span};
 
 crate::declare_rule! {
     /// ## What it detects
@@ -22,8 +22,9 @@ crate::declare_rule! {
     /// every index under an ACCESS EXCLUSIVE lock (rule A5). bigint costs 4 bytes more per
     /// row, often nothing after alignment padding.
     ///
-    /// Keys (primary keys, identity and serial columns) are a `warning`: they are the
-    /// columns that grow without bound. Other integer columns are `info`.
+    /// A policy rule, `info` by default, keys included: an `integer` key is a capacity choice
+    /// that fails nothing today, and many tables never approach 2^31 rows. Teams that want
+    /// CI to fail on it raise it in `ratchet.toml` (`[lint.severity] prefer-bigint = "warning"`).
     ///
     /// ## What to do instead
     /// Use `bigint` (or `bigint GENERATED … AS IDENTITY`) from the start. For an existing
@@ -39,6 +40,7 @@ crate::declare_rule! {
     code: "D1",
     name: "prefer-bigint",
     severity: Info,
+    category: Policy,
     summary: "integer/smallint columns overflow; widening them later rewrites the table",
     check: check,
 }
@@ -50,26 +52,6 @@ pub(crate) struct TypedColumn<'n> {
     pub type_name: &'n TypeName,
     /// The definition (CREATE TABLE, ADD COLUMN); `None` for ALTER COLUMN … TYPE.
     pub def: Option<&'n ColumnDef>,
-}
-
-impl TypedColumn<'_> {
-    /// Primary key, identity or serial: a column that counts rows.
-    pub fn is_key(&self) -> bool {
-        let serial = matches!(
-            ast::type_base_name(self.type_name).as_str(),
-            "serial" | "serial4" | "smallserial" | "serial2" | "bigserial" | "serial8"
-        );
-        serial
-            || self.def.is_some_and(|d| {
-                !d.identity.is_empty()
-                    || ast::column_constraints(d).any(|c| {
-                        matches!(
-                            ast::constr_type(c),
-                            ConstrType::ConstrPrimary | ConstrType::ConstrIdentity
-                        )
-                    })
-            })
-    }
 }
 
 /// Every column a statement gives a type: CREATE TABLE columns, ADD COLUMN, and
@@ -185,7 +167,6 @@ fn check(cx: &Context<'_>, sink: &mut Sink) {
                 "smallserial" | "serial2" => (16, "bigserial"),
                 _ => continue,
             };
-            let is_key = col.is_key();
             let spelled = [
                 "int",
                 "integer",
@@ -213,8 +194,7 @@ fn check(cx: &Context<'_>, sink: &mut Sink) {
             )
             .help(format!(
                 "use `{wider}`; to widen an existing column, ratchet's `alter_column` with `type: bigint` avoids the rewrite under lock"
-            ))
-            .maybe_severity(is_key.then_some(Severity::Warning));
+            ));
             if let Some(fix) = fix {
                 diagnostic = diagnostic.fix(fix);
             }
@@ -229,7 +209,7 @@ mod tests {
     use crate::testing::{lint_errors, lint_ok};
 
     #[test]
-    fn serial_key_is_a_warning() {
+    fn serial_key_is_info() {
         insta::assert_snapshot!(lint_errors(
             &RULE,
             "CREATE TABLE orders (id serial PRIMARY KEY, note text);"

@@ -28,6 +28,7 @@ crate::declare_rule! {
     code: "D2",
     name: "prefer-identity",
     severity: Info,
+    category: Policy,
     summary: "serial columns: use GENERATED … AS IDENTITY",
     check: check,
 }

@@ -28,6 +28,7 @@ crate::declare_rule! {
     code: "D3",
     name: "prefer-timestamptz",
     severity: Warning,
+    category: Policy,
     summary: "timestamp without time zone loses the UTC offset; use timestamptz",
     check: check,
 }

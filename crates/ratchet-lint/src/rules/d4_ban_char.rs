@@ -27,6 +27,7 @@ crate::declare_rule! {
     code: "D4",
     name: "ban-char",
     severity: Warning,
+    category: Policy,
     summary: "char(n) pads with blanks; use text or varchar",
     check: check,
 }

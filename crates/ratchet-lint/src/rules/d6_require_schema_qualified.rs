@@ -31,6 +31,7 @@ crate::declare_rule! {
     code: "D6",
     name: "require-schema-qualified",
     severity: Info,
+    category: Policy,
     enabled_by_default: false,
     summary: "unqualified table names in DDL depend on the search_path",
     check: check,

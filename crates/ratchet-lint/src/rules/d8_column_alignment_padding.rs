@@ -33,6 +33,7 @@ crate::declare_rule! {
     code: "D8",
     name: "column-alignment-padding",
     severity: Info,
+    category: Policy,
     enabled_by_default: false,
     summary: "column order that wastes alignment padding in a new table",
     check: check,

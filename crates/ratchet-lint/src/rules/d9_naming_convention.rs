@@ -39,6 +39,7 @@ crate::declare_rule! {
     code: "D9",
     name: "naming-convention",
     severity: Info,
+    category: Policy,
     enabled_by_default: false,
     summary: "names that do not match the configured naming patterns",
     check: check,
