@@ -5,7 +5,6 @@ use serde_json::json;
 use crate::error::{EngineError, Gate, Refusal};
 use crate::executor::Engine;
 use crate::plan::Action;
-use crate::sql::ident;
 use crate::state::MigrationRow;
 
 /// Refuse `complete` while a backfill of the migration is unfinished, or while its latest
@@ -23,16 +22,10 @@ pub async fn before_complete(
     if !has_backfill {
         return Ok(());
     }
-    let s = ident(&engine.config.state_schema);
-    let unfinished: i64 = engine
-        .client
-        .query_one(
-            &format!("SELECT count(*) FROM {s}.backfills WHERE migration_id = $1 AND NOT done"),
-            &[&m.id],
-        )
-        .await
-        .map_err(|e| EngineError::db("reading backfill progress", e))?
-        .get(0);
+    let unfinished = engine
+        .state
+        .unfinished_backfills(&engine.client, m.id)
+        .await?;
     if unfinished > 0 {
         return Err(EngineError::refused(
             Refusal::Gate(Gate::BackfillUnfinished),
@@ -54,17 +47,7 @@ pub async fn before_complete(
             .await?;
         return Ok(());
     }
-    let row = engine
-        .client
-        .query_opt(
-            &format!(
-                "SELECT passed FROM {s}.validations WHERE migration_id = $1 ORDER BY id DESC LIMIT 1"
-            ),
-            &[&m.id],
-        )
-        .await
-        .map_err(|e| EngineError::db("reading validation results", e))?;
-    match row.map(|r| r.get::<_, bool>(0)) {
+    match engine.state.latest_validation(&engine.client, m.id).await? {
         Some(true) => Ok(()),
         Some(false) => Err(EngineError::refused(
             Refusal::Gate(Gate::ValidationFailed),

@@ -22,7 +22,6 @@ mod worker;
 use crate::config::Config;
 use crate::error::EngineError;
 use crate::report::{Event, Reporter};
-use crate::sql::ident;
 use crate::state::MigrationRow;
 use crate::state::State;
 use futures_util::future::join_all;
@@ -144,7 +143,6 @@ pub(crate) async fn run(
         m,
         step,
         spec,
-        s: ident(&cx.config.state_schema),
         cfg: cx.config.backfill.clone(),
         lock_timeout: cx.config.lock_timeout,
         retry: cx.config.clone(),
@@ -188,16 +186,5 @@ pub(crate) async fn may_skip_triggers(cx: &Ctx<'_>, spec: &BackfillSpec) -> bool
 }
 
 pub(crate) async fn finish(cx: &Ctx<'_>, m: &MigrationRow, step: usize) -> Result<(), EngineError> {
-    let s = ident(&cx.config.state_schema);
-    cx.client
-        .execute(
-            &format!(
-                "UPDATE {s}.backfills SET done = true, updated_at = clock_timestamp()
-                  WHERE migration_id = $1 AND step = $2"
-            ),
-            &[&m.id, &(step as i32)],
-        )
-        .await
-        .map_err(|e| EngineError::db("recording the end of the backfill", e))?;
-    Ok(())
+    cx.state.finish_backfill(&*cx.client, m.id, step).await
 }

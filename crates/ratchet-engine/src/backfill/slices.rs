@@ -2,114 +2,19 @@
 
 use crate::error::EngineError;
 use crate::report::Event;
-use crate::sql::ident;
 use crate::state::MigrationRow;
-use serde_json::json;
-use tokio_postgres::{Client, GenericClient};
+use tokio_postgres::Client;
 
 use super::*;
 
-pub(crate) struct Row {
-    /// The single cursor kept by ratchet before backfills were cut into slices.
-    pub(crate) cursor: Option<Vec<String>>,
-    pub(crate) bound: Option<Vec<String>>,
-    pub(crate) rows_done: i64,
-    pub(crate) rows_total: Option<i64>,
-    pub(crate) batch: Option<i32>,
-    pub(crate) done: bool,
-}
+pub(crate) use crate::state::{BackfillRow as Row, Slice};
 
 pub(crate) async fn load_row(
     cx: &Ctx<'_>,
     m: &MigrationRow,
     step: usize,
 ) -> Result<Option<Row>, EngineError> {
-    let s = ident(&cx.config.state_schema);
-    let row = cx
-        .client
-        .query_opt(
-            &format!(
-                "SELECT cursor, upper_bound, rows_done, rows_total, batch_size, done
-                   FROM {s}.backfills WHERE migration_id = $1 AND step = $2"
-            ),
-            &[&m.id, &(step as i32)],
-        )
-        .await
-        .map_err(|e| EngineError::db("reading the backfill cursor", e))?;
-    Ok(row.map(|r| Row {
-        cursor: keys_of(r.get(0)),
-        bound: keys_of(r.get(1)),
-        rows_done: r.get(2),
-        rows_total: r.get(3),
-        batch: r.get(4),
-        done: r.get(5),
-    }))
-}
-
-/// A part of a backfill's range, walked by one worker at a time: the keys after `cursor`
-/// (from the first key when `None`) up to and including `upper`; for a table without a
-/// key, the pages from `cursor` up to, not including, `upper`.
-#[derive(Debug, Clone)]
-pub(crate) struct Slice {
-    pub(crate) id: i32,
-    pub(crate) cursor: Option<Vec<String>>,
-    pub(crate) upper: Vec<String>,
-    pub(crate) batch: Option<i32>,
-    pub(crate) done: bool,
-}
-
-pub(crate) async fn load_slices(
-    client: &Client,
-    s: &str,
-    m: &MigrationRow,
-    step: usize,
-) -> Result<Vec<Slice>, EngineError> {
-    let rows = client
-        .query(
-            &format!(
-                "SELECT slice, cursor, upper_bound, batch_size, done FROM {s}.backfill_slices
-                  WHERE migration_id = $1 AND step = $2 ORDER BY slice"
-            ),
-            &[&m.id, &(step as i32)],
-        )
-        .await
-        .map_err(|e| EngineError::db("reading the backfill slices", e))?;
-    Ok(rows
-        .iter()
-        .map(|r| Slice {
-            id: r.get(0),
-            cursor: keys_of(r.get(1)),
-            upper: keys_of(r.get(2)).unwrap_or_default(),
-            batch: r.get(3),
-            done: r.get(4),
-        })
-        .collect())
-}
-
-pub(crate) async fn insert_slice(
-    client: &impl GenericClient,
-    s: &str,
-    m: &MigrationRow,
-    step: usize,
-    slice: &Slice,
-) -> Result<u64, tokio_postgres::Error> {
-    client
-        .execute(
-            &format!(
-                "INSERT INTO {s}.backfill_slices
-                   (migration_id, step, slice, cursor, upper_bound, batch_size)
-                 VALUES ($1, $2, $3, $4, $5, $6)"
-            ),
-            &[
-                &m.id,
-                &(step as i32),
-                &slice.id,
-                &slice.cursor.as_ref().map(|c| json!(c)),
-                &json!(slice.upper),
-                &slice.batch,
-            ],
-        )
-        .await
+    cx.state.backfill_row(&*cx.client, m.id, step).await
 }
 
 /// Slices smaller than this are not cut further: a worker would spend more on starting
@@ -128,9 +33,8 @@ pub(crate) async fn prepare_slices(
     row: &Row,
     bound: &[String],
 ) -> Result<Vec<Slice>, EngineError> {
-    let s = ident(&cx.config.state_schema);
     let workers = cx.config.backfill.workers.max(1);
-    let mut all = load_slices(&*cx.client, &s, m, step).await?;
+    let mut all = cx.state.slices(&*cx.client, m.id, step).await?;
     if all.is_empty() {
         // A cursor in `backfills` was left by a ratchet from before slices: go on from it.
         let whole = Slice {
@@ -140,9 +44,9 @@ pub(crate) async fn prepare_slices(
             batch: row.batch,
             done: false,
         };
-        insert_slice(&*cx.client, &s, m, step, &whole)
-            .await
-            .map_err(|e| EngineError::db("recording the backfill's range", e))?;
+        cx.state
+            .insert_slice(&*cx.client, m.id, step, &whole)
+            .await?;
         all = vec![whole];
     }
     let open: Vec<Slice> = all.iter().filter(|x| !x.done).cloned().collect();
@@ -169,15 +73,9 @@ pub(crate) async fn prepare_slices(
             .await
             .map_err(|e| EngineError::db("cutting the backfill into slices", e))?;
         let store = |e| EngineError::db("cutting the backfill into slices", e);
-        tx.execute(
-            &format!(
-                "UPDATE {s}.backfill_slices SET upper_bound = $4
-                  WHERE migration_id = $1 AND step = $2 AND slice = $3"
-            ),
-            &[&m.id, &(step as i32), &slice.id, &json!(first)],
-        )
-        .await
-        .map_err(store)?;
+        cx.state
+            .set_slice_upper(&tx, m.id, step, slice.id, first)
+            .await?;
         let mut cursor = first.clone();
         for upper in points[1..].iter().chain([&slice.upper]) {
             let part = Slice {
@@ -187,7 +85,7 @@ pub(crate) async fn prepare_slices(
                 batch: slice.batch,
                 done: false,
             };
-            insert_slice(&tx, &s, m, step, &part).await.map_err(store)?;
+            cx.state.insert_slice(&tx, m.id, step, &part).await?;
             out.push(part);
             cursor = upper.clone();
             next_id += 1;

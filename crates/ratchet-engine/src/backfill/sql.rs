@@ -168,10 +168,6 @@ SELECT count(*) FROM u",
     }
 }
 
-pub(crate) fn keys_of(v: Option<serde_json::Value>) -> Option<Vec<String>> {
-    v.and_then(|v| serde_json::from_value(v).ok())
-}
-
 /// The parameters of [`BackfillSpec::range_cond`]: the bound's keys, then the cursor's.
 pub(crate) fn range_params<'a>(
     bound: &'a [String],

@@ -19,8 +19,6 @@ pub(crate) struct Shared<'a> {
     pub(crate) m: &'a MigrationRow,
     pub(crate) step: usize,
     pub(crate) spec: &'a BackfillSpec,
-    /// The state schema, quoted.
-    pub(crate) s: String,
     pub(crate) cfg: BackfillConfig,
     pub(crate) lock_timeout: Duration,
     /// The retry budget of a batch (attempts and backoff), as for steps.
@@ -227,29 +225,20 @@ pub(crate) async fn one_batch(
         (updated as i64, finished, Some(end))
     };
     // The slice's cursor, and the backfill's totals that `ratchet status` shows.
-    tx.execute(
-        &format!(
-            "WITH slice AS (
-               UPDATE {s}.backfill_slices SET cursor = $4, rows_done = rows_done + $5,
-                      batch_size = $6, done = $7, updated_at = clock_timestamp()
-                WHERE migration_id = $1 AND step = $2 AND slice = $3)
-             UPDATE {s}.backfills SET rows_done = rows_done + $5, batch_size = $6,
-                    updated_at = clock_timestamp()
-              WHERE migration_id = $1 AND step = $2",
-            s = sh.s
-        ),
-        &[
-            &sh.m.id,
-            &(sh.step as i32),
-            &slice.id,
-            &cursor.as_ref().map(|c| json!(c)),
-            &updated,
-            &(batch as i32),
-            &finished,
-        ],
-    )
-    .await
-    .map_err(|e| EngineError::db("storing the backfill cursor", e))?;
+    sh.state
+        .record_batch(
+            &tx,
+            sh.m.id,
+            sh.step,
+            &crate::state::BatchRecord {
+                slice: slice.id,
+                cursor: cursor.as_ref(),
+                rows: updated,
+                batch_size: batch as i32,
+                finished,
+            },
+        )
+        .await?;
     crate::session::fault_point("backfill", sh.step, "before-commit");
     tx.commit()
         .await

@@ -6,8 +6,7 @@ use crate::backfill::Progress;
 use crate::error::{EngineError, Gate, Refusal};
 use crate::executor::Engine;
 use crate::plan::Action;
-use crate::sql::ident;
-use crate::state::MigrationPhase;
+use crate::state::{MigrationPhase, ValidationRecord};
 use crate::validate::{validate_one, Validation};
 
 impl Engine {
@@ -16,39 +15,26 @@ impl Engine {
         let Some(active) = self.state.active(&self.client).await? else {
             return Ok(vec![]);
         };
-        let s = ident(&self.config.state_schema);
         let rows = self
-            .client
-            .query(
-                &format!(
-                    "SELECT b.step, b.rows_done, b.rows_total, b.batch_size, b.done,
-                            count(sl.slice), count(sl.slice) FILTER (WHERE sl.done)
-                       FROM {s}.backfills b
-                       LEFT JOIN {s}.backfill_slices sl USING (migration_id, step)
-                      WHERE b.migration_id = $1
-                      GROUP BY b.migration_id, b.step ORDER BY b.step"
-                ),
-                &[&active.id],
-            )
-            .await
-            .map_err(|e| EngineError::db("reading backfill progress", e))?;
+            .state
+            .backfill_progress(&self.client, active.id)
+            .await?;
         Ok(rows
-            .iter()
+            .into_iter()
             .map(|r| {
-                let step: i32 = r.get(0);
-                let table = match active.plan.steps.get(step as usize).map(|s| &s.action) {
+                let table = match active.plan.steps.get(r.step as usize).map(|s| &s.action) {
                     Some(Action::Backfill(b)) => b.table.clone(),
                     _ => String::new(),
                 };
                 Progress {
-                    step,
+                    step: r.step,
                     table,
-                    rows_done: r.get(1),
-                    rows_total: r.get(2),
-                    batch_size: r.get(3),
-                    done: r.get(4),
-                    slices: r.get(5),
-                    slices_done: r.get(6),
+                    rows_done: r.rows_done,
+                    rows_total: r.rows_total,
+                    batch_size: r.batch_size,
+                    done: r.done,
+                    slices: r.slices,
+                    slices_done: r.slices_done,
                 }
             })
             .collect())
@@ -105,24 +91,20 @@ impl Engine {
             validate_one(&mut self.backfill_ctx(), spec, repair, &mut out).await?;
         }
         out.passed = out.mismatches == out.repaired;
-        let s = ident(&self.config.state_schema);
-        self.client
-            .execute(
-                &format!(
-                    "INSERT INTO {s}.validations (migration_id, rows_checked, mismatches, repaired, passed, detail)
-                     VALUES ($1, $2, $3, $4, $5, $6)"
-                ),
-                &[
-                    &active.id,
-                    &out.rows_checked,
-                    &out.mismatches,
-                    &out.repaired,
-                    &out.passed,
-                    &json!({"samples": out.samples, "notes": out.notes}),
-                ],
+        let detail = json!({"samples": out.samples, "notes": out.notes});
+        self.state
+            .record_validation(
+                &self.client,
+                active.id,
+                &ValidationRecord {
+                    rows_checked: out.rows_checked,
+                    mismatches: out.mismatches,
+                    repaired: out.repaired,
+                    passed: out.passed,
+                    detail: &detail,
+                },
             )
-            .await
-            .map_err(|e| EngineError::db("storing the validation result", e))?;
+            .await?;
         self.state
             .event(
                 &self.client,

@@ -9,6 +9,10 @@
 use serde::Serialize;
 use tokio_postgres::GenericClient;
 
+mod backfills;
+
+pub(crate) use backfills::{BackfillRow, BatchRecord, Slice, ValidationRecord};
+
 use crate::error::EngineError;
 use crate::plan::Plan;
 use crate::sql::ident;
