@@ -133,72 +133,106 @@ fn exclude_clause(e: &ExcludeConstraint) -> String {
     s
 }
 
-/// The body of a table constraint (after `CONSTRAINT name`), with physical column names
-/// and the referenced table already resolved to its physical name.
-#[allow(clippy::too_many_arguments)]
-pub fn constraint_body(
-    type_: ConstraintType,
-    columns: &[String],
-    check: Option<&str>,
-    references: Option<(&str, &TableForeignKeyReference, &[String])>,
-    exclude: Option<&ExcludeConstraint>,
-    index_params: Option<&IndexParameters>,
-    nulls_not_distinct: bool,
-    deferrable: bool,
-    initially_deferred: bool,
-    no_inherit: bool,
-) -> String {
-    match type_ {
-        ConstraintType::Unique => format!(
-            "UNIQUE{} ({}){}{}",
-            if nulls_not_distinct {
-                " NULLS NOT DISTINCT"
-            } else {
-                ""
-            },
-            ident_list(columns),
-            index_parameters(index_params),
-            deferrable_clause(deferrable, initially_deferred)
-        ),
-        ConstraintType::PrimaryKey => format!(
-            "PRIMARY KEY ({}){}{}",
-            ident_list(columns),
-            index_parameters(index_params),
-            deferrable_clause(deferrable, initially_deferred)
-        ),
-        ConstraintType::Check => format!(
-            "CHECK ({}){}",
-            check.unwrap_or("true"),
-            if no_inherit { " NO INHERIT" } else { "" }
-        ),
-        ConstraintType::ForeignKey => {
-            let (table, r, ref_cols) = references.expect("validated: foreign_key has references");
-            let mut on_delete = r.on_delete.clone();
-            if let (Some(a), false) = (&on_delete, r.on_delete_set_columns.is_empty()) {
-                on_delete = Some(format!("{a} ({})", ident_list(&r.on_delete_set_columns)));
-            }
-            format!(
-                "FOREIGN KEY ({}) REFERENCES {table} ({}){}",
-                ident_list(columns),
-                ident_list(ref_cols),
-                fk_tail(
-                    on_delete.as_deref(),
-                    r.on_update.as_deref(),
-                    r.match_type.as_deref(),
-                    deferrable,
-                    initially_deferred
+/// A table constraint to write (after `CONSTRAINT name`), with physical column names and
+/// the referenced table already resolved to its physical name.
+#[derive(Debug, Clone, Copy)]
+pub struct ConstraintDef<'a> {
+    pub type_: ConstraintType,
+    pub columns: &'a [String],
+    pub check: Option<&'a str>,
+    /// The referenced table (quoted), the reference, and its physical columns.
+    pub references: Option<(&'a str, &'a TableForeignKeyReference, &'a [String])>,
+    pub exclude: Option<&'a ExcludeConstraint>,
+    pub index_params: Option<&'a IndexParameters>,
+    pub nulls_not_distinct: bool,
+    pub deferrable: bool,
+    pub initially_deferred: bool,
+    pub no_inherit: bool,
+}
+
+impl<'a> ConstraintDef<'a> {
+    /// A constraint of `type_` over `columns`, every option off.
+    pub fn new(type_: ConstraintType, columns: &'a [String]) -> ConstraintDef<'a> {
+        ConstraintDef {
+            type_,
+            columns,
+            check: None,
+            references: None,
+            exclude: None,
+            index_params: None,
+            nulls_not_distinct: false,
+            deferrable: false,
+            initially_deferred: false,
+            no_inherit: false,
+        }
+    }
+
+    /// `DEFERRABLE [INITIALLY DEFERRED]` as given.
+    pub fn deferrable(self, deferrable: bool, initially_deferred: bool) -> ConstraintDef<'a> {
+        ConstraintDef {
+            deferrable,
+            initially_deferred,
+            ..self
+        }
+    }
+
+    /// The constraint's SQL. Err names what a foreign key or an exclusion constraint
+    /// lacks (the migration file's checks refuse that earlier).
+    pub fn body(&self) -> Result<String, String> {
+        let deferrable = deferrable_clause(self.deferrable, self.initially_deferred);
+        Ok(match self.type_ {
+            ConstraintType::Unique => format!(
+                "UNIQUE{} ({}){}{deferrable}",
+                if self.nulls_not_distinct {
+                    " NULLS NOT DISTINCT"
+                } else {
+                    ""
+                },
+                ident_list(self.columns),
+                index_parameters(self.index_params),
+            ),
+            ConstraintType::PrimaryKey => format!(
+                "PRIMARY KEY ({}){}{deferrable}",
+                ident_list(self.columns),
+                index_parameters(self.index_params),
+            ),
+            ConstraintType::Check => format!(
+                "CHECK ({}){}",
+                self.check.unwrap_or("true"),
+                if self.no_inherit { " NO INHERIT" } else { "" }
+            ),
+            ConstraintType::ForeignKey => {
+                let Some((table, r, ref_cols)) = self.references else {
+                    return Err("a foreign_key constraint needs `references`".into());
+                };
+                let mut on_delete = r.on_delete.clone();
+                if let (Some(a), false) = (&on_delete, r.on_delete_set_columns.is_empty()) {
+                    on_delete = Some(format!("{a} ({})", ident_list(&r.on_delete_set_columns)));
+                }
+                format!(
+                    "FOREIGN KEY ({}) REFERENCES {table} ({}){}",
+                    ident_list(self.columns),
+                    ident_list(ref_cols),
+                    fk_tail(
+                        on_delete.as_deref(),
+                        r.on_update.as_deref(),
+                        r.match_type.as_deref(),
+                        self.deferrable,
+                        self.initially_deferred
+                    )
                 )
-            )
-        }
-        ConstraintType::Exclude => {
-            let e = exclude.expect("validated: exclude has its definition");
-            format!(
-                "{}{}{}",
-                exclude_clause(e),
-                index_parameters(index_params),
-                deferrable_clause(deferrable, initially_deferred)
-            )
-        }
+            }
+            ConstraintType::Exclude => {
+                let Some(e) = self.exclude else {
+                    return Err("an exclude constraint needs `exclude`".into());
+                };
+                format!(
+                    "{}{}{deferrable}",
+                    exclude_clause(e),
+                    index_parameters(self.index_params),
+                )
+            }
+        })
     }
 }
 
@@ -207,25 +241,51 @@ pub fn table_constraint(
     c: &TableConstraint,
     ref_table: Option<&str>,
     ref_cols: &[String],
-) -> String {
+) -> Result<String, String> {
     let references = match (&c.references, ref_table) {
         (Some(r), Some(t)) => Some((t, r, ref_cols)),
         _ => None,
     };
-    format!(
-        "CONSTRAINT {} {}",
-        ident(&c.name),
-        constraint_body(
-            c.type_,
-            &c.columns,
-            c.check.as_deref(),
-            references,
-            c.exclude.as_ref(),
-            c.index_parameters.as_ref(),
-            c.nulls_not_distinct,
-            c.deferrable,
-            c.initially_deferred,
-            c.no_inherit,
-        )
-    )
+    let def = ConstraintDef {
+        check: c.check.as_deref(),
+        references,
+        exclude: c.exclude.as_ref(),
+        index_params: c.index_parameters.as_ref(),
+        nulls_not_distinct: c.nulls_not_distinct,
+        no_inherit: c.no_inherit,
+        ..ConstraintDef::new(c.type_, &c.columns).deferrable(c.deferrable, c.initially_deferred)
+    };
+    Ok(format!("CONSTRAINT {} {}", ident(&c.name), def.body()?))
+}
+
+#[cfg(test)]
+mod constraint_def_tests {
+    use super::*;
+
+    #[test]
+    fn a_constraint_def_writes_its_clause_and_names_what_it_lacks() {
+        let cols = vec!["email".to_string(), "Tenant".to_string()];
+        let def = ConstraintDef {
+            nulls_not_distinct: true,
+            ..ConstraintDef::new(ConstraintType::Unique, &cols).deferrable(true, true)
+        };
+        assert_eq!(
+            def.body().unwrap(),
+            "UNIQUE NULLS NOT DISTINCT (\"email\", \"Tenant\") DEFERRABLE INITIALLY DEFERRED"
+        );
+        let fk = ConstraintDef::new(ConstraintType::ForeignKey, &cols);
+        assert_eq!(
+            fk.body().unwrap_err(),
+            "a foreign_key constraint needs `references`"
+        );
+        let check = ConstraintDef {
+            check: Some("length(email) > 3"),
+            no_inherit: true,
+            ..ConstraintDef::new(ConstraintType::Check, &cols)
+        };
+        assert_eq!(
+            check.body().unwrap(),
+            "CHECK (length(email) > 3) NO INHERIT"
+        );
+    }
 }

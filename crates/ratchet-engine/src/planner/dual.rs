@@ -15,7 +15,7 @@ use ratchet_spec::{
     DropMulticolumnConstraint,
 };
 
-use super::ddl::{column_reference, constraint_body};
+use super::ddl::{column_reference, ConstraintDef};
 use super::{Planner, VColumn, VTable};
 use crate::dualwrite::trigger_name;
 use crate::error::EngineError;
@@ -1178,19 +1178,19 @@ impl Planner<'_> {
                 ),
                 None => None,
             };
-            let body = constraint_body(
-                o.type_,
-                &phys,
-                check.as_deref(),
-                refs.as_ref()
+            let body = ConstraintDef {
+                check: check.as_deref(),
+                references: refs
+                    .as_ref()
                     .map(|(q, r, rc, _)| (q.as_str(), *r, rc.as_slice())),
-                o.exclude.as_ref(),
-                o.index_parameters.as_ref(),
-                o.nulls_not_distinct,
-                o.deferrable,
-                o.initially_deferred,
-                o.no_inherit,
-            );
+                exclude: o.exclude.as_ref(),
+                index_params: o.index_parameters.as_ref(),
+                nulls_not_distinct: o.nulls_not_distinct,
+                no_inherit: o.no_inherit,
+                ..ConstraintDef::new(o.type_, &phys).deferrable(o.deferrable, o.initially_deferred)
+            }
+            .body()
+            .map_err(|e| self.invalid(e, "see create_constraint in docs/operations.md"))?;
             self.start.push(self.tx(
                 Phase::Start,
                 format!("add constraint {} to new table {}", o.name, o.table),
@@ -1214,18 +1214,13 @@ impl Planner<'_> {
             });
             if identity {
                 let phys: Vec<String> = cols.iter().map(|c| c.physical.clone()).collect();
-                let body = constraint_body(
-                    o.type_,
-                    &phys,
-                    None,
-                    Some((rq.as_str(), *r, rc.as_slice())),
-                    None,
-                    None,
-                    false,
-                    o.deferrable,
-                    o.initially_deferred,
-                    false,
-                );
+                let body = ConstraintDef {
+                    references: Some((rq.as_str(), *r, rc.as_slice())),
+                    ..ConstraintDef::new(o.type_, &phys)
+                        .deferrable(o.deferrable, o.initially_deferred)
+                }
+                .body()
+                .map_err(|e| self.invalid(e, "add references: {table, columns}"))?;
                 self.foreign_key_in_place(&t.physical, &o.name, &body, rphys);
                 return Ok(());
             }
@@ -1263,18 +1258,13 @@ impl Planner<'_> {
                         "add references: {table, columns}",
                     ));
                 };
-                let body = constraint_body(
-                    o.type_,
-                    &new_cols,
-                    None,
-                    Some((rq.as_str(), *r, rc.as_slice())),
-                    None,
-                    None,
-                    false,
-                    o.deferrable,
-                    o.initially_deferred,
-                    false,
-                );
+                let body = ConstraintDef {
+                    references: Some((rq.as_str(), *r, rc.as_slice())),
+                    ..ConstraintDef::new(o.type_, &new_cols)
+                        .deferrable(o.deferrable, o.initially_deferred)
+                }
+                .body()
+                .map_err(|e| self.invalid(e, "add references: {table, columns}"))?;
                 work.tx1.push(Statement::new(
                     format!(
                         "ALTER TABLE {qt} ADD CONSTRAINT {} {body} NOT VALID",

@@ -123,7 +123,11 @@ impl Planner<'_> {
                 }
                 None => (None, vec![]),
             };
-            defs.push(table_constraint(k, ref_table.as_deref(), &ref_cols));
+            defs.push(
+                table_constraint(k, ref_table.as_deref(), &ref_cols).map_err(|e| {
+                    self.invalid(e, "see the constraint's fields in docs/operations.md")
+                })?,
+            );
         }
         let qt = self.q(&o.name);
         let mut stmts = vec![Statement::new(
