@@ -12,7 +12,7 @@
 use indexmap::IndexMap;
 use ratchet_spec::{
     AddColumn, AlterColumn, ConstraintType, CreateConstraint, DropColumn, DropConstraint,
-    DropMulticolumnConstraint,
+    DropMulticolumnConstraint, TableForeignKeyReference,
 };
 
 use super::ddl::{column_reference, ConstraintDef};
@@ -1214,13 +1214,8 @@ impl Planner<'_> {
             });
             if identity {
                 let phys: Vec<String> = cols.iter().map(|c| c.physical.clone()).collect();
-                let body = ConstraintDef {
-                    references: Some((rq.as_str(), *r, rc.as_slice())),
-                    ..ConstraintDef::new(o.type_, &phys)
-                        .deferrable(o.deferrable, o.initially_deferred)
-                }
-                .body()
-                .map_err(|e| self.invalid(e, "add references: {table, columns}"))?;
+                let body = fk_body(o, &phys, (rq, r, rc))
+                    .map_err(|e| self.invalid(e, "add references: {table, columns}"))?;
                 self.foreign_key_in_place(&t.physical, &o.name, &body, rphys);
                 return Ok(());
             }
@@ -1258,13 +1253,8 @@ impl Planner<'_> {
                         "add references: {table, columns}",
                     ));
                 };
-                let body = ConstraintDef {
-                    references: Some((rq.as_str(), *r, rc.as_slice())),
-                    ..ConstraintDef::new(o.type_, &new_cols)
-                        .deferrable(o.deferrable, o.initially_deferred)
-                }
-                .body()
-                .map_err(|e| self.invalid(e, "add references: {table, columns}"))?;
+                let body = fk_body(o, &new_cols, (rq, r, rc))
+                    .map_err(|e| self.invalid(e, "add references: {table, columns}"))?;
                 work.tx1.push(Statement::new(
                     format!(
                         "ALTER TABLE {qt} ADD CONSTRAINT {} {body} NOT VALID",
@@ -1460,4 +1450,18 @@ fn is_identity(expr: Option<&str>, column: &str) -> bool {
         .trim_end_matches(')')
         .trim();
     e == column || e.trim_matches('"') == column
+}
+
+/// The foreign key of `create_constraint` `o` over `cols`, referencing `(table, reference,
+/// columns)`.
+fn fk_body(
+    o: &CreateConstraint,
+    cols: &[String],
+    (table, r, ref_cols): (&String, &&TableForeignKeyReference, &Vec<String>),
+) -> Result<String, String> {
+    ConstraintDef {
+        references: Some((table.as_str(), *r, ref_cols.as_slice())),
+        ..ConstraintDef::new(o.type_, cols).deferrable(o.deferrable, o.initially_deferred)
+    }
+    .body()
 }
