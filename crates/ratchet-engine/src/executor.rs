@@ -104,6 +104,24 @@ impl Engine {
         config: Config,
         reporter: Arc<dyn Reporter>,
     ) -> Result<Engine, EngineError> {
+        let mut engine = Engine::open(url, config, reporter).await?;
+        engine.server_version_num = engine
+            .client
+            .query_one("SELECT current_setting('server_version_num')::int", &[])
+            .await
+            .map_err(|e| EngineError::db("reading the server version", e))?
+            .get(0);
+        engine.take_lock().await?;
+        engine.state.ensure(&engine.client).await?;
+        Ok(engine)
+    }
+
+    /// A connection with its session set up, holding no lock yet.
+    async fn open(
+        url: &str,
+        config: Config,
+        reporter: Arc<dyn Reporter>,
+    ) -> Result<Engine, EngineError> {
         let client = open(url).await?;
         let state = State {
             state_schema: config.state_schema.clone(),
@@ -119,17 +137,13 @@ impl Engine {
             watch: None,
             server_version_num: 0,
         };
-        let mut engine = engine;
-        engine.server_version_num = engine
-            .client
-            .query_one("SELECT current_setting('server_version_num')::int", &[])
-            .await
-            .map_err(|e| EngineError::db("reading the server version", e))?
-            .get(0);
         engine.setup_session().await?;
-        engine.take_lock().await?;
-        engine.state.ensure(&engine.client).await?;
         Ok(engine)
+    }
+
+    /// The advisory-lock key of the migration lock: one runner per state schema.
+    fn lock_key(&self) -> String {
+        format!("ratchet:{}", self.config.state_schema)
     }
 
     async fn setup_session(&self) -> Result<(), EngineError> {
@@ -158,7 +172,7 @@ impl Engine {
     /// blocking wait would make the holder deadlock (issue 9). Between two polls this
     /// session has no transaction and no snapshot open.
     async fn take_lock(&self) -> Result<(), EngineError> {
-        let key = format!("ratchet:{}", self.config.state_schema);
+        let key = self.lock_key();
         let started = Instant::now();
         loop {
             let got: bool = self
@@ -188,23 +202,8 @@ impl Engine {
         config: Config,
         reporter: Arc<dyn Reporter>,
     ) -> Result<Engine, EngineError> {
-        let client = open(url).await?;
-        let state = State {
-            state_schema: config.state_schema.clone(),
-            schema: config.schema.clone(),
-        };
-        let engine = Engine {
-            client,
-            url: url.to_string(),
-            config,
-            state,
-            reporter,
-            throttle: Arc::new(crate::backfill::NoThrottle),
-            watch: None,
-            // Read only: never runs a step, so the version is never asked for.
-            server_version_num: 0,
-        };
-        engine.setup_session().await?;
+        // Read only: never runs a step, so the server version is never asked for.
+        let engine = Engine::open(url, config, reporter).await?;
         if !engine.state.exists(&engine.client).await? {
             engine.take_lock().await?;
             engine.state.ensure(&engine.client).await?;
@@ -214,7 +213,7 @@ impl Engine {
     }
 
     async fn release_lock(&self) -> Result<(), EngineError> {
-        let key = format!("ratchet:{}", self.config.state_schema);
+        let key = self.lock_key();
         self.client
             .execute("SELECT pg_advisory_unlock(hashtext($1))", &[&key])
             .await

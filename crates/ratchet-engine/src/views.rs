@@ -283,12 +283,7 @@ pub async fn sync(
     version_schema: &str,
     views: &[ViewDef],
 ) -> Result<(), EngineError> {
-    let run = |sql: String| async move {
-        client
-            .batch_execute(&sql)
-            .await
-            .map_err(|e| EngineError::db(format!("running `{sql}`"), e))
-    };
+    let run = |sql: String| exec(client, sql);
     run(format!(
         "CREATE SCHEMA IF NOT EXISTS {}",
         ident(version_schema)
@@ -456,12 +451,7 @@ pub async fn sync_grants(
     version_schema: &str,
     views: &[ViewDef],
 ) -> Result<(), EngineError> {
-    let run = |sql: String| async move {
-        client
-            .batch_execute(&sql)
-            .await
-            .map_err(|e| EngineError::db(format!("running `{sql}`"), e))
-    };
+    let run = |sql: String| exec(client, sql);
     let usage = "SELECT {GRANTEE} FROM pg_namespace n,
                         aclexplode(coalesce(n.nspacl, acldefault('n', n.nspowner))) a
                   WHERE n.nspname = $1 AND a.privilege_type = 'USAGE' AND a.grantee <> n.nspowner"
@@ -534,4 +524,34 @@ pub async fn omission_counts(
         out.push((name, r.get(1), n));
     }
     Ok(out)
+}
+
+/// [`sync_grants`] for the views `version_schema` has now (`ratchet grants`): a table
+/// created since the version's views were built has no view there, and a column added
+/// since is not on its view, so only what exists gets privileges.
+pub async fn resync_grants(
+    client: &impl GenericClient,
+    catalog: &Catalog,
+    mapping: &Mapping,
+    version_schema: &str,
+) -> Result<(), EngineError> {
+    let existing = existing_views(client, version_schema).await?;
+    let mut views = desired_views(catalog, mapping, version_schema);
+    views.retain_mut(|v| match existing.get(&v.name) {
+        Some(e) => {
+            v.columns
+                .retain(|c| e.columns.iter().any(|x| x.0 == c.logical));
+            true
+        }
+        None => false,
+    });
+    sync_grants(client, &catalog.schema, version_schema, &views).await
+}
+
+/// Run one statement of a view sync; the error quotes it.
+async fn exec(client: &impl GenericClient, sql: String) -> Result<(), EngineError> {
+    client
+        .batch_execute(&sql)
+        .await
+        .map_err(|e| EngineError::db(format!("running `{sql}`"), e))
 }

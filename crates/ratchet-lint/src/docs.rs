@@ -51,11 +51,7 @@ fn index() -> String {
          | code | rule | category | default | detects |\n|---|---|---|---|---|\n",
     );
     for r in rules::ALL {
-        let default = if r.enabled_by_default {
-            r.severity.as_str().to_string()
-        } else {
-            format!("off ({})", r.severity)
-        };
+        let default = table_default(r);
         s.push_str(&format!(
             "| {} | [`{}`]({}.md) | {} | {} | {} |\n",
             r.code,
@@ -123,11 +119,7 @@ pub fn rule_table() -> String {
         "| code | rule | category | default | why this default |\n|---|---|---|---|---|\n",
     );
     for r in rules::ALL {
-        let default = if r.enabled_by_default {
-            r.severity.as_str().to_string()
-        } else {
-            format!("off ({})", r.severity)
-        };
+        let default = table_default(r);
         s.push_str(&format!(
             "| {} | [`{}`](rules/{}.md) | {} | {} | {} |\n",
             r.code,
@@ -139,4 +131,13 @@ pub fn rule_table() -> String {
         ));
     }
     s
+}
+
+/// A rule's default as the tables show it: its severity, or `off (<severity>)`.
+fn table_default(r: &Rule) -> String {
+    if r.enabled_by_default {
+        r.severity.as_str().to_string()
+    } else {
+        format!("off ({})", r.severity)
+    }
 }

@@ -121,8 +121,8 @@ impl Engine {
         if let Some(active) = history.iter().find(|h| h.is_active()) {
             if active.name != m.name {
                 return Err(EngineError::refused(
-Refusal::AnotherMigrationActive,
-format!(
+                    Refusal::AnotherMigrationActive,
+                    format!(
                     "migration `{}` is still active (phase: {}); run `ratchet complete` or `ratchet abort` first",
                     active.name, active.phase
                 )));
@@ -247,8 +247,8 @@ format!(
         if let Some(v) = self.validate(false).await? {
             if !v.passed {
                 return Err(EngineError::refused(
-Refusal::Gate(Gate::ValidationFailed),
-format!(
+                    Refusal::Gate(Gate::ValidationFailed),
+                    format!(
                     "validation found {} mismatching row(s) (first: {}); run `ratchet validate --repair`",
                     v.mismatches,
                     v.samples.first().map(|s| s.to_string()).unwrap_or_default()
@@ -275,16 +275,11 @@ format!(
                 ),
             ));
         }
-        let done = self.state.done_steps(&self.client, active.id).await?;
-        let unfinished = active
-            .plan
-            .steps_of(Phase::Start)
-            .filter(|(i, _)| !done.contains(&(*i as i32)))
-            .count();
+        let unfinished = self.start_unfinished(&active).await?;
         if unfinished > 0 {
             return Err(EngineError::refused(
-Refusal::StartUnfinished,
-format!(
+                Refusal::StartUnfinished,
+                format!(
                 "the start of `{}` has {unfinished} unfinished step(s); run `ratchet backfill` (or `ratchet start` with its file again) first",
                 active.name
             )));
@@ -358,8 +353,8 @@ format!(
         for (i, h) in history.iter().enumerate() {
             let Some(m) = local.get(i) else {
                 return Err(EngineError::refused(
-Refusal::OrderMismatch,
-format!(
+                    Refusal::OrderMismatch,
+                    format!(
                     "the database has applied `{}`, which is not in the folder (it has {} migration(s)); \
                      use the folder the database was migrated from",
                     h.name,
@@ -368,8 +363,8 @@ format!(
             };
             if m.name != h.name {
                 return Err(EngineError::refused(
-Refusal::OrderMismatch,
-format!(
+                    Refusal::OrderMismatch,
+                    format!(
                     "the folder's migration #{} is `{}` but the database applied `{}` at that position; \
                      migrations must be applied in the same order everywhere",
                     i + 1,
@@ -523,8 +518,8 @@ fn changed_file(row: &MigrationRow, m: &Migration, active: bool) -> EngineError 
         "applied migrations are immutable: restore the file and put the change in a new migration"
     };
     EngineError::refused(
-Refusal::FileChanged,
-format!(
+        Refusal::FileChanged,
+        format!(
         "{}: the operations changed after migration `{}` was started (checksum {} in the database, {} on disk); {next}",
         m.path.display(),
         m.name,
@@ -578,31 +573,7 @@ impl Engine {
                 })
                 .next_back();
             let Some(mapping) = mapping else { continue };
-            // Only what exists: a table created since the version's views were built
-            // has no view there, and a column added since is not on its view.
-            let existing = self
-                .client
-                .query(
-                    "SELECT c.relname::text, array_agg(a.attname::text)
-                       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-                       JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0
-                                          AND NOT a.attisdropped
-                      WHERE n.nspname = $1 AND c.relkind = 'v' GROUP BY 1",
-                    &[&m.version_schema],
-                )
-                .await
-                .map_err(|e| EngineError::db("reading the views of a version schema", e))?;
-            let existing: std::collections::BTreeMap<String, Vec<String>> =
-                existing.iter().map(|r| (r.get(0), r.get(1))).collect();
-            let mut views = crate::views::desired_views(&cat, mapping, &m.version_schema);
-            views.retain_mut(|v| match existing.get(&v.name) {
-                Some(cols) => {
-                    v.columns.retain(|c| cols.contains(&c.logical));
-                    true
-                }
-                None => false,
-            });
-            crate::views::sync_grants(&self.client, &cat.schema, &m.version_schema, &views).await?;
+            crate::views::resync_grants(&self.client, &cat, mapping, &m.version_schema).await?;
             done.push(m.version_schema.clone());
         }
         Ok(done)
