@@ -17,7 +17,7 @@ use serde_json::json;
 use tokio_postgres::Client;
 
 use crate::error::{db_message, is_retryable, sqlstate, EngineError};
-use crate::plan::{Action, Phase, Plan, Statement, Step};
+use crate::plan::{Action, BackfillSpec, Phase, Plan, Statement, Step};
 use crate::state::{MigrationRow, State};
 use crate::views;
 
@@ -310,8 +310,13 @@ impl Engine {
         loop {
             let sampler = self.sample_blockers().await;
             let res = match &step.action {
-                Action::Transaction { statements } => {
-                    self.try_transaction(m, index, step, statements, None, attempt, started)
+                Action::Transaction {
+                    statements,
+                    backfill_bounds,
+                } => {
+                    let bounds = backfill_specs(&m.plan, backfill_bounds)?;
+                    let work = TxWork::Statements(statements.as_slice(), &bounds);
+                    self.try_transaction(m, index, step, work, attempt, started)
                         .await
                 }
                 Action::SyncViews {
@@ -319,16 +324,9 @@ impl Engine {
                     mapping,
                     ..
                 } => {
-                    self.try_transaction(
-                        m,
-                        index,
-                        step,
-                        &[],
-                        Some((version_schema, mapping)),
-                        attempt,
-                        started,
-                    )
-                    .await
+                    let work = TxWork::Views(version_schema, mapping);
+                    self.try_transaction(m, index, step, work, attempt, started)
+                        .await
                 }
                 Action::CreateIndexConcurrently {
                     schema,
@@ -446,14 +444,12 @@ impl Engine {
 
     /// One attempt of a transactional step: the statements (or the view sync) and the
     /// step's completion marker commit together.
-    #[allow(clippy::too_many_arguments)]
     async fn try_transaction(
         &mut self,
         m: &MigrationRow,
         index: usize,
         step: &Step,
-        statements: &[Statement],
-        views: Option<(&String, &views::Mapping)>,
+        work: TxWork<'_>,
         attempt: u32,
         started: Instant,
     ) -> Result<(), EngineError> {
@@ -483,18 +479,27 @@ impl Engine {
         ))
         .await
         .map_err(|e| EngineError::db("setting lock_timeout", e))?;
-        for s in statements {
-            tracing::debug!(sql = %s.sql, "running");
-            let t = Instant::now();
-            tx.batch_execute(&s.sql)
-                .await
-                .map_err(|e| sql_error(&s.sql, e))?;
-            tracing::info!(sql = %s.sql, ms = t.elapsed().as_millis() as u64, "ran");
-        }
-        if let Some((vs, mapping)) = views {
-            let catalog = crate::catalog::load(&tx, &schema).await?;
-            let desired = views::desired_views(&catalog, mapping, vs);
-            views::sync(&tx, &catalog, vs, &desired).await?;
+        match work {
+            TxWork::Statements(statements, bounds) => {
+                for s in statements {
+                    tracing::debug!(sql = %s.sql, "running");
+                    let t = Instant::now();
+                    tx.batch_execute(&s.sql)
+                        .await
+                        .map_err(|e| sql_error(&s.sql, e))?;
+                    tracing::info!(sql = %s.sql, ms = t.elapsed().as_millis() as u64, "ran");
+                }
+                for (backfill, spec) in bounds {
+                    state
+                        .record_backfill_bound(&tx, m.id, *backfill, &spec.bound_sql(), &spec.t())
+                        .await?;
+                }
+            }
+            TxWork::Views(vs, mapping) => {
+                let catalog = crate::catalog::load(&tx, &schema).await?;
+                let desired = views::desired_views(&catalog, mapping, vs);
+                views::sync(&tx, &catalog, vs, &desired).await?;
+            }
         }
         state
             .mark_step(
@@ -579,4 +584,28 @@ impl Engine {
     pub fn describe(plan: &Plan) -> Vec<(usize, &Step)> {
         plan.steps.iter().enumerate().collect()
     }
+}
+
+/// What one transactional step runs before its completion marker.
+enum TxWork<'a> {
+    /// Statements, then the bounds of the backfills that follow (step index, spec).
+    Statements(&'a [Statement], &'a [(usize, &'a BackfillSpec)]),
+    /// A view sync of a version schema.
+    Views(&'a String, &'a views::Mapping),
+}
+
+/// The backfill steps a transaction records the bounds of, looked up in the plan.
+fn backfill_specs<'p>(
+    plan: &'p Plan,
+    steps: &[usize],
+) -> Result<Vec<(usize, &'p BackfillSpec)>, EngineError> {
+    steps
+        .iter()
+        .map(|&i| match plan.steps.get(i).map(|s| &s.action) {
+            Some(Action::Backfill(spec)) => Ok((i, spec)),
+            _ => Err(EngineError::State(format!(
+                "plan step {i} should be a backfill (its bound is recorded by an earlier step)"
+            ))),
+        })
+        .collect()
 }

@@ -62,10 +62,11 @@ impl BackfillSpec {
             .ok_or_else(|| EngineError::State("a backfill without `up`".into()))
     }
 
-    /// The statement, run in the same transaction as the triggers' creation, that records
-    /// which rows existed at start.
-    pub fn capture_sql(&self, state_schema: &str, step: usize) -> Statement {
-        let bound = if self.key.is_empty() {
+    /// The backfill's bound as a `jsonb` array of text: the greatest key (or the page
+    /// count of a table without a key) when it runs, in the transaction that creates the
+    /// triggers, so it names exactly the rows that existed before them.
+    pub(crate) fn bound_sql(&self) -> String {
+        if self.key.is_empty() {
             format!(
                 "to_jsonb(ARRAY[(pg_relation_size({lit}::regclass) / current_setting('block_size')::int + 1)::text])",
                 lit = literal(&self.t())
@@ -77,19 +78,7 @@ impl BackfillSpec {
                 self.t(),
                 self.keys_desc("")
             )
-        };
-        Statement::new(
-            format!(
-                "INSERT INTO {}.backfills (migration_id, step, upper_bound, rows_total)
-SELECT current_setting('ratchet.migration_id')::bigint, {step}, {bound},
-       (SELECT CASE WHEN reltuples > 0 THEN reltuples::bigint END
-          FROM pg_class WHERE oid = {}::regclass)
-ON CONFLICT DO NOTHING",
-                ident(state_schema),
-                literal(&self.t())
-            ),
-            vec![],
-        )
+        }
     }
 
     /// What `ratchet plan` shows: one representative batch.

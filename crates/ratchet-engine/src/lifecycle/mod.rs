@@ -110,7 +110,6 @@ impl Engine {
             migration: m,
             catalog: &cat,
             previous_version_schema: previous,
-            state_schema: self.config.state_schema.clone(),
             completes_at_once: self.config.completes_at_once,
         })
     }

@@ -123,7 +123,15 @@ impl Statement {
 pub enum Action {
     /// Statements run in one transaction with `SET LOCAL lock_timeout`; the step's
     /// completion is recorded in the same transaction, so it runs exactly once.
-    Transaction { statements: Vec<Statement> },
+    Transaction {
+        statements: Vec<Statement>,
+        /// The backfill steps (indexes into the plan's steps) whose bounds this
+        /// transaction records: which rows existed when the dual-write triggers it creates
+        /// took over. The executor records them through the state store in the same
+        /// transaction, so no row is missed and none is filled twice.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        backfill_bounds: Vec<usize>,
+    },
     /// `CREATE INDEX CONCURRENTLY` (cannot run in a transaction). Idempotent by
     /// checking the catalog: a valid index of that name means done; an INVALID one left by
     /// a failed attempt is dropped concurrently and the build retried.
@@ -163,7 +171,7 @@ impl Step {
     /// Every statement the step runs, as `ratchet plan` shows them.
     pub fn statements(&self) -> Vec<Statement> {
         match &self.action {
-            Action::Transaction { statements } => statements.clone(),
+            Action::Transaction { statements, .. } => statements.clone(),
             Action::CreateIndexConcurrently { statement, .. }
             | Action::DropIndexConcurrently { statement }
             | Action::NoTransaction { statement } => vec![statement.clone()],

@@ -65,6 +65,34 @@ fn keys_of(v: Option<serde_json::Value>) -> Option<Vec<String>> {
 }
 
 impl State {
+    /// Record the bound of backfill step `step`: `bound` is the SQL expression that
+    /// computes it (`BackfillSpec::bound_sql`), `table` the qualified table whose planner
+    /// estimate becomes `rows_total`. Runs in the transaction that creates the dual-write
+    /// triggers; a rerun of that transaction after a crash keeps the first bound.
+    pub(crate) async fn record_backfill_bound(
+        &self,
+        c: &impl GenericClient,
+        id: i64,
+        step: usize,
+        bound: &str,
+        table: &str,
+    ) -> Result<(), EngineError> {
+        c.execute(
+            &format!(
+                "INSERT INTO {} (migration_id, step, upper_bound, rows_total)
+                 SELECT $1, $2, {bound},
+                        (SELECT CASE WHEN reltuples > 0 THEN reltuples::bigint END
+                           FROM pg_class WHERE oid = $3::text::regclass)
+                 ON CONFLICT DO NOTHING",
+                self.t("backfills")
+            ),
+            &[&id, &(step as i32), &table],
+        )
+        .await
+        .map_err(|e| EngineError::db("recording the backfill's bound", e))?;
+        Ok(())
+    }
+
     /// The `backfills` row of step `step` of migration `id`.
     pub(crate) async fn backfill_row(
         &self,

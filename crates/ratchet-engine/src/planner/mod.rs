@@ -18,8 +18,9 @@ use crate::plan::{ColumnMapping, Mapping, TableMapping};
 use crate::sql::{ident, qualified};
 use crate::views;
 
+mod checks;
 mod ddl;
-mod dual;
+mod expand;
 mod ops;
 
 /// PostgreSQL's limit on identifier length (NAMEDATALEN - 1); longer names are silently
@@ -32,8 +33,6 @@ pub struct PlanInput<'a> {
     pub catalog: &'a Catalog,
     /// The version schema of the last completed migration, if it still exists.
     pub previous_version_schema: Option<String>,
-    /// ratchet's state schema (backfill bounds are recorded there).
-    pub state_schema: String,
     /// See [`crate::Config::completes_at_once`].
     pub completes_at_once: bool,
 }
@@ -281,7 +280,14 @@ impl<'a> Planner<'a> {
     }
 
     fn tx(&self, phase: Phase, description: impl Into<String>, statements: Vec<Statement>) -> Step {
-        self.step(phase, description, Action::Transaction { statements })
+        self.step(
+            phase,
+            description,
+            Action::Transaction {
+                statements,
+                backfill_bounds: Vec::new(),
+            },
+        )
     }
 
     fn operation(&mut self, op: &Operation) -> Result<(), EngineError> {
@@ -364,6 +370,7 @@ impl<'a> Planner<'a> {
                         format!("DROP SCHEMA IF EXISTS {} CASCADE", ident(prev)),
                         vec![Lock::new(ACCESS_EXCLUSIVE, format!("every view in {prev}"))],
                     )],
+                    backfill_bounds: Vec::new(),
                 },
             });
         }
@@ -392,6 +399,7 @@ impl<'a> Planner<'a> {
                     format!("DROP SCHEMA IF EXISTS {} CASCADE", ident(&vs)),
                     vec![Lock::new(ACCESS_EXCLUSIVE, format!("every view in {vs}"))],
                 )],
+                backfill_bounds: Vec::new(),
             },
         });
         steps.extend(self.abort.into_iter().rev());
