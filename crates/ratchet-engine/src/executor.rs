@@ -16,8 +16,9 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use tokio_postgres::Client;
 
-use crate::error::{db_message, is_retryable, sqlstate, EngineError};
+use crate::error::EngineError;
 use crate::plan::{Action, BackfillSpec, Phase, Plan, Statement, Step};
+use crate::retry::RetryPolicy;
 use crate::state::{MigrationRow, State};
 use crate::views;
 
@@ -25,22 +26,13 @@ pub use crate::config::Config;
 pub use crate::report::{Event, Reporter, Silent};
 pub(crate) use crate::session::fault_point;
 use crate::session::{
-    backoff, blocked_by, describe_sessions, open, set_timeout, setup_session, with_lock_timeout,
-    Scope,
+    describe_sessions, open, set_timeout, setup_session, with_lock_timeout, Scope,
 };
 
 /// A concurrent index build waits for every transaction that might still see the table,
 /// and its lock blocks neither reads nor writes: it gets this many lock timeouts.
 const CONCURRENT_INDEX_TIMEOUT_FACTOR: u32 = 20;
 pub use crate::session::{ddl_transaction_timeout, idle_in_transaction_timeout};
-
-/// The database error inside `e` when it is worth retrying.
-fn retryable(e: &EngineError) -> Option<&tokio_postgres::Error> {
-    match e {
-        EngineError::Database { source, .. } if is_retryable(source) => Some(source),
-        _ => None,
-    }
-}
 
 /// A failed statement, with the statement in the context.
 fn sql_error(sql: &str, e: tokio_postgres::Error) -> EngineError {
@@ -342,43 +334,18 @@ impl Engine {
                 }
             };
             let blockers = sampler.map(Sampler::stop).unwrap_or_default();
-            match res {
-                Ok(()) => break,
-                Err(e) => {
-                    let Some(pg) = retryable(&e) else {
-                        return Err(e);
-                    };
-                    if attempt >= self.config.max_attempts {
-                        return Err(EngineError::RetriesExhausted {
-                            attempts: attempt,
-                            message: format!("[{}] {}", sqlstate(pg), db_message(pg)),
-                            blockers: blocked_by(&blockers),
-                        });
-                    }
-                    let wait = self.backoff(attempt);
-                    let (code, message) = (sqlstate(pg), db_message(pg));
-                    self.report(Event::Retry {
-                        description: step.description.clone(),
-                        attempt,
-                        wait,
-                        sqlstate: code.clone(),
-                        message: message.clone(),
-                        blockers: blockers.clone(),
-                    });
-                    self.state
-                        .event(
-                            &self.client,
-                            Some(&m.name),
-                            "retry",
-                            json!({"step": index, "attempt": attempt, "sqlstate": code,
-                                   "message": message, "wait_ms": wait.as_millis() as u64,
-                                   "blockers": blockers}),
-                        )
-                        .await?;
-                    tokio::time::sleep(wait).await;
-                    attempt += 1;
-                }
-            }
+            let Err(e) = res else { break };
+            RetryPolicy::new(&self.config)
+                .after_failure((&step.description, false), attempt, e, blockers)?
+                .record_and_wait(
+                    &self.client,
+                    &self.state,
+                    self.reporter.as_ref(),
+                    &m.name,
+                    json!({ "step": index }),
+                )
+                .await?;
+            attempt += 1;
         }
         if !matches!(
             step.action,
@@ -436,10 +403,6 @@ impl Engine {
             }
         });
         Some(Sampler { task, seen })
-    }
-
-    fn backoff(&self, attempt: u32) -> Duration {
-        backoff(&self.config, attempt)
     }
 
     /// One attempt of a transactional step: the statements (or the view sync) and the

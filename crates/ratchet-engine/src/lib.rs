@@ -18,6 +18,7 @@ pub mod lifecycle;
 pub mod plan;
 pub mod planner;
 pub mod report;
+pub(crate) mod retry;
 pub(crate) mod session;
 pub mod sql;
 pub mod state;

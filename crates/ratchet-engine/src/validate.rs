@@ -8,6 +8,7 @@ use serde_json::json;
 use tokio_postgres::types::ToSql;
 
 use crate::backfill::*;
+use crate::retry::{RetryLog, RetryPolicy};
 
 /// The result of `ratchet validate`.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -76,8 +77,16 @@ pub(crate) fn consistency(
     }
 }
 
+/// Rows per validation chunk (key-range chunks keep each read short; a table without a
+/// key is read at once).
+const CHUNK: i64 = 10_000;
+
+/// Validate the backfill `spec` of migration `migration`, chunk by chunk, adding to `out`;
+/// with `repair`, recompute the mismatching rows of each chunk. Each chunk and each repair
+/// is retried under the engine's retry policy.
 pub(crate) async fn validate_one(
     cx: &mut Ctx<'_>,
+    migration: &str,
     spec: &BackfillSpec,
     repair: bool,
     out: &mut Validation,
@@ -87,6 +96,66 @@ pub(crate) async fn validate_one(
     if let Some(n) = note {
         out.notes.push(n);
     }
+    let policy = RetryPolicy::new(cx.config);
+    let log = RetryLog {
+        state: cx.state,
+        reporter: cx.reporter.as_ref(),
+        migration,
+        description: format!("validation chunk of {}", spec.table),
+        detail: json!({ "validate": spec.table }),
+    };
+    let mut cursor: Option<Vec<String>> = None;
+    loop {
+        let (sql, params) = chunk_sql(spec, &ok, cursor.as_ref());
+        let refs: Vec<&(dyn ToSql + Sync)> =
+            params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
+        let r = policy
+            .run(cx.client, &log, async |c| {
+                c.query_one(&sql, &refs)
+                    .await
+                    .map_err(|e| EngineError::db(format!("validating {}", spec.table), e))
+            })
+            .await?;
+        let checked: i64 = r.get(0);
+        let bad: i64 = r.get(1);
+        out.rows_checked += checked;
+        out.mismatches += bad;
+        keep_samples(out, spec, r.get(3));
+        if repair && bad > 0 && !spec.key.is_empty() {
+            let keys: Vec<Vec<String>> =
+                serde_json::from_value(r.get::<_, serde_json::Value>(4)).unwrap_or_default();
+            let log = RetryLog {
+                description: format!("repair of {}", spec.table),
+                detail: json!({ "repair": spec.table }),
+                ..log
+            };
+            out.repaired += policy
+                .run(cx.client, &log, async |c| repair_rows(c, spec, &keys).await)
+                .await?;
+        }
+        if spec.key.is_empty() || checked < CHUNK {
+            break;
+        }
+        cursor = r.get(2);
+    }
+    Ok(())
+}
+
+/// The first few mismatches, for the report.
+fn keep_samples(out: &mut Validation, spec: &BackfillSpec, samples: serde_json::Value) {
+    let Some(arr) = samples.as_array() else {
+        return;
+    };
+    let room = 5usize.saturating_sub(out.samples.len());
+    for s in arr.iter().take(room) {
+        out.samples
+            .push(json!({"table": spec.table, "key": s[0], "old": s[1], "new": s[2]}));
+    }
+}
+
+/// One chunk's query after `cursor`, and its parameters: rows checked, mismatches, the
+/// next cursor, up to five samples, and the keys of the mismatching rows.
+fn chunk_sql(spec: &BackfillSpec, ok: &str, cursor: Option<&Vec<String>>) -> (String, Vec<String>) {
     let old = spec
         .pair
         .old
@@ -98,92 +167,63 @@ pub(crate) async fn validate_one(
     } else {
         format!("ARRAY[{}]", spec.keys_text("r."))
     };
-    let chunk: i64 = 10_000;
-    let mut cursor: Option<Vec<String>> = None;
-    loop {
-        // Key-range chunks keep each read short; a table without a key is read at once.
-        let (range, order, params): (String, String, Vec<String>) = if spec.key.is_empty() {
-            ("true".into(), "r.ctid".into(), vec![])
-        } else {
-            let r = match &cursor {
-                Some(_) => format!("({}) > {}", spec.keys("r."), spec.key_params(1)),
-                None => "true".into(),
-            };
-            (r, spec.keys("r."), cursor.clone().unwrap_or_default())
+    let (range, order, params): (String, String, Vec<String>) = if spec.key.is_empty() {
+        ("true".into(), "r.ctid".into(), vec![])
+    } else {
+        let r = match cursor {
+            Some(_) => format!("({}) > {}", spec.keys("r."), spec.key_params(1)),
+            None => "true".into(),
         };
-        let limit = if spec.key.is_empty() {
-            String::new()
-        } else {
-            format!("LIMIT {chunk}")
-        };
-        // The chunk's last key, in the key's own order (text order may differ), is the
-        // next cursor; the key columns are carried as `_k0, _k1, …` for that.
-        let carried: Vec<String> = (0..spec.key.len()).map(|i| format!("_k{i}")).collect();
-        let (carry, last) = if spec.key.is_empty() {
-            (String::new(), "NULL::text[]".to_string())
-        } else {
-            let cols: Vec<String> = spec
-                .key
-                .iter()
-                .zip(&carried)
-                .map(|((k, _), c)| format!(", r.{} AS {c}", ident(k)))
-                .collect();
-            let text: Vec<String> = carried.iter().map(|c| format!("{c}::text")).collect();
-            let desc: Vec<String> = carried.iter().map(|c| format!("{c} DESC")).collect();
-            (
-                cols.concat(),
-                format!(
-                    "(SELECT ARRAY[{}] FROM b ORDER BY {} LIMIT 1)",
-                    text.join(", "),
-                    desc.join(", ")
-                ),
-            )
-        };
-        let sql = format!(
-            "WITH b AS (SELECT {key_text} AS k, ({ok}) AS ok, {old} AS o, r.{new}::text AS n{carry}
-                          FROM {t} AS r WHERE {range} ORDER BY {order} {limit})
-             SELECT (SELECT count(*) FROM b), (SELECT count(*) FROM b WHERE NOT ok),
-                    {last},
-                    (SELECT coalesce(json_agg(json_build_array(k, o, n)), '[]') FROM (SELECT * FROM b WHERE NOT ok LIMIT 5) x),
-                    (SELECT coalesce(json_agg(k), '[]') FROM b WHERE NOT ok)",
-            new = spec.new_col(),
-            t = spec.t(),
-        );
-        let refs: Vec<&(dyn ToSql + Sync)> =
-            params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
-        let r = cx
-            .client
-            .query_one(&sql, &refs)
-            .await
-            .map_err(|e| EngineError::db(format!("validating {}", spec.table), e))?;
-        let checked: i64 = r.get(0);
-        let bad: i64 = r.get(1);
-        out.rows_checked += checked;
-        out.mismatches += bad;
-        if out.samples.len() < 5 {
-            let samples: serde_json::Value = r.get(3);
-            if let Some(arr) = samples.as_array() {
-                for s in arr.iter().take(5 - out.samples.len()) {
-                    out.samples
-                        .push(json!({"table": spec.table, "key": s[0], "old": s[1], "new": s[2]}));
-                }
-            }
-        }
-        if repair && bad > 0 && !spec.key.is_empty() {
-            let keys: Vec<Vec<String>> =
-                serde_json::from_value(r.get::<_, serde_json::Value>(4)).unwrap_or_default();
-            out.repaired += repair_rows(cx, spec, &keys).await?;
-        }
-        if spec.key.is_empty() || checked < chunk {
-            break;
-        }
-        cursor = r.get(2);
-    }
-    Ok(())
+        (r, spec.keys("r."), cursor.cloned().unwrap_or_default())
+    };
+    let limit = if spec.key.is_empty() {
+        String::new()
+    } else {
+        format!("LIMIT {CHUNK}")
+    };
+    let (carry, last) = carried_key(spec);
+    let sql = format!(
+        "WITH b AS (SELECT {key_text} AS k, ({ok}) AS ok, {old} AS o, r.{new}::text AS n{carry}
+                      FROM {t} AS r WHERE {range} ORDER BY {order} {limit})
+         SELECT (SELECT count(*) FROM b), (SELECT count(*) FROM b WHERE NOT ok),
+                {last},
+                (SELECT coalesce(json_agg(json_build_array(k, o, n)), '[]') FROM (SELECT * FROM b WHERE NOT ok LIMIT 5) x),
+                (SELECT coalesce(json_agg(k), '[]') FROM b WHERE NOT ok)",
+        new = spec.new_col(),
+        t = spec.t(),
+    );
+    (sql, params)
 }
 
+/// The chunk's last key, in the key's own order (text order may differ), is the next
+/// cursor; the key columns are carried as `_k0, _k1, …` for that. Returns the carried
+/// columns of the chunk's select list and the expression of its last key.
+fn carried_key(spec: &BackfillSpec) -> (String, String) {
+    if spec.key.is_empty() {
+        return (String::new(), "NULL::text[]".to_string());
+    }
+    let carried: Vec<String> = (0..spec.key.len()).map(|i| format!("_k{i}")).collect();
+    let cols: Vec<String> = spec
+        .key
+        .iter()
+        .zip(&carried)
+        .map(|((k, _), c)| format!(", r.{} AS {c}", ident(k)))
+        .collect();
+    let text: Vec<String> = carried.iter().map(|c| format!("{c}::text")).collect();
+    let desc: Vec<String> = carried.iter().map(|c| format!("{c} DESC")).collect();
+    (
+        cols.concat(),
+        format!(
+            "(SELECT ARRAY[{}] FROM b ORDER BY {} LIMIT 1)",
+            text.join(", "),
+            desc.join(", ")
+        ),
+    )
+}
+
+/// Recompute the rows of `keys` from `up`, in one transaction.
 pub(crate) async fn repair_rows(
-    cx: &mut Ctx<'_>,
+    client: &mut tokio_postgres::Client,
     spec: &BackfillSpec,
     keys: &[Vec<String>],
 ) -> Result<i64, EngineError> {
@@ -195,8 +235,7 @@ pub(crate) async fn repair_rows(
         k = spec.keys("r."),
         p = spec.key_params(1)
     );
-    let tx = cx
-        .client
+    let tx = client
         .transaction()
         .await
         .map_err(|e| EngineError::db("beginning a repair", e))?;

@@ -301,27 +301,8 @@ pub async fn sync(
     }
     let secure = catalog.server_version_num >= 150000;
     // Omission counters first: the view defaults name them.
-    let wanted: Vec<(String, String)> = views
-        .iter()
-        .flat_map(|v| {
-            v.columns.iter().filter_map(move |c| {
-                c.counter
-                    .clone()
-                    .map(|n| (n, format!("{}.{}", v.name, c.logical)))
-            })
-        })
-        .collect();
-    for (name, what) in &wanted {
-        let q = qualified(version_schema, name);
-        run(format!(
-            "CREATE SEQUENCE IF NOT EXISTS {q}; GRANT USAGE ON SEQUENCE {q} TO PUBLIC;
-             COMMENT ON SEQUENCE {q} IS {}",
-            literal(what)
-        ))
-        .await?;
-    }
+    let wanted = sync_counters(client, version_schema, views).await?;
     for v in views {
-        let view = qualified(version_schema, &v.name);
         let (v, old) = match existing.get(&v.name) {
             None => {
                 run(v.create.clone()).await?;
@@ -336,52 +317,15 @@ pub async fn sync(
                     (kept, Some(e))
                 }
                 None => {
+                    let view = qualified(version_schema, &v.name);
                     run(format!("DROP VIEW {view}")).await?;
                     run(v.create.clone()).await?;
                     (v.clone(), None)
                 }
             },
         };
-        for c in &v.columns {
-            let had = old.and_then(|e| e.columns.iter().find(|x| x.0 == c.logical));
-            let had_default = had.and_then(|x| x.2.clone());
-            if had.is_some() && had_default == c.default {
-                continue;
-            }
-            let col = ident(&c.logical);
-            match &c.default {
-                Some(d) => {
-                    run(format!(
-                        "ALTER VIEW {view} ALTER COLUMN {col} SET DEFAULT {d}"
-                    ))
-                    .await?
-                }
-                None if had_default.is_some() => {
-                    run(format!("ALTER VIEW {view} ALTER COLUMN {col} DROP DEFAULT")).await?
-                }
-                None => {}
-            }
-        }
-        if old.is_none() || old.and_then(|e| e.comment.clone()) != v.comment {
-            let text = v.comment.as_deref().map(literal).unwrap_or("NULL".into());
-            run(format!("COMMENT ON VIEW {view} IS {text}")).await?;
-        }
-        // Column comments: set where they differ from the view's (a comment changed on
-        // the table since reaches a kept view too).
-        for c in &v.columns {
-            let had = old
-                .and_then(|e| e.columns.iter().find(|x| x.0 == c.logical))
-                .and_then(|x| x.3.clone());
-            if had == c.comment {
-                continue;
-            }
-            let text = c.comment.as_deref().map(literal).unwrap_or("NULL".into());
-            run(format!(
-                "COMMENT ON COLUMN {view}.{} IS {text}",
-                ident(&c.logical)
-            ))
-            .await?;
-        }
+        sync_view_defaults(client, version_schema, &v, old).await?;
+        sync_view_comments(client, version_schema, &v, old).await?;
     }
     // Counters no view default names any more (after complete): gone.
     for (name, _, _) in omission_counts(client, version_schema).await? {
@@ -394,6 +338,105 @@ pub async fn sync(
         }
     }
     sync_grants(client, &catalog.schema, version_schema, views).await
+}
+
+/// The omission counters the views' defaults name (`(sequence, view.column)`), created
+/// where missing.
+async fn sync_counters(
+    client: &impl GenericClient,
+    version_schema: &str,
+    views: &[ViewDef],
+) -> Result<Vec<(String, String)>, EngineError> {
+    let wanted: Vec<(String, String)> = views
+        .iter()
+        .flat_map(|v| {
+            v.columns.iter().filter_map(move |c| {
+                c.counter
+                    .clone()
+                    .map(|n| (n, format!("{}.{}", v.name, c.logical)))
+            })
+        })
+        .collect();
+    for (name, what) in &wanted {
+        let q = qualified(version_schema, name);
+        exec(
+            client,
+            format!(
+                "CREATE SEQUENCE IF NOT EXISTS {q}; GRANT USAGE ON SEQUENCE {q} TO PUBLIC;
+             COMMENT ON SEQUENCE {q} IS {}",
+                literal(what)
+            ),
+        )
+        .await?;
+    }
+    Ok(wanted)
+}
+
+/// The column defaults of view `v`, set or dropped where they differ from what the view
+/// `old` had (all of them on a new view).
+async fn sync_view_defaults(
+    client: &impl GenericClient,
+    version_schema: &str,
+    v: &ViewDef,
+    old: Option<&Existing>,
+) -> Result<(), EngineError> {
+    let view = qualified(version_schema, &v.name);
+    for c in &v.columns {
+        let had = old.and_then(|e| e.columns.iter().find(|x| x.0 == c.logical));
+        let had_default = had.and_then(|x| x.2.clone());
+        if had.is_some() && had_default == c.default {
+            continue;
+        }
+        let col = ident(&c.logical);
+        match &c.default {
+            Some(d) => {
+                exec(
+                    client,
+                    format!("ALTER VIEW {view} ALTER COLUMN {col} SET DEFAULT {d}"),
+                )
+                .await?
+            }
+            None if had_default.is_some() => {
+                exec(
+                    client,
+                    format!("ALTER VIEW {view} ALTER COLUMN {col} DROP DEFAULT"),
+                )
+                .await?
+            }
+            None => {}
+        }
+    }
+    Ok(())
+}
+
+/// The comments of view `v` and its columns, set where they differ from the view's (a
+/// comment changed on the table since reaches a kept view too).
+async fn sync_view_comments(
+    client: &impl GenericClient,
+    version_schema: &str,
+    v: &ViewDef,
+    old: Option<&Existing>,
+) -> Result<(), EngineError> {
+    let view = qualified(version_schema, &v.name);
+    if old.is_none() || old.and_then(|e| e.comment.clone()) != v.comment {
+        let text = v.comment.as_deref().map(literal).unwrap_or("NULL".into());
+        exec(client, format!("COMMENT ON VIEW {view} IS {text}")).await?;
+    }
+    for c in &v.columns {
+        let had = old
+            .and_then(|e| e.columns.iter().find(|x| x.0 == c.logical))
+            .and_then(|x| x.3.clone());
+        if had == c.comment {
+            continue;
+        }
+        let text = c.comment.as_deref().map(literal).unwrap_or("NULL".into());
+        exec(
+            client,
+            format!("COMMENT ON COLUMN {view}.{} IS {text}", ident(&c.logical)),
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// One privilege: `(grantee, privilege, column)`; the grantee as SQL (`PUBLIC` or a

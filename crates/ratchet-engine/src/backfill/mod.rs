@@ -145,7 +145,7 @@ pub(crate) async fn run(
         spec,
         cfg: cx.config.backfill.clone(),
         lock_timeout: cx.config.lock_timeout,
-        retry: cx.config.clone(),
+        retry: crate::retry::RetryPolicy::new(&cx.config),
         state: cx.state.clone(),
         reporter: cx.reporter.clone(),
         throttle: cx.throttle.clone(),

@@ -1,6 +1,6 @@
 //! The backfill workers: each takes slices and walks them in batches.
 
-use crate::error::{db_message, is_retryable, EngineError, Refusal};
+use crate::error::{db_message, EngineError, Refusal};
 use crate::report::{Event, Reporter};
 use crate::sql::{literal, qualified};
 use crate::state::MigrationRow;
@@ -22,7 +22,7 @@ pub(crate) struct Shared<'a> {
     pub(crate) cfg: BackfillConfig,
     pub(crate) lock_timeout: Duration,
     /// The retry budget of a batch (attempts and backoff), as for steps.
-    pub(crate) retry: crate::config::Config,
+    pub(crate) retry: crate::retry::RetryPolicy,
     pub(crate) state: crate::state::State,
     pub(crate) reporter: Arc<dyn Reporter>,
     pub(crate) throttle: Arc<dyn Throttle>,
@@ -75,52 +75,37 @@ pub(crate) async fn worker(client: &mut Client, sh: &Shared<'_>) -> Result<(), E
                     v
                 }
                 Err(e) => {
-                    if let EngineError::Database { source, .. } = &e {
-                        if is_retryable(source) {
-                            let code = crate::error::sqlstate(source);
-                            let message = db_message(source);
-                            let blockers = crate::session::write_blockers_of(
-                                client,
-                                &qualified(&sh.spec.schema, &sh.spec.table),
-                            )
-                            .await;
-                            let by = crate::session::blocked_by(&blockers);
-                            if attempt >= sh.retry.max_attempts {
-                                return sh.halt(EngineError::RetriesExhausted {
-                                    attempts: attempt,
-                                    message: format!(
-                                        "backfill batch of {}: [{code}] {message}",
-                                        sh.spec.table
-                                    ),
-                                    blockers: by,
-                                });
-                            }
-                            let wait = crate::session::backoff(&sh.retry, attempt);
-                            report(Event::Info(format!(
-                                "backfill batch of {} hit {message}{by}; retry {} in {} ms",
-                                sh.spec.table,
-                                attempt + 1,
-                                wait.as_millis()
-                            )));
-                            sh.state
-                                .event(
-                                    &*client,
-                                    Some(&sh.m.name),
-                                    "retry",
-                                    json!({"step": sh.step, "backfill": sh.spec.table,
-                                        "attempt": attempt, "sqlstate": code, "message": message,
-                                        "blockers": blockers,
-                                        "wait_ms": wait.as_millis() as u64}),
-                                )
-                                .await?;
-                            tokio::time::sleep(wait).await;
-                            attempt += 1;
-                            continue;
+                    if crate::retry::transient(&e).is_none() {
+                        // Not transient: name the row that fails, when a row does.
+                        if let EngineError::Database { source, .. } = &e {
+                            let named = name_failing_row(client, sh.spec, &slice, batch, source);
+                            return sh.halt(named.await);
                         }
-                        let named = name_failing_row(client, sh.spec, &slice, batch, source);
-                        return sh.halt(named.await);
+                        return sh.halt(e);
                     }
-                    return sh.halt(e);
+                    let table = qualified(&sh.spec.schema, &sh.spec.table);
+                    let blockers = crate::session::write_blockers_of(client, &table).await;
+                    let description = format!("backfill batch of {}", sh.spec.table);
+                    let retry =
+                        match sh
+                            .retry
+                            .after_failure((&description, true), attempt, e, blockers)
+                        {
+                            Ok(r) => r,
+                            Err(e) => return sh.halt(e),
+                        };
+                    let detail = json!({"step": sh.step, "backfill": sh.spec.table});
+                    retry
+                        .record_and_wait(
+                            &*client,
+                            &sh.state,
+                            sh.reporter.as_ref(),
+                            &sh.m.name,
+                            detail,
+                        )
+                        .await?;
+                    attempt += 1;
+                    continue;
                 }
             };
             let took = t0.elapsed();

@@ -88,7 +88,14 @@ impl Engine {
             let Action::Backfill(spec) = &step.action else {
                 continue;
             };
-            validate_one(&mut self.backfill_ctx(), spec, repair, &mut out).await?;
+            validate_one(
+                &mut self.backfill_ctx(),
+                &active.name,
+                spec,
+                repair,
+                &mut out,
+            )
+            .await?;
         }
         out.passed = out.mismatches == out.repaired;
         let detail = json!({"samples": out.samples, "notes": out.notes});

@@ -9,7 +9,7 @@
 //! Physical changes in `start` are additive only. Renames and drops are deferred to
 //! `complete`; the new version sees them at once through its views.
 
-use ratchet_spec::{Migration, Operation};
+use ratchet_spec::Migration;
 
 use crate::catalog::{Catalog, Table};
 use crate::error::EngineError;
@@ -288,26 +288,6 @@ impl<'a> Planner<'a> {
                 backfill_bounds: Vec::new(),
             },
         )
-    }
-
-    fn operation(&mut self, op: &Operation) -> Result<(), EngineError> {
-        match op {
-            Operation::CreateTable(o) => self.create_table(o),
-            Operation::DropTable(o) => self.drop_table(o),
-            Operation::RenameTable(o) => self.rename_table(o),
-            Operation::AddColumn(o) => self.add_column(o),
-            Operation::DropColumn(o) => self.drop_column(o),
-            Operation::RenameColumn(o) => self.rename_column(o),
-            Operation::RenameConstraint(o) => self.rename_constraint(o),
-            Operation::CreateIndex(o) => self.create_index(o),
-            Operation::DropIndex(o) => self.drop_index(o),
-            Operation::SetReplicaIdentity(o) => self.set_replica_identity(o),
-            Operation::Sql(o) => self.sql(o),
-            Operation::AlterColumn(o) => self.alter_column(o),
-            Operation::CreateConstraint(o) => self.create_constraint(o),
-            Operation::DropConstraint(o) => self.drop_constraint(o),
-            Operation::DropMulticolumnConstraint(o) => self.drop_multicolumn_constraint(o),
-        }
     }
 
     fn finish(self, previous: Option<String>) -> Plan {

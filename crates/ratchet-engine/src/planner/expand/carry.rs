@@ -1,5 +1,9 @@
-//! Carrying the originals' constraints and indexes onto the duplicates.
+//! Carrying the originals' constraints and indexes onto the duplicates: the originals go
+//! away with the old columns at complete, so each constraint or index that involves one is
+//! re-created over the duplicates, under a temporary name that takes the final name at
+//! complete.
 
+use crate::catalog::ConstraintInfo;
 use crate::error::EngineError;
 use crate::fragment;
 use crate::plan::{Lock, Statement, ACCESS_EXCLUSIVE, SHARE_ROW_EXCLUSIVE};
@@ -7,10 +11,41 @@ use crate::planner::expand::{temp_name, Work};
 use crate::planner::{Planner, VTable};
 use crate::sql::{ident, ident_list};
 
+/// The duplicates of one operation, `(original, duplicate)` by physical names.
+struct Carry<'a> {
+    map: &'a [(String, String)],
+    /// The quoted table.
+    qt: String,
+    /// `schema.table`, as the locks name it.
+    lt: String,
+}
+
+impl Carry<'_> {
+    fn mapped(&self, cols: &[String]) -> Vec<String> {
+        cols.iter()
+            .map(|c| {
+                self.map
+                    .iter()
+                    .find(|(o, _)| o == c)
+                    .map(|(_, n)| n.clone())
+                    .unwrap_or(c.clone())
+            })
+            .collect()
+    }
+
+    fn touches(&self, cols: &[String]) -> bool {
+        cols.iter().any(|c| self.map.iter().any(|(o, _)| o == c))
+    }
+
+    fn lock(&self, mode: &str) -> Vec<Lock> {
+        vec![Lock::new(mode, self.lt.clone())]
+    }
+}
+
 impl Planner<'_> {
-    /// Re-create on the duplicates the constraints and indexes that involve the
-    /// originals (the originals go away with the old columns at complete).
-    pub(in crate::planner) fn carry_constraints(
+    /// Re-create on the duplicates the constraints (but `skip`, the one the operation
+    /// drops), the indexes and the NOT NULL of the originals.
+    pub(super) fn carry_constraints(
         &self,
         t: &VTable,
         map: &[(String, String)],
@@ -20,104 +55,112 @@ impl Planner<'_> {
         let Some(ct) = self.catalog_table(t) else {
             return Ok(());
         };
-        let qt = self.q(&t.physical);
-        let mapped = |cols: &[String]| -> Vec<String> {
-            cols.iter()
-                .map(|c| {
-                    map.iter()
-                        .find(|(o, _)| o == c)
-                        .map(|(_, n)| n.clone())
-                        .unwrap_or(c.clone())
-                })
-                .collect()
+        let carry = Carry {
+            map,
+            qt: self.q(&t.physical),
+            lt: format!("{}.{}", self.schema, t.physical),
         };
-        let touches = |cols: &[String]| cols.iter().any(|c| map.iter().any(|(o, _)| o == c));
-        let lt = format!("{}.{}", self.schema, t.physical);
-        let lock = |m: &str| vec![Lock::new(m, lt.clone())];
         for k in &ct.constraints {
-            if Some(k.name.as_str()) == skip || !touches(&k.columns) {
+            if Some(k.name.as_str()) == skip || !carry.touches(&k.columns) {
                 continue;
             }
-            let temp = temp_name(&k.name);
-            match k.kind.as_str() {
-                "c" => {
-                    let expr = k
-                        .definition
-                        .trim_start_matches("CHECK ")
-                        .trim_end_matches(" NOT VALID");
-                    let e = self.rewrite(expr, map)?;
-                    work.check(&qt, &k.name, &e, lock(ACCESS_EXCLUSIVE));
+            self.carry_constraint(&carry, k, work)?;
+        }
+        self.carry_indexes(t, &carry, work)?;
+        // A NOT NULL original: the duplicate gets it back at complete.
+        if !work.drop_not_null {
+            for (old, new) in map {
+                if ct.column(old).is_some_and(|c| c.not_null) {
+                    work.not_null_check(&carry.qt, new, carry.lock(ACCESS_EXCLUSIVE));
                 }
-                "u" | "p" => {
-                    if k.kind == "p" {
-                        return Err(self.unsupported(
-                            format!("changing a primary-key column ({})", k.columns.join(", ")),
-                            "create a new key with create_constraint first",
-                        ));
-                    }
-                    work.indexes.push((
-                        temp.clone(),
-                        format!(
-                            "CREATE UNIQUE INDEX CONCURRENTLY {} ON {qt} ({})",
-                            ident(&temp),
-                            ident_list(&mapped(&k.columns))
-                        ),
-                    ));
-                    work.finish.push(Statement::new(
-                        format!(
-                            "ALTER TABLE {qt} ADD CONSTRAINT {} UNIQUE USING INDEX {}",
-                            ident(&k.name),
-                            ident(&temp)
-                        ),
-                        lock(ACCESS_EXCLUSIVE),
-                    ));
-                }
-                "f" => {
-                    // `FOREIGN KEY (a, b) REFERENCES …`: keep everything after the column list.
-                    let Some(rest) = k.definition.find(')').map(|i| &k.definition[i + 1..]) else {
-                        continue;
-                    };
-                    let rest = rest.trim_end_matches(" NOT VALID");
-                    work.tx1.push(Statement::new(
-                        format!(
-                            "ALTER TABLE {qt} ADD CONSTRAINT {} FOREIGN KEY ({}){rest} NOT VALID",
-                            ident(&temp),
-                            ident_list(&mapped(&k.columns))
-                        ),
-                        lock(SHARE_ROW_EXCLUSIVE),
-                    ));
-                    work.validate.push(temp.clone());
-                    work.finish.push(Statement::new(
-                        format!(
-                            "ALTER TABLE {qt} RENAME CONSTRAINT {} TO {}",
-                            ident(&temp),
-                            ident(&k.name)
-                        ),
-                        lock(ACCESS_EXCLUSIVE),
-                    ));
-                }
-                "x" => {
-                    return Err(self.unsupported(
-                        format!("changing a column of exclusion constraint {}", k.name),
-                        "exclusion constraints cannot be built online; use a new table",
-                    ))
-                }
-                _ => {}
             }
         }
+        Ok(())
+    }
+
+    /// One constraint of the original columns, over the duplicates.
+    fn carry_constraint(
+        &self,
+        carry: &Carry<'_>,
+        k: &ConstraintInfo,
+        work: &mut Work,
+    ) -> Result<(), EngineError> {
+        let qt = &carry.qt;
+        let temp = temp_name(&k.name);
+        match k.kind.as_str() {
+            "c" => {
+                let expr = k
+                    .definition
+                    .trim_start_matches("CHECK ")
+                    .trim_end_matches(" NOT VALID");
+                let e = self.rewrite(expr, carry.map)?;
+                work.check(qt, &k.name, &e, carry.lock(ACCESS_EXCLUSIVE));
+            }
+            "p" => {
+                return Err(self.unsupported(
+                    format!("changing a primary-key column ({})", k.columns.join(", ")),
+                    "create a new key with create_constraint first",
+                ))
+            }
+            "u" => {
+                let columns = format!("({})", ident_list(&carry.mapped(&k.columns)));
+                work.unique_key(
+                    qt,
+                    (&temp, &k.name, "UNIQUE"),
+                    &columns,
+                    carry.lock(ACCESS_EXCLUSIVE),
+                );
+            }
+            "f" => {
+                // `FOREIGN KEY (a, b) REFERENCES …`: keep everything after the column list.
+                let Some(rest) = k.definition.find(')').map(|i| &k.definition[i + 1..]) else {
+                    return Ok(());
+                };
+                let body = format!(
+                    "FOREIGN KEY ({}){}",
+                    ident_list(&carry.mapped(&k.columns)),
+                    rest.trim_end_matches(" NOT VALID")
+                );
+                work.foreign_key(
+                    qt,
+                    (&temp, &k.name),
+                    &body,
+                    carry.lock(SHARE_ROW_EXCLUSIVE),
+                    carry.lock(ACCESS_EXCLUSIVE),
+                );
+            }
+            "x" => {
+                return Err(self.unsupported(
+                    format!("changing a column of exclusion constraint {}", k.name),
+                    "exclusion constraints cannot be built online; use a new table",
+                ))
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Every index naming a migrated column, in a key, a key expression, INCLUDE or the
+    /// predicate; ordering, NULLS, collations and operator classes kept. Indexes behind
+    /// a constraint come with the constraint.
+    fn carry_indexes(
+        &self,
+        t: &VTable,
+        carry: &Carry<'_>,
+        work: &mut Work,
+    ) -> Result<(), EngineError> {
         for idx in self.catalog().indexes.values() {
-            // Every index naming a migrated column, in a key, a key expression, INCLUDE
-            // or the predicate; ordering, NULLS, collations and operator classes kept.
             if idx.table != t.physical || idx.constraint.is_some() || !idx.valid {
                 continue;
             }
             let temp = temp_name(&idx.name);
-            let carried = fragment::carry_index(&idx.definition, &temp, map).map_err(|e| {
-                self.unsupported(
-                    format!("carrying index {} onto the new column ({e})", idx.name),
-                    "drop the index in an earlier migration and re-create it afterwards",
-                )
-            })?;
+            let carried =
+                fragment::carry_index(&idx.definition, &temp, carry.map).map_err(|e| {
+                    self.unsupported(
+                        format!("carrying index {} onto the new column ({e})", idx.name),
+                        "drop the index in an earlier migration and re-create it afterwards",
+                    )
+                })?;
             let Some(create) = carried else { continue };
             work.indexes.push((temp.clone(), create));
             work.finish.push(Statement::new(
@@ -126,15 +169,8 @@ impl Planner<'_> {
                     self.q(&temp),
                     ident(&idx.name)
                 ),
-                lock(ACCESS_EXCLUSIVE),
+                carry.lock(ACCESS_EXCLUSIVE),
             ));
-        }
-        // A NOT NULL original: the duplicate gets it back at complete.
-        let carry_not_null = !work.drop_not_null;
-        for (old, new) in map.iter().filter(|_| carry_not_null) {
-            if ct.column(old).is_some_and(|c| c.not_null) {
-                work.not_null_check(&qt, new, lock(ACCESS_EXCLUSIVE));
-            }
         }
         Ok(())
     }

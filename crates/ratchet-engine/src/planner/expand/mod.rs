@@ -13,58 +13,58 @@
 //! into steps; `carry` re-creates the originals' constraints and indexes on the duplicates.
 
 mod carry;
+mod pair;
 
-use crate::dualwrite::trigger_name;
 use crate::error::EngineError;
 use crate::fragment;
 use crate::plan::{
     Action, BackfillSpec, Lock, Pair, Phase, Statement, ACCESS_EXCLUSIVE, ROW_SHARE,
     SHARE_ROW_EXCLUSIVE, SHARE_UPDATE_EXCLUSIVE,
 };
-use crate::planner::{did_you_mean, Planner, VColumn, VTable, MAX_IDENT};
+use crate::planner::{Planner, VColumn, VTable, MAX_IDENT};
 use crate::sql::ident;
 
 /// A column being duplicated by one operation.
-pub(in crate::planner) struct Dup {
-    pub(in crate::planner) logical: String,
-    pub(in crate::planner) old: String,
-    pub(in crate::planner) new: String,
-    pub(in crate::planner) new_type: String,
-    pub(in crate::planner) up: String,
-    pub(in crate::planner) down: String,
+pub(super) struct Dup {
+    pub(super) logical: String,
+    pub(super) old: String,
+    pub(super) new: String,
+    pub(super) new_type: String,
+    pub(super) up: String,
+    pub(super) down: String,
 }
 
 /// The two sides of a dual write: the old physical column, the new one with its type, and
 /// the expressions between them.
 #[derive(Clone, Copy)]
-pub(in crate::planner) struct Sides<'a> {
-    pub(in crate::planner) old: Option<&'a str>,
-    pub(in crate::planner) new: Option<(&'a str, &'a str)>,
-    pub(in crate::planner) up: Option<&'a str>,
-    pub(in crate::planner) down: Option<&'a str>,
+pub(super) struct Sides<'a> {
+    pub(super) old: Option<&'a str>,
+    pub(super) new: Option<(&'a str, &'a str)>,
+    pub(super) up: Option<&'a str>,
+    pub(super) down: Option<&'a str>,
 }
 
 /// Work collected for one operation's duplicates, turned into steps at the end.
 #[derive(Default)]
-pub(in crate::planner) struct Work {
+pub(super) struct Work {
     /// Start, in the transaction that adds the columns and triggers.
-    pub(in crate::planner) tx1: Vec<Statement>,
+    pub(super) tx1: Vec<Statement>,
     /// Start, after the backfills (concurrent index builds).
-    pub(in crate::planner) indexes: Vec<(String, String)>,
+    pub(super) indexes: Vec<(String, String)>,
     /// Complete: constraints to VALIDATE.
-    pub(in crate::planner) validate: Vec<String>,
+    pub(super) validate: Vec<String>,
     /// Complete: the columns to SET NOT NULL (with their helper check).
-    pub(in crate::planner) not_null: Vec<(String, String)>,
+    pub(super) not_null: Vec<(String, String)>,
     /// Complete, after the old columns are gone: final statements.
-    pub(in crate::planner) finish: Vec<Statement>,
+    pub(super) finish: Vec<Statement>,
     /// The operation makes the column nullable: a NOT NULL original is not carried over.
-    pub(in crate::planner) drop_not_null: bool,
+    pub(super) drop_not_null: bool,
 }
 
 impl Work {
     /// A CHECK added `NOT VALID` at start under a temporary name (the final name may still
     /// be taken by the original column's constraint), validated and renamed at complete.
-    pub(in crate::planner) fn check(&mut self, qt: &str, name: &str, expr: &str, lock: Vec<Lock>) {
+    pub(super) fn check(&mut self, qt: &str, name: &str, expr: &str, lock: Vec<Lock>) {
         let temp = temp_name(name);
         self.tx1.push(Statement::new(
             format!(
@@ -87,7 +87,7 @@ impl Work {
     /// NOT NULL for a new column without a scan under a strong lock: a `NOT VALID` check
     /// at start, validated at complete, then `SET NOT NULL` (PostgreSQL 12+ skips the
     /// scan when a validated check proves it) and the check dropped.
-    pub(in crate::planner) fn not_null_check(&mut self, qt: &str, column: &str, lock: Vec<Lock>) {
+    pub(super) fn not_null_check(&mut self, qt: &str, column: &str, lock: Vec<Lock>) {
         let check = temp_name(&format!("{column}_nn"));
         self.tx1.push(Statement::new(
             format!(
@@ -100,11 +100,67 @@ impl Work {
         self.validate.push(check.clone());
         self.not_null.push((column.to_string(), check));
     }
+
+    /// A unique key built without blocking writes: `CREATE UNIQUE INDEX CONCURRENTLY`
+    /// after the backfill, attached as constraint `name` (`kind`: `UNIQUE` or `PRIMARY
+    /// KEY`) at complete. `columns` is the index's column list, e.g. `("a", "b")`.
+    pub(super) fn unique_key(
+        &mut self,
+        qt: &str,
+        (index, name, kind): (&str, &str, &str),
+        columns: &str,
+        lock: Vec<Lock>,
+    ) {
+        self.indexes.push((
+            index.to_string(),
+            format!(
+                "CREATE UNIQUE INDEX CONCURRENTLY {} ON {qt} {columns}",
+                ident(index)
+            ),
+        ));
+        self.finish.push(Statement::new(
+            format!(
+                "ALTER TABLE {qt} ADD CONSTRAINT {} {kind} USING INDEX {}",
+                ident(name),
+                ident(index)
+            ),
+            lock,
+        ));
+    }
+
+    /// A foreign key over the duplicates: `body` (`FOREIGN KEY (…) REFERENCES …`) added
+    /// `NOT VALID` under the temporary name `temp` at start (every write is checked from
+    /// then on), validated at complete and renamed to `name`.
+    pub(super) fn foreign_key(
+        &mut self,
+        qt: &str,
+        (temp, name): (&str, &str),
+        body: &str,
+        locks: Vec<Lock>,
+        rename_lock: Vec<Lock>,
+    ) {
+        self.tx1.push(Statement::new(
+            format!(
+                "ALTER TABLE {qt} ADD CONSTRAINT {} {body} NOT VALID",
+                ident(temp)
+            ),
+            locks,
+        ));
+        self.validate.push(temp.to_string());
+        self.finish.push(Statement::new(
+            format!(
+                "ALTER TABLE {qt} RENAME CONSTRAINT {} TO {}",
+                ident(temp),
+                ident(name)
+            ),
+            rename_lock,
+        ));
+    }
 }
 
 impl Planner<'_> {
     /// `(logical, physical)` of the visible columns of `t`.
-    pub(in crate::planner) fn names(t: &VTable) -> Vec<(String, String)> {
+    pub(super) fn names(t: &VTable) -> Vec<(String, String)> {
         t.columns
             .iter()
             .filter(|c| !c.hidden)
@@ -113,7 +169,7 @@ impl Planner<'_> {
     }
 
     /// The key of a table for keyset batches: its primary key's physical columns and types.
-    pub(in crate::planner) fn key_of(&self, t: &VTable) -> Vec<(String, String)> {
+    pub(super) fn key_of(&self, t: &VTable) -> Vec<(String, String)> {
         let Some(ct) = self.catalog_table(t) else {
             return vec![];
         };
@@ -126,7 +182,7 @@ impl Planner<'_> {
             .collect()
     }
 
-    pub(in crate::planner) fn rewrite(
+    pub(super) fn rewrite(
         &self,
         expr: &str,
         map: &[(String, String)],
@@ -142,141 +198,9 @@ impl Planner<'_> {
         })
     }
 
-    /// Add the dual-write pair for one duplicate (or one side), its backfill, and the
-    /// abort/complete bookkeeping common to all of them.
-    pub(in crate::planner) fn push_pair(
-        &mut self,
-        t: &VTable,
-        sides: Sides<'_>,
-        new_names: Vec<(String, String)>,
-        tx1: &mut Vec<Statement>,
-    ) -> Result<Pair, EngineError> {
-        let Sides {
-            old,
-            new,
-            up,
-            mut down,
-        } = sides;
-        if let Some(u) = up {
-            self.expr("up", u)?;
-        }
-        if let Some(d) = down {
-            self.expr("down", d)?;
-        }
-        for (what, expr, names) in [
-            ("up", up, Self::names(t)),
-            ("down", down, new_names.clone()),
-        ] {
-            let Some(expr) = expr else { continue };
-            let known: Vec<&str> = names.iter().map(|(l, _)| l.as_str()).collect();
-            // Inside a subquery an unqualified name may be a column of the subquery's own
-            // tables: PostgreSQL resolves it when the expression is compiled in the start
-            // transaction below.
-            let subquery = fragment::has_subquery(expr);
-            for (n, _, _) in fragment::column_refs(expr).unwrap_or_default() {
-                if known.contains(&n.as_str()) {
-                    continue;
-                }
-                if subquery {
-                    self.warnings.push(format!(
-                        "{}: `{what}` of {} refers to `{n}`, which is not a column of that version \
-                         of the table; it must be a column of a table in its subquery",
-                        self.location(),
-                        t.logical
-                    ));
-                    continue;
-                }
-                if what == "down" && self.input.completes_at_once {
-                    // No new-version write can run before complete: `down` would never run.
-                    self.warnings.push(format!(
-                        "{}: `down` of {} refers to `{n}`, which is not a column of the new version \
-                         of the table; left out, since the migration completes at once (without \
-                         --complete this is an error)",
-                        self.location(),
-                        t.logical
-                    ));
-                    down = None;
-                    break;
-                }
-                let side = if what == "up" { "old" } else { "new" };
-                return Err(self.invalid(
-                    format!(
-                        "`{what}` of {} refers to `{n}`, which is not a column of the {side} version of the table",
-                        t.logical
-                    ),
-                    format!(
-                        "{} (`{what}` reads the {side} version's columns)",
-                        did_you_mean(&n, &known, "columns")
-                    ),
-                ));
-            }
-        }
-        let key = self.key_of(t);
-        let pair = Pair {
-            schema: self.schema.clone(),
-            table: t.physical.clone(),
-            old: old.map(str::to_string),
-            new: new.map(|(n, _)| n.to_string()),
-            up: up.map(str::to_string),
-            down: down.map(str::to_string),
-            old_names: Self::names(t),
-            new_names,
-            name: trigger_name(&t.physical, new.map(|(n, _)| n).or(old).unwrap_or_default()),
-            keyed: !key.is_empty(),
-        };
-        let qt = self.q(&t.physical);
-        if let Some((n, ty)) = new {
-            tx1.push(Statement::new(
-                format!("ALTER TABLE {qt} ADD COLUMN {} {ty}", ident(n)),
-                vec![self.lock(ACCESS_EXCLUSIVE, &t.physical)],
-            ));
-        }
-        for sql in pair
-            .create_sql()
-            .map_err(|e| self.invalid(e, "check `up` and `down`"))?
-        {
-            tx1.push(Statement::new(
-                sql,
-                vec![self.lock(SHARE_ROW_EXCLUSIVE, &t.physical)],
-            ));
-        }
-        // Compile `up` and `down` against the table inside the start transaction: a wrong
-        // type, function or operator fails here, before any trigger that cannot run is
-        // installed (not at the first write).
-        for (what, sql) in [("up", pair.up_sql("r.")), ("down", pair.down_sql("r."))] {
-            let sql = sql.map_err(|e| self.invalid(e, format!("check `{what}`")))?;
-            if let Some(e) = sql {
-                tx1.push(Statement::new(
-                    format!("SELECT {e} FROM {qt} AS r WHERE false"),
-                    vec![],
-                ));
-            }
-        }
-        let mut abort = pair
-            .drop_sql()
-            .into_iter()
-            .map(|s| Statement::new(s, vec![self.lock(ACCESS_EXCLUSIVE, &t.physical)]))
-            .collect::<Vec<_>>();
-        if let Some((n, _)) = new {
-            abort.push(Statement::new(
-                format!(
-                    "ALTER TABLE IF EXISTS {qt} DROP COLUMN IF EXISTS {}",
-                    ident(n)
-                ),
-                vec![self.lock(ACCESS_EXCLUSIVE, &t.physical)],
-            ));
-        }
-        self.abort.push(self.tx(
-            Phase::Abort,
-            format!("drop the dual writes of {}", t.logical),
-            abort,
-        ));
-        Ok(pair)
-    }
-
     /// Push tx1 (columns and triggers; the executor records the backfills' bounds in the
     /// same transaction) and the backfills of `pairs`.
-    pub(in crate::planner) fn push_expand(
+    pub(super) fn push_expand(
         &mut self,
         t: &VTable,
         what: &str,
@@ -316,7 +240,7 @@ impl Planner<'_> {
         }
     }
 
-    pub(in crate::planner) fn push_work(
+    pub(super) fn push_work(
         &mut self,
         t: &VTable,
         what: &str,
@@ -389,7 +313,7 @@ impl Planner<'_> {
 
     /// Duplicate `dups` of table `t`: new columns, triggers, carried constraints and
     /// indexes, backfills; the caller adds the operation's own constraints to `work`.
-    pub(in crate::planner) fn duplicate(
+    pub(super) fn duplicate(
         &mut self,
         table: &str,
         what: &str,
@@ -459,7 +383,7 @@ impl Planner<'_> {
     /// added `NOT VALID` in one short transaction (SHARE ROW EXCLUSIVE on both tables; from
     /// then on every write is checked), validated in the next one (SHARE UPDATE EXCLUSIVE,
     /// reads and writes go on); abort drops it.
-    pub(in crate::planner) fn foreign_key_in_place(
+    pub(super) fn foreign_key_in_place(
         &mut self,
         table: &str,
         name: &str,
@@ -506,7 +430,7 @@ impl Planner<'_> {
     }
 
     /// A concurrent index build, with its abort.
-    pub(in crate::planner) fn push_create_index(
+    pub(super) fn push_create_index(
         &mut self,
         index: &str,
         sql: String,
@@ -537,16 +461,16 @@ impl Planner<'_> {
 }
 
 /// `_ratchet_new_<col>` within 63 bytes.
-pub(in crate::planner) fn temp_column(col: &str) -> String {
+pub(super) fn temp_column(col: &str) -> String {
     temp_with("_ratchet_new_", col)
 }
 
 /// A temporary constraint or index name for `name` during the expand.
-pub(in crate::planner) fn temp_name(name: &str) -> String {
+pub(super) fn temp_name(name: &str) -> String {
     temp_with("_ratchet_", name)
 }
 
-pub(in crate::planner) fn temp_with(prefix: &str, name: &str) -> String {
+pub(super) fn temp_with(prefix: &str, name: &str) -> String {
     let mut s = prefix.to_string();
     for ch in name.chars() {
         if s.len() + ch.len_utf8() > MAX_IDENT {
@@ -558,7 +482,7 @@ pub(in crate::planner) fn temp_with(prefix: &str, name: &str) -> String {
 }
 
 /// The warning for a NOT NULL column that `up` fills during the expand.
-pub(in crate::planner) fn omitted_not_null(table: &str, column: &str) -> String {
+pub(super) fn omitted_not_null(table: &str, column: &str) -> String {
     format!(
         "`{table}.{column}` becomes NOT NULL with no default: until `complete` the trigger fills it \
          with `up` when a new-version insert omits it, after `complete` such an insert fails; \
@@ -567,7 +491,7 @@ pub(in crate::planner) fn omitted_not_null(table: &str, column: &str) -> String 
 }
 
 /// Whether `up`/`down` leaves the column as it is: absent, or the column itself.
-pub(in crate::planner) fn is_identity(expr: Option<&str>, column: &str) -> bool {
+pub(super) fn is_identity(expr: Option<&str>, column: &str) -> bool {
     let Some(e) = expr else { return true };
     let e = e
         .trim()

@@ -1,45 +1,24 @@
 //! `add_column`: a plain column (added at start, constraints `NOT VALID` then validated), or,
 //! with `up` or a volatile default, a column filled by dual writes and a backfill.
 
-use ratchet_spec::AddColumn;
+use ratchet_spec::{AddColumn, Column};
 
 use crate::error::EngineError;
 use crate::fragment;
 use crate::plan::{
-    Lock, Phase, Statement, ACCESS_EXCLUSIVE, SHARE_ROW_EXCLUSIVE, SHARE_UPDATE_EXCLUSIVE,
+    Lock, Phase, Statement, ACCESS_EXCLUSIVE, ROW_SHARE, SHARE_ROW_EXCLUSIVE,
+    SHARE_UPDATE_EXCLUSIVE,
 };
 use crate::planner::ddl::{column_definition, column_reference};
 use crate::planner::expand::{omitted_not_null, Sides, Work};
-use crate::planner::{Planner, VColumn, MAX_IDENT};
+use crate::planner::{Planner, VColumn, VTable, MAX_IDENT};
 use crate::sql::{ident, literal};
 
 impl Planner<'_> {
-    pub(in crate::planner) fn add_column(&mut self, o: &AddColumn) -> Result<(), EngineError> {
+    pub(super) fn add_column(&mut self, o: &AddColumn) -> Result<(), EngineError> {
         let t = self.table(&o.table)?.clone();
         let c = &o.column;
-        if t.columns.iter().any(|x| x.logical == c.name && !x.hidden) {
-            return Err(self.invalid(
-                format!("column `{}` already exists in table `{}`", c.name, o.table),
-                "choose another name, or use alter_column to change the existing column",
-            ));
-        }
-        self.column_fragments(c)?;
-        if c.pk {
-            return Err(self.invalid(
-                "add_column cannot add a primary key column to an existing table",
-                "add the column, then use create_constraint with type: primary_key",
-            ));
-        }
-        if c.generated.is_some() {
-            return Err(self.unsupported(
-                "add_column with `generated`",
-                "a stored generated or identity column rewrites the table under an ACCESS EXCLUSIVE lock; add a plain column with `up` instead",
-            ));
-        }
-        let volatile = c
-            .default
-            .as_deref()
-            .is_some_and(|d| fragment::is_volatile(d, &self.catalog().volatile_functions));
+        let volatile = self.check_new_column(o, &t)?;
         // A column of that name may still exist physically (dropped in this migration):
         // then build it under a temporary name and rename it at complete.
         let taken = t.columns.iter().any(|x| x.physical == c.name);
@@ -64,8 +43,105 @@ impl Planner<'_> {
                 "set `nullable: true`, give a constant `default`, or give `up` to compute it from existing columns",
             ));
         }
+        self.add_plain_column(o, &t, physical)
+    }
+
+    /// The column's name, fragments and kind checked; whether its default is volatile.
+    fn check_new_column(&self, o: &AddColumn, t: &VTable) -> Result<bool, EngineError> {
+        let c = &o.column;
+        if t.columns.iter().any(|x| x.logical == c.name && !x.hidden) {
+            return Err(self.invalid(
+                format!("column `{}` already exists in table `{}`", c.name, o.table),
+                "choose another name, or use alter_column to change the existing column",
+            ));
+        }
+        self.column_fragments(c)?;
+        if c.pk {
+            return Err(self.invalid(
+                "add_column cannot add a primary key column to an existing table",
+                "add the column, then use create_constraint with type: primary_key",
+            ));
+        }
+        if c.generated.is_some() {
+            return Err(self.unsupported(
+                "add_column with `generated`",
+                "a stored generated or identity column rewrites the table under an ACCESS EXCLUSIVE lock; add a plain column with `up` instead",
+            ));
+        }
+        Ok(c.default
+            .as_deref()
+            .is_some_and(|d| fragment::is_volatile(d, &self.catalog().volatile_functions)))
+    }
+
+    /// A column every row can take as it is (nullable, or with a constant default): added
+    /// in one short transaction, its check and foreign key `NOT VALID` and validated in the
+    /// next steps, a unique key from a concurrent index build.
+    fn add_plain_column(
+        &mut self,
+        o: &AddColumn,
+        t: &VTable,
+        physical: String,
+    ) -> Result<(), EngineError> {
+        let c = &o.column;
+        let qt = self.q(&t.physical);
+        let (stmts, validate) = self.plain_column_statements(t, c, &physical)?;
+        self.start.push(self.tx(
+            Phase::Start,
+            format!("add column {}.{}", o.table, c.name),
+            stmts,
+        ));
+        for (name, extra) in validate {
+            let mut locks = vec![self.lock(SHARE_UPDATE_EXCLUSIVE, &t.physical)];
+            locks.extend(extra);
+            self.start.push(self.tx(
+                Phase::Start,
+                format!("validate constraint {name} (reads and writes continue)"),
+                vec![Statement::new(
+                    format!("ALTER TABLE {qt} VALIDATE CONSTRAINT {}", ident(&name)),
+                    locks,
+                )],
+            ));
+        }
+        if c.unique {
+            self.plain_unique_key(t, c, &physical)?;
+        }
+        self.abort.push(self.tx(
+            Phase::Abort,
+            format!("drop column {}.{}", o.table, c.name),
+            vec![Statement::new(
+                format!(
+                    "ALTER TABLE IF EXISTS {qt} DROP COLUMN IF EXISTS {}",
+                    ident(&physical)
+                ),
+                vec![self.lock(ACCESS_EXCLUSIVE, &t.physical)],
+            )],
+        ));
+        if physical != c.name {
+            self.rename_column_at_complete(&t.physical, &physical, &c.name);
+        }
+        self.table_mut(&o.table).columns.push(VColumn {
+            physical,
+            logical: c.name.clone(),
+            hidden: false,
+            type_name: c.type_.clone(),
+            not_null: !c.nullable,
+            has_default: c.default.is_some(),
+            replaces: None,
+        });
+        Ok(())
+    }
+
+    /// The start transaction of a plain column, and the constraints to validate after it
+    /// (with the extra locks their validation takes).
+    #[allow(clippy::type_complexity)]
+    fn plain_column_statements(
+        &self,
+        t: &VTable,
+        c: &Column,
+        physical: &str,
+    ) -> Result<(Vec<Statement>, Vec<(String, Vec<Lock>)>), EngineError> {
         let mut col = c.clone();
-        col.name = physical.clone();
+        col.name = physical.to_string();
         col.unique = false;
         col.check = None;
         col.references = None;
@@ -96,7 +172,7 @@ impl Planner<'_> {
                 format!(
                     "ALTER TABLE {qt} ADD CONSTRAINT {} FOREIGN KEY ({}) {} NOT VALID",
                     ident(&r.name),
-                    ident(&physical),
+                    ident(physical),
                     column_reference(&self.schema, &rt, &rc, r)
                 ),
                 vec![
@@ -104,88 +180,60 @@ impl Planner<'_> {
                     self.lock(SHARE_ROW_EXCLUSIVE, &rt),
                 ],
             ));
-            validate.push((r.name.clone(), vec![self.lock("ROW SHARE", &rt)]));
+            validate.push((r.name.clone(), vec![self.lock(ROW_SHARE, &rt)]));
         }
         if let Some(cm) = &c.comment {
             stmts.push(Statement::new(
                 format!(
                     "COMMENT ON COLUMN {qt}.{} IS {}",
-                    ident(&physical),
+                    ident(physical),
                     literal(cm)
                 ),
                 vec![self.lock(SHARE_UPDATE_EXCLUSIVE, &t.physical)],
             ));
         }
+        Ok((stmts, validate))
+    }
+
+    /// `unique: true` on a plain column: the index built concurrently, then attached.
+    fn plain_unique_key(
+        &mut self,
+        t: &VTable,
+        c: &Column,
+        physical: &str,
+    ) -> Result<(), EngineError> {
+        let qt = self.q(&t.physical);
+        let index = unique_name(&t.physical, &c.name);
+        self.ensure_index_name_free(&index)?;
+        self.push_create_index(
+            &index,
+            format!(
+                "CREATE UNIQUE INDEX CONCURRENTLY {} ON {qt} ({})",
+                ident(&index),
+                ident(physical)
+            ),
+            &t.physical,
+            format!("build unique index {index} without blocking writes"),
+        );
         self.start.push(self.tx(
             Phase::Start,
-            format!("add column {}.{}", o.table, c.name),
-            stmts,
-        ));
-        for (name, extra) in validate {
-            let mut locks = vec![self.lock(SHARE_UPDATE_EXCLUSIVE, &t.physical)];
-            locks.extend(extra);
-            self.start.push(self.tx(
-                Phase::Start,
-                format!("validate constraint {name} (reads and writes continue)"),
-                vec![Statement::new(
-                    format!("ALTER TABLE {qt} VALIDATE CONSTRAINT {}", ident(&name)),
-                    locks,
-                )],
-            ));
-        }
-        if c.unique {
-            let index = unique_name(&t.physical, &c.name);
-            self.ensure_index_name_free(&index)?;
-            self.push_create_index(
-                &index,
-                format!(
-                    "CREATE UNIQUE INDEX CONCURRENTLY {} ON {qt} ({})",
-                    ident(&index),
-                    ident(&physical)
-                ),
-                &t.physical,
-                format!("build unique index {index} without blocking writes"),
-            );
-            self.start.push(self.tx(
-                Phase::Start,
-                format!("attach unique constraint {index}"),
-                vec![Statement::new(
-                    format!(
-                        "ALTER TABLE {qt} ADD CONSTRAINT {} UNIQUE USING INDEX {}",
-                        ident(&index),
-                        ident(&index)
-                    ),
-                    vec![self.lock(ACCESS_EXCLUSIVE, &t.physical)],
-                )],
-            ));
-        }
-        self.abort.push(self.tx(
-            Phase::Abort,
-            format!("drop column {}.{}", o.table, c.name),
+            format!("attach unique constraint {index}"),
             vec![Statement::new(
                 format!(
-                    "ALTER TABLE IF EXISTS {qt} DROP COLUMN IF EXISTS {}",
-                    ident(&physical)
+                    "ALTER TABLE {qt} ADD CONSTRAINT {} UNIQUE USING INDEX {}",
+                    ident(&index),
+                    ident(&index)
                 ),
                 vec![self.lock(ACCESS_EXCLUSIVE, &t.physical)],
             )],
         ));
-        if taken {
-            self.rename_column_at_complete(&t.physical, &physical, &c.name);
-        }
-        self.table_mut(&o.table).columns.push(VColumn {
-            physical,
-            logical: c.name.clone(),
-            hidden: false,
-            type_name: c.type_.clone(),
-            not_null: !c.nullable,
-            has_default: c.default.is_some(),
-            replaces: None,
-        });
         Ok(())
     }
 
-    pub(in crate::planner) fn add_column_with_up(
+    /// A column filled by `up` for the existing rows and the old version's writes: dual
+    /// writes and a backfill; NOT NULL, check, foreign key and unique key are validated at
+    /// complete, when every row has its value.
+    pub(super) fn add_column_with_up(
         &mut self,
         o: &AddColumn,
         physical: String,
@@ -193,7 +241,6 @@ impl Planner<'_> {
     ) -> Result<(), EngineError> {
         let t = self.table(&o.table)?.clone();
         let c = &o.column;
-        let qt = self.q(&t.physical);
         let mut new_names = Self::names(&t);
         new_names.push((c.name.clone(), physical.clone()));
         let mut tx1 = Vec::new();
@@ -204,95 +251,10 @@ impl Planner<'_> {
             down: None,
         };
         let pair = self.push_pair(&t, sides, new_names, &mut tx1)?;
-        let mut work = Work::default();
-        let lt = format!("{}.{}", self.schema, t.physical);
-        let lock = |m: &str| vec![Lock::new(m, lt.clone())];
-        if !c.nullable {
-            work.not_null_check(&qt, &physical, lock(ACCESS_EXCLUSIVE));
-            tx1.append(&mut work.tx1);
-            if c.default.is_none() {
-                self.warnings.push(omitted_not_null(&o.table, &c.name));
-                self.count_omitted.push((o.table.clone(), c.name.clone()));
-            }
-        }
-        if let Some(ch) = &c.check {
-            let e = self.rewrite(&ch.constraint, &[(c.name.clone(), physical.clone())])?;
-            tx1.push(Statement::new(
-                format!(
-                    "ALTER TABLE {qt} ADD CONSTRAINT {} CHECK {e} NOT VALID",
-                    ident(&ch.name)
-                ),
-                lock(ACCESS_EXCLUSIVE),
-            ));
-            work.validate.push(ch.name.clone());
-        }
-        if let Some(r) = &c.references {
-            let (rt, rc) = self.resolve_reference(&r.table, &r.column)?;
-            tx1.push(Statement::new(
-                format!(
-                    "ALTER TABLE {qt} ADD CONSTRAINT {} FOREIGN KEY ({}) {} NOT VALID",
-                    ident(&r.name),
-                    ident(&physical),
-                    column_reference(&self.schema, &rt, &rc, r)
-                ),
-                vec![
-                    self.lock(SHARE_ROW_EXCLUSIVE, &t.physical),
-                    self.lock(SHARE_ROW_EXCLUSIVE, &rt),
-                ],
-            ));
-            work.validate.push(r.name.clone());
-        }
-        if c.unique {
-            let name = format!("{}_{}_key", t.physical, c.name);
-            work.indexes.push((
-                name.clone(),
-                format!(
-                    "CREATE UNIQUE INDEX CONCURRENTLY {} ON {qt} ({})",
-                    ident(&name),
-                    ident(&physical)
-                ),
-            ));
-            work.finish.push(Statement::new(
-                format!(
-                    "ALTER TABLE {qt} ADD CONSTRAINT {} UNIQUE USING INDEX {}",
-                    ident(&name),
-                    ident(&name)
-                ),
-                lock(ACCESS_EXCLUSIVE),
-            ));
-        }
-        if let Some(d) = &c.default {
-            work.finish.push(Statement::new(
-                format!(
-                    "ALTER TABLE {qt} ALTER COLUMN {} SET DEFAULT {d}",
-                    ident(&physical)
-                ),
-                lock(ACCESS_EXCLUSIVE),
-            ));
-        }
-        if let Some(cm) = &c.comment {
-            tx1.push(Statement::new(
-                format!(
-                    "COMMENT ON COLUMN {qt}.{} IS {}",
-                    ident(&physical),
-                    literal(cm)
-                ),
-                vec![],
-            ));
-        }
-        self.push_expand(
-            &t,
-            &format!("add column {}.{}", o.table, c.name),
-            tx1,
-            std::slice::from_ref(&pair),
-        );
-        self.push_work(
-            &t,
-            &format!("add column {}.{}", o.table, c.name),
-            work,
-            &[pair],
-            &[],
-        );
+        let work = self.filled_column_work(o, &t, &physical, &mut tx1)?;
+        let what = format!("add column {}.{}", o.table, c.name);
+        self.push_expand(&t, &what, tx1, std::slice::from_ref(&pair));
+        self.push_work(&t, &what, work, &[pair], &[]);
         if physical != c.name {
             self.rename_column_at_complete(&t.physical, &physical, &c.name);
         }
@@ -311,10 +273,91 @@ impl Planner<'_> {
         }
         Ok(())
     }
+
+    /// The constraints, default and comment of a column `up` fills: what goes into the
+    /// start transaction `tx1`, and the rest as [`Work`] for complete.
+    fn filled_column_work(
+        &mut self,
+        o: &AddColumn,
+        t: &VTable,
+        physical: &str,
+        tx1: &mut Vec<Statement>,
+    ) -> Result<Work, EngineError> {
+        let c = &o.column;
+        let qt = self.q(&t.physical);
+        let mut work = Work::default();
+        let lt = format!("{}.{}", self.schema, t.physical);
+        let lock = |m: &str| vec![Lock::new(m, lt.clone())];
+        if !c.nullable {
+            work.not_null_check(&qt, physical, lock(ACCESS_EXCLUSIVE));
+            tx1.append(&mut work.tx1);
+            if c.default.is_none() {
+                self.warnings.push(omitted_not_null(&o.table, &c.name));
+                self.count_omitted.push((o.table.clone(), c.name.clone()));
+            }
+        }
+        if let Some(ch) = &c.check {
+            let e = self.rewrite(&ch.constraint, &[(c.name.clone(), physical.to_string())])?;
+            tx1.push(Statement::new(
+                format!(
+                    "ALTER TABLE {qt} ADD CONSTRAINT {} CHECK {e} NOT VALID",
+                    ident(&ch.name)
+                ),
+                lock(ACCESS_EXCLUSIVE),
+            ));
+            work.validate.push(ch.name.clone());
+        }
+        if let Some(r) = &c.references {
+            let (rt, rc) = self.resolve_reference(&r.table, &r.column)?;
+            tx1.push(Statement::new(
+                format!(
+                    "ALTER TABLE {qt} ADD CONSTRAINT {} FOREIGN KEY ({}) {} NOT VALID",
+                    ident(&r.name),
+                    ident(physical),
+                    column_reference(&self.schema, &rt, &rc, r)
+                ),
+                vec![
+                    self.lock(SHARE_ROW_EXCLUSIVE, &t.physical),
+                    self.lock(SHARE_ROW_EXCLUSIVE, &rt),
+                ],
+            ));
+            work.validate.push(r.name.clone());
+        }
+        if c.unique {
+            let name = format!("{}_{}_key", t.physical, c.name);
+            let columns = format!("({})", ident(physical));
+            work.unique_key(
+                &qt,
+                (&name, &name, "UNIQUE"),
+                &columns,
+                lock(ACCESS_EXCLUSIVE),
+            );
+        }
+        if let Some(d) = &c.default {
+            work.finish.push(Statement::new(
+                format!(
+                    "ALTER TABLE {qt} ALTER COLUMN {} SET DEFAULT {d}",
+                    ident(physical)
+                ),
+                lock(ACCESS_EXCLUSIVE),
+            ));
+        }
+        if let Some(cm) = &c.comment {
+            tx1.push(Statement::new(
+                format!(
+                    "COMMENT ON COLUMN {qt}.{} IS {}",
+                    ident(physical),
+                    literal(cm)
+                ),
+                vec![],
+            ));
+        }
+        Ok(work)
+    }
 }
 
 /// PostgreSQL's own name for a single-column unique constraint, kept within 63 bytes.
-pub(in crate::planner) fn unique_name(table: &str, column: &str) -> String {
+fn unique_name(table: &str, column: &str) -> String {
     let mut n = format!("{table}_{column}_key");
     while n.len() > MAX_IDENT {
         n.remove(0);

@@ -12,10 +12,87 @@ use crate::planner::expand::{is_identity, omitted_not_null, temp_column, temp_na
 use crate::planner::{Planner, VColumn, VTable};
 use crate::sql::{ident, literal};
 
+/// The column being altered and its duplicate, as the sub-steps below need them.
+struct Altered<'a> {
+    o: &'a AlterColumn,
+    t: &'a VTable,
+    c: &'a VColumn,
+    /// The column's name in the new version.
+    logical: &'a str,
+    /// The duplicate's physical name.
+    new: &'a str,
+    /// The quoted table.
+    qt: String,
+    /// `schema.table`, as the locks name it.
+    lt: String,
+}
+
+impl Altered<'_> {
+    fn lock(&self, mode: &str) -> Vec<Lock> {
+        vec![Lock::new(mode, self.lt.clone())]
+    }
+}
+
 impl Planner<'_> {
-    pub(in crate::planner) fn alter_column(&mut self, o: &AlterColumn) -> Result<(), EngineError> {
+    pub(super) fn alter_column(&mut self, o: &AlterColumn) -> Result<(), EngineError> {
         let t = self.table(&o.table)?.clone();
         let c = self.column(&t, &o.column)?.clone();
+        let logical = self.check_alter(o, &t)?;
+        let becomes_not_null = o.nullable == Some(false) && !c.not_null;
+        // A foreign key over the column's own values (no `up`, or `up` the column itself)
+        // needs no duplicate: it is added NOT VALID and validated in place.
+        let in_place_fk = is_identity(o.up.as_deref(), &o.column);
+        let needs_dup = !t.created
+            && (o.type_.is_some()
+                || becomes_not_null
+                || o.check.is_some()
+                || o.unique.is_some()
+                || (o.references.is_some() && !in_place_fk));
+        if !needs_dup {
+            return self.alter_metadata(o, &t, &c, &logical);
+        }
+        let new = temp_column(&c.physical);
+        let a = Altered {
+            o,
+            t: &t,
+            c: &c,
+            logical: &logical,
+            new: &new,
+            qt: self.q(&t.physical),
+            lt: format!("{}.{}", self.schema, t.physical),
+        };
+        let mut work = Work {
+            drop_not_null: o.nullable == Some(true),
+            ..Work::default()
+        };
+        if becomes_not_null {
+            self.not_null_on_duplicate(&a, &mut work);
+        }
+        self.own_constraints_on_duplicate(&a, &mut work)?;
+        let default = self.default_on_duplicate(&a, &mut work);
+        self.comment_on_duplicate(&a, &mut work);
+        let dup = Dup {
+            logical: logical.clone(),
+            old: c.physical.clone(),
+            new: new.clone(),
+            new_type: o.type_.clone().unwrap_or(c.type_name.clone()),
+            up: o.up.clone().unwrap_or(o.column.clone()),
+            down: o.down.clone().unwrap_or(logical.clone()),
+        };
+        self.duplicate(
+            &o.table,
+            &format!("alter column {}.{}", o.table, o.column),
+            vec![dup],
+            None,
+            work,
+        )?;
+        self.view_defaults.push((o.table.clone(), logical, default));
+        Ok(())
+    }
+
+    /// Something to change, a valid type, a free new name: the column's name in the new
+    /// version.
+    fn check_alter(&self, o: &AlterColumn, t: &VTable) -> Result<String, EngineError> {
         let unchanged = o.name.is_none()
             && o.type_.is_none()
             && o.nullable.is_none()
@@ -37,107 +114,85 @@ impl Planner<'_> {
                 "choose another name",
             ));
         }
-        let becomes_not_null = o.nullable == Some(false) && !c.not_null;
-        // A foreign key over the column's own values (no `up`, or `up` the column itself)
-        // needs no duplicate: it is added NOT VALID and validated in place.
-        let in_place_fk = is_identity(o.up.as_deref(), &o.column);
-        let needs_dup = !t.created
-            && (o.type_.is_some()
-                || becomes_not_null
-                || o.check.is_some()
-                || o.unique.is_some()
-                || (o.references.is_some() && !in_place_fk));
-        let qt = self.q(&t.physical);
-        let lt = format!("{}.{}", self.schema, t.physical);
-        let lock = |m: &str| vec![Lock::new(m, lt.clone())];
-        if !needs_dup {
-            return self.alter_metadata(o, &t, &c, &logical);
-        }
-        let new = temp_column(&c.physical);
-        let new_type = o.type_.clone().unwrap_or(c.type_name.clone());
-        let mut work = Work {
-            drop_not_null: o.nullable == Some(true),
-            ..Work::default()
+        Ok(logical)
+    }
+
+    /// NOT NULL on the duplicate, validated at complete; a warning when new-version
+    /// inserts may leave the column out (only `up` fills it until complete).
+    fn not_null_on_duplicate(&mut self, a: &Altered<'_>, work: &mut Work) {
+        let o = a.o;
+        work.not_null_check(&a.qt, a.new, a.lock(ACCESS_EXCLUSIVE));
+        let has_default = match &o.default {
+            Some(d) => d.is_some(),
+            None => self
+                .catalog_table(a.t)
+                .and_then(|ct| ct.column(&a.c.physical))
+                .is_some_and(|ci| ci.default.is_some()),
         };
-        if becomes_not_null {
-            work.not_null_check(&qt, &new, lock(ACCESS_EXCLUSIVE));
-            let has_default = match &o.default {
-                Some(d) => d.is_some(),
-                None => self
-                    .catalog_table(&t)
-                    .and_then(|ct| ct.column(&c.physical))
-                    .is_some_and(|ci| ci.default.is_some()),
-            };
-            if !has_default {
-                self.warnings.push(omitted_not_null(&o.table, &logical));
-                self.count_omitted.push((o.table.clone(), logical.clone()));
-            }
+        if !has_default {
+            self.warnings.push(omitted_not_null(&o.table, a.logical));
+            self.count_omitted
+                .push((o.table.clone(), a.logical.to_string()));
         }
-        // The operation's own constraints, over the duplicate.
+    }
+
+    /// The operation's own check, unique key and foreign key, over the duplicate.
+    fn own_constraints_on_duplicate(
+        &self,
+        a: &Altered<'_>,
+        work: &mut Work,
+    ) -> Result<(), EngineError> {
+        let (o, qt, new) = (a.o, &a.qt, a.new);
         let on_new = [
-            (o.column.clone(), new.clone()),
-            (logical.clone(), new.clone()),
+            (o.column.clone(), new.to_string()),
+            (a.logical.to_string(), new.to_string()),
         ];
         if let Some(ch) = &o.check {
             self.expr("check", &ch.constraint)?;
             let e = self.rewrite(&ch.constraint, &on_new)?;
-            work.check(&qt, &ch.name, &e, lock(ACCESS_EXCLUSIVE));
+            work.check(qt, &ch.name, &e, a.lock(ACCESS_EXCLUSIVE));
         }
         if let Some(u) = &o.unique {
             let temp = temp_name(&u.name);
-            work.indexes.push((
-                temp.clone(),
-                format!(
-                    "CREATE UNIQUE INDEX CONCURRENTLY {} ON {qt} ({})",
-                    ident(&temp),
-                    ident(&new)
-                ),
-            ));
-            work.finish.push(Statement::new(
-                format!(
-                    "ALTER TABLE {qt} ADD CONSTRAINT {} UNIQUE USING INDEX {}",
-                    ident(&u.name),
-                    ident(&temp)
-                ),
-                lock(ACCESS_EXCLUSIVE),
-            ));
+            let columns = format!("({})", ident(new));
+            work.unique_key(
+                qt,
+                (&temp, &u.name, "UNIQUE"),
+                &columns,
+                a.lock(ACCESS_EXCLUSIVE),
+            );
         }
         if let Some(r) = &o.references {
             let (rt, rc) = self.resolve_reference(&r.table, &r.column)?;
+            let body = format!(
+                "FOREIGN KEY ({}) {}",
+                ident(new),
+                column_reference(&self.schema, &rt, &rc, r)
+            );
+            let locks = vec![
+                self.lock(SHARE_ROW_EXCLUSIVE, &a.t.physical),
+                self.lock(SHARE_ROW_EXCLUSIVE, &rt),
+            ];
             let temp = temp_name(&r.name);
-            work.tx1.push(Statement::new(
-                format!(
-                    "ALTER TABLE {qt} ADD CONSTRAINT {} FOREIGN KEY ({}) {} NOT VALID",
-                    ident(&temp),
-                    ident(&new),
-                    column_reference(&self.schema, &rt, &rc, r)
-                ),
-                vec![
-                    self.lock(SHARE_ROW_EXCLUSIVE, &t.physical),
-                    self.lock(SHARE_ROW_EXCLUSIVE, &rt),
-                ],
-            ));
-            work.validate.push(temp.clone());
-            work.finish.push(Statement::new(
-                format!(
-                    "ALTER TABLE {qt} RENAME CONSTRAINT {} TO {}",
-                    ident(&temp),
-                    ident(&r.name)
-                ),
-                lock(ACCESS_EXCLUSIVE),
-            ));
+            work.foreign_key(qt, (&temp, &r.name), &body, locks, a.lock(ACCESS_EXCLUSIVE));
         }
-        // Default and comment end up on the duplicate. A default kept across a type change
-        // is tried on the duplicate inside the start transaction (set and dropped again:
-        // the duplicate must stay without one while the old version writes), so a default
-        // the new type cannot take fails at start, not at complete (`default: null` drops
-        // it instead). Without it, inserts that leave the column out would work during
-        // the expand and fail after complete.
+        Ok(())
+    }
+
+    /// The default ends up on the duplicate: the new one, or the old one cast to the new
+    /// type. A default kept across a type change is tried on the duplicate inside the
+    /// start transaction (set and dropped again: the duplicate must stay without one while
+    /// the old version writes), so a default the new type cannot take fails at start, not
+    /// at complete (`default: null` drops it instead). Without it, inserts that leave the
+    /// column out would work during the expand and fail after complete. Returns the
+    /// default the new version's view shows.
+    fn default_on_duplicate(&self, a: &Altered<'_>, work: &mut Work) -> Option<String> {
+        let (o, qt, new) = (a.o, &a.qt, a.new);
         let default = match (&o.default, &o.type_) {
             (Some(d), _) => d.clone(),
             (None, ty) => self
-                .catalog_table(&t)
-                .and_then(|ct| ct.column(&c.physical))
+                .catalog_table(a.t)
+                .and_then(|ct| ct.column(&a.c.physical))
                 .and_then(|ci| ci.default.clone())
                 .map(|d| match ty {
                     Some(ty) => format!("CAST(({d}) AS {ty})"),
@@ -148,57 +203,50 @@ impl Planner<'_> {
             for sql in [
                 format!(
                     "ALTER TABLE {qt} ALTER COLUMN {} SET DEFAULT {d}",
-                    ident(&new)
+                    ident(new)
                 ),
-                format!("ALTER TABLE {qt} ALTER COLUMN {} DROP DEFAULT", ident(&new)),
+                format!("ALTER TABLE {qt} ALTER COLUMN {} DROP DEFAULT", ident(new)),
             ] {
-                work.tx1.push(Statement::new(sql, lock(ACCESS_EXCLUSIVE)));
+                work.tx1.push(Statement::new(sql, a.lock(ACCESS_EXCLUSIVE)));
             }
         }
         if let Some(d) = &default {
             work.finish.push(Statement::new(
                 format!(
                     "ALTER TABLE {qt} ALTER COLUMN {} SET DEFAULT {d}",
-                    ident(&new)
+                    ident(new)
                 ),
-                lock(ACCESS_EXCLUSIVE),
+                a.lock(ACCESS_EXCLUSIVE),
             ));
         }
-        let comment = match &o.comment {
+        default
+    }
+
+    /// The comment (the new one, or the original's) goes onto the duplicate at start.
+    fn comment_on_duplicate(&self, a: &Altered<'_>, work: &mut Work) {
+        let comment = match &a.o.comment {
             Some(cm) => cm.clone(),
             None => self
-                .catalog_table(&t)
-                .and_then(|ct| ct.column(&c.physical))
+                .catalog_table(a.t)
+                .and_then(|ct| ct.column(&a.c.physical))
                 .and_then(|ci| ci.comment.clone()),
         };
         if let Some(cm) = comment {
             work.tx1.push(Statement::new(
-                format!("COMMENT ON COLUMN {qt}.{} IS {}", ident(&new), literal(&cm)),
+                format!(
+                    "COMMENT ON COLUMN {}.{} IS {}",
+                    a.qt,
+                    ident(a.new),
+                    literal(&cm)
+                ),
                 vec![],
             ));
         }
-        let dup = Dup {
-            logical: logical.clone(),
-            old: c.physical.clone(),
-            new: new.clone(),
-            new_type,
-            up: o.up.clone().unwrap_or(o.column.clone()),
-            down: o.down.clone().unwrap_or(logical.clone()),
-        };
-        self.duplicate(
-            &o.table,
-            &format!("alter column {}.{}", o.table, o.column),
-            vec![dup],
-            None,
-            work,
-        )?;
-        self.view_defaults.push((o.table.clone(), logical, default));
-        Ok(())
     }
 
     /// alter_column without a duplicate: comment, default, rename, dropping NOT NULL, or
     /// any change to a table created in the same migration.
-    pub(in crate::planner) fn alter_metadata(
+    fn alter_metadata(
         &mut self,
         o: &AlterColumn,
         t: &VTable,
@@ -224,63 +272,8 @@ impl Planner<'_> {
                 lock(ACCESS_EXCLUSIVE),
             ));
         }
-        // On a table created by this migration nothing runs against it yet: change it directly.
         if t.created {
-            if let Some(ty) = &o.type_ {
-                start.push(Statement::new(
-                    format!("ALTER TABLE {qt} ALTER COLUMN {col} TYPE {ty}"),
-                    lock(ACCESS_EXCLUSIVE),
-                ));
-            }
-            if o.nullable == Some(false) {
-                start.push(Statement::new(
-                    format!("ALTER TABLE {qt} ALTER COLUMN {col} SET NOT NULL"),
-                    lock(ACCESS_EXCLUSIVE),
-                ));
-            }
-            if let Some(ch) = &o.check {
-                start.push(Statement::new(
-                    format!(
-                        "ALTER TABLE {qt} ADD CONSTRAINT {} CHECK ({})",
-                        ident(&ch.name),
-                        ch.constraint
-                    ),
-                    lock(ACCESS_EXCLUSIVE),
-                ));
-            }
-            if let Some(u) = &o.unique {
-                start.push(Statement::new(
-                    format!(
-                        "ALTER TABLE {qt} ADD CONSTRAINT {} UNIQUE ({col})",
-                        ident(&u.name)
-                    ),
-                    lock(ACCESS_EXCLUSIVE),
-                ));
-            }
-            if let Some(r) = &o.references {
-                let (rt, rc) = self.resolve_reference(&r.table, &r.column)?;
-                start.push(Statement::new(
-                    format!(
-                        "ALTER TABLE {qt} ADD CONSTRAINT {} FOREIGN KEY ({col}) {}",
-                        ident(&r.name),
-                        column_reference(&self.schema, &rt, &rc, r)
-                    ),
-                    vec![
-                        self.lock(SHARE_ROW_EXCLUSIVE, &t.physical),
-                        self.lock(SHARE_ROW_EXCLUSIVE, &rt),
-                    ],
-                ));
-            }
-            if let Some(d) = &o.default {
-                let v = d
-                    .as_deref()
-                    .map(|d| format!("SET DEFAULT {d}"))
-                    .unwrap_or("DROP DEFAULT".into());
-                start.push(Statement::new(
-                    format!("ALTER TABLE {qt} ALTER COLUMN {col} {v}"),
-                    lock(ACCESS_EXCLUSIVE),
-                ));
-            }
+            self.alter_new_table_column(o, t, &col, &mut start)?;
         } else if let Some(d) = &o.default {
             if let Some(v) = d {
                 self.expr("default", v)?;
@@ -324,6 +317,75 @@ impl Planner<'_> {
             {
                 x.logical = logical.to_string();
             }
+        }
+        Ok(())
+    }
+
+    /// On a table created by this migration nothing runs against it yet: every change is
+    /// made directly, in the start transaction.
+    fn alter_new_table_column(
+        &self,
+        o: &AlterColumn,
+        t: &VTable,
+        col: &str,
+        start: &mut Vec<Statement>,
+    ) -> Result<(), EngineError> {
+        let qt = self.q(&t.physical);
+        let lock = || vec![self.lock(ACCESS_EXCLUSIVE, &t.physical)];
+        if let Some(ty) = &o.type_ {
+            start.push(Statement::new(
+                format!("ALTER TABLE {qt} ALTER COLUMN {col} TYPE {ty}"),
+                lock(),
+            ));
+        }
+        if o.nullable == Some(false) {
+            start.push(Statement::new(
+                format!("ALTER TABLE {qt} ALTER COLUMN {col} SET NOT NULL"),
+                lock(),
+            ));
+        }
+        if let Some(ch) = &o.check {
+            start.push(Statement::new(
+                format!(
+                    "ALTER TABLE {qt} ADD CONSTRAINT {} CHECK ({})",
+                    ident(&ch.name),
+                    ch.constraint
+                ),
+                lock(),
+            ));
+        }
+        if let Some(u) = &o.unique {
+            start.push(Statement::new(
+                format!(
+                    "ALTER TABLE {qt} ADD CONSTRAINT {} UNIQUE ({col})",
+                    ident(&u.name)
+                ),
+                lock(),
+            ));
+        }
+        if let Some(r) = &o.references {
+            let (rt, rc) = self.resolve_reference(&r.table, &r.column)?;
+            start.push(Statement::new(
+                format!(
+                    "ALTER TABLE {qt} ADD CONSTRAINT {} FOREIGN KEY ({col}) {}",
+                    ident(&r.name),
+                    column_reference(&self.schema, &rt, &rc, r)
+                ),
+                vec![
+                    self.lock(SHARE_ROW_EXCLUSIVE, &t.physical),
+                    self.lock(SHARE_ROW_EXCLUSIVE, &rt),
+                ],
+            ));
+        }
+        if let Some(d) = &o.default {
+            let v = d
+                .as_deref()
+                .map(|d| format!("SET DEFAULT {d}"))
+                .unwrap_or("DROP DEFAULT".into());
+            start.push(Statement::new(
+                format!("ALTER TABLE {qt} ALTER COLUMN {col} {v}"),
+                lock(),
+            ));
         }
         Ok(())
     }

@@ -7,7 +7,7 @@ use crate::planner::Planner;
 use crate::sql::ident;
 
 impl Planner<'_> {
-    pub(in crate::planner) fn create_index(&mut self, o: &CreateIndex) -> Result<(), EngineError> {
+    pub(super) fn create_index(&mut self, o: &CreateIndex) -> Result<(), EngineError> {
         let t = self.table(&o.table)?.clone();
         self.ensure_index_name_free(&o.name)?;
         let mut cols = Vec::new();

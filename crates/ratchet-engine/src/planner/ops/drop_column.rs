@@ -10,7 +10,7 @@ use crate::planner::Planner;
 use crate::sql::ident;
 
 impl Planner<'_> {
-    pub(in crate::planner) fn drop_column(&mut self, o: &DropColumn) -> Result<(), EngineError> {
+    pub(super) fn drop_column(&mut self, o: &DropColumn) -> Result<(), EngineError> {
         let t = self.table(&o.table)?.clone();
         let c = self.column(&t, &o.column)?.clone();
         if let Some(down) = &o.down {
@@ -58,7 +58,7 @@ impl Planner<'_> {
         Ok(())
     }
 
-    pub(in crate::planner) fn drop_column_with_down(
+    pub(super) fn drop_column_with_down(
         &mut self,
         o: &DropColumn,
         down: &str,

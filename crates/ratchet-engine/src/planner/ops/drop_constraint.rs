@@ -9,10 +9,7 @@ use crate::planner::expand::{temp_column, Dup, Work};
 use crate::planner::{did_you_mean, Planner};
 
 impl Planner<'_> {
-    pub(in crate::planner) fn drop_constraint(
-        &mut self,
-        o: &DropConstraint,
-    ) -> Result<(), EngineError> {
+    pub(super) fn drop_constraint(&mut self, o: &DropConstraint) -> Result<(), EngineError> {
         let (cols, _) = self.constraint_columns(&o.table, &o.name)?;
         if cols.len() != 1 {
             return Err(self.invalid(
@@ -31,7 +28,7 @@ impl Planner<'_> {
         self.drop_constraint_cols(&o.table, &o.name, &cols, &up, &down)
     }
 
-    pub(in crate::planner) fn drop_multicolumn_constraint(
+    pub(super) fn drop_multicolumn_constraint(
         &mut self,
         o: &DropMulticolumnConstraint,
     ) -> Result<(), EngineError> {
@@ -40,7 +37,7 @@ impl Planner<'_> {
     }
 
     /// The logical columns of constraint `name` of `table`.
-    pub(in crate::planner) fn constraint_columns(
+    pub(super) fn constraint_columns(
         &self,
         table: &str,
         name: &str,
@@ -77,7 +74,7 @@ impl Planner<'_> {
         Ok((cols, k.kind.clone()))
     }
 
-    pub(in crate::planner) fn drop_constraint_cols(
+    pub(super) fn drop_constraint_cols(
         &mut self,
         table: &str,
         name: &str,

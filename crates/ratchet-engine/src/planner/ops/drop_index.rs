@@ -7,7 +7,7 @@ use crate::plan::{Action, Phase, Statement, SHARE_UPDATE_EXCLUSIVE};
 use crate::planner::Planner;
 
 impl Planner<'_> {
-    pub(in crate::planner) fn drop_index(&mut self, o: &DropIndex) -> Result<(), EngineError> {
+    pub(super) fn drop_index(&mut self, o: &DropIndex) -> Result<(), EngineError> {
         let Some(idx) = self.catalog().indexes.get(&o.name) else {
             return Err(self.invalid(
                 format!(

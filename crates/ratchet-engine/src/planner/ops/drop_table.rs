@@ -7,7 +7,7 @@ use crate::plan::{Phase, Statement, ACCESS_EXCLUSIVE};
 use crate::planner::Planner;
 
 impl Planner<'_> {
-    pub(in crate::planner) fn drop_table(&mut self, o: &DropTable) -> Result<(), EngineError> {
+    pub(super) fn drop_table(&mut self, o: &DropTable) -> Result<(), EngineError> {
         let physical = self.table(&o.name)?.physical.clone();
         self.table_mut(&o.name).hidden = true;
         self.complete.push(self.tx(

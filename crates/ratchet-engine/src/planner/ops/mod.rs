@@ -17,3 +17,31 @@ mod rename_constraint;
 mod rename_table;
 mod set_replica_identity;
 mod sql;
+
+use ratchet_spec::Operation;
+
+use crate::error::EngineError;
+use crate::planner::Planner;
+
+impl Planner<'_> {
+    /// Plan one operation of the file.
+    pub(super) fn operation(&mut self, op: &Operation) -> Result<(), EngineError> {
+        match op {
+            Operation::CreateTable(o) => self.create_table(o),
+            Operation::DropTable(o) => self.drop_table(o),
+            Operation::RenameTable(o) => self.rename_table(o),
+            Operation::AddColumn(o) => self.add_column(o),
+            Operation::DropColumn(o) => self.drop_column(o),
+            Operation::RenameColumn(o) => self.rename_column(o),
+            Operation::RenameConstraint(o) => self.rename_constraint(o),
+            Operation::CreateIndex(o) => self.create_index(o),
+            Operation::DropIndex(o) => self.drop_index(o),
+            Operation::SetReplicaIdentity(o) => self.set_replica_identity(o),
+            Operation::Sql(o) => self.sql(o),
+            Operation::AlterColumn(o) => self.alter_column(o),
+            Operation::CreateConstraint(o) => self.create_constraint(o),
+            Operation::DropConstraint(o) => self.drop_constraint(o),
+            Operation::DropMulticolumnConstraint(o) => self.drop_multicolumn_constraint(o),
+        }
+    }
+}

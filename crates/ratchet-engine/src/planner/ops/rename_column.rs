@@ -6,10 +6,7 @@ use crate::error::EngineError;
 use crate::planner::{check_ident_len, Planner};
 
 impl Planner<'_> {
-    pub(in crate::planner) fn rename_column(
-        &mut self,
-        o: &RenameColumn,
-    ) -> Result<(), EngineError> {
+    pub(super) fn rename_column(&mut self, o: &RenameColumn) -> Result<(), EngineError> {
         let t = self.table(&o.table)?.clone();
         let c = self.column(&t, &o.from)?.clone();
         if o.from == o.to {

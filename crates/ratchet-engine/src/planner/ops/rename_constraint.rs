@@ -8,10 +8,7 @@ use crate::planner::{check_ident_len, did_you_mean, Planner};
 use crate::sql::ident;
 
 impl Planner<'_> {
-    pub(in crate::planner) fn rename_constraint(
-        &mut self,
-        o: &RenameConstraint,
-    ) -> Result<(), EngineError> {
+    pub(super) fn rename_constraint(&mut self, o: &RenameConstraint) -> Result<(), EngineError> {
         let t = self.table(&o.table)?.clone();
         let exists = self
             .catalog_table(&t)

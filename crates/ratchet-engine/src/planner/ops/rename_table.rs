@@ -9,7 +9,7 @@ use crate::planner::Planner;
 use crate::sql::ident;
 
 impl Planner<'_> {
-    pub(in crate::planner) fn rename_table(&mut self, o: &RenameTable) -> Result<(), EngineError> {
+    pub(super) fn rename_table(&mut self, o: &RenameTable) -> Result<(), EngineError> {
         let physical = self.table(&o.from)?.physical.clone();
         if o.from == o.to {
             return Err(self.invalid("`from` and `to` are the same name", "nothing to rename"));

@@ -8,7 +8,7 @@ use crate::planner::Planner;
 use crate::sql::ident;
 
 impl Planner<'_> {
-    pub(in crate::planner) fn set_replica_identity(
+    pub(super) fn set_replica_identity(
         &mut self,
         o: &SetReplicaIdentity,
     ) -> Result<(), EngineError> {

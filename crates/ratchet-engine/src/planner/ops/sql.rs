@@ -8,7 +8,7 @@ use crate::plan::{Action, Phase, Statement};
 use crate::planner::Planner;
 
 impl Planner<'_> {
-    pub(in crate::planner) fn sql(&mut self, o: &Sql) -> Result<(), EngineError> {
+    pub(super) fn sql(&mut self, o: &Sql) -> Result<(), EngineError> {
         let phase = if o.on_complete {
             Phase::Complete
         } else {
