@@ -132,24 +132,30 @@ pub(crate) async fn worker(client: &mut Client, sh: &Shared<'_>) -> Result<(), E
                 duration: took,
             };
             batch = next_batch_size(batch, took, &sh.cfg);
-            loop {
-                match sh.throttle.after_batch(&stats) {
-                    Decision::Continue => break,
-                    Decision::Pause(d) => tokio::time::sleep(d).await,
-                    Decision::Stop(why) => {
-                        return sh.halt(EngineError::refused(
-                            Refusal::Stopped,
-                            format!(
-                                "backfill of {} stopped: {why}; resume with `ratchet backfill`",
-                                sh.spec.table
-                            ),
-                        ))
-                    }
-                }
-            }
+            throttle(sh, &stats).await?;
         }
     }
     Ok(())
+}
+
+/// Between batches: wait while the throttle says pause; stop all workers when it says
+/// stop (nothing is lost: `ratchet backfill` resumes from the cursors).
+async fn throttle(sh: &Shared<'_>, stats: &BatchStats) -> Result<(), EngineError> {
+    loop {
+        match sh.throttle.after_batch(stats) {
+            Decision::Continue => return Ok(()),
+            Decision::Pause(d) => tokio::time::sleep(d).await,
+            Decision::Stop(why) => {
+                return sh.halt(EngineError::refused(
+                    Refusal::Stopped,
+                    format!(
+                        "backfill of {} stopped: {why}; resume with `ratchet backfill`",
+                        sh.spec.table
+                    ),
+                ))
+            }
+        }
+    }
 }
 
 /// One batch of `slice` and its cursor, in one transaction. Returns (rows updated,

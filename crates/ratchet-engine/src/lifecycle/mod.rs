@@ -118,55 +118,7 @@ impl Engine {
     pub async fn start(&mut self, m: &Migration) -> Result<StartOutcome, EngineError> {
         let history = self.state.history(&self.client).await?;
         if let Some(active) = history.iter().find(|h| h.is_active()) {
-            if active.name != m.name {
-                return Err(EngineError::refused(
-                    Refusal::AnotherMigrationActive,
-                    format!(
-                    "migration `{}` is still active (phase: {}); run `ratchet complete` or `ratchet abort` first",
-                    active.name, active.phase
-                )));
-            }
-            if !checksum_matches(active, m) {
-                let done = self.state.done_steps(&self.client, active.id).await?;
-                if active.phase != MigrationPhase::Started || !done.is_empty() {
-                    return Err(changed_file(active, m, true));
-                }
-                // Nothing of the old file ran (issue 9: a typo at step 0): undo its
-                // traces (the abort steps are idempotent) and start the fixed file.
-                self.report(Event::Info(format!(
-                    "no step of {} ran with the previous file; starting the changed one",
-                    m.name
-                )));
-                self.abort().await?;
-                return Box::pin(self.start(m)).await;
-            }
-            if active.phase != MigrationPhase::Started {
-                return Err(EngineError::refused(
-                    Refusal::WrongPhase,
-                    format!(
-                        "migration `{}` is {}; finish that with `ratchet {}`",
-                        active.name,
-                        active.phase,
-                        if active.phase == MigrationPhase::Completing {
-                            "complete"
-                        } else {
-                            "abort"
-                        }
-                    ),
-                ));
-            }
-            let active = active.clone();
-            self.report(Event::Info(format!("resuming the start of {}", m.name)));
-            self.run_phase(&active, Phase::Start).await?;
-            let backfill_left = self.start_unfinished(&active).await? > 0;
-            return Ok(StartOutcome {
-                migration: m.name.clone(),
-                version_schema: active.version_schema.clone(),
-                already_completed: false,
-                resumed: true,
-                dropped_version_schema: None,
-                backfill_left,
-            });
+            return self.resume_start(active, m).await;
         }
         if let Some(done) = history.iter().find(|h| h.name == m.name) {
             check_checksum(done, m)?;
@@ -179,6 +131,69 @@ impl Engine {
                 backfill_left: false,
             });
         }
+        self.start_new(m).await
+    }
+
+    /// `start` while migration `active` is active: resume it when it is `m` and the file is
+    /// unchanged; refuse otherwise (or restart a changed file none of whose steps ran).
+    async fn resume_start(
+        &mut self,
+        active: &MigrationRow,
+        m: &Migration,
+    ) -> Result<StartOutcome, EngineError> {
+        if active.name != m.name {
+            return Err(EngineError::refused(
+                Refusal::AnotherMigrationActive,
+                format!(
+                "migration `{}` is still active (phase: {}); run `ratchet complete` or `ratchet abort` first",
+                active.name, active.phase
+            )));
+        }
+        if !checksum_matches(active, m) {
+            let done = self.state.done_steps(&self.client, active.id).await?;
+            if active.phase != MigrationPhase::Started || !done.is_empty() {
+                return Err(changed_file(active, m, true));
+            }
+            // Nothing of the old file ran (issue 9: a typo at step 0): undo its
+            // traces (the abort steps are idempotent) and start the fixed file.
+            self.report(Event::Info(format!(
+                "no step of {} ran with the previous file; starting the changed one",
+                m.name
+            )));
+            self.abort().await?;
+            return Box::pin(self.start(m)).await;
+        }
+        if active.phase != MigrationPhase::Started {
+            return Err(EngineError::refused(
+                Refusal::WrongPhase,
+                format!(
+                    "migration `{}` is {}; finish that with `ratchet {}`",
+                    active.name,
+                    active.phase,
+                    if active.phase == MigrationPhase::Completing {
+                        "complete"
+                    } else {
+                        "abort"
+                    }
+                ),
+            ));
+        }
+        let active = active.clone();
+        self.report(Event::Info(format!("resuming the start of {}", m.name)));
+        self.run_phase(&active, Phase::Start).await?;
+        let backfill_left = self.start_unfinished(&active).await? > 0;
+        Ok(StartOutcome {
+            migration: m.name.clone(),
+            version_schema: active.version_schema.clone(),
+            already_completed: false,
+            resumed: true,
+            dropped_version_schema: None,
+            backfill_left,
+        })
+    }
+
+    /// `start` of a migration that never ran: plan, record, run the start steps.
+    async fn start_new(&mut self, m: &Migration) -> Result<StartOutcome, EngineError> {
         let plan = self.plan(m).await?;
         for w in &plan.warnings {
             self.report(Event::Info(format!("warning: {w}")));

@@ -293,11 +293,67 @@ impl<'a> Planner<'a> {
     fn finish(self, previous: Option<String>) -> Plan {
         let mapping = self.mapping();
         let completed = completed_mapping(&self.tables);
-        let mut new_catalog_view = self.catalog().clone();
-        // The preview shows the views as they will be: over the tables and columns this
-        // plan creates too.
+        let new_catalog_view = self.catalog_after();
+        let desired = views::desired_views(&new_catalog_view, &mapping, &self.version_schema);
+        let preview = views::preview(&self.version_schema, &desired);
+        let vs = self.version_schema.clone();
+        let mut steps = self.start;
+        steps.push(Step {
+            phase: Phase::Start,
+            operation: None,
+            description: format!("create the views of version schema {vs}"),
+            action: Action::SyncViews {
+                version_schema: vs.clone(),
+                mapping,
+                preview,
+            },
+        });
+        if let Some(prev) = previous.as_ref().filter(|p| **p != vs) {
+            steps.push(drop_schema_step(
+                Phase::Complete,
+                format!("drop the previous version schema {prev}"),
+                prev,
+            ));
+        }
+        steps.extend(self.complete);
+        steps.extend(self.column_renames);
+        steps.extend(self.table_renames);
+        steps.push(Step {
+            phase: Phase::Complete,
+            operation: None,
+            description: format!("refresh the views of version schema {vs}"),
+            action: Action::SyncViews {
+                version_schema: vs.clone(),
+                mapping: completed,
+                preview: vec![Statement::new(
+                    format!("-- views of {vs} are recreated where a column changed"),
+                    vec![],
+                )],
+            },
+        });
+        steps.push(drop_schema_step(
+            Phase::Abort,
+            format!("drop version schema {vs}"),
+            &vs,
+        ));
+        steps.extend(self.abort.into_iter().rev());
+        Plan {
+            migration: self.input.migration.name.clone(),
+            schema: self.schema,
+            version_schema: vs,
+            previous_version_schema: previous,
+            steps,
+            warnings: self.warnings,
+        }
+    }
+
+    /// The mapping of every table the migration changed, for the version's views.
+    /// The catalog as the plan leaves it: with the tables and columns it creates, so that
+    /// the preview shows the views as they will be.
+    fn catalog_after(&self) -> Catalog {
+        let mut after = self.catalog().clone();
         for t in &self.tables {
-            let entry = new_catalog_view
+            let entry = after
                 .tables
                 .entry(t.physical.clone())
                 .or_insert_with(|| Table {
@@ -326,74 +382,9 @@ impl<'a> Planner<'a> {
                 });
             }
         }
-        let desired = views::desired_views(&new_catalog_view, &mapping, &self.version_schema);
-        let preview = views::preview(&self.version_schema, &desired);
-        let vs = self.version_schema.clone();
-        let mut steps = self.start;
-        steps.push(Step {
-            phase: Phase::Start,
-            operation: None,
-            description: format!("create the views of version schema {vs}"),
-            action: Action::SyncViews {
-                version_schema: vs.clone(),
-                mapping,
-                preview,
-            },
-        });
-        if let Some(prev) = previous.as_ref().filter(|p| **p != vs) {
-            steps.push(Step {
-                phase: Phase::Complete,
-                operation: None,
-                description: format!("drop the previous version schema {prev}"),
-                action: Action::Transaction {
-                    statements: vec![Statement::new(
-                        format!("DROP SCHEMA IF EXISTS {} CASCADE", ident(prev)),
-                        vec![Lock::new(ACCESS_EXCLUSIVE, format!("every view in {prev}"))],
-                    )],
-                    backfill_bounds: Vec::new(),
-                },
-            });
-        }
-        steps.extend(self.complete);
-        steps.extend(self.column_renames);
-        steps.extend(self.table_renames);
-        steps.push(Step {
-            phase: Phase::Complete,
-            operation: None,
-            description: format!("refresh the views of version schema {vs}"),
-            action: Action::SyncViews {
-                version_schema: vs.clone(),
-                mapping: completed,
-                preview: vec![Statement::new(
-                    format!("-- views of {vs} are recreated where a column changed"),
-                    vec![],
-                )],
-            },
-        });
-        steps.push(Step {
-            phase: Phase::Abort,
-            operation: None,
-            description: format!("drop version schema {vs}"),
-            action: Action::Transaction {
-                statements: vec![Statement::new(
-                    format!("DROP SCHEMA IF EXISTS {} CASCADE", ident(&vs)),
-                    vec![Lock::new(ACCESS_EXCLUSIVE, format!("every view in {vs}"))],
-                )],
-                backfill_bounds: Vec::new(),
-            },
-        });
-        steps.extend(self.abort.into_iter().rev());
-        Plan {
-            migration: self.input.migration.name.clone(),
-            schema: self.schema,
-            version_schema: vs,
-            previous_version_schema: previous,
-            steps,
-            warnings: self.warnings,
-        }
+        after
     }
 
-    /// The mapping of every table the migration changed, for the version's views.
     fn mapping(&self) -> Mapping {
         let tables = self
             .tables
@@ -432,6 +423,25 @@ impl<'a> Planner<'a> {
 
 /// The visible columns of `t` in the order the version shows them: a duplicate takes the
 /// place of the column it replaces, new columns come last.
+/// `DROP SCHEMA … CASCADE` of a version schema, as a step of `phase`.
+fn drop_schema_step(phase: Phase, description: String, schema: &str) -> Step {
+    Step {
+        phase,
+        operation: None,
+        description,
+        action: Action::Transaction {
+            statements: vec![Statement::new(
+                format!("DROP SCHEMA IF EXISTS {} CASCADE", ident(schema)),
+                vec![Lock::new(
+                    ACCESS_EXCLUSIVE,
+                    format!("every view in {schema}"),
+                )],
+            )],
+            backfill_bounds: Vec::new(),
+        },
+    }
+}
+
 fn view_order(t: &VTable) -> Vec<&VColumn> {
     let mut out = Vec::new();
     for c in &t.columns {
