@@ -16,18 +16,17 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use tokio_postgres::Client;
 
+use crate::backfill::Throttle;
 use crate::error::EngineError;
 use crate::plan::{Action, BackfillSpec, Phase, Plan, Statement, Step};
 use crate::retry::RetryPolicy;
 use crate::state::{MigrationRow, State};
 use crate::views;
 
-pub use crate::config::Config;
-pub use crate::report::{Event, Reporter, Silent};
+use crate::config::Config;
+use crate::report::{Event, Reporter};
 pub(crate) use crate::session::fault_point;
-use crate::session::{
-    describe_sessions, open, set_timeout, setup_session, with_lock_timeout, Scope,
-};
+use crate::session::{describe_sessions, open, set_timeout, with_lock_timeout, Scope};
 
 /// A concurrent index build waits for every transaction that might still see the table,
 /// and its lock blocks neither reads nor writes: it gets this many lock timeouts.
@@ -43,7 +42,7 @@ fn sql_error(sql: &str, e: tokio_postgres::Error) -> EngineError {
 /// Who blocks ratchet's own session while a step waits for a lock, sampled from a
 /// second session (after the lock timeout the statement is cancelled and nothing waits
 /// any more, so asking afterwards would find no one).
-struct BlockerWatch {
+pub(crate) struct BlockerWatch {
     client: Client,
     /// ratchet's own backend pid.
     pid: i32,
@@ -60,7 +59,7 @@ async fn blockers_of(w: &BlockerWatch) -> Vec<String> {
     .await
 }
 
-/// A running [`Engine::sample_blockers`].
+/// A running [`Executor::sample_blockers`].
 struct Sampler {
     task: tokio::task::JoinHandle<()>,
     seen: Arc<std::sync::Mutex<Vec<String>>>,
@@ -74,157 +73,37 @@ impl Sampler {
     }
 }
 
-/// A connection to one database, holding the migration lock.
-pub struct Engine {
-    pub(crate) client: Client,
-    /// Where `client` connected: backfill workers open their own sessions there.
-    pub(crate) url: String,
-    pub config: Config,
-    pub(crate) state: State,
-    pub(crate) reporter: Arc<dyn Reporter>,
-    pub(crate) throttle: Arc<dyn crate::backfill::Throttle>,
+/// The step runner of one engine session, borrowed from [`Engine`] for one phase.
+pub(crate) struct Executor<'a> {
+    pub(crate) client: &'a mut Client,
+    /// Where `client` connected: backfill workers and the lock watch open their own
+    /// sessions there.
+    pub(crate) url: &'a str,
+    pub(crate) config: &'a Config,
+    pub(crate) state: &'a State,
+    pub(crate) reporter: &'a Arc<dyn Reporter>,
+    pub(crate) throttle: &'a Arc<dyn Throttle>,
     /// Opened at the first step; samples who blocks the step's lock waits.
-    watch: Option<Arc<BlockerWatch>>,
+    pub(crate) watch: &'a mut Option<Arc<BlockerWatch>>,
     /// `server_version_num` of the server (routes that depend on the version).
     pub(crate) server_version_num: i32,
 }
 
-impl Engine {
-    /// Connect, take the migration lock and make sure the state schema exists.
-    pub async fn connect(
-        url: &str,
-        config: Config,
-        reporter: Arc<dyn Reporter>,
-    ) -> Result<Engine, EngineError> {
-        let mut engine = Engine::open(url, config, reporter).await?;
-        engine.server_version_num = engine
-            .client
-            .query_one("SELECT current_setting('server_version_num')::int", &[])
-            .await
-            .map_err(|e| EngineError::db("reading the server version", e))?
-            .get(0);
-        engine.take_lock().await?;
-        engine.state.ensure(&engine.client).await?;
-        Ok(engine)
+impl Executor<'_> {
+    fn report(&self, e: Event) {
+        self.reporter.report(&e);
     }
 
-    /// A connection with its session set up, holding no lock yet.
-    async fn open(
-        url: &str,
-        config: Config,
-        reporter: Arc<dyn Reporter>,
-    ) -> Result<Engine, EngineError> {
-        let client = open(url).await?;
-        let state = State {
-            state_schema: config.state_schema.clone(),
-            schema: config.schema.clone(),
-        };
-        let engine = Engine {
-            client,
-            url: url.to_string(),
-            config,
-            state,
-            reporter,
-            throttle: Arc::new(crate::backfill::NoThrottle),
-            watch: None,
-            server_version_num: 0,
-        };
-        engine.setup_session().await?;
-        Ok(engine)
-    }
-
-    /// The advisory-lock key of the migration lock: one runner per state schema.
-    fn lock_key(&self) -> String {
-        format!("ratchet:{}", self.config.state_schema)
-    }
-
-    async fn setup_session(&self) -> Result<(), EngineError> {
-        setup_session(&self.client, &self.config).await
-    }
-
-    /// Another session set up like the engine's own, without the migration lock (the
-    /// engine's session keeps holding it): a backfill worker.
     /// The narrow view of the engine a backfill or validation works with.
     pub(crate) fn backfill_ctx(&mut self) -> crate::backfill::Ctx<'_> {
         crate::backfill::Ctx {
-            client: &mut self.client,
-            url: &self.url,
-            config: &self.config,
-            state: &self.state,
+            client: &mut *self.client,
+            url: self.url,
+            config: self.config,
+            state: self.state,
             reporter: self.reporter.clone(),
             throttle: self.throttle.clone(),
         }
-    }
-
-    /// Take the migration lock, waiting at most `lock_wait`.
-    ///
-    /// Polls `pg_try_advisory_lock` between sleeps instead of waiting inside
-    /// `pg_advisory_lock`: a waiting statement holds a snapshot, and a running
-    /// `CREATE INDEX CONCURRENTLY` of the lock holder waits for every older snapshot, so a
-    /// blocking wait would make the holder deadlock (issue 9). Between two polls this
-    /// session has no transaction and no snapshot open.
-    async fn take_lock(&self) -> Result<(), EngineError> {
-        let key = self.lock_key();
-        let started = Instant::now();
-        loop {
-            let got: bool = self
-                .client
-                .query_one("SELECT pg_try_advisory_lock(hashtext($1))", &[&key])
-                .await
-                .map_err(|e| EngineError::db("taking the migration lock", e))?
-                .get(0);
-            if got {
-                return Ok(());
-            }
-            let waited = started.elapsed();
-            if waited >= self.config.lock_wait {
-                return Err(EngineError::Busy(waited.as_millis() as u64));
-            }
-            let left = self.config.lock_wait - waited;
-            tokio::time::sleep(left.min(Duration::from_millis(200))).await;
-        }
-    }
-
-    /// Connect without the migration lock, for commands that only read (`status`,
-    /// `plan`): they must answer at once while another process runs a migration, and
-    /// they never write. Only when the state schema does not exist yet is it created,
-    /// under the lock like every other write.
-    pub async fn connect_read_only(
-        url: &str,
-        config: Config,
-        reporter: Arc<dyn Reporter>,
-    ) -> Result<Engine, EngineError> {
-        // Read only: never runs a step, so the server version is never asked for.
-        let engine = Engine::open(url, config, reporter).await?;
-        if !engine.state.exists(&engine.client).await? {
-            engine.take_lock().await?;
-            engine.state.ensure(&engine.client).await?;
-            engine.release_lock().await?;
-        }
-        Ok(engine)
-    }
-
-    async fn release_lock(&self) -> Result<(), EngineError> {
-        let key = self.lock_key();
-        self.client
-            .execute("SELECT pg_advisory_unlock(hashtext($1))", &[&key])
-            .await
-            .map_err(|e| EngineError::db("releasing the migration lock", e))?;
-        Ok(())
-    }
-
-    /// Install the hook consulted between backfill batches (monitoring, throttling).
-    pub fn set_throttle(&mut self, throttle: Arc<dyn crate::backfill::Throttle>) {
-        self.throttle = throttle;
-    }
-
-    /// The raw client, for callers that need to read (status, tests).
-    pub fn client(&self) -> &Client {
-        &self.client
-    }
-
-    pub(crate) fn report(&self, e: Event) {
-        self.reporter.report(&e);
     }
 
     /// Run every step of `phase` that is not done yet.
@@ -233,7 +112,7 @@ impl Engine {
         m: &MigrationRow,
         phase: Phase,
     ) -> Result<(), EngineError> {
-        let done = self.state.done_steps(&self.client, m.id).await?;
+        let done = self.state.done_steps(&*self.client, m.id).await?;
         for (i, step) in m.plan.steps_of(phase) {
             if done.contains(&(i as i32)) {
                 self.report(Event::StepSkipped {
@@ -272,7 +151,7 @@ impl Engine {
             let duration = started.elapsed();
             self.state
                 .event(
-                    &self.client,
+                    &*self.client,
                     Some(&m.name),
                     "step",
                     json!({"phase": phase.as_str(), "step": i, "description": step.description,
@@ -338,7 +217,7 @@ impl Engine {
             RetryPolicy::new(&self.config)
                 .after_failure((&step.description, false), attempt, e, blockers)?
                 .record_and_wait(
-                    &self.client,
+                    &*self.client,
                     &self.state,
                     self.reporter.as_ref(),
                     &m.name,
@@ -354,7 +233,7 @@ impl Engine {
             fault_point(step.phase.as_str(), index, "before-commit");
             self.state
                 .mark_step(
-                    &self.client,
+                    &*self.client,
                     m.id,
                     index,
                     step.phase.as_str(),
@@ -379,12 +258,12 @@ impl Engine {
                 .await
                 .ok()?
                 .get(0);
-            let client = open(&self.url).await.ok()?;
+            let client = open(self.url).await.ok()?;
             client
                 .batch_execute("SET application_name = 'ratchet (lock watch)'")
                 .await
                 .ok()?;
-            self.watch = Some(Arc::new(BlockerWatch { client, pid }));
+            *self.watch = Some(Arc::new(BlockerWatch { client, pid }));
         }
         let watch = self.watch.clone()?;
         let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -541,11 +420,6 @@ impl Engine {
             .batch_execute(&with_lock_timeout(self.config.lock_timeout, Scope::Session))
             .await?;
         res
-    }
-
-    /// The steps of `plan` as they would run (for `ratchet plan`).
-    pub fn describe(plan: &Plan) -> Vec<(usize, &Step)> {
-        plan.steps.iter().enumerate().collect()
     }
 }
 

@@ -3,14 +3,15 @@
 use serde_json::json;
 
 use crate::error::{EngineError, Gate, Refusal};
-use crate::executor::Engine;
 use crate::plan::Action;
-use crate::state::MigrationRow;
+use crate::state::{MigrationRow, State};
+use tokio_postgres::Client;
 
 /// Refuse `complete` while a backfill of the migration is unfinished, or while its latest
 /// validation is missing or failed (unless `skip_validation`, which is logged loudly).
 pub async fn before_complete(
-    engine: &Engine,
+    state: &State,
+    client: &Client,
     m: &MigrationRow,
     skip_validation: bool,
 ) -> Result<(), EngineError> {
@@ -22,10 +23,7 @@ pub async fn before_complete(
     if !has_backfill {
         return Ok(());
     }
-    let unfinished = engine
-        .state
-        .unfinished_backfills(&engine.client, m.id)
-        .await?;
+    let unfinished = state.unfinished_backfills(client, m.id).await?;
     if unfinished > 0 {
         return Err(EngineError::refused(
             Refusal::Gate(Gate::BackfillUnfinished),
@@ -36,10 +34,9 @@ pub async fn before_complete(
         ));
     }
     if skip_validation {
-        engine
-            .state
+        state
             .event(
-                &engine.client,
+                client,
                 Some(&m.name),
                 "validation_skipped",
                 json!({"warning": "complete ran with --skip-validation"}),
@@ -47,7 +44,7 @@ pub async fn before_complete(
             .await?;
         return Ok(());
     }
-    match engine.state.latest_validation(&engine.client, m.id).await? {
+    match state.latest_validation(client, m.id).await? {
         Some(true) => Ok(()),
         Some(false) => Err(EngineError::refused(
             Refusal::Gate(Gate::ValidationFailed),

@@ -3,8 +3,8 @@
 //! lock, lock timeouts and retries, versioned views, gates).
 //!
 //! Data flows one way: file (`ratchet-spec`) → [`planner`] → [`plan::Plan`] →
-//! [`executor::Engine`] → database. The library never prints: progress goes through a
-//! [`executor::Reporter`].
+//! [`executor`] → database, behind the façade [`Engine`]. The library never prints:
+//! progress goes through a [`Reporter`].
 
 pub mod backfill;
 pub mod catalog;
@@ -25,7 +25,9 @@ pub mod state;
 pub mod validate;
 pub mod views;
 
+pub use config::Config;
 pub use error::EngineError;
-pub use executor::{Config, Engine, Event, Reporter, Silent};
+pub use lifecycle::Engine;
 pub use lifecycle::{MigrateOutcome, StartOutcome, Status};
 pub use plan::{Phase, Plan};
+pub use report::{Event, Reporter, Silent};

@@ -104,7 +104,7 @@ operations:
     for phase in [Phase::Start, Phase::Complete] {
         for (_, step) in plan.steps_of(phase) {
             let statements = match &step.action {
-                Action::Transaction { statements } => statements,
+                Action::Transaction { statements, .. } => statements,
                 Action::CreateIndexConcurrently { statement, .. }
                 | Action::DropIndexConcurrently { statement }
                 | Action::NoTransaction { statement } => {

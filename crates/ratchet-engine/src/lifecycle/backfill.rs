@@ -4,7 +4,7 @@ use serde_json::json;
 
 use crate::backfill::Progress;
 use crate::error::{EngineError, Gate, Refusal};
-use crate::executor::Engine;
+use crate::lifecycle::Engine;
 use crate::plan::Action;
 use crate::state::{MigrationPhase, ValidationRecord};
 use crate::validate::{validate_one, Validation};

@@ -8,12 +8,15 @@ use serde::Serialize;
 use serde_json::json;
 
 mod backfill;
+mod engine;
 
 use crate::catalog;
 use crate::error::{EngineError, Gate, Refusal};
-use crate::executor::{Engine, Event};
+pub use engine::Engine;
+
 use crate::plan::{Action, Phase, Plan};
 use crate::planner::{self, PlanInput};
+use crate::report::Event;
 use crate::state::{MigrationPhase, MigrationRow};
 
 /// What `start` did.
@@ -299,7 +302,8 @@ impl Engine {
             )));
         }
         if active.phase == MigrationPhase::Started {
-            crate::gates::before_complete(self, &active, skip_validation).await?;
+            crate::gates::before_complete(&self.state, &self.client, &active, skip_validation)
+                .await?;
         }
         self.state
             .set_phase(&self.client, active.id, MigrationPhase::Completing)
