@@ -109,7 +109,8 @@ fn version_schema_name_too_long() {
 }
 
 /// After a rename earlier in the file, `up` names the columns as that operation left
-/// them, not as the running application does.
+/// them, not as the running application does; the message calls `amount_cents` "not a
+/// column of the old version" and lists the renamed `total_cents` among the old ones.
 #[test]
 fn up_uses_name_before_rename() {
     assert_plan!(case("shop", "error_up_uses_name_before_rename.yaml"), error);

@@ -61,7 +61,8 @@ fn identity_alter_serial_type() {
     assert_plan!(case("identity", "identity_alter_serial_type.yaml"), error);
 }
 
-/// `title_lower` is generated from `title`.
+/// `title_lower` is generated from `title`. Looks wrong (issue for the planner, not
+/// fixed here): complete's `DROP COLUMN title` fails, as `title_lower` depends on it.
 #[test]
 fn identity_alter_generated_source() {
     assert_plan!(case("identity", "identity_alter_generated_source.yaml"));
@@ -94,11 +95,15 @@ fn several_operations_one_table() {
     assert_plan!(case("shop", "several_operations_one_table.yaml"));
 }
 
+/// Looks wrong: the index (op 3) and foreign key (op 4) made on `coupon_code` are not
+/// carried to the duplicate op 5 adds, so complete's `DROP COLUMN` drops them silently.
 #[test]
 fn refers_to_earlier_operations() {
     assert_plan!(case("shop", "refers_to_earlier_operations.yaml"));
 }
 
+/// Looks wrong: complete drops `amount_cents` (replaced by the duplicate), then the
+/// rename of op 1 still renames `amount_cents`, which no longer exists.
 #[test]
 fn rename_table_then_alter() {
     assert_plan!(case("shop", "rename_table_then_alter.yaml"));
