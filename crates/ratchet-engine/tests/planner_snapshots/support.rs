@@ -92,7 +92,6 @@ impl Case {
             migration: &m,
             catalog: &cat,
             previous_version_schema: self.previous.map(str::to_string),
-            state_schema: "ratchet".into(),
             completes_at_once: self.completes_at_once,
         })
     }
@@ -166,6 +165,12 @@ fn render_step(out: &mut String, i: usize, step: &Step, m: &Migration) {
     writeln!(out, "#{i} {} | {kind} | {origin}", step.phase.as_str()).unwrap();
     writeln!(out, "  {}", step.description).unwrap();
     match &step.action {
+        Action::Transaction {
+            backfill_bounds, ..
+        } if !backfill_bounds.is_empty() => {
+            let steps: Vec<String> = backfill_bounds.iter().map(|i| format!("#{i}")).collect();
+            writeln!(out, "  records the bounds of backfills {}", steps.join(", ")).unwrap();
+        }
         Action::CreateIndexConcurrently { schema, index, .. } => {
             writeln!(out, "  index: {schema}.{index}").unwrap();
         }
