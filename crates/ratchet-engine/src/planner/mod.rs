@@ -67,6 +67,13 @@ pub fn version_schema_name(m: &Migration, schema: &str) -> Result<String, Engine
     Ok(name)
 }
 
+/// A column rename planned for complete, by physical names.
+struct PendingRename {
+    table: String,
+    from: String,
+    step: Step,
+}
+
 /// A table as the new version sees it.
 #[derive(Debug, Clone)]
 struct VTable {
@@ -101,7 +108,7 @@ struct Planner<'a> {
     complete: Vec<Step>,
     /// Column renames, then table renames: they run last in `complete`, so every other
     /// complete step can use the physical names `start` saw.
-    column_renames: Vec<Step>,
+    column_renames: Vec<PendingRename>,
     table_renames: Vec<Step>,
     abort: Vec<Step>,
     /// Defaults the new version's views show while the table keeps the old ones:
@@ -110,6 +117,10 @@ struct Planner<'a> {
     /// `(table, column)` (logical): NOT NULL columns only `up` fills until complete,
     /// whose omissions by new-version inserts are counted for `status`.
     count_omitted: Vec<(String, String)>,
+    /// `(table, column, what)` by physical names: indexes and constraints this migration
+    /// builds over existing columns in place, which a later duplicate of the column in
+    /// the same file would not carry (see `expand::Planner::check_duplicable`).
+    built_on: Vec<(String, String, String)>,
     warnings: Vec<String>,
 }
 
@@ -136,6 +147,7 @@ impl<'a> Planner<'a> {
             abort: Vec::new(),
             view_defaults: Vec::new(),
             count_omitted: Vec::new(),
+            built_on: Vec::new(),
             warnings: Vec::new(),
         }
     }
@@ -276,7 +288,20 @@ impl<'a> Planner<'a> {
                 vec![self.lock(ACCESS_EXCLUSIVE, table_physical)],
             )],
         );
-        self.column_renames.push(step);
+        self.column_renames.push(PendingRename {
+            table: table_physical.to_string(),
+            from: from.to_string(),
+            step,
+        });
+    }
+
+    /// The physical column `column` of `table_physical` goes away at complete (dropped,
+    /// or replaced by a duplicate): a rename of it that an earlier operation of the file
+    /// planned must not run after it (it would fail on a column that no longer exists,
+    /// half-way through the contract). The new version's name is the duplicate's.
+    fn cancel_rename_at_complete(&mut self, table_physical: &str, column: &str) {
+        self.column_renames
+            .retain(|r| !(r.table == table_physical && r.from == column));
     }
 
     fn tx(&self, phase: Phase, description: impl Into<String>, statements: Vec<Statement>) -> Step {
@@ -316,7 +341,7 @@ impl<'a> Planner<'a> {
             ));
         }
         steps.extend(self.complete);
-        steps.extend(self.column_renames);
+        steps.extend(self.column_renames.into_iter().map(|r| r.step));
         steps.extend(self.table_renames);
         steps.push(Step {
             phase: Phase::Complete,

@@ -311,6 +311,55 @@ impl Planner<'_> {
         }
     }
 
+    /// Refuse a duplicate whose original cannot be replaced at complete without losing
+    /// something: a column this migration added or duplicated already (what it built on
+    /// it is not in the catalog, so it would not be carried), a column an earlier
+    /// operation of the file indexed or constrained in place (likewise), and a column a
+    /// stored generated column is computed from (`DROP COLUMN` would fail at complete).
+    fn check_duplicable(&self, t: &VTable, d: &Dup) -> Result<(), EngineError> {
+        let Some(ct) = self.catalog_table(t) else {
+            return Ok(());
+        };
+        if ct.column(&d.old).is_none() {
+            return Err(self.unsupported(
+                format!(
+                    "changing `{}.{}` a second time in one migration (an earlier operation of this file added or replaced it)",
+                    t.logical, d.logical
+                ),
+                "make all changes to the column in one alter_column, or move this one into the next migration",
+            ));
+        }
+        if let Some((_, _, what)) = self
+            .built_on
+            .iter()
+            .find(|(tb, c, _)| *tb == t.physical && *c == d.old)
+        {
+            return Err(self.unsupported(
+                format!(
+                    "replacing `{}.{}` after an earlier operation of this file built {what} on it (it would be dropped with the old column at complete)",
+                    t.logical, d.logical
+                ),
+                format!("put this operation before the one that builds {what}, or into the next migration"),
+            ));
+        }
+        for g in &ct.columns {
+            let Some(expr) = g.generated.as_deref() else {
+                continue;
+            };
+            let refs = fragment::column_refs(expr).unwrap_or_default();
+            if refs.iter().any(|(n, _, _)| *n == d.old) {
+                return Err(self.unsupported(
+                    format!(
+                        "replacing `{}.{}`: the generated column `{}` is computed from it, and the old column cannot be dropped at complete while it is",
+                        t.logical, d.logical, g.name
+                    ),
+                    format!("drop or change `{}` in an earlier migration first", g.name),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Duplicate `dups` of table `t`: new columns, triggers, carried constraints and
     /// indexes, backfills; the caller adds the operation's own constraints to `work`.
     pub(super) fn duplicate(
@@ -334,6 +383,9 @@ impl Planner<'_> {
             .iter()
             .map(|d| (d.old.clone(), d.new.clone()))
             .collect();
+        for d in &dups {
+            self.check_duplicable(&t, d)?;
+        }
         self.carry_constraints(&t, &map, skip_constraint, &mut work)?;
         let mut tx1 = Vec::new();
         let mut pairs = Vec::new();
@@ -374,6 +426,7 @@ impl Planner<'_> {
             });
         }
         for d in &dups {
+            self.cancel_rename_at_complete(&t.physical, &d.old);
             self.rename_column_at_complete(&t.physical, &d.new, &d.logical);
         }
         Ok(())

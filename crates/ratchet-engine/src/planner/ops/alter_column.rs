@@ -302,6 +302,11 @@ impl Planner<'_> {
                 column_reference(&self.schema, &rt, &rc, r)
             );
             self.foreign_key_in_place(&t.physical, &r.name, &body, &rt);
+            self.built_on.push((
+                t.physical.clone(),
+                c.physical.clone(),
+                format!("foreign key {}", r.name),
+            ));
         }
         if !complete.is_empty() {
             self.complete

@@ -55,6 +55,13 @@ impl Planner<'_> {
                 let body = fk_body(o, &phys, rf)
                     .map_err(|e| self.invalid(e, "add references: {table, columns}"))?;
                 self.foreign_key_in_place(&t.physical, &o.name, &body, &rf.physical);
+                for c in &phys {
+                    self.built_on.push((
+                        t.physical.clone(),
+                        c.clone(),
+                        format!("foreign key {}", o.name),
+                    ));
+                }
                 return Ok(());
             }
         }

@@ -13,6 +13,11 @@ impl Planner<'_> {
         let mut cols = Vec::new();
         for ic in &o.columns {
             let c = self.column(&t, &ic.column)?;
+            self.built_on.push((
+                t.physical.clone(),
+                c.physical.clone(),
+                format!("index {}", o.name),
+            ));
             let mut s = ident(&c.physical);
             if let Some(coll) = &ic.collate {
                 s.push_str(&format!(" COLLATE {}", ident(coll)));

@@ -43,6 +43,7 @@ impl Planner<'_> {
         {
             col.hidden = true;
         }
+        self.cancel_rename_at_complete(&t.physical, &c.physical);
         self.complete.push(self.tx(
             Phase::Complete,
             format!("drop column {}.{}", o.table, o.column),
@@ -121,6 +122,7 @@ impl Planner<'_> {
             &[pair],
             std::slice::from_ref(&c.physical),
         );
+        self.cancel_rename_at_complete(&t.physical, &c.physical);
         if let Some(col) = self
             .table_mut(&o.table)
             .columns
