@@ -16,30 +16,31 @@ pub struct ConnArgs {
     /// PostgreSQL connection URL, e.g. postgres://user@host:5432/db.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
-    /// Config file whose `[engine]` table sets the defaults of the options below
-    /// [default: ./ratchet.toml when present].
+    /// Config file whose `[engine]` table sets the engine options' defaults (schemas, lock
+    /// timeout, attempts, wait, backfill batches and workers) [default: ./ratchet.toml
+    /// when present].
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// The application schema to manage [default: public, or `schema` in ratchet.toml].
-    #[arg(long, value_name = "NAME")]
+    #[arg(long)]
     pub schema: Option<String>,
     /// Where ratchet keeps its state (migrations, steps, events) [default: ratchet, or
     /// `state_schema` in ratchet.toml].
-    #[arg(long, value_name = "NAME")]
+    #[arg(long)]
     pub state_schema: Option<String>,
     /// lock_timeout of every DDL statement (e.g. 500ms, 2s); on timeout the statement is
     /// retried with backoff instead of waiting and blocking the queries behind it
     /// [default: 500ms, or `lock_timeout` in ratchet.toml].
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_parser = parse_duration)]
     pub lock_timeout: Option<Duration>,
     /// Attempts per step on lock timeout or deadlock before giving up [default: 30, or
     /// `max_attempts` in ratchet.toml].
-    #[arg(long, value_name = "N")]
+    #[arg(long)]
     pub max_attempts: Option<u32>,
     /// How long to wait for another ratchet process to finish (e.g. 30s, 5m; 0: refuse at
     /// once). The default also covers a previous run whose connection the server is still
     /// closing [default: 10s, or `wait` in ratchet.toml].
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_parser = parse_duration)]
     pub wait: Option<Duration>,
 }
 
@@ -48,18 +49,18 @@ pub struct ConnArgs {
 pub struct BackfillArgs {
     /// The duration each backfill batch should take (e.g. 200ms, 1s); the batch size
     /// adapts to it [default: 200ms, or `batch_target` in ratchet.toml].
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_parser = parse_duration)]
     pub batch_target: Option<Duration>,
     /// Smallest backfill batch, in rows [default: 10, or `batch_min` in ratchet.toml].
-    #[arg(long, value_name = "ROWS")]
+    #[arg(long)]
     pub batch_min: Option<i64>,
     /// Largest backfill batch, in rows [default: 100000, or `batch_max` in ratchet.toml].
-    #[arg(long, value_name = "ROWS")]
+    #[arg(long)]
     pub batch_max: Option<i64>,
     /// Sessions filling a table at once, each on its own slice of the key range. More
     /// workers finish sooner and load the server more; a resumed backfill may use more
     /// workers than it started with [default: 1, or `backfill_workers` in ratchet.toml].
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(WORKERS))]
+    #[arg(long, value_parser = clap::value_parser!(u16).range(WORKERS))]
     pub backfill_workers: Option<u16>,
 }
 
