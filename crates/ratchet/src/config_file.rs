@@ -29,19 +29,27 @@ const TABLES: &[&str] = &["engine", "lint"];
 /// Refuse a top-level key other than `[engine]` and `[lint]`: each command reads only
 /// its own table, so a misspelt `[engin]` would otherwise be ignored by all of them.
 pub fn check_tables(path: &str, text: &str) -> anyhow::Result<()> {
-    let top: BTreeMap<Spanned<String>, serde::de::IgnoredAny> =
+    let top: BTreeMap<Spanned<String>, toml::Value> =
         toml::from_str(text).map_err(|e| anyhow::anyhow!("invalid config {path}: {e}"))?;
-    let Some(key) = top.keys().find(|k| !TABLES.contains(&k.get_ref().as_str())) else {
+    let Some((key, value)) = top
+        .iter()
+        .find(|(k, _)| !TABLES.contains(&k.get_ref().as_str()))
+    else {
         return Ok(());
     };
+    let at = format!("{path}:{}", line_of(text, key.span().start));
+    let name = key.get_ref();
+    if !value.is_table() {
+        anyhow::bail!(
+            "invalid config {at}: `{name}` stands outside any table; ratchet.toml has [engine] and [lint] (engine settings go under [engine])"
+        );
+    }
     let known: Vec<String> = TABLES.iter().map(|t| t.to_string()).collect();
-    let hint = ratchet_spec::closest(key.get_ref(), &known)
+    let hint = ratchet_spec::closest(name, &known)
         .map(|t| format!(" (did you mean `[{t}]`?)"))
         .unwrap_or_default();
     anyhow::bail!(
-        "invalid config {path}:{}: unknown table `{}`{hint}; ratchet.toml has [engine] and [lint]",
-        line_of(text, key.span().start),
-        key.get_ref()
+        "invalid config {at}: unknown table `{name}`{hint}; ratchet.toml has [engine] and [lint]"
     )
 }
 
@@ -61,6 +69,12 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "invalid config r.toml:3: unknown table `engin` (did you mean `[engine]`?); ratchet.toml has [engine] and [lint]"
+        );
+        let e = check_tables("r.toml", "\nwait = \"1s\"\n").unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("invalid config r.toml:2: `wait` stands outside any table"),
+            "{e}"
         );
     }
 }
