@@ -1,4 +1,6 @@
-//! The settings of an engine run.
+//! The settings of an engine run, and the rules that keep them consistent (batch sizes
+//! within their bounds), so every caller (the CLI, a library user, a test) gets the same
+//! clamping and can tell the user what was changed.
 
 use std::time::Duration;
 
@@ -26,6 +28,14 @@ pub struct Config {
     /// `migrate --complete`): no new-version write can run in between, so a `down` that
     /// names no column of the new version is left out with a warning instead of refused.
     pub completes_at_once: bool,
+}
+
+impl Config {
+    /// [`BackfillConfig::normalize`] of the backfill settings: the one place batch sizes
+    /// are clamped. Returns what it changed.
+    pub fn normalize(&mut self) -> Vec<Clamped> {
+        self.backfill.normalize()
+    }
 }
 
 impl Default for Config {
@@ -60,6 +70,66 @@ pub struct BackfillConfig {
     pub workers: usize,
 }
 
+/// A batch setting [`BackfillConfig::normalize`] changed: what it was given and what it
+/// uses instead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Clamped {
+    pub setting: BatchSetting,
+    pub given: i64,
+    pub used: i64,
+}
+
+/// The settings of [`BackfillConfig`] that [`BackfillConfig::normalize`] may change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BatchSetting {
+    Min,
+    Max,
+    Initial,
+    Workers,
+}
+
+impl BatchSetting {
+    /// The field's name in [`BackfillConfig`].
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BatchSetting::Min => "min",
+            BatchSetting::Max => "max",
+            BatchSetting::Initial => "initial",
+            BatchSetting::Workers => "workers",
+        }
+    }
+}
+
+impl BackfillConfig {
+    /// Bring the batch sizes into a usable shape: at least one row (or page) per batch,
+    /// `max` not below `min`, the first batch within `min..=max`, at least one worker.
+    /// Returns what it changed, in that order, so that the caller can say so.
+    pub fn normalize(&mut self) -> Vec<Clamped> {
+        let mut changed = Vec::new();
+        let mut set = |setting, field: &mut i64, used: i64| {
+            if *field != used {
+                changed.push(Clamped {
+                    setting,
+                    given: *field,
+                    used,
+                });
+                *field = used;
+            }
+        };
+        let min = self.min.max(1);
+        set(BatchSetting::Min, &mut self.min, min);
+        let max = self.max.max(min);
+        set(BatchSetting::Max, &mut self.max, max);
+        let initial = self.initial.clamp(min, max);
+        set(BatchSetting::Initial, &mut self.initial, initial);
+        let mut workers = i64::try_from(self.workers).unwrap_or(i64::MAX);
+        let at_least_one = workers.max(1);
+        set(BatchSetting::Workers, &mut workers, at_least_one);
+        self.workers = usize::try_from(workers).unwrap_or(usize::MAX);
+        changed
+    }
+}
+
 impl Default for BackfillConfig {
     fn default() -> BackfillConfig {
         BackfillConfig {
@@ -69,5 +139,63 @@ impl Default for BackfillConfig {
             max: 100_000,
             workers: 1,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batches(min: i64, max: i64, initial: i64, workers: usize) -> BackfillConfig {
+        BackfillConfig {
+            min,
+            max,
+            initial,
+            workers,
+            ..BackfillConfig::default()
+        }
+    }
+
+    #[test]
+    fn the_defaults_are_left_alone() {
+        let mut b = BackfillConfig::default();
+        assert_eq!(b.normalize(), []);
+        assert_eq!((b.min, b.max, b.initial, b.workers), (10, 100_000, 1000, 1));
+    }
+
+    #[test]
+    fn batch_sizes_are_clamped_and_each_change_reported() {
+        let mut b = batches(0, -5, 1000, 0);
+        let clamped = |setting, given, used| Clamped {
+            setting,
+            given,
+            used,
+        };
+        assert_eq!(
+            b.normalize(),
+            [
+                clamped(BatchSetting::Min, 0, 1),
+                clamped(BatchSetting::Max, -5, 1),
+                clamped(BatchSetting::Initial, 1000, 1),
+                clamped(BatchSetting::Workers, 0, 1),
+            ]
+        );
+        assert_eq!((b.min, b.max, b.initial, b.workers), (1, 1, 1, 1));
+    }
+
+    #[test]
+    fn the_first_batch_moves_into_the_bounds() {
+        let mut b = batches(2000, 5000, 1000, 4);
+        assert_eq!(
+            b.normalize(),
+            [Clamped {
+                setting: BatchSetting::Initial,
+                given: 1000,
+                used: 2000
+            }]
+        );
+        let mut b = batches(10, 100, 1000, 1);
+        assert_eq!(b.normalize()[0].used, 100);
+        assert_eq!(b.initial, 100);
     }
 }

@@ -6,7 +6,8 @@
 //! and is removed again when dropped. PostgreSQL refuses to run as root, so as root the
 //! server runs as the `postgres` user.
 //!
-//! [`testing`] builds the per-test databases on top of it.
+//! [`connect`] opens a plain client on one of its databases (or any other); [`testing`]
+//! builds the per-test databases on top of both.
 
 pub mod testing;
 
@@ -14,6 +15,17 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+/// Connect to `url` without TLS (what a scratch cluster on loopback needs) and drive the
+/// connection on the current tokio runtime. `ratchet demo` and `ratchet bench` use
+/// it for their own sessions next to the engine's; the tests through [`testing`].
+pub async fn connect(url: &str) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(client)
+}
 
 /// Why a scratch cluster could not be made.
 #[derive(Debug, thiserror::Error)]

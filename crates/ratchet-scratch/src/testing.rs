@@ -9,8 +9,9 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 
+pub use crate::connect;
 use crate::{Cluster, ScratchError};
 
 static SERVER: OnceLock<Result<Server, String>> = OnceLock::new();
@@ -60,15 +61,6 @@ fn server() -> Result<&'static Server, ScratchError> {
         status: "failed".into(),
         output: e.clone(),
     })
-}
-
-/// Connect and drive the connection on the current tokio runtime.
-pub async fn connect(url: &str) -> Result<Client, tokio_postgres::Error> {
-    let (client, conn) = tokio_postgres::connect(url, NoTls).await?;
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    Ok(client)
 }
 
 /// A database of its own for one test; dropped (with `FORCE`) when the value is dropped.

@@ -22,8 +22,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ratchet_engine::{Config, Engine, Event, Reporter};
-use ratchet_scratch::testing::connect;
-use ratchet_scratch::Cluster;
+use ratchet_scratch::{connect, Cluster};
 use tokio_postgres::Client;
 
 use crate::output::line;

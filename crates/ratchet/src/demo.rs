@@ -6,8 +6,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use ratchet_engine::{Config, Engine};
-use ratchet_scratch::testing::connect;
-use ratchet_scratch::Cluster;
+use ratchet_scratch::{connect, Cluster};
 
 use crate::engine_cmd::print_plan;
 use crate::output::{line, Progress};

@@ -141,14 +141,10 @@ pub fn run_lint(a: &LintArgs) -> anyhow::Result<i32> {
 /// Defaults, then `[lint]` of the config file, then the flags.
 fn settings_from(a: &LintArgs) -> anyhow::Result<(Settings, Option<Severity>)> {
     let mut settings = Settings::default();
-    let config_path = match &a.config {
-        Some(p) => Some(p.clone()),
-        None => Some(PathBuf::from("ratchet.toml")).filter(|p| p.is_file()),
-    };
     let mut fail_on = None;
-    if let Some(path) = config_path {
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("reading {}", path.display()))?;
+    if let Some(path) = crate::config_file::locate(a.config.as_deref()) {
+        let text = crate::config_file::read(&path)?;
+        crate::config_file::check_tables(&path.display().to_string(), &text)?;
         let cfg = LintConfig::from_toml(&path.display().to_string(), &text)?;
         cfg.apply(&mut settings);
         fail_on = cfg.fail_on();

@@ -6,6 +6,7 @@
 //! database errors.
 
 mod bench;
+mod config_file;
 mod demo;
 mod engine_cmd;
 mod lint_cmd;
@@ -22,8 +23,12 @@ use clap::{Parser, Subcommand};
 ///
 /// Durations take a unit: 500ms, 2s, 1m (a bare number is refused; 0 needs none).
 ///
-/// Connection options (--database-url, --schema, --state-schema, --lock-timeout,
-/// --max-attempts, --wait) may stand before or after the subcommand.
+/// Connection options (--database-url, --config, --schema, --state-schema,
+/// --lock-timeout, --max-attempts, --wait) may stand before or after the subcommand.
+///
+/// The engine settings (schema, state schema, lock timeout, attempts, wait, backfill
+/// batches and workers) can also come from the `[engine]` table of ./ratchet.toml (or
+/// --config FILE); a flag overrides it. `ratchet config` shows what applies and why.
 #[derive(Parser, Debug)]
 #[command(name = "ratchet", version, about, long_about)]
 struct Cli {
@@ -57,6 +62,9 @@ enum Command {
     Migrate(engine_cmd::MigrateArgs),
     /// Show the active migration, the version schema to use, and the history.
     Status(engine_cmd::StatusArgs),
+    /// Print the engine settings in effect (flags, the `[engine]` table of ratchet.toml,
+    /// defaults) and where each comes from.
+    Config(engine_cmd::ConfigArgs),
     /// Run a migration end to end on a throwaway PostgreSQL cluster.
     Demo(demo::DemoArgs),
     /// Benchmarks printed side by side with their baselines (`bench backfill`).
@@ -72,6 +80,7 @@ enum Command {
 /// The options of [`engine_cmd::ConnArgs`]; all take a value.
 const CONNECTION_OPTIONS: &[&str] = &[
     "--database-url",
+    "--config",
     "--schema",
     "--state-schema",
     "--lock-timeout",
@@ -125,6 +134,7 @@ fn main() {
         Command::Lint(a) => lint_cmd::run_lint(a),
         Command::Explain(a) => lint_cmd::run_explain(a),
         Command::Convert(a) => lint_cmd::run_convert(a),
+        Command::Config(a) => engine_cmd::show_config(a),
         other => runtime().and_then(|rt| rt.block_on(run_async(other))),
     };
     match result {
@@ -158,7 +168,7 @@ async fn run_async(command: &Command) -> anyhow::Result<i32> {
         Command::Status(a) => engine_cmd::status(a).await,
         Command::Demo(a) => demo::run(a).await,
         Command::Bench(a) => bench::run(a).await,
-        Command::Lint(_) | Command::Explain(_) | Command::Convert(_) => Ok(0),
+        Command::Lint(_) | Command::Explain(_) | Command::Convert(_) | Command::Config(_) => Ok(0),
     }
 }
 

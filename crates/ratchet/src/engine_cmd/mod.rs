@@ -1,0 +1,34 @@
+//! The engine commands: init, plan, start, complete, backfill, validate, abort, grants,
+//! migrate, status, and `config`, which shows the settings they run with.
+//!
+//! - `args`: the clap argument structs, shared option groups and `parse_duration`;
+//! - `settings`: the `[engine]` table of `ratchet.toml` and the precedence flag >
+//!   `[engine]` > `ratchet_engine::Config::default()`;
+//! - `commands`: one function per command, from arguments to the engine call;
+//! - `render`: what the commands print (plans, status, outcomes, settings).
+
+mod args;
+mod commands;
+mod render;
+mod settings;
+
+use ratchet_engine::EngineError;
+
+pub use args::{
+    parse_duration, BackfillCmdArgs, CompleteArgs, ConfigArgs, ConnArgs, MigrateArgs, PlanArgs,
+    StartArgs, StatusArgs, ValidateArgs,
+};
+pub use commands::{
+    abort, backfill, complete, grants, init, migrate, plan, show_config, start, status, validate,
+};
+pub use render::print_plan;
+
+/// 1 for refusals (gates, validations, another runner), 2 for everything else: usage,
+/// a bad migration file (its shape, its SQL, or what it refers to), configuration,
+/// database errors.
+pub fn exit_code(e: &anyhow::Error) -> i32 {
+    match e.downcast_ref::<EngineError>() {
+        Some(engine) if engine.is_refusal() => 1,
+        _ => 2,
+    }
+}

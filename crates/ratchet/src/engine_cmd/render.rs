@@ -1,0 +1,210 @@
+//! How the engine commands show their results on stdout: plans, status, validations,
+//! completions, the effective settings. Text for people, JSON where `--format json`
+//! asks for it.
+
+use ratchet_engine::backfill::Progress as BackfillProgress;
+use ratchet_engine::lifecycle::ActiveStatus;
+use ratchet_engine::{Phase, Plan, StartOutcome, Status};
+
+use super::settings::{Settings, Source};
+use crate::output::line;
+
+/// The plan grouped by phase, each statement with the locks it takes.
+pub fn print_plan(plan: &Plan) {
+    for w in &plan.warnings {
+        crate::output::warn(w);
+    }
+    line(format!(
+        "migration {} (schema {}, version schema {})",
+        plan.migration, plan.schema, plan.version_schema
+    ));
+    for phase in [Phase::Start, Phase::Complete, Phase::Abort] {
+        line(format!("\n{}:", phase.as_str()));
+        for (i, step) in plan.steps_of(phase) {
+            line(format!("  #{i} {}", step.description));
+            for s in step.statements() {
+                for (n, l) in s.sql.lines().enumerate() {
+                    line(format!("      {}{l}", if n == 0 { "" } else { "  " }));
+                }
+                if s.locks.is_empty() {
+                    line("        lock: none on existing tables");
+                }
+                for lock in &s.locks {
+                    line(format!("        lock: {} on {}", lock.mode, lock.on));
+                }
+            }
+        }
+    }
+}
+
+/// What `complete` did, or that there was nothing to complete.
+pub fn report_complete(out: Option<StartOutcome>) {
+    let Some(out) = out else {
+        line("no active migration; nothing to complete");
+        return;
+    };
+    line(format!(
+        "completed {}; version schema {} is now the only one",
+        out.migration, out.version_schema
+    ));
+    if let Some(old) = &out.dropped_version_schema {
+        line(format!(
+            "dropped {old}: an application still on it with `search_path = {old}, public` now reads and writes the base tables directly; move every application to {} first",
+            out.version_schema
+        ));
+    }
+}
+
+/// The outcome of `start` (without `--complete`'s part).
+pub fn report_start(out: &StartOutcome) {
+    if out.already_completed {
+        line(format!(
+            "{} was already applied; nothing to do",
+            out.migration
+        ));
+    } else {
+        line(format!("started {}", out.migration));
+    }
+    if out.backfill_left {
+        line(format!(
+            "the backfill is left for later: run `ratchet backfill`; it creates the version schema {} when the new columns are filled (deploy the new application after that)",
+            out.version_schema
+        ));
+        return;
+    }
+    line(format!(
+        "applications of the new version use: SET search_path TO {}",
+        out.version_schema
+    ));
+}
+
+/// A validation's counts, samples and notes.
+pub fn print_validation(v: &ratchet_engine::validate::Validation) {
+    line(format!(
+        "checked {} rows: {} mismatch(es), {} repaired — {}",
+        v.rows_checked,
+        v.mismatches,
+        v.repaired,
+        if v.passed { "passed" } else { "FAILED" }
+    ));
+    for s in &v.samples {
+        line(format!("  mismatch: {s}"));
+    }
+    for n in &v.notes {
+        line(format!("  note: {n}"));
+    }
+}
+
+/// `status --format json`: the status with the live backfill progress in
+/// `active.backfills`.
+pub fn status_json(st: &Status, backfills: &[BackfillProgress]) -> anyhow::Result<String> {
+    let mut v = serde_json::to_value(st)?;
+    if let Some(active) = v.get_mut("active").and_then(|a| a.as_object_mut()) {
+        active.insert("backfills".into(), serde_json::to_value(backfills)?);
+    }
+    Ok(serde_json::to_string_pretty(&v)?)
+}
+
+/// `status` as text: schemas, the active migration, the history.
+pub fn print_status(st: &Status, backfills: &[BackfillProgress]) {
+    line(format!("schema: {}", st.schema));
+    line(format!(
+        "version schema: {}",
+        st.version_schema
+            .as_deref()
+            .unwrap_or("(none yet: applications use the tables)")
+    ));
+    if let Some(p) = &st.pending_version_schema {
+        line(format!(
+            "pending version schema: {p} (not usable yet: its start has not built the views)"
+        ));
+    }
+    match &st.active {
+        Some(act) => print_active(act, backfills),
+        None => line("active: none"),
+    }
+    line(format!("history ({}):", st.history.len()));
+    for h in &st.history {
+        line(format!(
+            "  {} {} ({})",
+            if h.done { "✓" } else { "…" },
+            h.name,
+            h.phase
+        ));
+    }
+}
+
+fn print_active(act: &ActiveStatus, backfills: &[BackfillProgress]) {
+    line(format!("active: {} ({})", act.name, act.phase));
+    for w in &act.warnings {
+        line(format!("  warning: {w}"));
+    }
+    for p in backfills {
+        print_backfill(p);
+    }
+    for s in &act.steps {
+        line(format!(
+            "  [{}] {} #{} {}",
+            if s.done { "x" } else { " " },
+            s.phase.as_str(),
+            s.index,
+            s.description
+        ));
+    }
+}
+
+fn print_backfill(p: &BackfillProgress) {
+    let total = p
+        .rows_total
+        .map(|t| format!(" of ~{t}"))
+        .unwrap_or_default();
+    let slices = if p.slices > 1 {
+        format!(", {} slices ({} done)", p.slices, p.slices_done)
+    } else {
+        String::new()
+    };
+    line(format!(
+        "  backfill {}: {} rows{total}{slices}{}",
+        p.table,
+        p.rows_done,
+        if p.done { ", done" } else { "" }
+    ));
+}
+
+/// `ratchet config` as text: the file read, then one line per setting with its source.
+pub fn print_settings(s: &Settings) {
+    let file = s.file.as_ref().map(|p| p.display().to_string());
+    line(format!(
+        "config file: {}",
+        file.as_deref()
+            .unwrap_or("none (no ./ratchet.toml, no --config)")
+    ));
+    for (key, value, source) in s.rows() {
+        let value = value
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or(value.to_string());
+        let from = match source {
+            Source::Flag => format!("--{}", key.replace('_', "-")),
+            Source::File => format!("[engine] in {}", file.as_deref().unwrap_or("")),
+            Source::Default => "default".to_string(),
+        };
+        line(format!("{key:<17} {value:<10} {from}"));
+    }
+}
+
+/// `ratchet config --format json`: `{"config_file": …, "engine": {key: {value, source}}}`.
+pub fn settings_json(s: &Settings) -> anyhow::Result<String> {
+    let engine: serde_json::Map<String, serde_json::Value> = s
+        .rows()
+        .into_iter()
+        .map(|(key, value, source)| {
+            let row = serde_json::json!({"value": value, "source": source.as_str()});
+            (key.to_string(), row)
+        })
+        .collect();
+    let file = s.file.as_ref().map(|p| p.display().to_string());
+    Ok(serde_json::to_string_pretty(
+        &serde_json::json!({"config_file": file, "engine": engine}),
+    )?)
+}
