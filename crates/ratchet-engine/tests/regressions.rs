@@ -636,3 +636,59 @@ async fn a_backfill_blocked_past_its_retry_budget_stops_with_an_event_row_and_re
         .get(0);
     assert_eq!(n, (1..=50).sum::<i64>() * 100);
 }
+
+// rename_column, then alter_column of the renamed column in the same file: complete
+// dropped the replaced column and then still ran the rename of it, failing half-way
+// through the contract. Now the duplicate takes the new name, and the data survives.
+#[tokio::test]
+async fn a_rename_then_a_type_change_of_one_column_completes_with_the_data() {
+    let db = TestDb::new().await;
+    let files = Files::new();
+    let mut e = payments(&db, &files).await;
+    let m = files.migration(
+        "02_total.yaml",
+        "operations:
+  - rename_column:
+      table: payments
+      from: amount_cents
+      to: total_cents
+  - alter_column:
+      table: payments
+      column: total_cents
+      type: bigint
+      up: total_cents::bigint
+      down: total_cents::integer
+",
+    );
+    let started = e.start(&m).await.unwrap();
+    let c = db.client().await;
+    // Writes through the new version during the expand reach the old column too.
+    c.batch_execute(&format!(
+        "INSERT INTO {}.payments (total_cents, status) VALUES (5000000000, 'paid')",
+        started.version_schema
+    ))
+    .await
+    .unwrap_err();
+    c.batch_execute(&format!(
+        "INSERT INTO {}.payments (total_cents, status) VALUES (70, 'paid')",
+        started.version_schema
+    ))
+    .await
+    .unwrap();
+    e.validate(false).await.unwrap();
+    e.complete().await.unwrap();
+    assert_eq!(
+        columns(&c, "public", "payments").await,
+        ["id", "status", "total_cents"]
+    );
+    let row = c
+        .query_one(
+            "SELECT count(*), sum(total_cents)::bigint, pg_typeof(min(total_cents))::text FROM payments",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, i64>(0), 51);
+    assert_eq!(row.get::<_, i64>(1), (1..=50).sum::<i64>() + 70);
+    assert_eq!(row.get::<_, String>(2), "bigint");
+}

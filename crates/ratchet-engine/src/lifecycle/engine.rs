@@ -58,6 +58,15 @@ impl Engine {
         config: Config,
         reporter: Arc<dyn Reporter>,
     ) -> Result<Engine, EngineError> {
+        // Batch bounds a caller set inconsistently are made consistent here, whoever built
+        // the `Config` (the CLI warns about them itself, before).
+        let mut config = config;
+        for c in config.normalize() {
+            reporter.report(&Event::Info(format!(
+                "warning: {:?} {} is out of bounds; the backfill uses {}",
+                c.setting, c.given, c.used
+            )));
+        }
         let client = open(url).await?;
         let state = State {
             state_schema: config.state_schema.clone(),

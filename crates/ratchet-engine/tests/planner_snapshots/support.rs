@@ -169,7 +169,12 @@ fn render_step(out: &mut String, i: usize, step: &Step, m: &Migration) {
             backfill_bounds, ..
         } if !backfill_bounds.is_empty() => {
             let steps: Vec<String> = backfill_bounds.iter().map(|i| format!("#{i}")).collect();
-            writeln!(out, "  records the bounds of backfills {}", steps.join(", ")).unwrap();
+            writeln!(
+                out,
+                "  records the bounds of backfills {}",
+                steps.join(", ")
+            )
+            .unwrap();
         }
         Action::CreateIndexConcurrently { schema, index, .. } => {
             writeln!(out, "  index: {schema}.{index}").unwrap();

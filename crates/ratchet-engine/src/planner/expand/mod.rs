@@ -323,10 +323,10 @@ impl Planner<'_> {
         if ct.column(&d.old).is_none() {
             return Err(self.unsupported(
                 format!(
-                    "changing `{}.{}` a second time in one migration (an earlier operation of this file added or replaced it)",
+                    "replacing `{}.{}`, which an earlier operation of this file added or replaced (what the file built on it would not be carried to the replacement)",
                     t.logical, d.logical
                 ),
-                "make all changes to the column in one alter_column, or move this one into the next migration",
+                "give the column its final type and constraints where the file adds it, make all changes in one alter_column, or move this one into the next migration",
             ));
         }
         if let Some((_, _, what)) = self
