@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use tokio_postgres::Client;
 
-use crate::backfill::Throttle;
-use crate::error::EngineError;
+use crate::backfill::{Decision, Throttle};
+use crate::error::{EngineError, Refusal};
 use crate::plan::{Action, BackfillSpec, Phase, Plan, Statement, Step};
 use crate::retry::RetryPolicy;
 use crate::state::{MigrationRow, State};
@@ -179,6 +179,7 @@ impl Executor<'_> {
         let started = Instant::now();
         let mut attempt = 1;
         loop {
+            self.wait_until_healthy(step).await?;
             let sampler = self.sample_blockers().await;
             let res = match &step.action {
                 Action::Transaction {
@@ -244,6 +245,30 @@ impl Executor<'_> {
                 .await?;
         }
         Ok(attempt)
+    }
+
+    /// No new attempt at a step's lock while the throttle hook (the monitors, an operator's
+    /// `ratchet pause`) says to wait; a stop ends the run cleanly, resumable.
+    async fn wait_until_healthy(&self, step: &Step) -> Result<(), EngineError> {
+        loop {
+            match self.throttle.before_attempt() {
+                Decision::Continue => return Ok(()),
+                Decision::Throttle { wait, .. } => {
+                    tokio::time::sleep(wait).await;
+                    return Ok(());
+                }
+                Decision::Pause(d) => tokio::time::sleep(d).await,
+                Decision::Stop(why) => {
+                    return Err(EngineError::refused(
+                        Refusal::Stopped,
+                        format!(
+                            "`{}` stopped before its next attempt: {why}; run the command again to resume",
+                            step.description
+                        ),
+                    ))
+                }
+            }
+        }
     }
 
     /// Sample, from the watch session, who blocks this session while an attempt runs:

@@ -42,7 +42,31 @@ pub enum Event {
         rows_per_second: f64,
         batch_size: i64,
     },
+    /// The monitors' verdict: when it changes, and every few seconds while it is not ok.
+    Health(HealthReport),
     Info(String),
+}
+
+/// What the monitors see, as one verdict with its reasons and the figures behind it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct HealthReport {
+    pub state: HealthState,
+    /// Why, one line per monitor that is not ok, e.g. "probe p99 84 ms > 50 ms".
+    pub reasons: Vec<String>,
+    /// The latest figures by name, for the status block, the event log and the metrics:
+    /// `lock_waits_caused`, `lock_wait_max_ms`, `probe_p50_ms`, `probe_p99_ms`,
+    /// `rollbacks_per_s`, `deadlocks_per_s`, `active_sessions`, `connections_used`,
+    /// `replication_lag_s`, `replication_bytes_behind`, `slot_wal_retained_bytes`, ….
+    pub figures: std::collections::BTreeMap<String, f64>,
+}
+
+/// A monitor's answer, and the policy's over all of them (the worst one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HealthState {
+    Ok,
+    Throttle,
+    Pause,
 }
 
 /// Receives [`Event`]s.

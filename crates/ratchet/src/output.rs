@@ -187,6 +187,11 @@ impl Reporter for Progress {
                     wait.as_millis()
                 ))
             }
+            Event::Health(h) => {
+                if h.state != ratchet_engine::report::HealthState::Ok || !h.reasons.is_empty() {
+                    err_line(format!("  health: {:?}: {}", h.state, h.reasons.join("; ")));
+                }
+            }
             Event::Info(s) => err_line(format!("  {s}")),
         }
     }

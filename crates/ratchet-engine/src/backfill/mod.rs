@@ -74,19 +74,48 @@ pub struct BatchStats {
     pub duration: Duration,
 }
 
-/// What to do after a batch.
+/// What to do after a batch (or before a DDL attempt).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
     Continue,
+    /// Slow down: the next batches have at most `max_batch` rows, and start after
+    /// `wait` (before a DDL attempt only the wait applies).
+    Throttle {
+        max_batch: i64,
+        wait: Duration,
+        reason: String,
+    },
     /// Wait this long, then ask again.
     Pause(Duration),
     /// Stop the backfill cleanly (it can be resumed with `ratchet backfill`).
     Stop(String),
 }
 
-/// The hook between backfill batches (monitoring and throttling decide here).
+/// Settings an operator changed while ratchet runs (`ratchet set …`), applied from the
+/// next batch on; `None` keeps the configured value.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Overrides {
+    /// A fixed batch size (the adaptive sizing is off while it is set).
+    pub batch_size: Option<i64>,
+    /// The batch duration the adaptive sizing aims at.
+    pub target: Option<Duration>,
+}
+
+/// The hook between backfill batches and before each DDL attempt: monitors and operator
+/// controls decide here.
 pub trait Throttle: Send + Sync {
     fn after_batch(&self, stats: &BatchStats) -> Decision;
+
+    /// Before an attempt at a step's lock (a transaction, an index build): no new
+    /// attempt while the database is unhealthy.
+    fn before_attempt(&self) -> Decision {
+        Decision::Continue
+    }
+
+    /// Settings changed while running, read before each batch.
+    fn overrides(&self) -> Overrides {
+        Overrides::default()
+    }
 }
 
 /// Never slows down.
@@ -94,6 +123,65 @@ pub struct NoThrottle;
 impl Throttle for NoThrottle {
     fn after_batch(&self, _: &BatchStats) -> Decision {
         Decision::Continue
+    }
+}
+
+/// Several hooks at once (monitors and operator controls): the most restrictive decision
+/// wins (stop, then the longest pause, then the smallest throttle), and the first hook
+/// that overrides a setting sets it.
+pub struct Throttles(pub Vec<Arc<dyn Throttle>>);
+
+impl Throttles {
+    fn combine(decisions: impl Iterator<Item = Decision>) -> Decision {
+        let mut out = Decision::Continue;
+        for d in decisions {
+            out = match (out, d) {
+                (Decision::Stop(a), _) => Decision::Stop(a),
+                (_, Decision::Stop(b)) => Decision::Stop(b),
+                (Decision::Pause(a), Decision::Pause(b)) => Decision::Pause(a.max(b)),
+                (Decision::Pause(a), _) | (_, Decision::Pause(a)) => Decision::Pause(a),
+                (
+                    Decision::Throttle {
+                        max_batch: a,
+                        wait: wa,
+                        reason: ra,
+                    },
+                    Decision::Throttle {
+                        max_batch: b,
+                        wait: wb,
+                        reason: rb,
+                    },
+                ) => Decision::Throttle {
+                    max_batch: a.min(b),
+                    wait: wa.max(wb),
+                    reason: format!("{ra}; {rb}"),
+                },
+                (t @ Decision::Throttle { .. }, Decision::Continue)
+                | (Decision::Continue, t @ Decision::Throttle { .. }) => t,
+                (Decision::Continue, Decision::Continue) => Decision::Continue,
+            };
+        }
+        out
+    }
+}
+
+impl Throttle for Throttles {
+    fn after_batch(&self, stats: &BatchStats) -> Decision {
+        Self::combine(self.0.iter().map(|t| t.after_batch(stats)))
+    }
+
+    fn before_attempt(&self) -> Decision {
+        Self::combine(self.0.iter().map(|t| t.before_attempt()))
+    }
+
+    fn overrides(&self) -> Overrides {
+        let mut out = Overrides::default();
+        for t in &self.0 {
+            let o = t.overrides();
+            out.batch_size = out.batch_size.or(o.batch_size);
+            out.target = out.target.or(o.target);
+        }
+        out
     }
 }
 

@@ -46,7 +46,7 @@ impl Shared<'_> {
             .pop_front()
     }
 
-    pub(crate) fn halt(&self, e: EngineError) -> Result<(), EngineError> {
+    pub(crate) fn halt<T>(&self, e: EngineError) -> Result<T, EngineError> {
         self.stop.store(true, Ordering::SeqCst);
         Err(e)
     }
@@ -56,7 +56,8 @@ impl Shared<'_> {
 pub(crate) async fn worker(client: &mut Client, sh: &Shared<'_>) -> Result<(), EngineError> {
     let report = |e: Event| sh.reporter.report(&e);
     while let Some(mut slice) = sh.take() {
-        let mut batch = slice
+        // The adaptive batch size (before overrides and the throttle's cap).
+        let mut next = slice
             .batch
             .map(i64::from)
             .unwrap_or(sh.cfg.initial)
@@ -64,10 +65,18 @@ pub(crate) async fn worker(client: &mut Client, sh: &Shared<'_>) -> Result<(), E
         // Consecutive lock timeouts / deadlocks of this worker's batches: bounded like a
         // step's (`--max-attempts`, jittered exponential backoff, an event row each).
         let mut attempt = 1;
+        // The throttle's cap on the batch size, while it slows the backfill down.
+        let mut cap: Option<i64> = None;
         loop {
             if sh.stop.load(Ordering::SeqCst) {
                 return Ok(());
             }
+            let overrides = sh.throttle.overrides();
+            let batch = overrides
+                .batch_size
+                .unwrap_or(next)
+                .min(cap.unwrap_or(i64::MAX))
+                .max(1);
             let t0 = Instant::now();
             let (updated, finished, cursor) = match one_batch(client, sh, &slice, batch).await {
                 Ok(v) => {
@@ -131,19 +140,33 @@ pub(crate) async fn worker(client: &mut Client, sh: &Shared<'_>) -> Result<(), E
                 batch_size: batch,
                 duration: took,
             };
-            batch = next_batch_size(batch, took, &sh.cfg);
-            throttle(sh, &stats).await?;
+            next = match overrides.batch_size {
+                Some(_) => batch,
+                None => {
+                    let mut cfg = sh.cfg.clone();
+                    cfg.target = overrides.target.unwrap_or(cfg.target);
+                    next_batch_size(batch, took, &cfg)
+                }
+            };
+            cap = throttle(sh, &stats).await?;
         }
     }
     Ok(())
 }
 
-/// Between batches: wait while the throttle says pause; stop all workers when it says
-/// stop (nothing is lost: `ratchet backfill` resumes from the cursors).
-async fn throttle(sh: &Shared<'_>, stats: &BatchStats) -> Result<(), EngineError> {
+/// Between batches: wait while the throttle says pause; slow down (a cap on the next
+/// batches' size, returned, and a wait) when it says throttle; stop all workers when it
+/// says stop (nothing is lost: `ratchet backfill` resumes from the cursors).
+async fn throttle(sh: &Shared<'_>, stats: &BatchStats) -> Result<Option<i64>, EngineError> {
     loop {
         match sh.throttle.after_batch(stats) {
-            Decision::Continue => return Ok(()),
+            Decision::Continue => return Ok(None),
+            Decision::Throttle {
+                max_batch, wait, ..
+            } => {
+                tokio::time::sleep(wait).await;
+                return Ok(Some(max_batch.max(1)));
+            }
             Decision::Pause(d) => tokio::time::sleep(d).await,
             Decision::Stop(why) => {
                 return sh.halt(EngineError::refused(
