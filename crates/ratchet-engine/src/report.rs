@@ -41,6 +41,8 @@ pub enum Event {
         rows_total: Option<u64>,
         rows_per_second: f64,
         batch_size: i64,
+        /// How long the batch took.
+        batch_duration: Duration,
     },
     /// The monitors' verdict: when it changes, and every few seconds while it is not ok.
     Health(HealthReport),

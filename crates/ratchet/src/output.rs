@@ -134,6 +134,7 @@ impl Reporter for Progress {
                 rows_total,
                 rows_per_second,
                 batch_size,
+                ..
             } => self.backfill(
                 table,
                 *rows_done,

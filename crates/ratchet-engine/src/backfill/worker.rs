@@ -128,6 +128,7 @@ pub(crate) async fn worker(client: &mut Client, sh: &Shared<'_>) -> Result<(), E
                 rows_total: sh.rows_total.map(|t| t as u64),
                 rows_per_second: rate,
                 batch_size: batch,
+                batch_duration: took,
             });
             if finished {
                 break;

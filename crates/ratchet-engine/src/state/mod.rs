@@ -1,6 +1,8 @@
 //! ratchet's own bookkeeping, in one schema (`ratchet` by default): migrations and their
 //! phase, each step's completion, backfill bounds and the cursors of their slices (one
-//! per worker), validation results, and an append-only event log.
+//! per worker), validation results, an append-only event log, the operator's controls
+//! (`ratchet pause`, `ratchet set`) and the running process's heartbeat and health
+//! (`state/runtime.rs`).
 //!
 //! Created and upgraded idempotently (`CREATE … IF NOT EXISTS`, under the migration lock)
 //! by `ratchet init` and by every command that needs it. Needs no superuser: only the
@@ -10,8 +12,10 @@ use serde::Serialize;
 use tokio_postgres::GenericClient;
 
 mod backfills;
+mod runtime;
 
 pub(crate) use backfills::{BackfillRow, BatchRecord, Slice, ValidationRecord};
+pub use runtime::{Control, RunnerRow};
 
 use crate::error::EngineError;
 use crate::plan::Plan;
@@ -94,6 +98,27 @@ CREATE TABLE IF NOT EXISTS {s}.events (
     detail       jsonb NOT NULL DEFAULT '{{}}',
     who          text NOT NULL DEFAULT current_user,
     application  text DEFAULT current_setting('application_name', true)
+);
+ALTER TABLE {s}.events ADD COLUMN IF NOT EXISTS host text DEFAULT inet_client_addr()::text;
+CREATE TABLE IF NOT EXISTS {s}.controls (
+    schema       text NOT NULL,
+    key          text NOT NULL,
+    value        text NOT NULL,
+    set_by       text NOT NULL DEFAULT current_user,
+    host         text DEFAULT inet_client_addr()::text,
+    application  text DEFAULT current_setting('application_name', true),
+    set_at       timestamptz NOT NULL DEFAULT clock_timestamp(),
+    PRIMARY KEY (schema, key)
+);
+CREATE TABLE IF NOT EXISTS {s}.runners (
+    schema       text PRIMARY KEY,
+    migration    text,
+    pid          int NOT NULL DEFAULT pg_backend_pid(),
+    host         text DEFAULT inet_client_addr()::text,
+    application  text DEFAULT current_setting('application_name', true),
+    started_at   timestamptz NOT NULL DEFAULT clock_timestamp(),
+    seen_at      timestamptz NOT NULL DEFAULT clock_timestamp(),
+    health       jsonb NOT NULL DEFAULT '{{}}'
 );
 "#
     )
@@ -190,7 +215,7 @@ impl State {
         let row = c
             .query_one(
                 "SELECT to_regclass($1) IS NOT NULL",
-                &[&format!("{}.backfill_slices", ident(&self.state_schema))],
+                &[&format!("{}.runners", ident(&self.state_schema))],
             )
             .await
             .map_err(|e| EngineError::db("looking for the state schema", e))?;
