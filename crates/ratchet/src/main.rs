@@ -10,6 +10,8 @@ mod config_file;
 mod demo;
 mod engine_cmd;
 mod lint_cmd;
+mod live;
+mod metrics;
 mod output;
 
 use clap::{Parser, Subcommand};

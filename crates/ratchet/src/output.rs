@@ -59,60 +59,17 @@ pub fn warn(s: &str) {
     err_line(format!("warning: {s}"));
 }
 
-/// Progress of the engine on stderr: a bar for backfills on a terminal, one line per
-/// event otherwise.
-pub struct Progress {
-    bar: std::sync::Mutex<Option<indicatif::ProgressBar>>,
-    tty: bool,
-    last_line: std::sync::Mutex<std::time::Instant>,
-}
+/// Progress of the engine on stderr: the status block on a terminal, plain lines
+/// otherwise (a status line every 10 s); see `live::reporter` for the options the
+/// commands that run steps have.
+pub struct Progress(std::sync::Arc<crate::live::reporter::LiveReporter>);
 
 impl Progress {
     pub fn new() -> Progress {
-        use std::io::IsTerminal;
-        Progress {
-            bar: std::sync::Mutex::new(None),
-            tty: std::io::stderr().is_terminal(),
-            last_line: std::sync::Mutex::new(std::time::Instant::now()),
-        }
-    }
-
-    fn backfill(&self, table: &str, done: u64, total: Option<u64>, rate: f64, batch: i64) {
-        if !self.tty {
-            let mut last = self.last_line.lock().unwrap_or_else(|e| e.into_inner());
-            if last.elapsed() >= std::time::Duration::from_secs(1) {
-                *last = std::time::Instant::now();
-                let total = total.map(|t| format!("/~{t}")).unwrap_or_default();
-                err_line(format!(
-                    "  backfill {table}: {done}{total} rows, {rate:.0} rows/s, batch {batch}"
-                ));
-            }
-            return;
-        }
-        let mut bar = self.bar.lock().unwrap_or_else(|e| e.into_inner());
-        let b = bar.get_or_insert_with(|| {
-            let b = indicatif::ProgressBar::new(total.unwrap_or(0).max(done));
-            b.set_style(
-                indicatif::ProgressStyle::with_template(
-                    "  backfill {prefix} [{bar:30}] {pos}/{len} rows {msg} ETA {eta}",
-                )
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-                .progress_chars("=> "),
-            );
-            b.set_prefix(table.to_string());
-            b
-        });
-        if b.length().unwrap_or(0) < done {
-            b.set_length(done);
-        }
-        b.set_position(done);
-        b.set_message(format!("{rate:.0} rows/s, batch {batch}"));
-    }
-
-    fn end_bar(&self) {
-        if let Some(b) = self.bar.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            b.finish_and_clear();
-        }
+        Progress(crate::live::reporter::LiveReporter::new(
+            crate::live::reporter::ProgressMode::Auto,
+            std::time::Duration::from_secs(10),
+        ))
     }
 }
 
@@ -124,76 +81,6 @@ impl Default for Progress {
 
 impl Reporter for Progress {
     fn report(&self, event: &Event) {
-        if !matches!(event, Event::Backfill { .. }) {
-            self.end_bar();
-        }
-        match event {
-            Event::Backfill {
-                table,
-                rows_done,
-                rows_total,
-                rows_per_second,
-                batch_size,
-                ..
-            } => self.backfill(
-                table,
-                *rows_done,
-                *rows_total,
-                *rows_per_second,
-                *batch_size,
-            ),
-            Event::StepStarted { .. } => {}
-            Event::StepDone {
-                phase,
-                step,
-                description,
-                duration,
-                attempts,
-            } => {
-                let retries = if *attempts > 1 {
-                    format!(", {attempts} attempts")
-                } else {
-                    String::new()
-                };
-                err_line(format!(
-                    "  ✓ [{} #{step}] {description} ({} ms{retries})",
-                    phase.as_str(),
-                    duration.as_millis()
-                ));
-            }
-            Event::StepSkipped {
-                phase,
-                step,
-                description,
-            } => err_line(format!(
-                "  · [{} #{step}] {description} (already done)",
-                phase.as_str()
-            )),
-            Event::Retry {
-                description,
-                attempt,
-                wait,
-                sqlstate,
-                message,
-                blockers,
-            } => {
-                let by = if blockers.is_empty() {
-                    String::new()
-                } else {
-                    format!("; blocked by {}", blockers.join(", "))
-                };
-                err_line(format!(
-                    "  ↻ {description}: {message} [{sqlstate}]{by}; retry {} in {} ms",
-                    attempt + 1,
-                    wait.as_millis()
-                ))
-            }
-            Event::Health(h) => {
-                if h.state != ratchet_engine::report::HealthState::Ok || !h.reasons.is_empty() {
-                    err_line(format!("  health: {:?}: {}", h.state, h.reasons.join("; ")));
-                }
-            }
-            Event::Info(s) => err_line(format!("  {s}")),
-        }
+        self.0.report(event);
     }
 }

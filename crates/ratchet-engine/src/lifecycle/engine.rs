@@ -87,7 +87,7 @@ impl Engine {
     }
 
     /// The advisory-lock key of the migration lock: one runner per state schema.
-    fn lock_key(&self) -> String {
+    pub(crate) fn lock_key(&self) -> String {
         format!("ratchet:{}", self.config.state_schema)
     }
 

@@ -9,10 +9,12 @@ use serde_json::json;
 
 mod backfill;
 mod engine;
+mod watch;
 
 use crate::catalog;
 use crate::error::{EngineError, Gate, Refusal};
 pub use engine::Engine;
+pub use watch::LiveView;
 
 use crate::plan::{Action, Phase, Plan};
 use crate::planner::{self, PlanInput};

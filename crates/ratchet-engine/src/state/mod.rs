@@ -13,9 +13,11 @@ use tokio_postgres::GenericClient;
 
 mod backfills;
 mod runtime;
+mod watch;
 
 pub(crate) use backfills::{BackfillRow, BatchRecord, Slice, ValidationRecord};
 pub use runtime::{Control, RunnerRow};
+pub use watch::{EventRow, LockHolder};
 
 use crate::error::EngineError;
 use crate::plan::Plan;

@@ -74,6 +74,8 @@ pub struct CompleteArgs {
     #[arg(long)]
     pub skip_validation: bool,
     #[command(flatten)]
+    pub observe: super::observe::ObserveArgs,
+    #[command(flatten)]
     pub conn: ConnArgs,
 }
 
@@ -81,6 +83,8 @@ pub struct CompleteArgs {
 pub struct BackfillCmdArgs {
     #[command(flatten)]
     pub batches: BackfillArgs,
+    #[command(flatten)]
+    pub observe: super::observe::ObserveArgs,
     #[command(flatten)]
     pub conn: ConnArgs,
 }
@@ -92,6 +96,8 @@ pub struct ValidateArgs {
     pub repair: bool,
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
+    #[command(flatten)]
+    pub observe: super::observe::ObserveArgs,
     #[command(flatten)]
     pub conn: ConnArgs,
 }
@@ -126,6 +132,8 @@ pub struct StartArgs {
     #[command(flatten)]
     pub batches: BackfillArgs,
     #[command(flatten)]
+    pub observe: super::observe::ObserveArgs,
+    #[command(flatten)]
     pub conn: ConnArgs,
 }
 
@@ -139,6 +147,8 @@ pub struct MigrateArgs {
     #[command(flatten)]
     pub batches: BackfillArgs,
     #[command(flatten)]
+    pub observe: super::observe::ObserveArgs,
+    #[command(flatten)]
     pub conn: ConnArgs,
 }
 
@@ -146,6 +156,13 @@ pub struct MigrateArgs {
 pub struct StatusArgs {
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
+    /// Show the running migration's status block, refreshed every --interval, until it
+    /// leaves the active phase or Ctrl-C (with --format json: one JSON object per tick).
+    #[arg(long)]
+    pub watch: bool,
+    /// Time between two refreshes of --watch.
+    #[arg(long, value_parser = parse_duration, default_value = "1s", requires = "watch")]
+    pub interval: Duration,
     #[command(flatten)]
     pub conn: ConnArgs,
 }

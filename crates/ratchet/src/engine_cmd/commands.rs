@@ -11,6 +11,7 @@ use super::args::{
     BackfillArgs, BackfillCmdArgs, CompleteArgs, ConfigArgs, ConnArgs, Format, MigrateArgs,
     PlanArgs, StartArgs, StatusArgs, ValidateArgs,
 };
+use super::observe::Observe;
 use super::render;
 use super::settings::Settings;
 use crate::output::{line, warn, Progress};
@@ -51,8 +52,29 @@ fn url(conn: &ConnArgs) -> anyhow::Result<&str> {
 }
 
 async fn engine(conn: &ConnArgs, config: Config) -> anyhow::Result<Engine> {
+    engine_with(conn, config, Arc::new(Progress::new())).await
+}
+
+/// An engine reporting to `reporter` (the status block and the metrics).
+async fn engine_with(
+    conn: &ConnArgs,
+    config: Config,
+    reporter: Arc<dyn ratchet_engine::Reporter>,
+) -> anyhow::Result<Engine> {
     let url = url(conn)?;
-    Ok(Engine::connect(url, config, Arc::new(Progress::new())).await?)
+    Ok(Engine::connect(url, config, reporter).await?)
+}
+
+/// The status block and metrics of a command that runs steps, and its engine.
+async fn observed(
+    conn: &ConnArgs,
+    config: Config,
+    observe: &super::observe::ObserveArgs,
+) -> anyhow::Result<(Observe, Engine)> {
+    let obs = Observe::start(observe, config.backfill.workers).await?;
+    let engine = engine_with(conn, config, obs.reporter()).await;
+    let engine = obs.finish(engine)?;
+    Ok((obs, engine))
 }
 
 /// An engine for a command that only reads (`status`, `plan`): it never takes the
@@ -90,30 +112,48 @@ pub async fn start(a: &StartArgs) -> anyhow::Result<i32> {
     let mut config = config(&a.conn, Some(&a.batches))?;
     config.run_backfill = !a.no_backfill;
     config.completes_at_once = a.complete;
-    let mut engine = engine(&a.conn, config).await?;
+    let (obs, mut engine) = observed(&a.conn, config, &a.observe).await?;
+    match engine.status().await.ok() {
+        Some(st) if st.active.as_ref().is_some_and(|x| x.name == m.name) => obs.hint_status(&st),
+        _ => {
+            if let Ok(plan) = engine.plan(&m).await {
+                obs.hint_plan(&plan);
+            }
+        }
+    }
     let out = engine
         .start(&m)
         .await
-        .with_context(|| format!("starting {}", a.file.display()))?;
+        .with_context(|| format!("starting {}", a.file.display()));
+    let out = obs.finish(out)?;
     render::report_start(&out);
     if a.complete && !out.already_completed && !out.backfill_left {
-        render::report_complete(engine.validate_and_complete().await?);
+        let done = engine.validate_and_complete().await.map_err(Into::into);
+        render::report_complete(obs.finish(done)?);
     }
     Ok(0)
 }
 
 pub async fn complete(a: &CompleteArgs) -> anyhow::Result<i32> {
-    let mut engine = engine(&a.conn, config(&a.conn, None)?).await?;
+    let (obs, mut engine) = observed(&a.conn, config(&a.conn, None)?, &a.observe).await?;
     if a.skip_validation {
         warn("--skip-validation: completing without a passed validation; this is recorded in the event log");
     }
-    render::report_complete(engine.complete_with(a.skip_validation).await?);
+    obs.hint_engine(&engine).await;
+    let done = engine
+        .complete_with(a.skip_validation)
+        .await
+        .map_err(Into::into);
+    render::report_complete(obs.finish(done)?);
     Ok(0)
 }
 
 pub async fn backfill(a: &BackfillCmdArgs) -> anyhow::Result<i32> {
-    let mut engine = engine(&a.conn, config(&a.conn, Some(&a.batches))?).await?;
-    let Some(name) = engine.backfill().await? else {
+    let config = config(&a.conn, Some(&a.batches))?;
+    let (obs, mut engine) = observed(&a.conn, config, &a.observe).await?;
+    obs.hint_engine(&engine).await;
+    let done = engine.backfill().await.map_err(Into::into);
+    let Some(name) = obs.finish(done)? else {
         line("no active migration; nothing to backfill");
         return Ok(0);
     };
@@ -134,8 +174,10 @@ pub async fn backfill(a: &BackfillCmdArgs) -> anyhow::Result<i32> {
 }
 
 pub async fn validate(a: &ValidateArgs) -> anyhow::Result<i32> {
-    let mut engine = engine(&a.conn, config(&a.conn, None)?).await?;
-    let Some(v) = engine.validate(a.repair).await? else {
+    let (obs, mut engine) = observed(&a.conn, config(&a.conn, None)?, &a.observe).await?;
+    obs.hint_engine(&engine).await;
+    let done = engine.validate(a.repair).await.map_err(Into::into);
+    let Some(v) = obs.finish(done)? else {
         line("nothing to validate (no active migration with a backfill)");
         return Ok(0);
     };
@@ -171,8 +213,9 @@ pub async fn grants(a: &ConnArgs) -> anyhow::Result<i32> {
 
 pub async fn migrate(a: &MigrateArgs) -> anyhow::Result<i32> {
     let local = ratchet_spec::load_dir(&a.dir)?;
-    let mut engine = engine(&a.conn, config(&a.conn, Some(&a.batches))?).await?;
-    let out = engine.migrate(&local, a.complete).await?;
+    let config = config(&a.conn, Some(&a.batches))?;
+    let (obs, mut engine) = observed(&a.conn, config, &a.observe).await?;
+    let out = obs.finish(engine.migrate(&local, a.complete).await.map_err(Into::into))?;
     if out.applied.is_empty() && out.left_active.is_none() {
         line("everything is applied already");
     }
@@ -192,6 +235,9 @@ pub async fn migrate(a: &MigrateArgs) -> anyhow::Result<i32> {
 
 pub async fn status(a: &StatusArgs) -> anyhow::Result<i32> {
     let engine = engine_read_only(&a.conn, config(&a.conn, None)?).await?;
+    if a.watch {
+        return super::watch::watch(&engine, a.interval, a.format).await;
+    }
     let st = engine.status().await?;
     // Read from the stored cursors, which each batch commits: a running backfill's live
     // progress, seen from another terminal.

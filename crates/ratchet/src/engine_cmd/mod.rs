@@ -9,8 +9,10 @@
 
 mod args;
 mod commands;
+mod observe;
 mod render;
 mod settings;
+mod watch;
 
 use ratchet_engine::EngineError;
 
