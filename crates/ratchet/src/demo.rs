@@ -2,14 +2,15 @@
 //! what ratchet does before pointing it at a real database.
 #![allow(clippy::print_stdout)]
 
-use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use ratchet_engine::{Config, Engine};
 use ratchet_scratch::{connect, Cluster};
 
 use crate::engine_cmd::print_plan;
-use crate::output::{line, Progress};
+use crate::live::reporter::{LiveReporter, ProgressMode};
+use crate::output::line;
 
 const V1: &str = include_str!("../../../examples/demo/01_create_users.yaml");
 const V2: &str = include_str!("../../../examples/demo/02_profile.yaml");
@@ -43,7 +44,10 @@ pub async fn run(a: &DemoArgs) -> anyhow::Result<i32> {
     let m1 = ratchet_spec::load_file(&f1)?;
     let m2 = ratchet_spec::load_file(&f2)?;
     let m3 = ratchet_spec::load_file(&f3)?;
-    let mut engine = Engine::connect(&url, Config::default(), Arc::new(Progress::new())).await?;
+    // The live status block (plain status lines when stderr is not a terminal), shown
+    // during the backfill of version 3.
+    let progress = LiveReporter::new(ProgressMode::Auto, Duration::from_secs(1));
+    let mut engine = Engine::connect(&url, Config::default(), progress.clone()).await?;
     let app = connect(&url)
         .await
         .context("connecting as the application")?;
@@ -112,6 +116,13 @@ pub async fn run(a: &DemoArgs) -> anyhow::Result<i32> {
     line(format!("   old version schema {v1} dropped: {gone}"));
 
     line("\n== start version 3: email becomes required (dual writes + batched backfill)");
+    // Small batches, so that the backfill lasts long enough to watch its status block
+    // (a real one adapts its batches to --batch-target, 200 ms by default).
+    engine.config.backfill.initial = 25;
+    engine.config.backfill.max = 25;
+    engine.config.backfill.target = Duration::from_millis(5);
+    progress.hint_plan_of(&engine.plan(&m3).await?);
+    progress.hint_workers(engine.config.backfill.workers);
     let v3 = engine.start(&m3).await?.version_schema;
     app.execute(
         &format!("INSERT INTO {v2}.users (full_name) VALUES ('old app, no email')"),

@@ -85,15 +85,7 @@ impl Observe {
 
     /// The same for a plan (a `start` that is not resumed).
     pub fn hint_plan(&self, plan: &ratchet_engine::Plan) {
-        self.live.hint_migration(&plan.migration);
-        for phase in [
-            ratchet_engine::Phase::Start,
-            ratchet_engine::Phase::Complete,
-            ratchet_engine::Phase::Abort,
-        ] {
-            let steps = plan.steps_of(phase).map(|(i, _)| i).collect();
-            self.live.hint_steps(phase.as_str(), steps);
-        }
+        self.live.hint_plan_of(plan);
     }
 
     /// Hints from the engine: the active migration's steps.

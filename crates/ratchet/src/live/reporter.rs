@@ -72,6 +72,19 @@ impl LiveReporter {
         self.live().migration = Some(name.to_string());
     }
 
+    /// The migration and the steps of each phase of `plan` (a migration about to start).
+    pub fn hint_plan_of(&self, plan: &ratchet_engine::Plan) {
+        self.hint_migration(&plan.migration);
+        for phase in [
+            ratchet_engine::Phase::Start,
+            ratchet_engine::Phase::Complete,
+            ratchet_engine::Phase::Abort,
+        ] {
+            let steps = plan.steps_of(phase).map(|(i, _)| i).collect();
+            self.hint_steps(phase.as_str(), steps);
+        }
+    }
+
     fn bar(&self) -> MutexGuard<'_, Option<indicatif::ProgressBar>> {
         self.bar.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -95,7 +108,16 @@ impl LiveReporter {
         if self.live().step.is_none() {
             return;
         }
-        let text = render::block(&self.live()).join("\n");
+        // A line wider than the terminal would wrap and break the redraw in place.
+        let width = console::Term::stderr()
+            .size_checked()
+            .map_or(usize::MAX, |(_, w)| usize::from(w).saturating_sub(1));
+        let lines = render::block(&self.live());
+        let text = lines
+            .iter()
+            .map(|l| l.chars().take(width).collect::<String>())
+            .collect::<Vec<_>>()
+            .join("\n");
         let mut bar = self.bar();
         let b = bar.get_or_insert_with(new_block);
         b.set_message(text);
