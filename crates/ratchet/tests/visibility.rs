@@ -277,7 +277,7 @@ async fn status_watch_from_a_second_process_follows_the_backfill_to_the_end() {
     let db = TestDb::new().await;
     let dir = tempfile::tempdir().unwrap();
     let v2 = items(&db, dir.path(), 30_000).await;
-    let mut start = slow_start(&db, &v2, &["--complete"]);
+    let start = slow_start(&db, &v2, &["--complete"]);
     // Watching begins once the migration is active (without one, it says so and ends).
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -432,4 +432,88 @@ async fn progress_json_writes_one_object_per_event() {
     assert_eq!(last["rows_done"], 500, "{last}");
     // stdout keeps its result lines.
     assert!(String::from_utf8_lossy(&o.stdout).contains("started 02_type"));
+}
+
+/// The metric names `src/metrics.rs` registers (without the `ratchet_` prefix).
+fn registered_metrics() -> Vec<String> {
+    let src = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/metrics.rs"))
+        .unwrap();
+    let mut names = vec![];
+    let mut rest = src.as_str();
+    while let Some(i) = rest.find("r.register(") {
+        rest = &rest[i + "r.register(".len()..];
+        let start = rest.find('"').unwrap() + 1;
+        let end = start + rest[start..].find('"').unwrap();
+        names.push(rest[start..end].to_string());
+    }
+    assert!(names.len() >= 15, "{names:?}");
+    names
+}
+
+#[test]
+fn the_dashboard_and_the_docs_know_every_metric_and_only_those() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let names = registered_metrics();
+    let counters = ["rows_backfilled", "retries", "errors", "steps_done"];
+    let exposed: Vec<String> = names
+        .iter()
+        .map(|n| match counters.contains(&n.as_str()) {
+            true => format!("ratchet_{n}_total"),
+            false => format!("ratchet_{n}"),
+        })
+        .collect();
+    let docs = std::fs::read_to_string(root.join("docs/monitoring.md")).unwrap();
+    for name in &exposed {
+        assert!(
+            docs.contains(&format!("| `{name}` |")),
+            "docs/monitoring.md does not list {name}"
+        );
+    }
+    let raw = std::fs::read_to_string(root.join("docs/grafana/ratchet-dashboard.json")).unwrap();
+    let dash: serde_json::Value = serde_json::from_str(&raw).unwrap();
+    assert_eq!(dash["uid"], "ratchet-migration");
+    let panels = dash["panels"].as_array().unwrap();
+    let mut used = std::collections::BTreeSet::new();
+    for p in panels.iter().filter(|p| p["type"] != "row") {
+        let pos = &p["gridPos"];
+        assert!(
+            pos["w"].as_u64().unwrap() <= 24 && pos["h"].as_u64().unwrap() > 0,
+            "{p}"
+        );
+        let targets = p["targets"].as_array().unwrap();
+        assert!(!targets.is_empty(), "{p}");
+        for t in targets {
+            let expr = t["expr"].as_str().unwrap();
+            for (i, _) in expr.match_indices("ratchet_") {
+                let name: String = expr[i..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                used.insert(name);
+            }
+        }
+    }
+    for name in &used {
+        let base = name.strip_suffix("_bucket").unwrap_or(name);
+        assert!(
+            exposed.iter().any(|e| e == base),
+            "the dashboard uses {name}, which ratchet does not export"
+        );
+    }
+    for wanted in [
+        "ratchet_rows_backfilled_total",
+        "ratchet_backfill_batch_duration_seconds",
+        "ratchet_backfill_batch_size",
+        "ratchet_health_state",
+        "ratchet_lock_waits_caused",
+        "ratchet_probe_latency_seconds",
+        "ratchet_replication_lag_seconds",
+        "ratchet_retries_total",
+    ] {
+        assert!(
+            used.iter()
+                .any(|u| u.strip_suffix("_bucket").unwrap_or(u) == wanted),
+            "no panel shows {wanted}"
+        );
+    }
 }
