@@ -37,6 +37,9 @@ pub async fn watch(engine: &Engine, interval: Duration, format: Format) -> anyho
                 if tty && drawn > 0 {
                     // Back to the top of the previous block, and clear down from there.
                     line(format!("\x1b[{drawn}A\x1b[J{}", lines.join("\n")));
+                } else if drawn > 0 {
+                    // Not a terminal: one block after the other, a blank line between.
+                    line(format!("\n{}", lines.join("\n")));
                 } else {
                     line(lines.join("\n"));
                 }

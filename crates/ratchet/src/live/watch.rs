@@ -190,3 +190,134 @@ fn event_lines(view: &LiveView) -> Vec<String> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use ratchet_engine::backfill::Progress;
+    use ratchet_engine::lifecycle::{ActiveStatus, LiveView, StepStatus};
+    use ratchet_engine::state::{Control, EventRow, LockHolder, MigrationPhase, RunnerRow};
+    use ratchet_engine::{Phase, Status};
+
+    use super::{finished, live_of, Rates};
+    use crate::live::render::block;
+
+    /// A backfill at 12000 of 40000 rows, run by pid 4242, paused by an operator, with a
+    /// heartbeat that carries a throttle verdict.
+    fn view(seen_s: f64) -> LiveView {
+        let step = |index, done, description: &str| StepStatus {
+            index,
+            phase: Phase::Start,
+            description: description.into(),
+            done,
+        };
+        LiveView {
+            status: Status {
+                schema: "public".into(),
+                version_schema: Some("public_01_items".into()),
+                pending_version_schema: Some("public_02_type".into()),
+                active: Some(ActiveStatus {
+                    name: "02_type".into(),
+                    phase: MigrationPhase::Started,
+                    version_schema: "public_02_type".into(),
+                    steps: vec![
+                        step(0, true, "alter column items.amount: add columns"),
+                        step(1, false, "backfill items._ratchet_new_amount in batches"),
+                        step(
+                            2,
+                            false,
+                            "create the views of version schema public_02_type",
+                        ),
+                    ],
+                    warnings: vec![],
+                }),
+                history: vec![],
+            },
+            backfills: vec![Progress {
+                step: 1,
+                table: "items".into(),
+                rows_done: 12000,
+                rows_total: Some(40000),
+                batch_size: Some(500),
+                done: false,
+                slices: 1,
+                slices_done: 0,
+            }],
+            runner: Some(RunnerRow {
+                migration: Some("02_type".into()),
+                pid: 4242,
+                host: None,
+                application: Some("ratchet".into()),
+                seen_s,
+                health: serde_json::json!({
+                    "state": "throttle",
+                    "reasons": ["probe p99 84 ms > 50 ms"],
+                    "figures": {"probe_p50_ms": 3.0, "probe_p99_ms": 84.0, "lock_waits_caused": 1.0}
+                }),
+            }),
+            lock_holder: Some(LockHolder {
+                pid: 4242,
+                application: Some("ratchet".into()),
+                host: Some("10.0.0.7".into()),
+                connected_s: 30.0,
+            }),
+            controls: vec![Control {
+                key: "paused".into(),
+                value: "true".into(),
+                set_by: "alice".into(),
+                host: Some("10.0.0.9".into()),
+                application: Some("ratchet".into()),
+                age_s: 42.0,
+            }],
+            events: vec![EventRow {
+                id: 7,
+                at: "2026-12-02T04:00:00.000Z".into(),
+                age_s: 3.0,
+                migration: Some("02_type".into()),
+                kind: "control".into(),
+                detail: serde_json::json!({"paused": true}),
+                who: "alice".into(),
+                host: None,
+                application: None,
+            }],
+        }
+    }
+
+    #[test]
+    fn the_block_of_a_migration_another_process_runs() {
+        let v = view(0.5);
+        assert!(!finished(&v));
+        insta::assert_snapshot!(block(&live_of(&v, &mut Rates::default())).join("\n"), @r#"
+        ratchet · 02_type · start step 2/3: backfill items._ratchet_new_amount in batches
+          runner   pid 4242 (ratchet) on 10.0.0.7 holds the migration lock · heartbeat 0.5s ago
+          backfill items [=========>                    ]  30%  12000/~40000 rows  0 rows/s
+          batch    500 rows · workers 1
+          health   THROTTLE: probe p99 84 ms > 50 ms · PAUSED by alice@10.0.0.9 42s ago (ratchet resume continues)
+          locks    1 lock waits caused (max -) · probe p50 3 ms p99 84 ms · replication lag -
+          event    3s ago control by alice: {"paused":true}
+        "#);
+    }
+
+    #[test]
+    fn a_stale_heartbeat_shows_no_health_and_no_process_without_the_lock() {
+        let mut v = view(60.0);
+        v.lock_holder = None;
+        let live = live_of(&v, &mut Rates::default());
+        assert_eq!(live.health, None);
+        assert_eq!(
+            live.runner.as_deref(),
+            Some("no ratchet process is running (the last one, pid 4242, was seen 1m00s ago)")
+        );
+    }
+
+    #[test]
+    fn the_rate_comes_from_two_ticks() {
+        let mut rates = Rates::default();
+        let mut v = view(0.5);
+        live_of(&v, &mut rates);
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        v.backfills[0].rows_done += 1000;
+        let live = live_of(&v, &mut rates);
+        let rate = live.backfill.unwrap().rows_per_second;
+        assert!(rate > 1000.0 && rate < 25_000.0, "{rate}");
+    }
+}
