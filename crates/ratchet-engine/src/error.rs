@@ -162,6 +162,9 @@ pub enum Refusal {
     RowFails,
     /// The backfill was stopped by its throttle hook.
     Stopped,
+    /// The server lacks a capability the migration needs (e.g. `security_invoker` views
+    /// for a table with row-level security on PostgreSQL 14).
+    Capability,
 }
 
 /// The gates of the contract.
