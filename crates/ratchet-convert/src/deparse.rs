@@ -14,19 +14,7 @@ pub(crate) fn deparse_expr(expr: &protobuf::Node) -> Conv<String> {
     let mut template = pg_query::parse("SELECT 1", pg_query::ParserOptions::DEFAULT)
         .map_err(|_| failed())?
         .protobuf;
-    let target = template
-        .stmts
-        .first_mut()
-        .and_then(|s| s.stmt.as_mut())
-        .and_then(|s| match s.node.as_mut() {
-            Some(N::SelectStmt(select)) => select.target_list.first_mut(),
-            _ => None,
-        })
-        .and_then(|t| match t.node.as_mut() {
-            Some(N::ResTarget(rt)) => Some(rt),
-            _ => None,
-        })
-        .ok_or_else(failed)?;
+    let target = first_target(&mut template).ok_or_else(failed)?;
     target.val = Some(Box::new(expr.clone()));
     let text = template
         .deparse(pg_query::DeparseOptions::default())
@@ -56,18 +44,8 @@ pub(crate) fn deparse_type(type_name: Option<&protobuf::TypeName>) -> Conv<Strin
     let mut template = pg_query::parse("SELECT NULL::int", pg_query::ParserOptions::DEFAULT)
         .map_err(|_| failed())?
         .protobuf;
-    let cast = template
-        .stmts
-        .first_mut()
-        .and_then(|s| s.stmt.as_mut())
-        .and_then(|s| match s.node.as_mut() {
-            Some(N::SelectStmt(select)) => select.target_list.first_mut(),
-            _ => None,
-        })
-        .and_then(|t| match t.node.as_mut() {
-            Some(N::ResTarget(rt)) => rt.val.as_mut(),
-            _ => None,
-        })
+    let cast = first_target(&mut template)
+        .and_then(|rt| rt.val.as_mut())
         .and_then(|v| match v.node.as_mut() {
             Some(N::TypeCast(tc)) => Some(tc),
             _ => None,
@@ -83,4 +61,16 @@ pub(crate) fn deparse_type(type_name: Option<&protobuf::TypeName>) -> Conv<Strin
         .strip_prefix("pg_catalog.")
         .unwrap_or(rendered)
         .to_string())
+}
+
+/// The first target of the template's `SELECT`, where a node is put to be deparsed.
+fn first_target(template: &mut protobuf::ParseResult) -> Option<&mut protobuf::ResTarget> {
+    let stmt = template.stmts.first_mut()?.stmt.as_mut()?;
+    let Some(N::SelectStmt(select)) = stmt.node.as_mut() else {
+        return None;
+    };
+    match select.target_list.first_mut()?.node.as_mut() {
+        Some(N::ResTarget(rt)) => Some(rt),
+        _ => None,
+    }
 }
