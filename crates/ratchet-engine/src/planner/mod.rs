@@ -25,7 +25,7 @@ mod ops;
 
 /// PostgreSQL's limit on identifier length (NAMEDATALEN - 1); longer names are silently
 /// truncated, which would make two names collide.
-pub const MAX_IDENT: usize = 63;
+pub use ratchet_sql::MAX_IDENT;
 
 /// Everything the planner needs besides the file.
 pub struct PlanInput<'a> {
