@@ -157,21 +157,21 @@ pub fn infer_locks(sql: &str, schema: &str) -> Vec<Lock> {
             continue;
         };
         if let Some(l) = ratchet_sql::locks::statement_lock(node) {
-            push(Lock::new(l.mode.name(), qualify(&l.table)));
+            push(Lock::new(l.mode, qualify(&l.table)));
         }
         match node {
             N::AlterTableStmt(a) => {
                 for c in ast::alter_cmds(a).filter_map(ast::cmd_constraint) {
                     if let Some(pk) = c.pktable.as_ref() {
                         let on = qualify(&ast::range_var_name(pk));
-                        push(Lock::new(LockMode::ShareRowExclusive.name(), on));
+                        push(Lock::new(LockMode::ShareRowExclusive, on));
                     }
                 }
             }
             N::InsertStmt(_) | N::UpdateStmt(_) | N::DeleteStmt(_) | N::MergeStmt(_) => {
                 for t in parsed.dml_tables() {
                     let on = qualify(&QualifiedName::parse(&t));
-                    push(Lock::new(LockMode::RowExclusive.name(), on));
+                    push(Lock::new(LockMode::RowExclusive, on));
                 }
             }
             _ => {}

@@ -13,7 +13,7 @@ use ratchet_spec::Migration;
 
 use crate::catalog::{Catalog, Table};
 use crate::error::EngineError;
-use crate::plan::{Action, Lock, Phase, Plan, Statement, Step, ACCESS_EXCLUSIVE};
+use crate::plan::{Action, Lock, LockMode, Phase, Plan, Statement, Step, ACCESS_EXCLUSIVE};
 use crate::plan::{ColumnMapping, Mapping, TableMapping};
 use crate::sql::{ident, qualified};
 use crate::views;
@@ -213,7 +213,7 @@ impl<'a> Planner<'a> {
         qualified(&self.schema, physical)
     }
 
-    fn lock(&self, mode: &str, physical: &str) -> Lock {
+    fn lock(&self, mode: LockMode, physical: &str) -> Lock {
         Lock::new(mode, format!("{}.{physical}", self.schema))
     }
 

@@ -6,7 +6,7 @@ use ratchet_spec::{AddColumn, Column};
 use crate::error::EngineError;
 use crate::fragment;
 use crate::plan::{
-    Lock, Phase, Statement, ACCESS_EXCLUSIVE, ROW_SHARE, SHARE_ROW_EXCLUSIVE,
+    Lock, LockMode, Phase, Statement, ACCESS_EXCLUSIVE, ROW_SHARE, SHARE_ROW_EXCLUSIVE,
     SHARE_UPDATE_EXCLUSIVE,
 };
 use crate::planner::ddl::{column_definition, column_reference};
@@ -287,7 +287,7 @@ impl Planner<'_> {
         let qt = self.q(&t.physical);
         let mut work = Work::default();
         let lt = format!("{}.{}", self.schema, t.physical);
-        let lock = |m: &str| vec![Lock::new(m, lt.clone())];
+        let lock = |m: LockMode| vec![Lock::new(m, lt.clone())];
         if !c.nullable {
             work.not_null_check(&qt, physical, lock(ACCESS_EXCLUSIVE));
             tx1.append(&mut work.tx1);
