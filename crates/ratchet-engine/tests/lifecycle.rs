@@ -553,3 +553,42 @@ async fn row_level_security_applies_through_the_views_or_is_refused_on_14() {
         assert_eq!(seen, ["1"], "the policy applies through {schema}");
     }
 }
+
+// Every DDL transaction runs with ratchet's lock_timeout; on PostgreSQL 17+ also with a
+// transaction_timeout (no step holds a lock it got for long), absent before 17 where the
+// setting does not exist.
+#[tokio::test]
+async fn ddl_transactions_carry_lock_timeout_and_on_17_transaction_timeout() {
+    let db = TestDb::new().await;
+    let files = Files::new();
+    let mut e = setup_users(&db, &files, 0).await;
+    let m = files.migration(
+        "02_seen.yaml",
+        r#"operations:
+  - sql:
+      up: >-
+        CREATE TABLE seen AS SELECT current_setting('lock_timeout') AS lt,
+          CASE WHEN current_setting('server_version_num')::int >= 170000
+               THEN current_setting('transaction_timeout') END AS tt
+      down: DROP TABLE seen
+"#,
+    );
+    e.start(&m).await.unwrap();
+    let c = db.client().await;
+    let row = c.query_one("SELECT lt, tt FROM seen", &[]).await.unwrap();
+    assert_eq!(row.get::<_, String>(0), "200ms");
+    let tt: Option<String> = row.get(1);
+    if server_version(&c).await >= 170000 {
+        // ratchet_engine::executor::ddl_transaction_timeout: 20 lock timeouts, at least 10 s.
+        assert_eq!(tt.as_deref(), Some("10s"));
+    } else {
+        assert_eq!(tt, None);
+    }
+    // Outside ratchet's transactions the session's own settings are untouched.
+    let own: String = c
+        .query_one("SELECT current_setting('lock_timeout')", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(own, "0");
+}
