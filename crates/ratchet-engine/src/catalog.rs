@@ -43,6 +43,9 @@ pub struct Table {
     /// `FULL`, `NOTHING`, `USING INDEX "name"`), so an abort can put it back.
     #[serde(default)]
     pub replica_identity: String,
+    /// Row-level security is enabled (`pg_class.relrowsecurity`).
+    #[serde(default)]
+    pub row_security: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -152,7 +155,8 @@ async fn load_tables(client: &impl GenericClient, cat: &mut Catalog) -> Result<(
                       WHEN 'i' THEN COALESCE((SELECT 'USING INDEX ' || quote_ident(ic.relname)
                                                 FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
                                                WHERE i.indrelid = c.oid AND i.indisreplident), 'DEFAULT')
-                      ELSE 'DEFAULT' END
+                      ELSE 'DEFAULT' END,
+                    c.relrowsecurity
                FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
               WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND NOT c.relispartition",
             &[&cat.schema],
@@ -171,6 +175,7 @@ async fn load_tables(client: &impl GenericClient, cat: &mut Catalog) -> Result<(
                 comment: row.get(2),
                 estimated_rows: row.get(3),
                 replica_identity: row.get(4),
+                row_security: row.get(5),
             },
         );
     }

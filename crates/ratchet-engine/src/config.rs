@@ -43,7 +43,7 @@ impl Default for Config {
         Config {
             schema: "public".into(),
             state_schema: "ratchet".into(),
-            lock_timeout: Duration::from_millis(500),
+            lock_timeout: ratchet_sql::DEFAULT_LOCK_TIMEOUT,
             max_attempts: 30,
             backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(5),

@@ -1,19 +1,8 @@
-//! The engine's errors, and the one place that decides which database errors are worth a
-//! retry.
+//! The engine's errors. Which database errors are worth a retry is decided by
+//! `ratchet_sql::SqlStateClass` (one place for the whole workspace); [`is_retryable`]
+//! applies it to a client error.
 
-use tokio_postgres::error::SqlState;
-
-/// SQLSTATEs the executor retries (with backoff) instead of failing the step.
-///
-/// - 55P03 `lock_not_available`: our `lock_timeout` fired while waiting behind another
-///   session; waiting longer would have blocked every query queued behind us.
-/// - 40P01 `deadlock_detected`: PostgreSQL chose our transaction as the victim.
-/// - 57014 `query_canceled`: a `statement_timeout` or an operator's cancel.
-pub const RETRYABLE: &[SqlState] = &[
-    SqlState::LOCK_NOT_AVAILABLE,
-    SqlState::T_R_DEADLOCK_DETECTED,
-    SqlState::QUERY_CANCELED,
-];
+use ratchet_sql::SqlStateClass;
 
 /// Why an engine call failed. Each variant is something a caller can act on.
 #[derive(Debug, thiserror::Error)]
@@ -112,9 +101,13 @@ impl EngineError {
     }
 }
 
-/// Whether a database error is transient: a lock timeout, a deadlock, a cancel.
+/// Whether a database error is transient, so the executor retries it (with backoff)
+/// instead of failing the step: a lock timeout, a deadlock, a cancel
+/// ([`SqlStateClass::retryable`]). An error without a SQLSTATE (the connection broke) is
+/// not.
 pub fn is_retryable(e: &tokio_postgres::Error) -> bool {
-    e.code().is_some_and(|c| RETRYABLE.contains(c))
+    e.code()
+        .is_some_and(|c| SqlStateClass::of(c.code()).retryable())
 }
 
 /// The SQLSTATE of an error, or `?????` for connection-level failures.
@@ -162,6 +155,9 @@ pub enum Refusal {
     RowFails,
     /// The backfill was stopped by its throttle hook.
     Stopped,
+    /// The server lacks a capability the migration needs (e.g. `security_invoker` views
+    /// for a table with row-level security on PostgreSQL 14).
+    Capability,
 }
 
 /// The gates of the contract.

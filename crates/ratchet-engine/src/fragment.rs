@@ -7,16 +7,11 @@ use std::collections::BTreeSet;
 
 use pg_query::NodeRef;
 
-use crate::plan::{Lock, ROW_EXCLUSIVE};
+use ratchet_sql::LockMode;
 
-/// Strip pgroll's `SELECT …` form (`up: SELECT CASE … END`) down to the expression.
-pub fn strip_select(expr: &str) -> &str {
-    let t = expr.trim();
-    if t.len() > 7 && t[..7].eq_ignore_ascii_case("select ") {
-        return t[7..].trim();
-    }
-    t
-}
+use crate::plan::Lock;
+
+pub use ratchet_sql::columns::strip_select;
 
 /// Parse `expr` as one scalar SQL expression.
 pub fn check_expression(expr: &str) -> Result<(), String> {
@@ -137,13 +132,13 @@ pub fn is_enum_add_value(sql: &str) -> bool {
 
 /// The locks a raw statement takes: what `ratchet plan` shows for `sql` operations.
 ///
-/// DDL goes through the linter's statement -> lock table (`ratchet_lint::locks`), so
+/// DDL goes through the statement -> lock table the linter uses (`ratchet_sql::locks`), so
 /// `plan` and `lint` name the same lock (issue 9: `ADD CONSTRAINT … FOREIGN KEY … NOT
 /// VALID` and `VALIDATE CONSTRAINT` were shown as ACCESS EXCLUSIVE). A foreign key also
 /// locks the table it references (SHARE ROW EXCLUSIVE); DML takes ROW EXCLUSIVE.
 pub fn infer_locks(sql: &str, schema: &str) -> Vec<Lock> {
     use pg_query::NodeEnum as N;
-    use ratchet_lint::ast::{self, QualifiedName};
+    use ratchet_sql::ast::{self, QualifiedName};
     let Ok(parsed) = pg_query::parse(sql, pg_query::ParserOptions::DEFAULT) else {
         return vec![];
     };
@@ -161,22 +156,22 @@ pub fn infer_locks(sql: &str, schema: &str) -> Vec<Lock> {
         let Some(node) = stmt.stmt.as_ref().and_then(|s| s.node.as_ref()) else {
             continue;
         };
-        if let Some(l) = ratchet_lint::locks::statement_lock(node) {
-            push(Lock::new(l.mode.name(), qualify(&l.table)));
+        if let Some(l) = ratchet_sql::locks::statement_lock(node) {
+            push(Lock::new(l.mode, qualify(&l.table)));
         }
         match node {
             N::AlterTableStmt(a) => {
                 for c in ast::alter_cmds(a).filter_map(ast::cmd_constraint) {
                     if let Some(pk) = c.pktable.as_ref() {
                         let on = qualify(&ast::range_var_name(pk));
-                        push(Lock::new(crate::plan::SHARE_ROW_EXCLUSIVE, on));
+                        push(Lock::new(LockMode::ShareRowExclusive, on));
                     }
                 }
             }
             N::InsertStmt(_) | N::UpdateStmt(_) | N::DeleteStmt(_) | N::MergeStmt(_) => {
                 for t in parsed.dml_tables() {
                     let on = qualify(&QualifiedName::parse(&t));
-                    push(Lock::new(ROW_EXCLUSIVE, on));
+                    push(Lock::new(LockMode::RowExclusive, on));
                 }
             }
             _ => {}
@@ -187,34 +182,10 @@ pub fn infer_locks(sql: &str, schema: &str) -> Vec<Lock> {
 
 /// The unqualified column references of an expression: `(name, byte offset, byte end)`
 /// in `strip_select(expr)`, found by the parser (a string literal or a function that
-/// happens to share a column's name is never matched).
-///
-/// The whole parse tree is walked through its serialized form, so every node kind is
-/// reached: `pg_query`'s own node iterator skips some fields (a simple `CASE`'s operand
-/// among them), which once left `CASE status WHEN …` half rewritten and broke every write.
+/// happens to share a column's name is never matched; a simple `CASE`'s operand is,
+/// see `ratchet_sql::columns`).
 pub fn column_refs(expr: &str) -> Result<Vec<(String, usize, usize)>, String> {
-    let body = strip_select(expr);
-    let sql = format!("SELECT ({body})");
-    let prefix = "SELECT (".len();
-    let parsed =
-        pg_query::parse(&sql, pg_query::ParserOptions::DEFAULT).map_err(|e| e.to_string())?;
-    let tokens = pg_query::scan(&sql).map_err(|e| e.to_string())?.tokens;
-    let tree = serde_json::to_value(&parsed.protobuf).map_err(|e| e.to_string())?;
-    let mut found = Vec::new();
-    collect_column_refs(&tree, &mut found);
-    let mut refs = Vec::new();
-    for (name, start) in found {
-        let Some(tok) = tokens.iter().find(|t| t.start as usize == start) else {
-            continue;
-        };
-        if start < prefix || tok.end as usize > prefix + body.len() {
-            continue;
-        }
-        refs.push((name, start - prefix, tok.end as usize - prefix));
-    }
-    refs.sort_by_key(|r| r.1);
-    refs.dedup();
-    Ok(refs)
+    ratchet_sql::columns::expression_refs(expr).map_err(|e| e.to_string())
 }
 
 /// Whether `expr` holds a subquery (whose own tables may supply unqualified columns).
@@ -226,36 +197,6 @@ pub fn has_subquery(expr: &str) -> bool {
         return false;
     };
     serde_json::to_string(&parsed.protobuf).is_ok_and(|j| j.contains("\"SubLink\""))
-}
-
-/// Every one-part `ColumnRef` of a serialized parse tree: `(name, location)`.
-fn collect_column_refs(v: &serde_json::Value, out: &mut Vec<(String, usize)>) {
-    match v {
-        serde_json::Value::Object(m) => {
-            if let Some(c) = m.get("ColumnRef") {
-                let fields = c.get("fields").and_then(|f| f.as_array());
-                let name = fields
-                    .filter(|f| f.len() == 1)
-                    .and_then(|f| f[0].pointer("/node/String/sval"))
-                    .and_then(|s| s.as_str());
-                let location = c.get("location").and_then(|l| l.as_i64());
-                if let (Some(name), Some(loc)) = (name, location) {
-                    if loc >= 0 {
-                        out.push((name.to_string(), loc as usize));
-                    }
-                }
-            }
-            for val in m.values() {
-                collect_column_refs(val, out);
-            }
-        }
-        serde_json::Value::Array(a) => {
-            for x in a {
-                collect_column_refs(x, out);
-            }
-        }
-        _ => {}
-    }
 }
 
 /// Rewrite the unqualified column references of `expr` that `replace` maps, using the
@@ -275,26 +216,6 @@ pub fn rewrite_columns(
     Ok(format!("({out})"))
 }
 
-/// The column references of a whole statement: `(name, byte offset, byte end)`.
-fn statement_column_refs(sql: &str) -> Result<Vec<(String, usize, usize)>, String> {
-    let parsed =
-        pg_query::parse(sql, pg_query::ParserOptions::DEFAULT).map_err(|e| e.to_string())?;
-    let tokens = pg_query::scan(sql).map_err(|e| e.to_string())?.tokens;
-    let tree = serde_json::to_value(&parsed.protobuf).map_err(|e| e.to_string())?;
-    let mut found = Vec::new();
-    collect_column_refs(&tree, &mut found);
-    let mut refs: Vec<_> = found
-        .into_iter()
-        .filter_map(|(name, start)| {
-            let tok = tokens.iter().find(|t| t.start as usize == start)?;
-            Some((name, start, tok.end as usize))
-        })
-        .collect();
-    refs.sort_by_key(|r| r.1);
-    refs.dedup();
-    Ok(refs)
-}
-
 /// An index definition (`pg_get_indexdef`) carried over to renamed columns: every key
 /// column, key expression and the `WHERE` predicate that name a column of `map` (old →
 /// new) are rewritten, everything else (method, ordering, `NULLS FIRST/LAST`,
@@ -310,7 +231,8 @@ pub fn carry_index(
     // Column references inside expressions and the predicate, by their location.
     let mut sql = definition.to_string();
     let mut touched = false;
-    for (col, start, end) in statement_column_refs(definition)?.into_iter().rev() {
+    let refs = ratchet_sql::columns::statement_refs(definition).map_err(|e| e.to_string())?;
+    for (col, start, end) in refs.into_iter().rev() {
         if let Some(new) = renamed(&col) {
             sql.replace_range(start..end, &crate::sql::ident(&new));
             touched = true;

@@ -300,6 +300,22 @@ pub async fn sync(
         }
     }
     let secure = catalog.server_version_num >= 150000;
+    // A raw `sql` operation may have enabled row-level security since the plan was made
+    // (see `planner::check_row_security`): never create a view that bypasses it.
+    if let Some(v) = views
+        .iter()
+        .find(|v| !secure && catalog.tables.get(&v.table).is_some_and(|t| t.row_security))
+    {
+        return Err(EngineError::refused(
+            crate::error::Refusal::Capability,
+            format!(
+                "table `{}` has row-level security and PostgreSQL {} cannot create `security_invoker` views; \
+                 upgrade to PostgreSQL 15 or later to migrate it with version schemas",
+                v.table,
+                catalog.server_version_num / 10000
+            ),
+        ));
+    }
     // Omission counters first: the view defaults name them.
     let wanted = sync_counters(client, version_schema, views).await?;
     for v in views {

@@ -150,7 +150,7 @@ operations:
                         .cloned();
                     assert_eq!(
                         strongest.as_deref(),
-                        Some(pg_name(&lock.mode).as_str()),
+                        Some(pg_name(lock.mode.name()).as_str()),
                         "`{}` claims {} on {}; pg_locks: {modes:?}",
                         s.sql,
                         lock.mode,

@@ -6,14 +6,11 @@
 //! [`Rule`] of the registry ([`rules::ALL`]) walks them → [`lint`] applies suppressions and
 //! config → [`render`] formats. The crate never prints.
 
-pub mod ast;
 pub mod catalog;
 pub mod config;
 pub mod context;
-pub mod convert;
 pub mod docs;
 pub mod lint;
-pub mod locks;
 pub mod migration;
 pub mod render;
 pub mod rule;
@@ -23,6 +20,10 @@ pub mod source;
 pub mod suppress;
 #[doc(hidden)]
 pub mod testing;
+
+/// The parse-tree accessors and the statement → lock table live in `ratchet-sql`, shared
+/// with the engine (what `ratchet plan` shows for raw SQL names the same lock).
+pub use ratchet_sql::{ast, locks};
 
 pub use catalog::Catalog;
 pub use context::{Context, Statement, Tx};

@@ -77,7 +77,11 @@ impl Extracted {
     }
 }
 
-const PRELUDE: &str = "SET lock_timeout = '500ms';\n";
+/// The `SET lock_timeout` the virtual text starts with: the timeout ratchet itself sets.
+fn prelude() -> String {
+    let ms = ratchet_sql::DEFAULT_LOCK_TIMEOUT.as_millis();
+    format!("SET lock_timeout = '{ms}ms';\n")
+}
 
 /// Reads a migration file.
 pub fn extract(path: &str, source: &str) -> Extracted {
@@ -102,11 +106,11 @@ pub fn extract(path: &str, source: &str) -> Extracted {
         }
     };
     let mut out = Extracted {
-        sql: PRELUDE.to_string(),
+        sql: prelude(),
         ..Extracted::default()
     };
     let mut down = Extracted {
-        sql: PRELUDE.to_string(),
+        sql: prelude(),
         ..Extracted::default()
     };
     for (i, op) in migration.operations.iter().enumerate() {
@@ -150,7 +154,7 @@ pub fn extract(path: &str, source: &str) -> Extracted {
 fn down_segment(down: &mut Extracted, i: usize, text: &str, line: usize, column: usize) {
     let mut part = format!("-- operation {} (sql down)\n{}", i + 1, text.trim_end());
     close(&mut part);
-    let at = PRELUDE.len();
+    let at = prelude().len();
     down.sql.insert_str(at, &part);
     for s in &mut down.segments {
         s.span = Span::new(s.span.start + part.len(), s.span.end + part.len());

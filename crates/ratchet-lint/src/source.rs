@@ -9,6 +9,9 @@ use pg_query::NodeEnum;
 
 use crate::rule::Span;
 
+/// Byte offset → `line:column`, shared with `ratchet convert` and migration files.
+pub use ratchet_sql::LineIndex;
+
 /// `pg_query::protobuf::Token::SqlComment` / `CComment`.
 const SQL_COMMENT: i32 = 275;
 const C_COMMENT: i32 = 276;
@@ -243,42 +246,4 @@ fn clean_message(message: &str) -> String {
         .strip_prefix("Invalid statement: ")
         .unwrap_or(message);
     m.strip_prefix("Error scanning: ").unwrap_or(m).to_string()
-}
-
-/// Byte offset → 1-based line and column (columns count characters).
-#[derive(Debug, Clone)]
-pub struct LineIndex {
-    starts: Vec<usize>,
-}
-
-impl LineIndex {
-    pub fn new(text: &str) -> LineIndex {
-        let starts = std::iter::once(0)
-            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
-            .collect();
-        LineIndex { starts }
-    }
-
-    /// 1-based `(line, column)` of `offset`.
-    pub fn line_col(&self, text: &str, offset: usize) -> (usize, usize) {
-        let offset = offset.min(text.len());
-        let line = self.starts.partition_point(|&s| s <= offset).max(1);
-        let start = self.starts[line - 1];
-        let col = text
-            .get(start..offset)
-            .map_or(offset - start, |s| s.chars().count());
-        (line, col + 1)
-    }
-
-    /// The text of 1-based `line`, without its newline.
-    pub fn line_text<'t>(&self, text: &'t str, line: usize) -> &'t str {
-        let Some(&start) = self.starts.get(line.wrapping_sub(1)) else {
-            return "";
-        };
-        let end = self
-            .starts
-            .get(line)
-            .map_or(text.len(), |&e| e.saturating_sub(1));
-        text.get(start..end).unwrap_or("").trim_end_matches('\r')
-    }
 }

@@ -20,15 +20,8 @@ pub(crate) struct Layout {
     pub operations: Vec<LineCol>,
 }
 
-/// 1-based line and column of a byte offset.
-pub(crate) fn line_col(text: &str, byte: usize) -> LineCol {
-    let byte = byte.min(text.len());
-    let before = text.get(..byte).unwrap_or(text);
-    let line = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    let column = before.get(line_start..).map_or(0, |s| s.chars().count()) + 1;
-    (line, column)
-}
+/// 1-based line and column of a byte offset, counted as every ratchet diagnostic counts.
+pub(crate) use ratchet_sql::line_col;
 
 // ---- YAML -------------------------------------------------------------------------------
 

@@ -6,12 +6,12 @@
 
 use std::collections::HashSet;
 
+// MAX_IDENT: PostgreSQL's NAMEDATALEN - 1; longer identifiers are silently truncated.
+use ratchet_sql::{ident_too_long, MAX_IDENT};
+
 use crate::error::{Position, SpecError};
 use crate::model::*;
 use crate::Migration;
-
-/// PostgreSQL's NAMEDATALEN - 1: longer identifiers are silently truncated.
-const MAX_IDENTIFIER_BYTES: usize = 63;
 
 const FK_ACTIONS: &[&str] = &[
     "NO ACTION",
@@ -61,7 +61,7 @@ fn check_header(m: &Migration, errors: &mut Vec<SpecError>) {
             errors.push(SpecError::invalid(
                 Position::new(&m.path, 1, 1),
                 format!("`version_schema: {schema}` is not a valid schema name suffix"),
-                format!("use letters, digits and `_` only, start with a letter or `_`, at most {MAX_IDENTIFIER_BYTES} bytes"),
+                format!("use letters, digits and `_` only, start with a letter or `_`, at most {MAX_IDENT} bytes"),
             ));
         }
     }
@@ -75,7 +75,7 @@ fn is_plain_identifier(s: &str) -> bool {
     };
     (first.is_ascii_alphabetic() || first == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-        && s.len() <= MAX_IDENTIFIER_BYTES
+        && !ident_too_long(s)
 }
 
 /// Uppercases and collapses whitespace: `set  null` → `SET NULL`.
@@ -108,13 +108,13 @@ impl Checker<'_> {
                 format!("{what} is empty"),
                 format!("give the {what} a name"),
             );
-        } else if name.len() > MAX_IDENTIFIER_BYTES {
+        } else if ident_too_long(name) {
             self.err(
                 format!(
-                    "{what} `{name}` is {} bytes long; PostgreSQL would silently truncate it to {MAX_IDENTIFIER_BYTES}",
+                    "{what} `{name}` is {} bytes long; PostgreSQL would silently truncate it to {MAX_IDENT}",
                     name.len()
                 ),
-                format!("shorten the {what} to at most {MAX_IDENTIFIER_BYTES} bytes"),
+                format!("shorten the {what} to at most {MAX_IDENT} bytes"),
             );
         }
     }

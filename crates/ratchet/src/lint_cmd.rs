@@ -1,4 +1,5 @@
-//! `ratchet lint`, `ratchet explain` and `ratchet convert`: thin wrappers over `ratchet-lint`.
+//! `ratchet lint`, `ratchet explain` and `ratchet convert`: thin wrappers over `ratchet-lint` and
+//! `ratchet-convert`.
 
 use std::io::{Read as _, Write as _};
 use std::path::PathBuf;
@@ -218,7 +219,7 @@ pub fn run_convert(a: &ConvertArgs) -> anyhow::Result<i32> {
             .and_then(ratchet_spec::Format::from_path)
             .unwrap_or(ratchet_spec::Format::Yaml),
     };
-    let conversion = ratchet_lint::convert::convert(&sql, &name)?;
+    let conversion = ratchet_convert::convert(&sql, &name)?;
     let text = ratchet_spec::to_string(&conversion.file, format)?;
     match &a.output {
         Some(path) => {

@@ -38,64 +38,47 @@ impl Phase {
     }
 }
 
+pub use ratchet_sql::LockMode;
+
 /// A lock a statement takes, and on what.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lock {
-    /// PostgreSQL's name for the mode, e.g. `ACCESS EXCLUSIVE`.
-    pub mode: String,
+    /// The mode; serialized as PostgreSQL's name for it, e.g. `ACCESS EXCLUSIVE`.
+    pub mode: LockMode,
     /// The relation, schema-qualified.
     pub on: String,
 }
 
 impl Lock {
-    pub fn new(mode: &str, on: impl Into<String>) -> Lock {
+    pub fn new(mode: LockMode, on: impl Into<String>) -> Lock {
         Lock {
-            mode: mode.to_string(),
+            mode,
             on: on.into(),
         }
     }
 
     /// Whether the mode blocks ordinary writes (INSERT/UPDATE/DELETE) while held.
     pub fn blocks_writes(&self) -> bool {
-        matches!(
-            self.mode.as_str(),
-            "SHARE" | "SHARE ROW EXCLUSIVE" | "EXCLUSIVE" | "ACCESS EXCLUSIVE"
-        )
+        self.mode.blocks_writes()
     }
 
     /// Whether the mode blocks plain reads (SELECT) while held.
     pub fn blocks_reads(&self) -> bool {
-        self.mode == "ACCESS EXCLUSIVE"
+        self.mode.blocks_reads()
     }
 }
 
-pub const ACCESS_EXCLUSIVE: &str = "ACCESS EXCLUSIVE";
-pub const SHARE_ROW_EXCLUSIVE: &str = "SHARE ROW EXCLUSIVE";
-pub const SHARE_UPDATE_EXCLUSIVE: &str = "SHARE UPDATE EXCLUSIVE";
-pub const ROW_SHARE: &str = "ROW SHARE";
-pub const ROW_EXCLUSIVE: &str = "ROW EXCLUSIVE";
+pub const ACCESS_EXCLUSIVE: LockMode = LockMode::AccessExclusive;
+pub const SHARE_ROW_EXCLUSIVE: LockMode = LockMode::ShareRowExclusive;
+pub const SHARE_UPDATE_EXCLUSIVE: LockMode = LockMode::ShareUpdateExclusive;
+pub const ROW_SHARE: LockMode = LockMode::RowShare;
+pub const ROW_EXCLUSIVE: LockMode = LockMode::RowExclusive;
 
 /// One SQL statement and the locks it takes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Statement {
     pub sql: String,
     pub locks: Vec<Lock>,
-}
-
-/// PostgreSQL's table lock modes, weakest first.
-pub const MODES: [&str; 8] = [
-    "ACCESS SHARE",
-    ROW_SHARE,
-    ROW_EXCLUSIVE,
-    SHARE_UPDATE_EXCLUSIVE,
-    "SHARE",
-    SHARE_ROW_EXCLUSIVE,
-    "EXCLUSIVE",
-    ACCESS_EXCLUSIVE,
-];
-
-fn strength(mode: &str) -> usize {
-    MODES.iter().position(|m| *m == mode).unwrap_or(MODES.len())
 }
 
 impl Statement {
@@ -105,7 +88,7 @@ impl Statement {
         let mut merged: Vec<Lock> = Vec::new();
         for l in locks {
             match merged.iter_mut().find(|m| m.on == l.on) {
-                Some(m) if strength(&l.mode) > strength(&m.mode) => *m = l,
+                Some(m) if l.mode > m.mode => *m = l,
                 Some(_) => {}
                 None => merged.push(l),
             }

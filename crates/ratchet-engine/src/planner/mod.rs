@@ -13,7 +13,7 @@ use ratchet_spec::Migration;
 
 use crate::catalog::{Catalog, Table};
 use crate::error::EngineError;
-use crate::plan::{Action, Lock, Phase, Plan, Statement, Step, ACCESS_EXCLUSIVE};
+use crate::plan::{Action, Lock, LockMode, Phase, Plan, Statement, Step, ACCESS_EXCLUSIVE};
 use crate::plan::{ColumnMapping, Mapping, TableMapping};
 use crate::sql::{ident, qualified};
 use crate::views;
@@ -25,7 +25,7 @@ mod ops;
 
 /// PostgreSQL's limit on identifier length (NAMEDATALEN - 1); longer names are silently
 /// truncated, which would make two names collide.
-pub const MAX_IDENT: usize = 63;
+pub use ratchet_sql::MAX_IDENT;
 
 /// Everything the planner needs besides the file.
 pub struct PlanInput<'a> {
@@ -40,6 +40,7 @@ pub struct PlanInput<'a> {
 /// Plan `input.migration` against `input.catalog`.
 pub fn plan(input: &PlanInput<'_>) -> Result<Plan, EngineError> {
     let m = input.migration;
+    check_row_security(input.catalog)?;
     let version_schema = version_schema_name(m, &input.catalog.schema)?;
     let mut p = Planner::new(input, version_schema.clone());
     for (i, op) in m.operations.iter().enumerate() {
@@ -47,6 +48,38 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, EngineError> {
         p.operation(&op.value)?;
     }
     Ok(p.finish(input.previous_version_schema.clone()))
+}
+
+/// PostgreSQL 14 has no `security_invoker` views: the version schema's views would read a
+/// table with row-level security as their owner, the migration role, bypassing the
+/// policies that apply to the application's role. Refused, never created silently.
+fn check_row_security(catalog: &Catalog) -> Result<(), EngineError> {
+    if catalog.server_version_num >= 150000 {
+        return Ok(());
+    }
+    let rls: Vec<&str> = catalog
+        .tables
+        .values()
+        .filter(|t| t.row_security && !crate::catalog::is_internal_table(&t.name))
+        .map(|t| t.name.as_str())
+        .collect();
+    if rls.is_empty() {
+        return Ok(());
+    }
+    Err(EngineError::refused(
+        crate::error::Refusal::Capability,
+        format!(
+            "table(s) {} of schema `{}` have row-level security, and PostgreSQL {} cannot create \
+             `security_invoker` views: the version schema's views would bypass the policies; \
+             upgrade to PostgreSQL 15 or later to migrate it with version schemas",
+            rls.iter()
+                .map(|t| format!("`{t}`"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            catalog.schema,
+            catalog.server_version_num / 10000
+        ),
+    ))
 }
 
 /// `<schema>_<version_schema or migration name>`, checked against PostgreSQL's limits.
@@ -180,7 +213,7 @@ impl<'a> Planner<'a> {
         qualified(&self.schema, physical)
     }
 
-    fn lock(&self, mode: &str, physical: &str) -> Lock {
+    fn lock(&self, mode: LockMode, physical: &str) -> Lock {
         Lock::new(mode, format!("{}.{physical}", self.schema))
     }
 
@@ -389,6 +422,7 @@ impl<'a> Planner<'a> {
                     comment: None,
                     estimated_rows: 0.0,
                     replica_identity: "DEFAULT".into(),
+                    row_security: false,
                 });
             for c in &t.columns {
                 if entry.column(&c.physical).is_some() {

@@ -106,7 +106,7 @@ pub fn not_valid_fix(cx: &Context<'_>, c: &Cmd<'_>, name: &str) -> Option<crate:
     let validate = format!(
         "ALTER TABLE {} VALIDATE CONSTRAINT {};",
         c.table,
-        quote_ident(name)
+        ratchet_sql::ident_unless_lowercase(name)
     );
     let follow = if c.stmt.tx.in_transaction {
         format!("\n-- run in a later migration, outside this transaction: {validate}")
@@ -121,20 +121,4 @@ pub fn not_valid_fix(cx: &Context<'_>, c: &Cmd<'_>, name: &str) -> Option<crate:
             vec![Edit::insert(end, " NOT VALID"), Edit::insert(semi, follow)]
         },
     ))
-}
-
-/// Quotes an identifier when it is not a plain lowercase name.
-pub fn quote_ident(name: &str) -> String {
-    let plain = name
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-    if plain {
-        name.to_string()
-    } else {
-        format!("\"{}\"", name.replace('"', "\"\""))
-    }
 }

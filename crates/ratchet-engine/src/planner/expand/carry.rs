@@ -6,7 +6,7 @@
 use crate::catalog::ConstraintInfo;
 use crate::error::EngineError;
 use crate::fragment;
-use crate::plan::{Lock, Statement, ACCESS_EXCLUSIVE, SHARE_ROW_EXCLUSIVE};
+use crate::plan::{Lock, LockMode, Statement, ACCESS_EXCLUSIVE, SHARE_ROW_EXCLUSIVE};
 use crate::planner::expand::{temp_name, Work};
 use crate::planner::{Planner, VTable};
 use crate::sql::{ident, ident_list};
@@ -37,7 +37,7 @@ impl Carry<'_> {
         cols.iter().any(|c| self.map.iter().any(|(o, _)| o == c))
     }
 
-    fn lock(&self, mode: &str) -> Vec<Lock> {
+    fn lock(&self, mode: LockMode) -> Vec<Lock> {
         vec![Lock::new(mode, self.lt.clone())]
     }
 }

@@ -6,7 +6,7 @@ use ratchet_spec::{AddColumn, Column};
 use crate::error::EngineError;
 use crate::fragment;
 use crate::plan::{
-    Lock, Phase, Statement, ACCESS_EXCLUSIVE, ROW_SHARE, SHARE_ROW_EXCLUSIVE,
+    Lock, LockMode, Phase, Statement, ACCESS_EXCLUSIVE, ROW_SHARE, SHARE_ROW_EXCLUSIVE,
     SHARE_UPDATE_EXCLUSIVE,
 };
 use crate::planner::ddl::{column_definition, column_reference};
@@ -167,19 +167,8 @@ impl Planner<'_> {
             validate.push((ch.name.clone(), vec![]));
         }
         if let Some(r) = &c.references {
-            let (rt, rc) = self.resolve_reference(&r.table, &r.column)?;
-            stmts.push(Statement::new(
-                format!(
-                    "ALTER TABLE {qt} ADD CONSTRAINT {} FOREIGN KEY ({}) {} NOT VALID",
-                    ident(&r.name),
-                    ident(physical),
-                    column_reference(&self.schema, &rt, &rc, r)
-                ),
-                vec![
-                    self.lock(SHARE_ROW_EXCLUSIVE, &t.physical),
-                    self.lock(SHARE_ROW_EXCLUSIVE, &rt),
-                ],
-            ));
+            let (add, rt) = self.new_column_foreign_key(t, r, physical)?;
+            stmts.push(add);
             validate.push((r.name.clone(), vec![self.lock(ROW_SHARE, &rt)]));
         }
         if let Some(cm) = &c.comment {
@@ -193,6 +182,32 @@ impl Planner<'_> {
             ));
         }
         Ok((stmts, validate))
+    }
+
+    /// `references` of the new column: added `NOT VALID` (every write checked from then
+    /// on; the existing rows are validated in a later step). Returns the statement and
+    /// the referenced table's physical name.
+    fn new_column_foreign_key(
+        &self,
+        t: &VTable,
+        r: &ratchet_spec::ForeignKeyReference,
+        physical: &str,
+    ) -> Result<(Statement, String), EngineError> {
+        let (rt, rc) = self.resolve_reference(&r.table, &r.column)?;
+        let add = Statement::new(
+            format!(
+                "ALTER TABLE {} ADD CONSTRAINT {} FOREIGN KEY ({}) {} NOT VALID",
+                self.q(&t.physical),
+                ident(&r.name),
+                ident(physical),
+                column_reference(&self.schema, &rt, &rc, r)
+            ),
+            vec![
+                self.lock(SHARE_ROW_EXCLUSIVE, &t.physical),
+                self.lock(SHARE_ROW_EXCLUSIVE, &rt),
+            ],
+        );
+        Ok((add, rt))
     }
 
     /// `unique: true` on a plain column: the index built concurrently, then attached.
@@ -287,7 +302,7 @@ impl Planner<'_> {
         let qt = self.q(&t.physical);
         let mut work = Work::default();
         let lt = format!("{}.{}", self.schema, t.physical);
-        let lock = |m: &str| vec![Lock::new(m, lt.clone())];
+        let lock = |m: LockMode| vec![Lock::new(m, lt.clone())];
         if !c.nullable {
             work.not_null_check(&qt, physical, lock(ACCESS_EXCLUSIVE));
             tx1.append(&mut work.tx1);
@@ -308,19 +323,7 @@ impl Planner<'_> {
             work.validate.push(ch.name.clone());
         }
         if let Some(r) = &c.references {
-            let (rt, rc) = self.resolve_reference(&r.table, &r.column)?;
-            tx1.push(Statement::new(
-                format!(
-                    "ALTER TABLE {qt} ADD CONSTRAINT {} FOREIGN KEY ({}) {} NOT VALID",
-                    ident(&r.name),
-                    ident(physical),
-                    column_reference(&self.schema, &rt, &rc, r)
-                ),
-                vec![
-                    self.lock(SHARE_ROW_EXCLUSIVE, &t.physical),
-                    self.lock(SHARE_ROW_EXCLUSIVE, &rt),
-                ],
-            ));
+            tx1.push(self.new_column_foreign_key(t, r, physical)?.0);
             work.validate.push(r.name.clone());
         }
         if c.unique {

@@ -5,7 +5,7 @@ use ratchet_spec::AlterColumn;
 
 use crate::error::EngineError;
 use crate::plan::{
-    Lock, Phase, Statement, ACCESS_EXCLUSIVE, SHARE_ROW_EXCLUSIVE, SHARE_UPDATE_EXCLUSIVE,
+    Lock, LockMode, Phase, Statement, ACCESS_EXCLUSIVE, SHARE_ROW_EXCLUSIVE, SHARE_UPDATE_EXCLUSIVE,
 };
 use crate::planner::ddl::column_reference;
 use crate::planner::expand::{is_identity, omitted_not_null, temp_column, temp_name, Dup, Work};
@@ -28,7 +28,7 @@ struct Altered<'a> {
 }
 
 impl Altered<'_> {
-    fn lock(&self, mode: &str) -> Vec<Lock> {
+    fn lock(&self, mode: LockMode) -> Vec<Lock> {
         vec![Lock::new(mode, self.lt.clone())]
     }
 }
@@ -256,7 +256,7 @@ impl Planner<'_> {
         let qt = self.q(&t.physical);
         let col = ident(&c.physical);
         let lt = format!("{}.{}", self.schema, t.physical);
-        let lock = |m: &str| vec![Lock::new(m, lt.clone())];
+        let lock = |m: LockMode| vec![Lock::new(m, lt.clone())];
         let mut start = Vec::new();
         let mut complete = Vec::new();
         if let Some(cm) = &o.comment {

@@ -5,7 +5,7 @@
 use ratchet_spec::{ConstraintType, CreateConstraint, TableForeignKeyReference};
 
 use crate::error::EngineError;
-use crate::plan::{Lock, Phase, Statement, ACCESS_EXCLUSIVE, SHARE_ROW_EXCLUSIVE};
+use crate::plan::{Lock, LockMode, Phase, Statement, ACCESS_EXCLUSIVE, SHARE_ROW_EXCLUSIVE};
 use crate::planner::ddl::ConstraintDef;
 use crate::planner::expand::{is_identity, temp_column, temp_name, Dup, Work};
 use crate::planner::{Planner, VColumn, VTable};
@@ -160,7 +160,7 @@ impl Planner<'_> {
     ) -> Result<Work, EngineError> {
         let qt = self.q(&t.physical);
         let lt = format!("{}.{}", self.schema, t.physical);
-        let lock = |m: &str| vec![Lock::new(m, lt.clone())];
+        let lock = |m: LockMode| vec![Lock::new(m, lt.clone())];
         let new_cols: Vec<String> = dups.iter().map(|d| d.new.clone()).collect();
         let mut work = Work::default();
         let temp = temp_name(&o.name);

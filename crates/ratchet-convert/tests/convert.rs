@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use ratchet_lint::convert::{convert, Conversion, ConvertError, NoteKind};
+use ratchet_convert::{convert, Conversion, ConvertError, NoteKind};
 use ratchet_spec::{parse_str, to_string, validate_static, Format, MigrationFile, Operation};
 
 fn fixture(name: &str) -> Conversion {
@@ -210,12 +210,12 @@ mod never_panics {
         #[test]
         fn on_token_soup(words in proptest::collection::vec(0..WORDS.len(), 0..40)) {
             let sql: Vec<&str> = words.iter().map(|&i| WORDS[i]).collect();
-            let _ = ratchet_lint::convert::convert(&sql.join(" "), "fuzz.sql");
+            let _ = ratchet_convert::convert(&sql.join(" "), "fuzz.sql");
         }
 
         #[test]
         fn on_arbitrary_text(sql in "\\PC{0,200}") {
-            let _ = ratchet_lint::convert::convert(&sql, "fuzz.sql");
+            let _ = ratchet_convert::convert(&sql, "fuzz.sql");
         }
     }
 }

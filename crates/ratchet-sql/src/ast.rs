@@ -1,4 +1,5 @@
-//! Small accessors over the `pg_query` protobuf tree, so rules read like the SQL they check.
+//! Small accessors over the `pg_query` protobuf tree, so the code that inspects statements
+//! (lint rules, the statement → lock table) reads like the SQL it checks.
 //!
 //! The protobuf model keeps enums as `i32` and wraps every child in `Node { node: Option<…> }`;
 //! these helpers hide both.
