@@ -62,6 +62,10 @@ enum Command {
     Migrate(engine_cmd::MigrateArgs),
     /// Show the active migration, the version schema to use, and the history.
     Status(engine_cmd::StatusArgs),
+    /// Probe the server and the role: version and flavour, security_invoker views, row
+    /// triggers, advisory locks, privileges, monitoring rights, settings, extensions.
+    /// Exit 1 when something a migration needs is missing.
+    Doctor(engine_cmd::DoctorArgs),
     /// Print the engine settings in effect (flags, the `[engine]` table of ratchet.toml,
     /// defaults) and where each comes from.
     Config(engine_cmd::ConfigArgs),
@@ -166,6 +170,7 @@ async fn run_async(command: &Command) -> anyhow::Result<i32> {
         Command::Grants(a) => engine_cmd::grants(a).await,
         Command::Migrate(a) => engine_cmd::migrate(a).await,
         Command::Status(a) => engine_cmd::status(a).await,
+        Command::Doctor(a) => engine_cmd::doctor(a).await,
         Command::Demo(a) => demo::run(a).await,
         Command::Bench(a) => bench::run(a).await,
         Command::Lint(_) | Command::Explain(_) | Command::Convert(_) | Command::Config(_) => Ok(0),

@@ -47,6 +47,10 @@ impl Engine {
             .await
             .map_err(|e| EngineError::db("reading the server version", e))?
             .get(0);
+        // Refuse at once what no migration could finish on (the doctor's reasons).
+        crate::doctor::probe(&engine.client, &engine.config.schema)
+            .await?
+            .require()?;
         engine.take_lock().await?;
         engine.state.ensure(&engine.client).await?;
         Ok(engine)

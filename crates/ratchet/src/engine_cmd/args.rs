@@ -150,6 +150,15 @@ pub struct StatusArgs {
     pub conn: ConnArgs,
 }
 
+/// Probe the server and the role: what ratchet can use, what is missing.
+#[derive(clap::Args, Debug)]
+pub struct DoctorArgs {
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+    #[command(flatten)]
+    pub conn: ConnArgs,
+}
+
 /// Print the engine settings every engine command would use, and where each comes from
 /// (a flag, the `[engine]` table of ratchet.toml, or the default). Needs no database.
 #[derive(clap::Args, Debug)]

@@ -8,8 +8,8 @@ use ratchet_engine::config::{BatchSetting, Clamped};
 use ratchet_engine::{Config, Engine};
 
 use super::args::{
-    BackfillArgs, BackfillCmdArgs, CompleteArgs, ConfigArgs, ConnArgs, Format, MigrateArgs,
-    PlanArgs, StartArgs, StatusArgs, ValidateArgs,
+    BackfillArgs, BackfillCmdArgs, CompleteArgs, ConfigArgs, ConnArgs, DoctorArgs, Format,
+    MigrateArgs, PlanArgs, StartArgs, StatusArgs, ValidateArgs,
 };
 use super::render;
 use super::settings::Settings;
@@ -204,6 +204,22 @@ pub async fn status(a: &StatusArgs) -> anyhow::Result<i32> {
         Format::Text => render::print_status(&st, &backfills),
     }
     Ok(0)
+}
+
+/// `ratchet doctor`: the capability table; exit 1 when something a migration needs is
+/// missing. Writes nothing (no state schema, no lock).
+pub async fn doctor(a: &DoctorArgs) -> anyhow::Result<i32> {
+    let config = config(&a.conn, None)?;
+    let report = ratchet_engine::doctor::probe_url(url(&a.conn)?, &config.schema).await?;
+    match a.format {
+        Format::Json => line(serde_json::to_string_pretty(&report)?),
+        Format::Text => render::print_doctor(&report),
+    }
+    let missing = report
+        .checks
+        .iter()
+        .any(|c| c.verdict == ratchet_engine::doctor::Verdict::Missing);
+    Ok(i32::from(missing))
 }
 
 /// `ratchet config`: the settings every engine command would run with, and where each

@@ -15,11 +15,12 @@ mod settings;
 use ratchet_engine::EngineError;
 
 pub use args::{
-    parse_duration, BackfillCmdArgs, CompleteArgs, ConfigArgs, ConnArgs, MigrateArgs, PlanArgs,
-    StartArgs, StatusArgs, ValidateArgs,
+    parse_duration, BackfillCmdArgs, CompleteArgs, ConfigArgs, ConnArgs, DoctorArgs, MigrateArgs,
+    PlanArgs, StartArgs, StatusArgs, ValidateArgs,
 };
 pub use commands::{
-    abort, backfill, complete, grants, init, migrate, plan, show_config, start, status, validate,
+    abort, backfill, complete, doctor, grants, init, migrate, plan, show_config, start, status,
+    validate,
 };
 pub use render::print_plan;
 

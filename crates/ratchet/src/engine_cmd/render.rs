@@ -208,3 +208,23 @@ pub fn settings_json(s: &Settings) -> anyhow::Result<String> {
         &serde_json::json!({"config_file": file, "engine": engine}),
     )?)
 }
+
+/// The doctor's table: one line per capability, then the settings.
+pub fn print_doctor(r: &ratchet_engine::doctor::Report) {
+    use ratchet_engine::doctor::Verdict;
+    line(format!("server: {}", r.version));
+    line(format!("role:   {}", r.role));
+    line(String::new());
+    for c in &r.checks {
+        let mark = match c.verdict {
+            Verdict::Ok => "ok     ",
+            Verdict::Warn => "warn   ",
+            Verdict::Missing => "MISSING",
+        };
+        line(format!("{mark} {:<24} {}", c.name, c.detail));
+    }
+    line(String::new());
+    for (name, value) in &r.settings {
+        line(format!("{name} = {value}"));
+    }
+}
