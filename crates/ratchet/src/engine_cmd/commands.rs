@@ -4,12 +4,15 @@
 use std::sync::Arc;
 
 use anyhow::Context;
+use ratchet_engine::backfill::{Throttle, Throttles};
 use ratchet_engine::config::{BatchSetting, Clamped};
-use ratchet_engine::{Config, Engine};
+use ratchet_engine::control::{Change, ControlHandle, Controls, Setting};
+use ratchet_engine::state::EventFilter;
+use ratchet_engine::{Config, Engine, Reporter};
 
 use super::args::{
-    BackfillArgs, BackfillCmdArgs, CompleteArgs, ConfigArgs, ConnArgs, Format, MigrateArgs,
-    PlanArgs, StartArgs, StatusArgs, ValidateArgs,
+    BackfillArgs, BackfillCmdArgs, CompleteArgs, ConfigArgs, ConnArgs, EventsArgs, Format,
+    MigrateArgs, PauseArgs, PlanArgs, SetArgs, StartArgs, StatusArgs, ValidateArgs,
 };
 use super::render;
 use super::settings::Settings;
@@ -55,6 +58,27 @@ async fn engine(conn: &ConnArgs, config: Config) -> anyhow::Result<Engine> {
     Ok(Engine::connect(url, config, Arc::new(Progress::new())).await?)
 }
 
+/// What runs beside the engine while a command works (the hooks' background tasks);
+/// dropping it stops them.
+struct Hooks {
+    _control: ControlHandle,
+}
+
+/// An engine for a command that runs steps or backfills, with the hooks consulted
+/// between batches and before each DDL attempt installed. Every hook is added here, in
+/// one list combined by `Throttles` (the most restrictive decision wins): the operator's
+/// controls (`ratchet pause`, `ratchet set`).
+async fn engine_with_hooks(conn: &ConnArgs, config: Config) -> anyhow::Result<(Engine, Hooks)> {
+    let url = url(conn)?;
+    let reporter: Arc<dyn Reporter> = Arc::new(Progress::new());
+    let mut engine = Engine::connect(url, config, reporter.clone()).await?;
+    let mut throttles: Vec<Arc<dyn Throttle>> = Vec::new();
+    let (control, hook) = Controls::start(url, &engine.config, reporter).await?;
+    throttles.push(hook);
+    engine.set_throttle(Arc::new(Throttles(throttles)));
+    Ok((engine, Hooks { _control: control }))
+}
+
 /// An engine for a command that only reads (`status`, `plan`): it never takes the
 /// migration lock, so it answers at once while another process runs a migration.
 async fn engine_read_only(conn: &ConnArgs, config: Config) -> anyhow::Result<Engine> {
@@ -90,7 +114,7 @@ pub async fn start(a: &StartArgs) -> anyhow::Result<i32> {
     let mut config = config(&a.conn, Some(&a.batches))?;
     config.run_backfill = !a.no_backfill;
     config.completes_at_once = a.complete;
-    let mut engine = engine(&a.conn, config).await?;
+    let (mut engine, _hooks) = engine_with_hooks(&a.conn, config).await?;
     let out = engine
         .start(&m)
         .await
@@ -103,7 +127,7 @@ pub async fn start(a: &StartArgs) -> anyhow::Result<i32> {
 }
 
 pub async fn complete(a: &CompleteArgs) -> anyhow::Result<i32> {
-    let mut engine = engine(&a.conn, config(&a.conn, None)?).await?;
+    let (mut engine, _hooks) = engine_with_hooks(&a.conn, config(&a.conn, None)?).await?;
     if a.skip_validation {
         warn("--skip-validation: completing without a passed validation; this is recorded in the event log");
     }
@@ -112,7 +136,8 @@ pub async fn complete(a: &CompleteArgs) -> anyhow::Result<i32> {
 }
 
 pub async fn backfill(a: &BackfillCmdArgs) -> anyhow::Result<i32> {
-    let mut engine = engine(&a.conn, config(&a.conn, Some(&a.batches))?).await?;
+    let (mut engine, _hooks) =
+        engine_with_hooks(&a.conn, config(&a.conn, Some(&a.batches))?).await?;
     let Some(name) = engine.backfill().await? else {
         line("no active migration; nothing to backfill");
         return Ok(0);
@@ -134,7 +159,7 @@ pub async fn backfill(a: &BackfillCmdArgs) -> anyhow::Result<i32> {
 }
 
 pub async fn validate(a: &ValidateArgs) -> anyhow::Result<i32> {
-    let mut engine = engine(&a.conn, config(&a.conn, None)?).await?;
+    let (mut engine, _hooks) = engine_with_hooks(&a.conn, config(&a.conn, None)?).await?;
     let Some(v) = engine.validate(a.repair).await? else {
         line("nothing to validate (no active migration with a backfill)");
         return Ok(0);
@@ -171,7 +196,8 @@ pub async fn grants(a: &ConnArgs) -> anyhow::Result<i32> {
 
 pub async fn migrate(a: &MigrateArgs) -> anyhow::Result<i32> {
     let local = ratchet_spec::load_dir(&a.dir)?;
-    let mut engine = engine(&a.conn, config(&a.conn, Some(&a.batches))?).await?;
+    let (mut engine, _hooks) =
+        engine_with_hooks(&a.conn, config(&a.conn, Some(&a.batches))?).await?;
     let out = engine.migrate(&local, a.complete).await?;
     if out.applied.is_empty() && out.left_active.is_none() {
         line("everything is applied already");
@@ -218,4 +244,81 @@ pub fn show_config(a: &ConfigArgs) -> anyhow::Result<i32> {
         Format::Text => render::print_settings(&s),
     }
     Ok(0)
+}
+
+/// `ratchet pause`: stored in the state schema; the running process obeys it at its next
+/// batch or DDL attempt.
+pub async fn pause(a: &PauseArgs) -> anyhow::Result<i32> {
+    let reason = a.reason.clone().filter(|r| !r.trim().is_empty());
+    change_control(&a.conn, Change::Pause { reason }).await
+}
+
+pub async fn resume(a: &ConnArgs) -> anyhow::Result<i32> {
+    change_control(a, Change::Resume).await
+}
+
+/// `ratchet set KEY VALUE`; without a key, the controls set now. A bad key or value is a
+/// usage error (exit 2) that names what is accepted, and changes nothing.
+pub async fn set(a: &SetArgs) -> anyhow::Result<i32> {
+    let Some(key) = &a.key else {
+        let engine = engine_read_only(&a.conn, config(&a.conn, None)?).await?;
+        render::print_controls(&engine.controls().await?);
+        return Ok(0);
+    };
+    let Some(setting) = Setting::parse(key) else {
+        anyhow::bail!(
+            "unknown setting `{key}`; `ratchet set` takes one of: {} (pause with `ratchet pause`)",
+            Setting::names()
+        );
+    };
+    let Some(value) = &a.value else {
+        anyhow::bail!(
+            "`ratchet set {setting}` needs a value: {}",
+            Setting::value(setting, "").unwrap_err()
+        );
+    };
+    let change = if value.trim() == "default" {
+        Change::Reset(setting)
+    } else {
+        Change::Set(setting, setting.value(value).map_err(anyhow::Error::msg)?)
+    };
+    change_control(&a.conn, change).await
+}
+
+/// Make an operator's change on a read-only engine (no migration lock: the running
+/// process holds it).
+async fn change_control(conn: &ConnArgs, c: Change) -> anyhow::Result<i32> {
+    let mut engine = engine_read_only(conn, config(conn, None)?).await?;
+    let changed = engine.change_control(&c).await?;
+    render::report_change(&c, &changed);
+    Ok(0)
+}
+
+/// `ratchet events`: the event log, oldest first; `--follow` polls for new rows until
+/// Ctrl-C.
+pub async fn events(a: &EventsArgs) -> anyhow::Result<i32> {
+    let engine = engine_read_only(&a.conn, config(&a.conn, None)?).await?;
+    let mut filter = EventFilter {
+        after: None,
+        migration: a.migration.clone(),
+        limit: a.limit,
+    };
+    loop {
+        let rows = engine.events(&filter).await?;
+        for e in &rows {
+            match a.format {
+                Format::Json => line(serde_json::to_string(e)?),
+                Format::Text => line(render::event_line(e)),
+            }
+        }
+        if !a.follow {
+            return Ok(0);
+        }
+        filter.after = rows.last().map(|e| e.id).or(filter.after);
+        filter.limit = None;
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => return Ok(0),
+            () = tokio::time::sleep(std::time::Duration::from_millis(500)) => {}
+        }
+    }
 }
