@@ -57,7 +57,10 @@ impl Shared<'_> {
 
     /// Whether worker `index` is above the workers an operator allows now.
     fn benched(&self, index: usize) -> bool {
-        self.throttle.overrides().workers.is_some_and(|n| index >= n)
+        self.throttle
+            .overrides()
+            .workers
+            .is_some_and(|n| index >= n)
     }
 
     /// Wait while worker `index` is benched; false when there is nothing left for it
@@ -70,7 +73,12 @@ impl Shared<'_> {
             if !self.benched(index) {
                 return true;
             }
-            if self.queue.lock().unwrap_or_else(|p| p.into_inner()).is_empty() {
+            if self
+                .queue
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .is_empty()
+            {
                 return false;
             }
             tokio::time::sleep(Duration::from_millis(200)).await;

@@ -31,21 +31,47 @@ pub const POLL: Duration = Duration::from_millis(200);
 pub struct Controls {
     /// The latest controls read, by key.
     snapshot: Mutex<BTreeMap<String, Control>>,
-    /// Since when a pause holds this process (set by the first worker that obeys it).
-    paused_since: Mutex<Option<Instant>>,
+    /// Since when a pause holds this process, and where (set by the first worker that
+    /// obeys it).
+    paused_since: Mutex<Option<Held>>,
     /// Event rows (kind, detail) for the background task to write: the hook cannot.
     notes: Mutex<Vec<(&'static str, serde_json::Value)>>,
     reporter: Arc<dyn Reporter>,
 }
 
-/// Keeps the background task running; dropping it stops the task.
+/// A pause holding this process.
+struct Held {
+    since: Instant,
+    /// Where it holds (`during`, the table and rows of a backfill), for the event rows.
+    during: serde_json::Value,
+    /// The background task saw it lifted and wrote the `resumed` row.
+    lifted: bool,
+}
+
+/// Keeps the background task running; dropping it stops the task at once, [`close`]
+/// writes the pauses and resumes still to be written first.
+///
+/// [`close`]: ControlHandle::close
 pub struct ControlHandle {
-    task: tokio::task::JoinHandle<()>,
+    task: Option<tokio::task::JoinHandle<()>>,
+    stop: Arc<tokio::sync::Notify>,
+}
+
+impl ControlHandle {
+    /// Stop the background task after it has written its last event rows.
+    pub async fn close(mut self) {
+        self.stop.notify_one();
+        if let Some(task) = self.task.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(2), task).await;
+        }
+    }
 }
 
 impl Drop for ControlHandle {
     fn drop(&mut self) {
-        self.task.abort();
+        if let Some(task) = &self.task {
+            task.abort();
+        }
     }
 }
 
@@ -85,8 +111,21 @@ impl Controls {
             reporter,
         });
         me.apply(first);
-        let task = tokio::spawn(refresh(me.clone(), client, url.to_string(), state));
-        Ok((ControlHandle { task }, me))
+        let stop = Arc::new(tokio::sync::Notify::new());
+        let task = tokio::spawn(refresh(
+            me.clone(),
+            client,
+            url.to_string(),
+            state,
+            stop.clone(),
+        ));
+        Ok((
+            ControlHandle {
+                task: Some(task),
+                stop,
+            },
+            me,
+        ))
     }
 
     fn report(&self, s: String) {
@@ -109,7 +148,10 @@ impl Controls {
                 ));
             }
         }
-        for key in snapshot.keys().filter(|k| !new.contains_key(*k) && *k != PAUSE) {
+        for key in snapshot
+            .keys()
+            .filter(|k| !new.contains_key(*k) && *k != PAUSE)
+        {
             self.report(format!(
                 "operator control: {} back to its configured value",
                 display_key(key)
@@ -134,32 +176,55 @@ impl Controls {
     fn decide(&self, during: serde_json::Value, place: String) -> Decision {
         let pause = self.pause();
         let mut since = lock(&self.paused_since);
-        match (pause, *since) {
-            (Some(c), None) => {
-                *since = Some(Instant::now());
+        // A pause lifted and set again before any worker noticed counts as a new one.
+        let held = since.as_ref().is_some_and(|h| !h.lifted);
+        match (pause, held) {
+            (Some(c), false) => {
+                *since = Some(Held {
+                    since: Instant::now(),
+                    during: during.clone(),
+                    lifted: false,
+                });
                 let reason = (!c.value.is_empty()).then_some(c.value.clone());
                 self.report(format!(
                     "paused by {}{} {place}; `ratchet resume` continues",
                     who(&c),
-                    reason.as_ref().map(|r| format!(" ({r})")).unwrap_or_default()
+                    reason
+                        .as_ref()
+                        .map(|r| format!(" ({r})"))
+                        .unwrap_or_default()
                 ));
                 let mut detail = json!({"reason": reason, "set_by": c.set_by});
                 merge(&mut detail, during);
                 lock(&self.notes).push(("paused", detail));
                 Decision::Pause(POLL)
             }
-            (Some(_), Some(_)) => Decision::Pause(POLL),
-            (None, Some(t)) => {
-                *since = None;
-                let secs = t.elapsed().as_secs_f64();
-                self.report(format!("resumed after {secs:.1} s paused"));
-                let mut detail = json!({"paused_s": (secs * 10.0).round() / 10.0});
-                merge(&mut detail, during);
-                lock(&self.notes).push(("resumed", detail));
+            (Some(_), true) => Decision::Pause(POLL),
+            (None, _) => {
+                // The background task wrote the `resumed` row before it let us see the
+                // resume.
+                if let Some(held) = since.take() {
+                    let secs = held.since.elapsed().as_secs_f64();
+                    self.report(format!("resumed after {secs:.1} s paused"));
+                }
                 Decision::Continue
             }
-            (None, None) => Decision::Continue,
         }
+    }
+
+    /// When a fresh read lifts the pause that holds this process: the `resumed` event row,
+    /// to be written before the workers see it (so it comes before what they do next).
+    fn resuming(&self, fresh: &[Control]) -> Option<serde_json::Value> {
+        if fresh.iter().any(|c| c.key == PAUSE) {
+            return None;
+        }
+        let mut since = lock(&self.paused_since);
+        let held = since.as_mut().filter(|h| !h.lifted)?;
+        held.lifted = true;
+        let secs = held.since.elapsed().as_secs_f64();
+        let mut detail = json!({"paused_s": (secs * 10.0).round() / 10.0});
+        merge(&mut detail, held.during.clone());
+        Some(detail)
     }
 
     fn take_notes(&self) -> Vec<(&'static str, serde_json::Value)> {
@@ -175,7 +240,8 @@ impl Controls {
 
 impl Throttle for Controls {
     fn after_batch(&self, stats: &BatchStats) -> Decision {
-        let during = json!({"during": "backfill", "table": stats.table, "rows_done": stats.rows_done});
+        let during =
+            json!({"during": "backfill", "table": stats.table, "rows_done": stats.rows_done});
         self.decide(
             during,
             format!(
@@ -204,11 +270,25 @@ impl Throttle for Controls {
 }
 
 /// The background task: re-read the controls every [`POLL`] and write the hook's notes.
-async fn refresh(me: Arc<Controls>, client: Client, url: String, state: State) {
+async fn refresh(
+    me: Arc<Controls>,
+    client: Client,
+    url: String,
+    state: State,
+    stop: Arc<tokio::sync::Notify>,
+) {
     let mut client = Some(client);
     let mut failing = false;
     loop {
-        tokio::time::sleep(POLL).await;
+        tokio::select! {
+            () = tokio::time::sleep(POLL) => {}
+            () = stop.notified() => {
+                if let Some(c) = client.as_ref().filter(|c| !c.is_closed()) {
+                    write_notes(&me, c, &state).await;
+                }
+                return;
+            }
+        }
         if client.as_ref().is_none_or(|c| c.is_closed()) {
             client = session(&url).await.ok();
         }
@@ -219,6 +299,10 @@ async fn refresh(me: Arc<Controls>, client: Client, url: String, state: State) {
         match read {
             Ok(controls) => {
                 failing = false;
+                if let (Some(detail), Some(c)) = (me.resuming(&controls), &client) {
+                    lock(&me.notes).push(("resumed", detail));
+                    write_notes(&me, c, &state).await;
+                }
                 me.apply(controls);
             }
             Err(e) if !failing => {

@@ -108,7 +108,9 @@ impl std::fmt::Display for Setting {
 /// One change an operator makes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
-    Pause { reason: Option<String> },
+    Pause {
+        reason: Option<String>,
+    },
     Resume,
     /// A value already checked by [`Setting::value`].
     Set(Setting, i64),

@@ -90,7 +90,10 @@ impl State {
         // Serialize concurrent changes of one key: the old value in the event stays true.
         tx.execute(
             "SELECT pg_advisory_xact_lock(hashtext($1))",
-            &[&format!("ratchet-control:{}:{}:{key}", self.state_schema, self.schema)],
+            &[&format!(
+                "ratchet-control:{}:{}:{key}",
+                self.state_schema, self.schema
+            )],
         )
         .await
         .map_err(|e| EngineError::db("setting a control", e))?;

@@ -180,6 +180,8 @@ pub struct SetArgs {
     /// lists the controls set now.
     pub key: Option<String>,
     /// A whole number from 1, or `default` to go back to the configured value.
+    // Hyphens allowed: `-3` is a bad value to name, not an unknown flag.
+    #[arg(allow_hyphen_values = true)]
     pub value: Option<String>,
     #[command(flatten)]
     pub conn: ConnArgs,

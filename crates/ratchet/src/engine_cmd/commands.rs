@@ -61,7 +61,15 @@ async fn engine(conn: &ConnArgs, config: Config) -> anyhow::Result<Engine> {
 /// What runs beside the engine while a command works (the hooks' background tasks);
 /// dropping it stops them.
 struct Hooks {
-    _control: ControlHandle,
+    control: ControlHandle,
+}
+
+impl Hooks {
+    /// Stop them once the command's work is done, letting them write their last event
+    /// rows (a resume noted just before the end).
+    async fn close(self) {
+        self.control.close().await;
+    }
 }
 
 /// An engine for a command that runs steps or backfills, with the hooks consulted
@@ -76,7 +84,7 @@ async fn engine_with_hooks(conn: &ConnArgs, config: Config) -> anyhow::Result<(E
     let (control, hook) = Controls::start(url, &engine.config, reporter).await?;
     throttles.push(hook);
     engine.set_throttle(Arc::new(Throttles(throttles)));
-    Ok((engine, Hooks { _control: control }))
+    Ok((engine, Hooks { control }))
 }
 
 /// An engine for a command that only reads (`status`, `plan`): it never takes the
@@ -114,7 +122,7 @@ pub async fn start(a: &StartArgs) -> anyhow::Result<i32> {
     let mut config = config(&a.conn, Some(&a.batches))?;
     config.run_backfill = !a.no_backfill;
     config.completes_at_once = a.complete;
-    let (mut engine, _hooks) = engine_with_hooks(&a.conn, config).await?;
+    let (mut engine, hooks) = engine_with_hooks(&a.conn, config).await?;
     let out = engine
         .start(&m)
         .await
@@ -123,22 +131,26 @@ pub async fn start(a: &StartArgs) -> anyhow::Result<i32> {
     if a.complete && !out.already_completed && !out.backfill_left {
         render::report_complete(engine.validate_and_complete().await?);
     }
+    hooks.close().await;
     Ok(0)
 }
 
 pub async fn complete(a: &CompleteArgs) -> anyhow::Result<i32> {
-    let (mut engine, _hooks) = engine_with_hooks(&a.conn, config(&a.conn, None)?).await?;
+    let (mut engine, hooks) = engine_with_hooks(&a.conn, config(&a.conn, None)?).await?;
     if a.skip_validation {
         warn("--skip-validation: completing without a passed validation; this is recorded in the event log");
     }
     render::report_complete(engine.complete_with(a.skip_validation).await?);
+    hooks.close().await;
     Ok(0)
 }
 
 pub async fn backfill(a: &BackfillCmdArgs) -> anyhow::Result<i32> {
-    let (mut engine, _hooks) =
+    let (mut engine, hooks) =
         engine_with_hooks(&a.conn, config(&a.conn, Some(&a.batches))?).await?;
-    let Some(name) = engine.backfill().await? else {
+    let done = engine.backfill().await;
+    hooks.close().await;
+    let Some(name) = done? else {
         line("no active migration; nothing to backfill");
         return Ok(0);
     };
@@ -159,8 +171,10 @@ pub async fn backfill(a: &BackfillCmdArgs) -> anyhow::Result<i32> {
 }
 
 pub async fn validate(a: &ValidateArgs) -> anyhow::Result<i32> {
-    let (mut engine, _hooks) = engine_with_hooks(&a.conn, config(&a.conn, None)?).await?;
-    let Some(v) = engine.validate(a.repair).await? else {
+    let (mut engine, hooks) = engine_with_hooks(&a.conn, config(&a.conn, None)?).await?;
+    let done = engine.validate(a.repair).await;
+    hooks.close().await;
+    let Some(v) = done? else {
         line("nothing to validate (no active migration with a backfill)");
         return Ok(0);
     };
@@ -196,9 +210,11 @@ pub async fn grants(a: &ConnArgs) -> anyhow::Result<i32> {
 
 pub async fn migrate(a: &MigrateArgs) -> anyhow::Result<i32> {
     let local = ratchet_spec::load_dir(&a.dir)?;
-    let (mut engine, _hooks) =
+    let (mut engine, hooks) =
         engine_with_hooks(&a.conn, config(&a.conn, Some(&a.batches))?).await?;
-    let out = engine.migrate(&local, a.complete).await?;
+    let out = engine.migrate(&local, a.complete).await;
+    hooks.close().await;
+    let out = out?;
     if out.applied.is_empty() && out.left_active.is_none() {
         line("everything is applied already");
     }
