@@ -229,6 +229,7 @@ async fn pause_resume_and_set_batch_size_steer_a_running_backfill() {
         "batch-size: 20 -> 30",
         "pause (load test)",
         "resume",
+        "backfill of items at",
         "postgres@127.0.0.1 (ratchet)",
         "start #",
     ] {
@@ -347,4 +348,76 @@ async fn bad_settings_exit_2_name_what_is_accepted_and_change_nothing() {
     let out = ok(ratchet(&db, &["resume"]));
     assert!(out.contains("not paused"), "{out}");
     assert_eq!(of_kind(&events_json(&db), "control").len(), 1);
+}
+
+/// rows_done of each slice of the running backfill, by slice.
+async fn slices(db: &TestDb) -> Vec<i64> {
+    db.client()
+        .await
+        .query(
+            "SELECT rows_done FROM ratchet.backfill_slices ORDER BY slice",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+/// How many slices moved in one second.
+async fn moving(db: &TestDb) -> usize {
+    let before = slices(db).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let after = slices(db).await;
+    before.iter().zip(&after).filter(|(a, b)| a != b).count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn set_workers_benches_workers_and_brings_them_back() {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let v2 = items(&db, dir.path(), 60_000).await;
+    ok(ratchet(&db, &["set", "batch-size", "20"]));
+    let run = spawn(
+        &db,
+        &[
+            "start",
+            &v2,
+            "--backfill-workers",
+            "3",
+            "--batch-target",
+            "20ms",
+        ],
+    );
+    let t = Instant::now();
+    while slices(&db).await.iter().filter(|n| **n > 0).count() < 3 {
+        assert!(t.elapsed() < Duration::from_secs(20), "3 workers never ran");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // One worker left: the two others stop after their batch and hand their slice back.
+    ok(ratchet(&db, &["set", "workers", "1"]));
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(moving(&db).await, 1, "{:?}", slices(&db).await);
+    // Three again: the benched workers take the slices they handed back.
+    ok(ratchet(&db, &["set", "workers", "3"]));
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(moving(&db).await >= 2, "{:?}", slices(&db).await);
+    ok(ratchet(&db, &["set", "batch-size", "default"]));
+    let run = run.wait_with_output().unwrap();
+    assert!(run.status.success(), "{}", text(&run));
+    let c = db.client().await;
+    let r = c
+        .query_one(
+            "SELECT count(*), sum(amount)::bigint FROM public_02_type.items",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.get::<_, i64>(0), r.get::<_, i64>(1)),
+        (60_000, 1_800_030_000)
+    );
+    assert_eq!(slices(&db).await.iter().sum::<i64>(), 60_000);
+    ok(ratchet(&db, &["validate"]));
 }

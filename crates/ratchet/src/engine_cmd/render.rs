@@ -278,7 +278,7 @@ fn who(role: &str, host: Option<&str>, application: Option<&str>) -> String {
 /// One event of `ratchet events`: when, which migration, what, who, and its detail.
 pub fn event_line(e: &EventRow) -> String {
     format!(
-        "{}  {:<16} {:<8} {:<32} {}",
+        "{}  {:<16} {:<10} {:<32} {}",
         e.at,
         e.migration.as_deref().unwrap_or("-"),
         e.kind,
@@ -315,6 +315,36 @@ fn event_summary(e: &EventRow) -> String {
                 ),
             }
         }
+        "paused" | "resumed" => {
+            let place = match s("during").as_deref() {
+                Some("backfill") => format!(
+                    "backfill of {} at {} rows",
+                    s("table").unwrap_or_default(),
+                    s("rows_done").unwrap_or_default()
+                ),
+                _ => "before a step".into(),
+            };
+            let more = match (s("reason"), s("paused_s")) {
+                (_, Some(secs)) => format!(" after {secs} s"),
+                (Some(r), _) => format!(" ({r})"),
+                _ => String::new(),
+            };
+            format!("{place}{more}")
+        }
+        "retry" => format!(
+            "attempt {} failed: {} {}; next in {} ms",
+            s("attempt").unwrap_or_default(),
+            s("sqlstate").unwrap_or_default(),
+            s("message").unwrap_or_default(),
+            s("wait_ms").unwrap_or_default()
+        ),
+        "start" => format!(
+            "checksum {}",
+            s("checksum")
+                .unwrap_or_default()
+                .get(..12)
+                .unwrap_or_default()
+        ),
         "step" => format!(
             "{} #{} {} ({} ms, {} attempt(s))",
             s("phase").unwrap_or_default(),
