@@ -361,3 +361,87 @@ fn who(c: &Control) -> String {
         None => c.set_by.clone(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hook() -> Controls {
+        Controls {
+            snapshot: Mutex::new(BTreeMap::new()),
+            paused_since: Mutex::new(None),
+            notes: Mutex::new(Vec::new()),
+            reporter: Arc::new(crate::report::Silent),
+        }
+    }
+
+    fn control(key: &str, value: &str) -> Control {
+        Control {
+            key: key.into(),
+            value: value.into(),
+            set_by: "alice".into(),
+            host: Some("10.0.0.7/32".into()),
+            application: Some("ratchet".into()),
+            age_s: 0.0,
+        }
+    }
+
+    fn stats() -> BatchStats {
+        BatchStats {
+            table: "items".into(),
+            rows: 10,
+            rows_done: 100,
+            rows_total: Some(1000),
+            batch_size: 10,
+            duration: Duration::from_millis(5),
+        }
+    }
+
+    #[test]
+    fn no_control_changes_nothing() {
+        let h = hook();
+        h.apply(vec![]);
+        assert_eq!(h.after_batch(&stats()), Decision::Continue);
+        assert_eq!(h.before_attempt(), Decision::Continue);
+        assert_eq!(h.overrides(), Overrides::default());
+        assert!(h.take_notes().is_empty());
+    }
+
+    #[test]
+    fn settings_become_overrides_and_bad_values_are_ignored() {
+        let h = hook();
+        h.apply(vec![
+            control("batch_size", "500"),
+            control("target_batch_ms", "50"),
+            control("workers", "0"),
+        ]);
+        let o = h.overrides();
+        assert_eq!(o.batch_size, Some(500));
+        assert_eq!(o.target, Some(Duration::from_millis(50)));
+        assert_eq!(o.workers, None, "0 workers is out of range");
+    }
+
+    #[test]
+    fn a_pause_holds_until_lifted_with_one_row_each_way() {
+        let h = hook();
+        h.apply(vec![control(PAUSE, "deploy")]);
+        assert_eq!(h.after_batch(&stats()), Decision::Pause(POLL));
+        assert_eq!(h.after_batch(&stats()), Decision::Pause(POLL));
+        let notes = h.take_notes();
+        assert_eq!(notes.len(), 1);
+        assert_eq!(notes[0].0, "paused");
+        assert_eq!(notes[0].1["reason"], "deploy");
+        assert_eq!(notes[0].1["rows_done"], 100);
+        // The background task sees it lifted once, before the workers do.
+        assert!(h.resuming(&[]).is_some());
+        assert!(h.resuming(&[]).is_none());
+        h.apply(vec![]);
+        assert_eq!(h.after_batch(&stats()), Decision::Continue);
+        assert_eq!(h.before_attempt(), Decision::Continue);
+        assert!(h.take_notes().is_empty());
+        // Before a DDL attempt too, noted as such.
+        h.apply(vec![control(PAUSE, "")]);
+        assert_eq!(h.before_attempt(), Decision::Pause(POLL));
+        assert_eq!(h.take_notes()[0].1["during"], "step");
+    }
+}
