@@ -48,30 +48,16 @@ struct Held {
     lifted: bool,
 }
 
-/// Keeps the background task running; dropping it stops the task at once, [`close`]
-/// writes the pauses and resumes still to be written first.
-///
-/// [`close`]: ControlHandle::close
+/// Keeps the background task running; dropping it stops the task. Nothing is left
+/// unwritten then: a `paused` row is written while the process waits in the pause, a
+/// `resumed` row before the workers see the resume.
 pub struct ControlHandle {
-    task: Option<tokio::task::JoinHandle<()>>,
-    stop: Arc<tokio::sync::Notify>,
-}
-
-impl ControlHandle {
-    /// Stop the background task after it has written its last event rows.
-    pub async fn close(mut self) {
-        self.stop.notify_one();
-        if let Some(task) = self.task.take() {
-            let _ = tokio::time::timeout(Duration::from_secs(2), task).await;
-        }
-    }
+    task: tokio::task::JoinHandle<()>,
 }
 
 impl Drop for ControlHandle {
     fn drop(&mut self) {
-        if let Some(task) = &self.task {
-            task.abort();
-        }
+        self.task.abort();
     }
 }
 
@@ -111,21 +97,8 @@ impl Controls {
             reporter,
         });
         me.apply(first);
-        let stop = Arc::new(tokio::sync::Notify::new());
-        let task = tokio::spawn(refresh(
-            me.clone(),
-            client,
-            url.to_string(),
-            state,
-            stop.clone(),
-        ));
-        Ok((
-            ControlHandle {
-                task: Some(task),
-                stop,
-            },
-            me,
-        ))
+        let task = tokio::spawn(refresh(me.clone(), client, url.to_string(), state));
+        Ok((ControlHandle { task }, me))
     }
 
     fn report(&self, s: String) {
@@ -270,25 +243,11 @@ impl Throttle for Controls {
 }
 
 /// The background task: re-read the controls every [`POLL`] and write the hook's notes.
-async fn refresh(
-    me: Arc<Controls>,
-    client: Client,
-    url: String,
-    state: State,
-    stop: Arc<tokio::sync::Notify>,
-) {
+async fn refresh(me: Arc<Controls>, client: Client, url: String, state: State) {
     let mut client = Some(client);
     let mut failing = false;
     loop {
-        tokio::select! {
-            () = tokio::time::sleep(POLL) => {}
-            () = stop.notified() => {
-                if let Some(c) = client.as_ref().filter(|c| !c.is_closed()) {
-                    write_notes(&me, c, &state).await;
-                }
-                return;
-            }
-        }
+        tokio::time::sleep(POLL).await;
         if client.as_ref().is_none_or(|c| c.is_closed()) {
             client = session(&url).await.ok();
         }

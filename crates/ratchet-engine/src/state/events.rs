@@ -14,6 +14,8 @@ pub struct EventRow {
     pub id: i64,
     /// UTC, RFC 3339 with milliseconds.
     pub at: String,
+    /// Seconds since then.
+    pub age_s: f64,
     pub migration: Option<String>,
     pub kind: String,
     pub detail: serde_json::Value,
@@ -43,7 +45,7 @@ impl State {
         let sql = format!(
             "SELECT * FROM (
                 SELECT id, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),
-                       migration, kind, detail, who, host(host::inet), application
+                       extract(epoch FROM clock_timestamp() - at)::float8, migration, kind, detail, who, host(host::inet), application
                   FROM {} WHERE schema = $1 AND id > $2 AND ($3::text IS NULL OR migration = $3)
                  ORDER BY id DESC LIMIT $4) e
              ORDER BY id",
@@ -61,12 +63,13 @@ impl State {
             .map(|r| EventRow {
                 id: r.get(0),
                 at: r.get(1),
-                migration: r.get(2),
-                kind: r.get(3),
-                detail: r.get(4),
-                who: r.get(5),
-                host: r.get(6),
-                application: r.get(7),
+                age_s: r.get(2),
+                migration: r.get(3),
+                kind: r.get(4),
+                detail: r.get(5),
+                who: r.get(6),
+                host: r.get(7),
+                application: r.get(8),
             })
             .collect())
     }

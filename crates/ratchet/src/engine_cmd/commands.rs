@@ -8,7 +8,7 @@ use ratchet_engine::backfill::{Throttle, Throttles};
 use ratchet_engine::config::{BatchSetting, Clamped};
 use ratchet_engine::control::{Change, ControlHandle, Controls, Setting};
 use ratchet_engine::state::EventFilter;
-use ratchet_engine::{Config, Engine, Reporter};
+use ratchet_engine::{Config, Engine};
 
 use super::args::{
     BackfillArgs, BackfillCmdArgs, CompleteArgs, ConfigArgs, ConnArgs, EventsArgs, Format,
@@ -61,30 +61,19 @@ async fn engine(conn: &ConnArgs, config: Config) -> anyhow::Result<Engine> {
 /// What runs beside the engine while a command works (the hooks' background tasks);
 /// dropping it stops them.
 struct Hooks {
-    control: ControlHandle,
+    _control: ControlHandle,
 }
 
-impl Hooks {
-    /// Stop them once the command's work is done, letting them write their last event
-    /// rows (a resume noted just before the end).
-    async fn close(self) {
-        self.control.close().await;
-    }
-}
-
-/// An engine for a command that runs steps or backfills, with the hooks consulted
-/// between batches and before each DDL attempt installed. Every hook is added here, in
-/// one list combined by `Throttles` (the most restrictive decision wins): the operator's
-/// controls (`ratchet pause`, `ratchet set`).
-async fn engine_with_hooks(conn: &ConnArgs, config: Config) -> anyhow::Result<(Engine, Hooks)> {
-    let url = url(conn)?;
-    let reporter: Arc<dyn Reporter> = Arc::new(Progress::new());
-    let mut engine = Engine::connect(url, config, reporter.clone()).await?;
+/// Install the hooks consulted between backfill batches and before each DDL attempt, on
+/// an engine about to run steps. Every hook is added here, in one list combined by
+/// `Throttles` (the most restrictive decision wins): the operator's controls (`ratchet
+/// pause`, `ratchet set`).
+async fn hooks(engine: &mut Engine, conn: &ConnArgs) -> anyhow::Result<Hooks> {
     let mut throttles: Vec<Arc<dyn Throttle>> = Vec::new();
-    let (control, hook) = Controls::start(url, &engine.config, reporter).await?;
+    let (control, hook) = Controls::start(url(conn)?, &engine.config, engine.reporter()).await?;
     throttles.push(hook);
     engine.set_throttle(Arc::new(Throttles(throttles)));
-    Ok((engine, Hooks { control }))
+    Ok(Hooks { _control: control })
 }
 
 /// An engine for a command that only reads (`status`, `plan`): it never takes the
@@ -122,7 +111,8 @@ pub async fn start(a: &StartArgs) -> anyhow::Result<i32> {
     let mut config = config(&a.conn, Some(&a.batches))?;
     config.run_backfill = !a.no_backfill;
     config.completes_at_once = a.complete;
-    let (mut engine, hooks) = engine_with_hooks(&a.conn, config).await?;
+    let mut engine = engine(&a.conn, config).await?;
+    let _hooks = hooks(&mut engine, &a.conn).await?;
     let out = engine
         .start(&m)
         .await
@@ -131,26 +121,23 @@ pub async fn start(a: &StartArgs) -> anyhow::Result<i32> {
     if a.complete && !out.already_completed && !out.backfill_left {
         render::report_complete(engine.validate_and_complete().await?);
     }
-    hooks.close().await;
     Ok(0)
 }
 
 pub async fn complete(a: &CompleteArgs) -> anyhow::Result<i32> {
-    let (mut engine, hooks) = engine_with_hooks(&a.conn, config(&a.conn, None)?).await?;
+    let mut engine = engine(&a.conn, config(&a.conn, None)?).await?;
+    let _hooks = hooks(&mut engine, &a.conn).await?;
     if a.skip_validation {
         warn("--skip-validation: completing without a passed validation; this is recorded in the event log");
     }
     render::report_complete(engine.complete_with(a.skip_validation).await?);
-    hooks.close().await;
     Ok(0)
 }
 
 pub async fn backfill(a: &BackfillCmdArgs) -> anyhow::Result<i32> {
-    let (mut engine, hooks) =
-        engine_with_hooks(&a.conn, config(&a.conn, Some(&a.batches))?).await?;
-    let done = engine.backfill().await;
-    hooks.close().await;
-    let Some(name) = done? else {
+    let mut engine = engine(&a.conn, config(&a.conn, Some(&a.batches))?).await?;
+    let _hooks = hooks(&mut engine, &a.conn).await?;
+    let Some(name) = engine.backfill().await? else {
         line("no active migration; nothing to backfill");
         return Ok(0);
     };
@@ -171,10 +158,9 @@ pub async fn backfill(a: &BackfillCmdArgs) -> anyhow::Result<i32> {
 }
 
 pub async fn validate(a: &ValidateArgs) -> anyhow::Result<i32> {
-    let (mut engine, hooks) = engine_with_hooks(&a.conn, config(&a.conn, None)?).await?;
-    let done = engine.validate(a.repair).await;
-    hooks.close().await;
-    let Some(v) = done? else {
+    let mut engine = engine(&a.conn, config(&a.conn, None)?).await?;
+    let _hooks = hooks(&mut engine, &a.conn).await?;
+    let Some(v) = engine.validate(a.repair).await? else {
         line("nothing to validate (no active migration with a backfill)");
         return Ok(0);
     };
@@ -210,11 +196,9 @@ pub async fn grants(a: &ConnArgs) -> anyhow::Result<i32> {
 
 pub async fn migrate(a: &MigrateArgs) -> anyhow::Result<i32> {
     let local = ratchet_spec::load_dir(&a.dir)?;
-    let (mut engine, hooks) =
-        engine_with_hooks(&a.conn, config(&a.conn, Some(&a.batches))?).await?;
-    let out = engine.migrate(&local, a.complete).await;
-    hooks.close().await;
-    let out = out?;
+    let mut engine = engine(&a.conn, config(&a.conn, Some(&a.batches))?).await?;
+    let _hooks = hooks(&mut engine, &a.conn).await?;
+    let out = engine.migrate(&local, a.complete).await?;
     if out.applied.is_empty() && out.left_active.is_none() {
         line("everything is applied already");
     }
