@@ -214,11 +214,11 @@ impl Controls {
 impl Throttle for Controls {
     fn after_batch(&self, stats: &BatchStats) -> Decision {
         let during =
-            json!({"during": "backfill", "table": stats.table, "rows_done": stats.rows_done});
+            json!({"during": "batches", "table": stats.table, "rows_done": stats.rows_done});
         self.decide(
             during,
             format!(
-                "between two batches of the backfill of {} ({} rows done)",
+                "between two batches on {} ({} rows done)",
                 stats.table, stats.rows_done
             ),
         )

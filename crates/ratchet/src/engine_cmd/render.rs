@@ -317,8 +317,8 @@ fn event_summary(e: &EventRow) -> String {
         }
         "paused" | "resumed" => {
             let place = match s("during").as_deref() {
-                Some("backfill") => format!(
-                    "backfill of {} at {} rows",
+                Some("batches") => format!(
+                    "between batches on {} at {} rows",
                     s("table").unwrap_or_default(),
                     s("rows_done").unwrap_or_default()
                 ),
