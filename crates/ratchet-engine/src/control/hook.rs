@@ -42,7 +42,8 @@ pub struct Controls {
 /// A pause holding this process.
 struct Held {
     since: Instant,
-    /// Where it holds (`during`, the table and rows of a backfill), for the event rows.
+    /// Where it holds (`during`: a step, or batches on a table at so many rows), for the
+    /// event rows.
     during: serde_json::Value,
     /// The background task saw it lifted and wrote the `resumed` row.
     lifted: bool,
