@@ -9,6 +9,7 @@
 pub mod backfill;
 pub mod catalog;
 pub mod config;
+pub mod control;
 pub mod doctor;
 pub mod dualwrite;
 pub mod error;

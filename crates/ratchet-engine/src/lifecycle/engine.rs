@@ -175,6 +175,11 @@ impl Engine {
         self.throttle = throttle;
     }
 
+    /// Where the engine reports, for hooks that report beside it (operator controls).
+    pub fn reporter(&self) -> Arc<dyn Reporter> {
+        self.reporter.clone()
+    }
+
     /// The raw client, for callers that need to read (status, tests).
     pub fn client(&self) -> &Client {
         &self.client

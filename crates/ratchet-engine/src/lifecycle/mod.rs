@@ -8,6 +8,7 @@ use serde::Serialize;
 use serde_json::json;
 
 mod backfill;
+mod control;
 mod engine;
 
 use crate::catalog;

@@ -12,9 +12,11 @@ use serde::Serialize;
 use tokio_postgres::GenericClient;
 
 mod backfills;
+mod events;
 mod runtime;
 
 pub(crate) use backfills::{BackfillRow, BatchRecord, Slice, ValidationRecord};
+pub use events::{EventFilter, EventRow};
 pub use runtime::{Control, RunnerRow};
 
 use crate::error::EngineError;

@@ -171,6 +171,50 @@ pub struct ConfigArgs {
     pub conn: ConnArgs,
 }
 
+/// `ratchet pause`: the running process stops between two batches (and before its next
+/// DDL attempt) until `ratchet resume`.
+#[derive(clap::Args, Debug)]
+pub struct PauseArgs {
+    /// Why, for the event log and the running process's output.
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+    #[command(flatten)]
+    pub conn: ConnArgs,
+}
+
+/// `ratchet set KEY VALUE`: change a setting of the running process, from its next batch.
+#[derive(clap::Args, Debug)]
+pub struct SetArgs {
+    /// batch-size (rows, fixed), target-batch-ms, workers, max-probe-p99-ms. Without it,
+    /// lists the controls set now.
+    pub key: Option<String>,
+    /// A whole number from 1, or `default` to go back to the configured value.
+    // Hyphens allowed: `-3` is a bad value to name, not an unknown flag.
+    #[arg(allow_hyphen_values = true)]
+    pub value: Option<String>,
+    #[command(flatten)]
+    pub conn: ConnArgs,
+}
+
+/// `ratchet events`: the event log.
+#[derive(clap::Args, Debug)]
+pub struct EventsArgs {
+    /// Keep printing new events as they are written, until Ctrl-C.
+    #[arg(long, short)]
+    pub follow: bool,
+    /// Only this migration's events.
+    #[arg(long, value_name = "NAME")]
+    pub migration: Option<String>,
+    /// Only the latest N events [default: all].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(i64).range(1..))]
+    pub limit: Option<i64>,
+    /// text: one line per event; json: one JSON object per line.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+    #[command(flatten)]
+    pub conn: ConnArgs,
+}
+
 /// `500ms`, `2s`, `1m`; a number without a unit is refused (was it seconds or
 /// milliseconds? `--wait 1` used to mean 1 ms, issue 9). `0` needs no unit.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {

@@ -4,12 +4,15 @@
 use std::sync::Arc;
 
 use anyhow::Context;
+use ratchet_engine::backfill::{Throttle, Throttles};
 use ratchet_engine::config::{BatchSetting, Clamped};
+use ratchet_engine::control::{Change, ControlHandle, Controls, Setting};
+use ratchet_engine::state::EventFilter;
 use ratchet_engine::{Config, Engine};
 
 use super::args::{
-    BackfillArgs, BackfillCmdArgs, CompleteArgs, ConfigArgs, ConnArgs, DoctorArgs, Format,
-    MigrateArgs, PlanArgs, StartArgs, StatusArgs, ValidateArgs,
+    BackfillArgs, BackfillCmdArgs, CompleteArgs, ConfigArgs, ConnArgs, DoctorArgs, EventsArgs,
+    Format, MigrateArgs, PauseArgs, PlanArgs, SetArgs, StartArgs, StatusArgs, ValidateArgs,
 };
 use super::render;
 use super::settings::Settings;
@@ -55,6 +58,24 @@ async fn engine(conn: &ConnArgs, config: Config) -> anyhow::Result<Engine> {
     Ok(Engine::connect(url, config, Arc::new(Progress::new())).await?)
 }
 
+/// What runs beside the engine while a command works (the hooks' background tasks);
+/// dropping it stops them.
+struct Hooks {
+    _control: ControlHandle,
+}
+
+/// Install the hooks consulted between backfill batches and before each DDL attempt, on
+/// an engine about to run steps. Every hook is added here, in one list combined by
+/// `Throttles` (the most restrictive decision wins): the operator's controls (`ratchet
+/// pause`, `ratchet set`).
+async fn hooks(engine: &mut Engine, conn: &ConnArgs) -> anyhow::Result<Hooks> {
+    let mut throttles: Vec<Arc<dyn Throttle>> = Vec::new();
+    let (control, hook) = Controls::start(url(conn)?, &engine.config, engine.reporter()).await?;
+    throttles.push(hook);
+    engine.set_throttle(Arc::new(Throttles(throttles)));
+    Ok(Hooks { _control: control })
+}
+
 /// An engine for a command that only reads (`status`, `plan`): it never takes the
 /// migration lock, so it answers at once while another process runs a migration.
 async fn engine_read_only(conn: &ConnArgs, config: Config) -> anyhow::Result<Engine> {
@@ -91,6 +112,7 @@ pub async fn start(a: &StartArgs) -> anyhow::Result<i32> {
     config.run_backfill = !a.no_backfill;
     config.completes_at_once = a.complete;
     let mut engine = engine(&a.conn, config).await?;
+    let _hooks = hooks(&mut engine, &a.conn).await?;
     let out = engine
         .start(&m)
         .await
@@ -104,6 +126,7 @@ pub async fn start(a: &StartArgs) -> anyhow::Result<i32> {
 
 pub async fn complete(a: &CompleteArgs) -> anyhow::Result<i32> {
     let mut engine = engine(&a.conn, config(&a.conn, None)?).await?;
+    let _hooks = hooks(&mut engine, &a.conn).await?;
     if a.skip_validation {
         warn("--skip-validation: completing without a passed validation; this is recorded in the event log");
     }
@@ -113,6 +136,7 @@ pub async fn complete(a: &CompleteArgs) -> anyhow::Result<i32> {
 
 pub async fn backfill(a: &BackfillCmdArgs) -> anyhow::Result<i32> {
     let mut engine = engine(&a.conn, config(&a.conn, Some(&a.batches))?).await?;
+    let _hooks = hooks(&mut engine, &a.conn).await?;
     let Some(name) = engine.backfill().await? else {
         line("no active migration; nothing to backfill");
         return Ok(0);
@@ -135,6 +159,7 @@ pub async fn backfill(a: &BackfillCmdArgs) -> anyhow::Result<i32> {
 
 pub async fn validate(a: &ValidateArgs) -> anyhow::Result<i32> {
     let mut engine = engine(&a.conn, config(&a.conn, None)?).await?;
+    let _hooks = hooks(&mut engine, &a.conn).await?;
     let Some(v) = engine.validate(a.repair).await? else {
         line("nothing to validate (no active migration with a backfill)");
         return Ok(0);
@@ -172,6 +197,7 @@ pub async fn grants(a: &ConnArgs) -> anyhow::Result<i32> {
 pub async fn migrate(a: &MigrateArgs) -> anyhow::Result<i32> {
     let local = ratchet_spec::load_dir(&a.dir)?;
     let mut engine = engine(&a.conn, config(&a.conn, Some(&a.batches))?).await?;
+    let _hooks = hooks(&mut engine, &a.conn).await?;
     let out = engine.migrate(&local, a.complete).await?;
     if out.applied.is_empty() && out.left_active.is_none() {
         line("everything is applied already");
@@ -234,4 +260,81 @@ pub fn show_config(a: &ConfigArgs) -> anyhow::Result<i32> {
         Format::Text => render::print_settings(&s),
     }
     Ok(0)
+}
+
+/// `ratchet pause`: stored in the state schema; the running process obeys it at its next
+/// batch or DDL attempt.
+pub async fn pause(a: &PauseArgs) -> anyhow::Result<i32> {
+    let reason = a.reason.clone().filter(|r| !r.trim().is_empty());
+    change_control(&a.conn, Change::Pause { reason }).await
+}
+
+pub async fn resume(a: &ConnArgs) -> anyhow::Result<i32> {
+    change_control(a, Change::Resume).await
+}
+
+/// `ratchet set KEY VALUE`; without a key, the controls set now. A bad key or value is a
+/// usage error (exit 2) that names what is accepted, and changes nothing.
+pub async fn set(a: &SetArgs) -> anyhow::Result<i32> {
+    let Some(key) = &a.key else {
+        let engine = engine_read_only(&a.conn, config(&a.conn, None)?).await?;
+        render::print_controls(&engine.controls().await?);
+        return Ok(0);
+    };
+    let Some(setting) = Setting::parse(key) else {
+        anyhow::bail!(
+            "unknown setting `{key}`; `ratchet set` takes one of: {} (pause with `ratchet pause`)",
+            Setting::names()
+        );
+    };
+    let Some(value) = &a.value else {
+        anyhow::bail!(
+            "`ratchet set {setting}` needs a value: {}",
+            Setting::value(setting, "").unwrap_err()
+        );
+    };
+    let change = if value.trim() == "default" {
+        Change::Reset(setting)
+    } else {
+        Change::Set(setting, setting.value(value).map_err(anyhow::Error::msg)?)
+    };
+    change_control(&a.conn, change).await
+}
+
+/// Make an operator's change on a read-only engine (no migration lock: the running
+/// process holds it).
+async fn change_control(conn: &ConnArgs, c: Change) -> anyhow::Result<i32> {
+    let mut engine = engine_read_only(conn, config(conn, None)?).await?;
+    let changed = engine.change_control(&c).await?;
+    render::report_change(&c, &changed);
+    Ok(0)
+}
+
+/// `ratchet events`: the event log, oldest first; `--follow` polls for new rows until
+/// Ctrl-C.
+pub async fn events(a: &EventsArgs) -> anyhow::Result<i32> {
+    let engine = engine_read_only(&a.conn, config(&a.conn, None)?).await?;
+    let mut filter = EventFilter {
+        after: None,
+        migration: a.migration.clone(),
+        limit: a.limit,
+    };
+    loop {
+        let rows = engine.events(&filter).await?;
+        for e in &rows {
+            match a.format {
+                Format::Json => line(serde_json::to_string(e)?),
+                Format::Text => line(render::event_line(e)),
+            }
+        }
+        if !a.follow {
+            return Ok(0);
+        }
+        filter.after = rows.last().map(|e| e.id).or(filter.after);
+        filter.limit = None;
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => return Ok(0),
+            () = tokio::time::sleep(std::time::Duration::from_millis(500)) => {}
+        }
+    }
 }

@@ -1,5 +1,6 @@
 //! The engine commands: init, plan, start, complete, backfill, validate, abort, grants,
-//! migrate, status, and `config`, which shows the settings they run with.
+//! migrate, status, the operator's pause, resume, set and events, and `config`, which
+//! shows the settings they run with.
 //!
 //! - `args`: the clap argument structs, shared option groups and `parse_duration`;
 //! - `settings`: the `[engine]` table of `ratchet.toml` and the precedence flag >
@@ -15,12 +16,12 @@ mod settings;
 use ratchet_engine::EngineError;
 
 pub use args::{
-    parse_duration, BackfillCmdArgs, CompleteArgs, ConfigArgs, ConnArgs, DoctorArgs, MigrateArgs,
-    PlanArgs, StartArgs, StatusArgs, ValidateArgs,
+    parse_duration, BackfillCmdArgs, CompleteArgs, ConfigArgs, ConnArgs, DoctorArgs, EventsArgs,
+    MigrateArgs, PauseArgs, PlanArgs, SetArgs, StartArgs, StatusArgs, ValidateArgs,
 };
 pub use commands::{
-    abort, backfill, complete, doctor, grants, init, migrate, plan, show_config, start, status,
-    validate,
+    abort, backfill, complete, doctor, events, grants, init, migrate, pause, plan, resume, set,
+    show_config, start, status, validate,
 };
 pub use render::print_plan;
 
