@@ -1,7 +1,11 @@
 //! Error rates: rollbacks, deadlocks, recovery conflicts and temporary files per second
 //! in the migrated database, as deltas of `pg_stat_database` between two samples (by the
-//! server's clock). Backends publish these counters about once a second, so a rate is
-//! only as fine as the interval.
+//! server's clock). Backends publish these counters about once a second (PostgreSQL
+//! 15+: at most every second, idle ones later), so a rate taken over one short interval
+//! jumps between 0 and several times the truth: rates are taken over at least
+//! [`WINDOW`] of samples.
+
+use std::collections::VecDeque;
 
 use tokio_postgres::{Client, Error};
 
@@ -16,9 +20,13 @@ const NAMES: [&str; 5] = [
     "temp_files_per_s",
 ];
 
+/// The shortest span, in seconds, a rate is taken over.
+pub(super) const WINDOW: f64 = 3.0;
+
 #[derive(Default)]
 pub(super) struct Errors {
-    last: Option<(f64, [f64; 5])>,
+    /// (server epoch seconds, counters), oldest first.
+    history: VecDeque<(f64, [f64; 5])>,
 }
 
 impl Errors {
@@ -35,9 +43,14 @@ impl Errors {
         let at: f64 = r.get(0);
         let now: [f64; 5] = std::array::from_fn(|i| r.get::<_, f64>(i + 1));
         let mut s = Sample::default();
-        let rates = match self.last {
-            Some((t, before)) if at > t => std::array::from_fn(|i| {
-                // A stats reset makes a counter go back: no rate for that sample.
+        self.history.push_back((at, now));
+        // Keep the newest sample at least WINDOW old as the base.
+        while self.history.len() > 2 && self.history[1].0 <= at - WINDOW {
+            self.history.pop_front();
+        }
+        let rates = match self.history.front() {
+            Some(&(t, before)) if at > t => std::array::from_fn(|i| {
+                // A stats reset makes a counter go back: no rate for that span.
                 ((now[i] - before[i]) / (at - t)).max(0.0)
             }),
             _ => [0.0; 5],
@@ -45,7 +58,6 @@ impl Errors {
         for (name, rate) in NAMES.iter().zip(rates) {
             s.set(name, rate);
         }
-        self.last = Some((at, now));
         Ok(s)
     }
 }

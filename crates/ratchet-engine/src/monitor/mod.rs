@@ -328,7 +328,7 @@ impl Loop {
                 .find(|k| k.key == "max_probe_p99_ms")
                 .and_then(|k| k.value.trim().parse::<f64>().ok()),
             Err(e) => {
-                tracing::debug!("monitors: reading the controls: {e}");
+                tracing::warn!("monitors: reading the controls: {e}");
                 None
             }
         };
@@ -468,7 +468,7 @@ impl Loop {
             .heartbeat(c, self.migration.as_deref(), &health)
             .await
         {
-            tracing::debug!("monitors: writing the heartbeat: {e}");
+            tracing::warn!("monitors: writing the heartbeat: {e}");
         }
     }
 }

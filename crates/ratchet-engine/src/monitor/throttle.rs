@@ -92,7 +92,6 @@ impl Board {
                 paused_for: since,
             };
         };
-        let _ = age;
         let since = |s: Option<Instant>| s.map(|s| now.saturating_duration_since(s));
         View {
             state: report.state,
@@ -175,7 +174,7 @@ impl MonitorThrottle {
 
     fn stop(&self, what: &str, for_: Duration, reasons: &[String]) -> Decision {
         let why = format!(
-            "the database has been {what} for {:.0} s, longer than max_pause ({:.0} s): {}. \
+            "the database has been {what} for {:.1} s, longer than max_pause ({:.1} s): {}. \
              Nothing is lost",
             for_.as_secs_f64(),
             self.s.max_pause.as_secs_f64(),
