@@ -215,11 +215,11 @@ impl Executor<'_> {
             };
             let blockers = sampler.map(Sampler::stop).unwrap_or_default();
             let Err(e) = res else { break };
-            RetryPolicy::new(&self.config)
+            RetryPolicy::new(self.config)
                 .after_failure((&step.description, false), attempt, e, blockers)?
                 .record_and_wait(
                     &*self.client,
-                    &self.state,
+                    self.state,
                     self.reporter.as_ref(),
                     &m.name,
                     json!({ "step": index }),
@@ -332,7 +332,7 @@ impl Executor<'_> {
                 "; {}",
                 set_timeout(
                     "transaction_timeout",
-                    ddl_transaction_timeout(&self.config),
+                    ddl_transaction_timeout(self.config),
                     Scope::Transaction
                 )
             )

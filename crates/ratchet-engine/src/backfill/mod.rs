@@ -233,7 +233,7 @@ pub(crate) async fn run(
         spec,
         cfg: cx.config.backfill.clone(),
         lock_timeout: cx.config.lock_timeout,
-        retry: crate::retry::RetryPolicy::new(&cx.config),
+        retry: crate::retry::RetryPolicy::new(cx.config),
         state: cx.state.clone(),
         reporter: cx.reporter.clone(),
         throttle: cx.throttle.clone(),
