@@ -79,7 +79,7 @@ impl Board {
         let l = self.inner.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let now = Instant::now();
         let age = l.at.map(|at| now.saturating_duration_since(at));
-        let (Some(report), Some(age)) = (l.report, age.filter(|a| *a <= stale_after)) else {
+        let (Some(report), Some(_)) = (l.report, age.filter(|a| *a <= stale_after)) else {
             let since = age.unwrap_or_default();
             return View {
                 state: HealthState::Pause,

@@ -4,12 +4,14 @@
 use std::sync::Arc;
 
 use anyhow::Context;
+use ratchet_engine::backfill::{Throttle, Throttles};
 use ratchet_engine::config::{BatchSetting, Clamped};
+use ratchet_engine::monitor::Monitors;
 use ratchet_engine::{Config, Engine};
 
 use super::args::{
     BackfillArgs, BackfillCmdArgs, CompleteArgs, ConfigArgs, ConnArgs, Format, MigrateArgs,
-    PlanArgs, StartArgs, StatusArgs, ValidateArgs,
+    MonitorArgs, PlanArgs, StartArgs, StatusArgs, ValidateArgs,
 };
 use super::render;
 use super::settings::Settings;
@@ -18,11 +20,24 @@ use crate::output::{line, warn, Progress};
 /// The engine settings of a command, with a warning for each batch size the engine's
 /// rule changed.
 fn config(conn: &ConnArgs, batches: Option<&BackfillArgs>) -> anyhow::Result<Config> {
-    let s = Settings::resolve(conn, batches)?;
+    Ok(checked(Settings::resolve(conn, batches)?))
+}
+
+/// [`config`] with the monitor flags of a command that runs steps or backfills.
+fn monitored_config(
+    conn: &ConnArgs,
+    batches: Option<&BackfillArgs>,
+    monitor: Option<&MonitorArgs>,
+) -> anyhow::Result<Config> {
+    Ok(checked(Settings::resolve_with(conn, batches, monitor)?))
+}
+
+/// The config of `s`, after a warning for each batch size the engine's rule changed.
+fn checked(s: Settings) -> Config {
     for c in &s.clamped {
         warn_clamped(c);
     }
-    Ok(s.config)
+    s.config
 }
 
 /// A warning for a bound the user set that the engine cannot use. The first batch size
@@ -62,6 +77,21 @@ async fn engine_read_only(conn: &ConnArgs, config: Config) -> anyhow::Result<Eng
     Ok(Engine::connect_read_only(url, config, Arc::new(Progress::new())).await?)
 }
 
+/// Start the health monitors of a command that runs steps, backfills or validation, and
+/// install their hook (beside any other, in `Throttles`). Stop them when it ends.
+async fn watch(engine: &mut Engine) -> anyhow::Result<Monitors> {
+    let (monitors, hook) = Monitors::start(
+        engine.url(),
+        &engine.config,
+        engine.reporter(),
+        engine.state().clone(),
+    )
+    .await?;
+    let hooks: Vec<Arc<dyn Throttle>> = vec![hook];
+    engine.set_throttle(Arc::new(Throttles(hooks)));
+    Ok(monitors)
+}
+
 fn load(path: &std::path::Path) -> anyhow::Result<ratchet_spec::Migration> {
     Ok(ratchet_spec::load_file(path)?)
 }
@@ -87,10 +117,11 @@ pub async fn plan(a: &PlanArgs) -> anyhow::Result<i32> {
 
 pub async fn start(a: &StartArgs) -> anyhow::Result<i32> {
     let m = load(&a.file)?;
-    let mut config = config(&a.conn, Some(&a.batches))?;
+    let mut config = monitored_config(&a.conn, Some(&a.batches), Some(&a.monitor))?;
     config.run_backfill = !a.no_backfill;
     config.completes_at_once = a.complete;
     let mut engine = engine(&a.conn, config).await?;
+    let monitors = watch(&mut engine).await?;
     let out = engine
         .start(&m)
         .await
@@ -99,21 +130,29 @@ pub async fn start(a: &StartArgs) -> anyhow::Result<i32> {
     if a.complete && !out.already_completed && !out.backfill_left {
         render::report_complete(engine.validate_and_complete().await?);
     }
+    monitors.stop().await;
     Ok(0)
 }
 
 pub async fn complete(a: &CompleteArgs) -> anyhow::Result<i32> {
-    let mut engine = engine(&a.conn, config(&a.conn, None)?).await?;
+    let config = monitored_config(&a.conn, None, Some(&a.monitor))?;
+    let mut engine = engine(&a.conn, config).await?;
     if a.skip_validation {
         warn("--skip-validation: completing without a passed validation; this is recorded in the event log");
     }
+    let monitors = watch(&mut engine).await?;
     render::report_complete(engine.complete_with(a.skip_validation).await?);
+    monitors.stop().await;
     Ok(0)
 }
 
 pub async fn backfill(a: &BackfillCmdArgs) -> anyhow::Result<i32> {
-    let mut engine = engine(&a.conn, config(&a.conn, Some(&a.batches))?).await?;
-    let Some(name) = engine.backfill().await? else {
+    let config = monitored_config(&a.conn, Some(&a.batches), Some(&a.monitor))?;
+    let mut engine = engine(&a.conn, config).await?;
+    let monitors = watch(&mut engine).await?;
+    let done = engine.backfill().await;
+    monitors.stop().await;
+    let Some(name) = done? else {
         line("no active migration; nothing to backfill");
         return Ok(0);
     };
@@ -134,8 +173,12 @@ pub async fn backfill(a: &BackfillCmdArgs) -> anyhow::Result<i32> {
 }
 
 pub async fn validate(a: &ValidateArgs) -> anyhow::Result<i32> {
-    let mut engine = engine(&a.conn, config(&a.conn, None)?).await?;
-    let Some(v) = engine.validate(a.repair).await? else {
+    let config = monitored_config(&a.conn, None, Some(&a.monitor))?;
+    let mut engine = engine(&a.conn, config).await?;
+    let monitors = watch(&mut engine).await?;
+    let validated = engine.validate(a.repair).await;
+    monitors.stop().await;
+    let Some(v) = validated? else {
         line("nothing to validate (no active migration with a backfill)");
         return Ok(0);
     };
@@ -171,8 +214,12 @@ pub async fn grants(a: &ConnArgs) -> anyhow::Result<i32> {
 
 pub async fn migrate(a: &MigrateArgs) -> anyhow::Result<i32> {
     let local = ratchet_spec::load_dir(&a.dir)?;
-    let mut engine = engine(&a.conn, config(&a.conn, Some(&a.batches))?).await?;
-    let out = engine.migrate(&local, a.complete).await?;
+    let config = monitored_config(&a.conn, Some(&a.batches), Some(&a.monitor))?;
+    let mut engine = engine(&a.conn, config).await?;
+    let monitors = watch(&mut engine).await?;
+    let out = engine.migrate(&local, a.complete).await;
+    monitors.stop().await;
+    let out = out?;
     if out.applied.is_empty() && out.left_active.is_none() {
         line("everything is applied already");
     }
@@ -209,7 +256,7 @@ pub async fn status(a: &StatusArgs) -> anyhow::Result<i32> {
 /// `ratchet config`: the settings every engine command would run with, and where each
 /// comes from. Reads no database.
 pub fn show_config(a: &ConfigArgs) -> anyhow::Result<i32> {
-    let s = Settings::resolve(&a.conn, Some(&a.batches))?;
+    let s = Settings::resolve_with(&a.conn, Some(&a.batches), Some(&a.monitor))?;
     for c in &s.clamped {
         warn_clamped(c);
     }
