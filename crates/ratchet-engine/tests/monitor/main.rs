@@ -9,6 +9,7 @@ mod failing;
 mod load_spike;
 mod policy;
 mod replication;
+mod samplers;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
