@@ -22,7 +22,9 @@ async fn a_standby_that_stops_replaying_pauses_the_backfill_until_it_catches_up(
     let mut m = fast_monitors();
     m.max_replication_lag_s = 1.0;
     m.pause_factor = 2.0;
-    let config = config_with(m);
+    let mut config = config_with(m);
+    // Two workers: the pause holds both.
+    config.backfill.workers = 2;
     let rows = 40_000;
     let mut e = items_started(&url, &files, rows, &config).await;
     let standby = {
