@@ -17,6 +17,7 @@ pub mod executor;
 pub mod fragment;
 pub mod gates;
 pub mod lifecycle;
+pub mod monitor;
 pub mod plan;
 pub mod planner;
 pub mod report;

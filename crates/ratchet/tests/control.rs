@@ -422,9 +422,7 @@ async fn set_workers_benches_workers_and_brings_them_back() {
     ok(ratchet(&db, &["validate"]));
 }
 
-// Needs validation chunks to consult the hook (`validate.rs` between chunks, from the
-// monitor branch of issue 12): run with `--ignored` until both are merged.
-#[ignore = "needs validate.rs to call the throttle hook between chunks (monitor branch)"]
+// Validation chunks consult the hook like backfill batches do.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_paused_validation_waits_between_chunks_and_continues_on_resume() {
     let db = TestDb::new().await;

@@ -175,9 +175,19 @@ impl Engine {
         self.throttle = throttle;
     }
 
-    /// Where the engine reports, for hooks that report beside it (operator controls).
+    /// Where the engine connected (the monitors open their own sessions there).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The reporter the engine tells its events to (hooks report beside it).
     pub fn reporter(&self) -> Arc<dyn Reporter> {
         self.reporter.clone()
+    }
+
+    /// The state store of this engine's schemas.
+    pub fn state(&self) -> &State {
+        &self.state
     }
 
     /// The raw client, for callers that need to read (status, tests).

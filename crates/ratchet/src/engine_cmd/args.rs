@@ -8,6 +8,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use super::monitor_settings::MonitorArgs;
+
 /// Connection options shared by every command that talks to the database. Each may also
 /// be set in the `[engine]` table of `ratchet.toml` (the key is the option's name with
 /// `_` for `-`); the flag wins.
@@ -74,6 +76,8 @@ pub struct CompleteArgs {
     #[arg(long)]
     pub skip_validation: bool,
     #[command(flatten)]
+    pub monitor: MonitorArgs,
+    #[command(flatten)]
     pub conn: ConnArgs,
 }
 
@@ -81,6 +85,8 @@ pub struct CompleteArgs {
 pub struct BackfillCmdArgs {
     #[command(flatten)]
     pub batches: BackfillArgs,
+    #[command(flatten)]
+    pub monitor: MonitorArgs,
     #[command(flatten)]
     pub conn: ConnArgs,
 }
@@ -92,6 +98,8 @@ pub struct ValidateArgs {
     pub repair: bool,
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
+    #[command(flatten)]
+    pub monitor: MonitorArgs,
     #[command(flatten)]
     pub conn: ConnArgs,
 }
@@ -126,6 +134,8 @@ pub struct StartArgs {
     #[command(flatten)]
     pub batches: BackfillArgs,
     #[command(flatten)]
+    pub monitor: MonitorArgs,
+    #[command(flatten)]
     pub conn: ConnArgs,
 }
 
@@ -138,6 +148,8 @@ pub struct MigrateArgs {
     pub complete: bool,
     #[command(flatten)]
     pub batches: BackfillArgs,
+    #[command(flatten)]
+    pub monitor: MonitorArgs,
     #[command(flatten)]
     pub conn: ConnArgs,
 }
@@ -167,6 +179,8 @@ pub struct ConfigArgs {
     pub format: Format,
     #[command(flatten)]
     pub batches: BackfillArgs,
+    #[command(flatten)]
+    pub monitor: MonitorArgs,
     #[command(flatten)]
     pub conn: ConnArgs,
 }

@@ -7,12 +7,14 @@ use anyhow::Context;
 use ratchet_engine::backfill::{Throttle, Throttles};
 use ratchet_engine::config::{BatchSetting, Clamped};
 use ratchet_engine::control::{Change, ControlHandle, Controls, Setting};
+use ratchet_engine::monitor::Monitors;
 use ratchet_engine::state::EventFilter;
 use ratchet_engine::{Config, Engine};
 
 use super::args::{
     BackfillArgs, BackfillCmdArgs, CompleteArgs, ConfigArgs, ConnArgs, DoctorArgs, EventsArgs,
-    Format, MigrateArgs, PauseArgs, PlanArgs, SetArgs, StartArgs, StatusArgs, ValidateArgs,
+    Format, MigrateArgs, MonitorArgs, PauseArgs, PlanArgs, SetArgs, StartArgs, StatusArgs,
+    ValidateArgs,
 };
 use super::render;
 use super::settings::Settings;
@@ -21,11 +23,24 @@ use crate::output::{line, warn, Progress};
 /// The engine settings of a command, with a warning for each batch size the engine's
 /// rule changed.
 fn config(conn: &ConnArgs, batches: Option<&BackfillArgs>) -> anyhow::Result<Config> {
-    let s = Settings::resolve(conn, batches)?;
+    Ok(checked(Settings::resolve(conn, batches)?))
+}
+
+/// [`config`] with the monitor flags of a command that runs steps or backfills.
+fn monitored_config(
+    conn: &ConnArgs,
+    batches: Option<&BackfillArgs>,
+    monitor: Option<&MonitorArgs>,
+) -> anyhow::Result<Config> {
+    Ok(checked(Settings::resolve_with(conn, batches, monitor)?))
+}
+
+/// The config of `s`, after a warning for each batch size the engine's rule changed.
+fn checked(s: Settings) -> Config {
     for c in &s.clamped {
         warn_clamped(c);
     }
-    Ok(s.config)
+    s.config
 }
 
 /// A warning for a bound the user set that the engine cannot use. The first batch size
@@ -58,29 +73,48 @@ async fn engine(conn: &ConnArgs, config: Config) -> anyhow::Result<Engine> {
     Ok(Engine::connect(url, config, Arc::new(Progress::new())).await?)
 }
 
-/// What runs beside the engine while a command works (the hooks' background tasks);
-/// dropping it stops them.
-struct Hooks {
-    _control: ControlHandle,
-}
-
-/// Install the hooks consulted between backfill batches and before each DDL attempt, on
-/// an engine about to run steps. Every hook is added here, in one list combined by
-/// `Throttles` (the most restrictive decision wins): the operator's controls (`ratchet
-/// pause`, `ratchet set`).
-async fn hooks(engine: &mut Engine, conn: &ConnArgs) -> anyhow::Result<Hooks> {
-    let mut throttles: Vec<Arc<dyn Throttle>> = Vec::new();
-    let (control, hook) = Controls::start(url(conn)?, &engine.config, engine.reporter()).await?;
-    throttles.push(hook);
-    engine.set_throttle(Arc::new(Throttles(throttles)));
-    Ok(Hooks { _control: control })
-}
-
 /// An engine for a command that only reads (`status`, `plan`): it never takes the
 /// migration lock, so it answers at once while another process runs a migration.
 async fn engine_read_only(conn: &ConnArgs, config: Config) -> anyhow::Result<Engine> {
     let url = url(conn)?;
     Ok(Engine::connect_read_only(url, config, Arc::new(Progress::new())).await?)
+}
+
+/// What runs beside the engine while a command works: the health monitors and the
+/// operator's controls, each with a background task.
+struct Watch {
+    monitors: Monitors,
+    _control: ControlHandle,
+}
+
+impl Watch {
+    /// Stop the monitors (after the event row of a stop they decided); the controls'
+    /// task ends with the handle.
+    async fn stop(self) {
+        self.monitors.stop().await;
+    }
+}
+
+/// Install the hooks consulted between backfill batches, validation chunks and before
+/// each DDL attempt, on an engine about to run steps. Every hook is added here, in one
+/// list combined by `Throttles` (the most restrictive decision wins): the health
+/// monitors, and the operator's controls (`ratchet pause`, `ratchet set`).
+async fn watch(engine: &mut Engine, conn: &ConnArgs) -> anyhow::Result<Watch> {
+    let (monitors, monitor_hook) = Monitors::start(
+        engine.url(),
+        &engine.config,
+        engine.reporter(),
+        engine.state().clone(),
+    )
+    .await?;
+    let (control, control_hook) =
+        Controls::start(url(conn)?, &engine.config, engine.reporter()).await?;
+    let hooks: Vec<Arc<dyn Throttle>> = vec![monitor_hook, control_hook];
+    engine.set_throttle(Arc::new(Throttles(hooks)));
+    Ok(Watch {
+        monitors,
+        _control: control,
+    })
 }
 
 fn load(path: &std::path::Path) -> anyhow::Result<ratchet_spec::Migration> {
@@ -108,11 +142,11 @@ pub async fn plan(a: &PlanArgs) -> anyhow::Result<i32> {
 
 pub async fn start(a: &StartArgs) -> anyhow::Result<i32> {
     let m = load(&a.file)?;
-    let mut config = config(&a.conn, Some(&a.batches))?;
+    let mut config = monitored_config(&a.conn, Some(&a.batches), Some(&a.monitor))?;
     config.run_backfill = !a.no_backfill;
     config.completes_at_once = a.complete;
     let mut engine = engine(&a.conn, config).await?;
-    let _hooks = hooks(&mut engine, &a.conn).await?;
+    let monitors = watch(&mut engine, &a.conn).await?;
     let out = engine
         .start(&m)
         .await
@@ -121,23 +155,29 @@ pub async fn start(a: &StartArgs) -> anyhow::Result<i32> {
     if a.complete && !out.already_completed && !out.backfill_left {
         render::report_complete(engine.validate_and_complete().await?);
     }
+    monitors.stop().await;
     Ok(0)
 }
 
 pub async fn complete(a: &CompleteArgs) -> anyhow::Result<i32> {
-    let mut engine = engine(&a.conn, config(&a.conn, None)?).await?;
-    let _hooks = hooks(&mut engine, &a.conn).await?;
+    let config = monitored_config(&a.conn, None, Some(&a.monitor))?;
+    let mut engine = engine(&a.conn, config).await?;
     if a.skip_validation {
         warn("--skip-validation: completing without a passed validation; this is recorded in the event log");
     }
+    let monitors = watch(&mut engine, &a.conn).await?;
     render::report_complete(engine.complete_with(a.skip_validation).await?);
+    monitors.stop().await;
     Ok(0)
 }
 
 pub async fn backfill(a: &BackfillCmdArgs) -> anyhow::Result<i32> {
-    let mut engine = engine(&a.conn, config(&a.conn, Some(&a.batches))?).await?;
-    let _hooks = hooks(&mut engine, &a.conn).await?;
-    let Some(name) = engine.backfill().await? else {
+    let config = monitored_config(&a.conn, Some(&a.batches), Some(&a.monitor))?;
+    let mut engine = engine(&a.conn, config).await?;
+    let monitors = watch(&mut engine, &a.conn).await?;
+    let done = engine.backfill().await;
+    monitors.stop().await;
+    let Some(name) = done? else {
         line("no active migration; nothing to backfill");
         return Ok(0);
     };
@@ -158,9 +198,12 @@ pub async fn backfill(a: &BackfillCmdArgs) -> anyhow::Result<i32> {
 }
 
 pub async fn validate(a: &ValidateArgs) -> anyhow::Result<i32> {
-    let mut engine = engine(&a.conn, config(&a.conn, None)?).await?;
-    let _hooks = hooks(&mut engine, &a.conn).await?;
-    let Some(v) = engine.validate(a.repair).await? else {
+    let config = monitored_config(&a.conn, None, Some(&a.monitor))?;
+    let mut engine = engine(&a.conn, config).await?;
+    let monitors = watch(&mut engine, &a.conn).await?;
+    let validated = engine.validate(a.repair).await;
+    monitors.stop().await;
+    let Some(v) = validated? else {
         line("nothing to validate (no active migration with a backfill)");
         return Ok(0);
     };
@@ -196,9 +239,12 @@ pub async fn grants(a: &ConnArgs) -> anyhow::Result<i32> {
 
 pub async fn migrate(a: &MigrateArgs) -> anyhow::Result<i32> {
     let local = ratchet_spec::load_dir(&a.dir)?;
-    let mut engine = engine(&a.conn, config(&a.conn, Some(&a.batches))?).await?;
-    let _hooks = hooks(&mut engine, &a.conn).await?;
-    let out = engine.migrate(&local, a.complete).await?;
+    let config = monitored_config(&a.conn, Some(&a.batches), Some(&a.monitor))?;
+    let mut engine = engine(&a.conn, config).await?;
+    let monitors = watch(&mut engine, &a.conn).await?;
+    let out = engine.migrate(&local, a.complete).await;
+    monitors.stop().await;
+    let out = out?;
     if out.applied.is_empty() && out.left_active.is_none() {
         line("everything is applied already");
     }
@@ -251,7 +297,7 @@ pub async fn doctor(a: &DoctorArgs) -> anyhow::Result<i32> {
 /// `ratchet config`: the settings every engine command would run with, and where each
 /// comes from. Reads no database.
 pub fn show_config(a: &ConfigArgs) -> anyhow::Result<i32> {
-    let s = Settings::resolve(&a.conn, Some(&a.batches))?;
+    let s = Settings::resolve_with(&a.conn, Some(&a.batches), Some(&a.monitor))?;
     for c in &s.clamped {
         warn_clamped(c);
     }

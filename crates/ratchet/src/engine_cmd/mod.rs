@@ -5,11 +5,13 @@
 //! - `args`: the clap argument structs, shared option groups and `parse_duration`;
 //! - `settings`: the `[engine]` table of `ratchet.toml` and the precedence flag >
 //!   `[engine]` > `ratchet_engine::Config::default()`;
+//! - `monitor_settings`: the `[monitor]` table and the monitor flags, the same way;
 //! - `commands`: one function per command, from arguments to the engine call;
 //! - `render`: what the commands print (plans, status, outcomes, settings).
 
 mod args;
 mod commands;
+mod monitor_settings;
 mod render;
 mod settings;
 

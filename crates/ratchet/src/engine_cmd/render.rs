@@ -193,9 +193,22 @@ pub fn print_settings(s: &Settings) {
         };
         line(format!("{key:<17} {value:<10} {from}"));
     }
+    for (key, value, source) in s.monitor_rows() {
+        let value = match value {
+            serde_json::Value::Null => "none".to_string(),
+            v => v.as_str().map(str::to_string).unwrap_or(v.to_string()),
+        };
+        let from = match source {
+            Source::Flag => super::monitor_settings::flag_of(key),
+            Source::File => format!("[monitor] in {}", file.as_deref().unwrap_or("")),
+            Source::Default => "default".to_string(),
+        };
+        line(format!("monitor.{key:<21} {value:<10} {from}"));
+    }
 }
 
-/// `ratchet config --format json`: `{"config_file": …, "engine": {key: {value, source}}}`.
+/// `ratchet config --format json`: `{"config_file": …, "engine": {key: {value, source}},
+/// "monitor": {key: {value, source}}}`.
 pub fn settings_json(s: &Settings) -> anyhow::Result<String> {
     let engine: serde_json::Map<String, serde_json::Value> = s
         .rows()
@@ -205,9 +218,17 @@ pub fn settings_json(s: &Settings) -> anyhow::Result<String> {
             (key.to_string(), row)
         })
         .collect();
+    let monitor: serde_json::Map<String, serde_json::Value> = s
+        .monitor_rows()
+        .into_iter()
+        .map(|(key, value, source)| {
+            let row = serde_json::json!({"value": value, "source": source.as_str()});
+            (key.to_string(), row)
+        })
+        .collect();
     let file = s.file.as_ref().map(|p| p.display().to_string());
     Ok(serde_json::to_string_pretty(
-        &serde_json::json!({"config_file": file, "engine": engine}),
+        &serde_json::json!({"config_file": file, "engine": engine, "monitor": monitor}),
     )?)
 }
 
