@@ -28,6 +28,8 @@ pub struct Config {
     /// `migrate --complete`): no new-version write can run in between, so a `down` that
     /// names no column of the new version is left out with a warning instead of refused.
     pub completes_at_once: bool,
+    /// The health monitors that throttle and pause backfills (`[monitor]`).
+    pub monitor: MonitorConfig,
 }
 
 impl Config {
@@ -51,6 +53,70 @@ impl Default for Config {
             backfill: BackfillConfig::default(),
             run_backfill: true,
             completes_at_once: false,
+            monitor: MonitorConfig::default(),
+        }
+    }
+}
+
+/// The health monitors (`crate::monitor`): how often they sample, the probe query, and
+/// the thresholds of the health policy. Every value has a default that needs no
+/// configuration; a threshold at its default never fires on an idle server.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MonitorConfig {
+    /// Off: no monitor runs and nothing is throttled (`--no-monitor`).
+    pub enabled: bool,
+    /// How often each sampler samples, on its own connection (default 1 s).
+    pub interval: Duration,
+    /// The user's probe query (`--probe-sql`), timed on its own connection; none by default.
+    pub probe_sql: Option<String>,
+    /// How often the probe runs (default 200 ms).
+    pub probe_interval: Duration,
+    /// The sliding window of the probe's quantiles (default 10 s).
+    pub probe_window: Duration,
+    /// How long the probe is timed before the migration's work begins, for the baseline
+    /// `max_probe_ratio` compares with (default 3 s; only with a probe).
+    pub probe_baseline: Duration,
+    /// Longest lock wait a ratchet session may cause another session (default 1000 ms).
+    pub max_lock_wait_ms: u64,
+    /// Highest probe p99 (default 100 ms); `ratchet set max-probe-p99-ms` overrides it.
+    pub max_probe_p99_ms: u64,
+    /// Highest probe p99 against its baseline (default 4.0).
+    pub max_probe_ratio: f64,
+    /// Highest replay lag of any standby, in seconds (default 10).
+    pub max_replication_lag_s: f64,
+    /// Most active sessions on the server (default 64).
+    pub max_active_sessions: u32,
+    /// Most rollbacks per second in the database (default 50).
+    pub max_rollback_rate: f64,
+    /// A monitor this many times over its threshold asks for a pause at once instead of
+    /// a throttle (default 2.0).
+    pub pause_factor: f64,
+    /// A monitor over its threshold for longer than this while the backfill is throttled
+    /// asks for a pause: throttling did not help (default 10 s).
+    pub max_throttle: Duration,
+    /// Paused (or, before a DDL attempt, unhealthy) longer than this stops the run,
+    /// resumable (default 5 min).
+    pub max_pause: Duration,
+}
+
+impl Default for MonitorConfig {
+    fn default() -> MonitorConfig {
+        MonitorConfig {
+            enabled: true,
+            interval: Duration::from_secs(1),
+            probe_sql: None,
+            probe_interval: Duration::from_millis(200),
+            probe_window: Duration::from_secs(10),
+            probe_baseline: Duration::from_secs(3),
+            max_lock_wait_ms: 1000,
+            max_probe_p99_ms: 100,
+            max_probe_ratio: 4.0,
+            max_replication_lag_s: 10.0,
+            max_active_sessions: 64,
+            max_rollback_rate: 50.0,
+            pause_factor: 2.0,
+            max_throttle: Duration::from_secs(10),
+            max_pause: Duration::from_secs(300),
         }
     }
 }

@@ -9,12 +9,15 @@
 pub mod backfill;
 pub mod catalog;
 pub mod config;
+pub mod control;
+pub mod doctor;
 pub mod dualwrite;
 pub mod error;
 pub mod executor;
 pub mod fragment;
 pub mod gates;
 pub mod lifecycle;
+pub mod monitor;
 pub mod plan;
 pub mod planner;
 pub mod report;

@@ -105,8 +105,11 @@ pub(crate) async fn validate_one(
         detail: json!({ "validate": spec.table }),
     };
     let mut cursor: Option<Vec<String>> = None;
+    // The throttle's cap on the chunk size, while the monitors slow validation down.
+    let mut limit = CHUNK;
     loop {
-        let (sql, params) = chunk_sql(spec, &ok, cursor.as_ref());
+        let t0 = std::time::Instant::now();
+        let (sql, params) = chunk_sql(spec, &ok, cursor.as_ref(), limit);
         let refs: Vec<&(dyn ToSql + Sync)> =
             params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
         let r = policy
@@ -133,12 +136,51 @@ pub(crate) async fn validate_one(
                 .run(cx.client, &log, async |c| repair_rows(c, spec, &keys).await)
                 .await?;
         }
-        if spec.key.is_empty() || checked < CHUNK {
+        if spec.key.is_empty() || checked < limit {
             break;
         }
         cursor = r.get(2);
+        let stats = BatchStats {
+            table: spec.table.clone(),
+            rows: checked as u64,
+            rows_done: out.rows_checked as u64,
+            rows_total: None,
+            batch_size: limit,
+            duration: t0.elapsed(),
+        };
+        limit = between_chunks(cx, &stats)
+            .await?
+            .unwrap_or(CHUNK)
+            .clamp(1, CHUNK);
     }
     Ok(())
+}
+
+/// Between chunks the throttle hook decides, as between backfill batches: wait while it
+/// says pause, a smaller chunk (returned) and a wait on throttle, a clean stop on stop
+/// (validation starts over with `ratchet validate`; it only reads).
+async fn between_chunks(cx: &Ctx<'_>, stats: &BatchStats) -> Result<Option<i64>, EngineError> {
+    loop {
+        match cx.throttle.after_batch(stats) {
+            Decision::Continue => return Ok(None),
+            Decision::Throttle {
+                max_batch, wait, ..
+            } => {
+                tokio::time::sleep(wait).await;
+                return Ok(Some(max_batch));
+            }
+            Decision::Pause(d) => tokio::time::sleep(d).await,
+            Decision::Stop(why) => {
+                return Err(EngineError::refused(
+                    crate::error::Refusal::Stopped,
+                    format!(
+                        "validation of {} stopped: {why}; run `ratchet validate` again",
+                        stats.table
+                    ),
+                ))
+            }
+        }
+    }
 }
 
 /// The first few mismatches, for the report.
@@ -153,9 +195,14 @@ fn keep_samples(out: &mut Validation, spec: &BackfillSpec, samples: serde_json::
     }
 }
 
-/// One chunk's query after `cursor`, and its parameters: rows checked, mismatches, the
+/// One chunk's query after `cursor` (at most `chunk` rows), and its parameters: rows checked, mismatches, the
 /// next cursor, up to five samples, and the keys of the mismatching rows.
-fn chunk_sql(spec: &BackfillSpec, ok: &str, cursor: Option<&Vec<String>>) -> (String, Vec<String>) {
+fn chunk_sql(
+    spec: &BackfillSpec,
+    ok: &str,
+    cursor: Option<&Vec<String>>,
+    chunk: i64,
+) -> (String, Vec<String>) {
     let old = spec
         .pair
         .old
@@ -179,7 +226,7 @@ fn chunk_sql(spec: &BackfillSpec, ok: &str, cursor: Option<&Vec<String>>) -> (St
     let limit = if spec.key.is_empty() {
         String::new()
     } else {
-        format!("LIMIT {CHUNK}")
+        format!("LIMIT {chunk}")
     };
     let (carry, last) = carried_key(spec);
     let sql = format!(

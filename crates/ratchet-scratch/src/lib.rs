@@ -122,6 +122,40 @@ impl Cluster {
         self.dir.as_ref().map(|d| d.path()).unwrap_or(Path::new(""))
     }
 
+    /// The server binaries' directory (`pgbench`, `pg_basebackup`, …).
+    pub fn bin_dir(&self) -> &Path {
+        &self.bin
+    }
+
+    /// A streaming standby of this cluster: `pg_basebackup -R` into a data directory of
+    /// its own, started on another loopback port (hot standby: it answers queries, and
+    /// `pg_wal_replay_pause()` stops its replay). Dropping it stops and deletes it.
+    pub fn start_standby(&self) -> Result<Cluster, ScratchError> {
+        let dir = tempfile::Builder::new()
+            .prefix("ratchet-pg-standby-")
+            .tempdir()?;
+        if let Some(user) = &self.run_as {
+            run(Command::new("chown").args(["-R", user]).arg(dir.path()))?;
+        }
+        let data = dir.path().join("data");
+        let port = self.port.to_string();
+        let mut cmd = self.command(&self.bin.join("pg_basebackup"));
+        cmd.arg("-D")
+            .arg(&data)
+            .args(["-R", "-X", "stream", "-c", "fast", "-h", "127.0.0.1"])
+            .args(["-p", &port, "-U", "postgres"]);
+        run(&mut cmd)?;
+        let standby = Cluster {
+            dir: Some(dir),
+            bin: self.bin.clone(),
+            port: free_port()?,
+            run_as: self.run_as.clone(),
+            watchdog: None,
+        };
+        standby.start_server(&data)?;
+        Ok(standby)
+    }
+
     fn data_dir(&self) -> PathBuf {
         self.dir().join("data")
     }

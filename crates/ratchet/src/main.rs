@@ -64,6 +64,21 @@ enum Command {
     Migrate(engine_cmd::MigrateArgs),
     /// Show the active migration, the version schema to use, and the history.
     Status(engine_cmd::StatusArgs),
+    /// Probe the server and the role: version and flavour, security_invoker views, row
+    /// triggers, advisory locks, privileges, monitoring rights, settings, extensions.
+    /// Exit 1 when something a migration needs is missing.
+    Doctor(engine_cmd::DoctorArgs),
+    /// Stop the running migration between two backfill batches (and before its next DDL
+    /// attempt) until `ratchet resume`; works from any machine that reaches the database.
+    Pause(engine_cmd::PauseArgs),
+    /// Let a paused migration continue.
+    Resume(engine_cmd::ConnArgs),
+    /// Change a setting of the running migration from its next batch: batch-size,
+    /// target-batch-ms, workers, max-probe-p99-ms (VALUE `default` clears it).
+    Set(engine_cmd::SetArgs),
+    /// The event log: every step, retry, pause, resume and setting change, with who and
+    /// when (--follow keeps printing new ones).
+    Events(engine_cmd::EventsArgs),
     /// Print the engine settings in effect (flags, the `[engine]` table of ratchet.toml,
     /// defaults) and where each comes from.
     Config(engine_cmd::ConfigArgs),
@@ -168,6 +183,11 @@ async fn run_async(command: &Command) -> anyhow::Result<i32> {
         Command::Grants(a) => engine_cmd::grants(a).await,
         Command::Migrate(a) => engine_cmd::migrate(a).await,
         Command::Status(a) => engine_cmd::status(a).await,
+        Command::Doctor(a) => engine_cmd::doctor(a).await,
+        Command::Pause(a) => engine_cmd::pause(a).await,
+        Command::Resume(a) => engine_cmd::resume(a).await,
+        Command::Set(a) => engine_cmd::set(a).await,
+        Command::Events(a) => engine_cmd::events(a).await,
         Command::Demo(a) => demo::run(a).await,
         Command::Bench(a) => bench::run(a).await,
         Command::Lint(_) | Command::Explain(_) | Command::Convert(_) | Command::Config(_) => Ok(0),

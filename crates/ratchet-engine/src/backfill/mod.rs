@@ -99,6 +99,10 @@ pub struct Overrides {
     pub batch_size: Option<i64>,
     /// The batch duration the adaptive sizing aims at.
     pub target: Option<Duration>,
+    /// How many workers walk slices: those above it stop after their batch and hand
+    /// their slice back to the others; up to the number the backfill started with come
+    /// back when it rises. A backfill that starts while it is set starts that many.
+    pub workers: Option<usize>,
 }
 
 /// The hook between backfill batches and before each DDL attempt: monitors and operator
@@ -180,6 +184,7 @@ impl Throttle for Throttles {
             let o = t.overrides();
             out.batch_size = out.batch_size.or(o.batch_size);
             out.target = out.target.or(o.target);
+            out.workers = out.workers.or(o.workers);
         }
         out
     }
@@ -221,8 +226,11 @@ pub(crate) async fn run(
         // The table was empty at start: nothing to do.
         return finish(cx, m, step).await;
     };
-    let slices = prepare_slices(cx, m, step, spec, &row, &bound).await?;
-    let workers = cx.config.backfill.workers.clamp(1, slices.len().max(1));
+    // An operator's `ratchet set workers N` made before this backfill began counts too.
+    let wanted = cx.throttle.overrides().workers;
+    let wanted = wanted.unwrap_or(cx.config.backfill.workers).max(1);
+    let slices = prepare_slices(cx, m, step, spec, &row, &bound, wanted).await?;
+    let workers = wanted.clamp(1, slices.len().max(1));
     let mut sessions = Vec::new();
     for _ in 1..workers {
         sessions.push(cx.worker_session().await?);
@@ -247,7 +255,8 @@ pub(crate) async fn run(
     };
     let mut clients: Vec<&mut Client> = vec![&mut *cx.client];
     clients.extend(sessions.iter_mut());
-    let results = join_all(clients.into_iter().map(|c| worker(c, &shared))).await;
+    let walkers = clients.into_iter().enumerate();
+    let results = join_all(walkers.map(|(i, c)| worker(c, &shared, i))).await;
     results.into_iter().collect::<Result<Vec<()>, _>>()?;
     finish(cx, m, step).await
 }

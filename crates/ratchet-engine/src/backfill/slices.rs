@@ -32,8 +32,8 @@ pub(crate) async fn prepare_slices(
     spec: &BackfillSpec,
     row: &Row,
     bound: &[String],
+    workers: usize,
 ) -> Result<Vec<Slice>, EngineError> {
-    let workers = cx.config.backfill.workers.max(1);
     let mut all = cx.state.slices(&*cx.client, m.id, step).await?;
     if all.is_empty() {
         // A cursor in `backfills` was left by a ratchet from before slices: go on from it.

@@ -46,16 +46,63 @@ impl Shared<'_> {
             .pop_front()
     }
 
+    /// A slice its worker stopped walking (`ratchet set workers` lowered the count): the
+    /// next worker that finishes its own slice goes on from its cursor.
+    pub(crate) fn give_back(&self, slice: Slice) {
+        self.queue
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push_front(slice);
+    }
+
+    /// Whether worker `index` is above the workers an operator allows now.
+    fn benched(&self, index: usize) -> bool {
+        self.throttle
+            .overrides()
+            .workers
+            .is_some_and(|n| index >= n)
+    }
+
+    /// Wait while worker `index` is benched; false when there is nothing left for it
+    /// (no slice waits, or the backfill stops).
+    async fn wait_turn(&self, index: usize) -> bool {
+        loop {
+            if self.stop.load(Ordering::SeqCst) {
+                return false;
+            }
+            if !self.benched(index) {
+                return true;
+            }
+            if self
+                .queue
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .is_empty()
+            {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
     pub(crate) fn halt<T>(&self, e: EngineError) -> Result<T, EngineError> {
         self.stop.store(true, Ordering::SeqCst);
         Err(e)
     }
 }
 
-/// One worker: takes slices until none is left, and walks each in adaptive batches.
-pub(crate) async fn worker(client: &mut Client, sh: &Shared<'_>) -> Result<(), EngineError> {
+/// One worker (`index` 0 is the engine's own session): takes slices until none is left,
+/// and walks each in adaptive batches.
+pub(crate) async fn worker(
+    client: &mut Client,
+    sh: &Shared<'_>,
+    index: usize,
+) -> Result<(), EngineError> {
     let report = |e: Event| sh.reporter.report(&e);
-    while let Some(mut slice) = sh.take() {
+    'slices: while sh.wait_turn(index).await {
+        let Some(mut slice) = sh.take() else {
+            break;
+        };
         // The adaptive batch size (before overrides and the throttle's cap).
         let mut next = slice
             .batch
@@ -72,6 +119,11 @@ pub(crate) async fn worker(client: &mut Client, sh: &Shared<'_>) -> Result<(), E
                 return Ok(());
             }
             let overrides = sh.throttle.overrides();
+            if overrides.workers.is_some_and(|n| index >= n) {
+                slice.batch = i32::try_from(next).ok();
+                sh.give_back(slice);
+                continue 'slices;
+            }
             let batch = overrides
                 .batch_size
                 .unwrap_or(next)

@@ -47,6 +47,10 @@ impl Engine {
             .await
             .map_err(|e| EngineError::db("reading the server version", e))?
             .get(0);
+        // Refuse at once what no migration could finish on (the doctor's reasons).
+        crate::doctor::probe(&engine.client, &engine.config.schema)
+            .await?
+            .require()?;
         engine.take_lock().await?;
         engine.state.ensure(&engine.client).await?;
         Ok(engine)
@@ -169,6 +173,21 @@ impl Engine {
     /// Install the hook consulted between backfill batches (monitoring, throttling).
     pub fn set_throttle(&mut self, throttle: Arc<dyn Throttle>) {
         self.throttle = throttle;
+    }
+
+    /// Where the engine connected (the monitors open their own sessions there).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The reporter the engine tells its events to (hooks report beside it).
+    pub fn reporter(&self) -> Arc<dyn Reporter> {
+        self.reporter.clone()
+    }
+
+    /// The state store of this engine's schemas.
+    pub fn state(&self) -> &State {
+        &self.state
     }
 
     /// The raw client, for callers that need to read (status, tests).

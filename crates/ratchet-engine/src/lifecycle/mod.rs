@@ -8,6 +8,7 @@ use serde::Serialize;
 use serde_json::json;
 
 mod backfill;
+mod control;
 mod engine;
 mod watch;
 
@@ -395,6 +396,35 @@ impl Engine {
             check_checksum(h, m)?;
         }
         let mut out = MigrateOutcome::default();
+        // A run killed half-way through a contract or an abort: finish that first (both
+        // resume where they stopped), then go on as if it had not been interrupted.
+        let interrupted = history.iter().find(|h| {
+            matches!(
+                h.phase,
+                MigrationPhase::Completing | MigrationPhase::Aborting
+            )
+        });
+        let history = match interrupted {
+            Some(h) => {
+                self.report(Event::Info(format!(
+                    "finishing the interrupted {} of {}",
+                    if h.phase == MigrationPhase::Completing {
+                        "complete"
+                    } else {
+                        "abort"
+                    },
+                    h.name
+                )));
+                if h.phase == MigrationPhase::Completing {
+                    self.complete_with(false).await?;
+                    out.applied.push(h.name.clone());
+                } else {
+                    self.abort().await?;
+                }
+                self.state.history(&self.client).await?
+            }
+            None => history,
+        };
         let first_new = history.iter().filter(|h| !h.is_active()).count();
         for (i, m) in local.iter().enumerate().skip(first_new) {
             let last = i + 1 == local.len();

@@ -6,7 +6,7 @@ use serde::Serialize;
 use crate::backfill::Progress;
 use crate::error::EngineError;
 use crate::lifecycle::{Engine, Status};
-use crate::state::{Control, EventRow, LockHolder, RunnerRow};
+use crate::state::{Control, EventFilter, EventRow, LockHolder, RunnerRow};
 
 /// The running migration as another terminal sees it.
 #[derive(Debug, Clone, Serialize)]
@@ -42,7 +42,18 @@ impl Engine {
                 .lock_holder(&self.client, &self.lock_key())
                 .await?,
             controls: self.state.controls(&self.client).await?,
-            events: self.state.latest_events(&self.client, events).await?,
+            events: self.latest_events(events).await?,
         })
+    }
+
+    /// The `limit` newest events of this schema, newest first.
+    async fn latest_events(&self, limit: i64) -> Result<Vec<EventRow>, EngineError> {
+        let filter = EventFilter {
+            limit: Some(limit),
+            ..EventFilter::default()
+        };
+        let mut events = self.state.events(&self.client, &filter).await?;
+        events.reverse();
+        Ok(events)
     }
 }

@@ -12,12 +12,14 @@ use serde::Serialize;
 use tokio_postgres::GenericClient;
 
 mod backfills;
+mod events;
 mod runtime;
 mod watch;
 
 pub(crate) use backfills::{BackfillRow, BatchRecord, Slice, ValidationRecord};
+pub use events::{EventFilter, EventRow};
 pub use runtime::{Control, RunnerRow};
-pub use watch::{EventRow, LockHolder};
+pub use watch::LockHolder;
 
 use crate::error::EngineError;
 use crate::plan::Plan;

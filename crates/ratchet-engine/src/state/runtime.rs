@@ -113,7 +113,7 @@ impl State {
                     SET migration = EXCLUDED.migration, pid = DEFAULT, host = DEFAULT,
                         application = DEFAULT, seen_at = DEFAULT, health = EXCLUDED.health,
                         started_at = CASE WHEN {t}.pid = pg_backend_pid()
-                                          THEN {t}.started_at ELSE DEFAULT END",
+                                          THEN {t}.started_at ELSE clock_timestamp() END",
                 self.t("runners"),
                 t = self.t("runners")
             ),

@@ -8,6 +8,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use super::monitor_settings::MonitorArgs;
+
 /// Connection options shared by every command that talks to the database. Each may also
 /// be set in the `[engine]` table of `ratchet.toml` (the key is the option's name with
 /// `_` for `-`); the flag wins.
@@ -76,6 +78,8 @@ pub struct CompleteArgs {
     #[command(flatten)]
     pub observe: super::observe::ObserveArgs,
     #[command(flatten)]
+    pub monitor: MonitorArgs,
+    #[command(flatten)]
     pub conn: ConnArgs,
 }
 
@@ -85,6 +89,8 @@ pub struct BackfillCmdArgs {
     pub batches: BackfillArgs,
     #[command(flatten)]
     pub observe: super::observe::ObserveArgs,
+    #[command(flatten)]
+    pub monitor: MonitorArgs,
     #[command(flatten)]
     pub conn: ConnArgs,
 }
@@ -98,6 +104,8 @@ pub struct ValidateArgs {
     pub format: Format,
     #[command(flatten)]
     pub observe: super::observe::ObserveArgs,
+    #[command(flatten)]
+    pub monitor: MonitorArgs,
     #[command(flatten)]
     pub conn: ConnArgs,
 }
@@ -134,6 +142,8 @@ pub struct StartArgs {
     #[command(flatten)]
     pub observe: super::observe::ObserveArgs,
     #[command(flatten)]
+    pub monitor: MonitorArgs,
+    #[command(flatten)]
     pub conn: ConnArgs,
 }
 
@@ -148,6 +158,8 @@ pub struct MigrateArgs {
     pub batches: BackfillArgs,
     #[command(flatten)]
     pub observe: super::observe::ObserveArgs,
+    #[command(flatten)]
+    pub monitor: MonitorArgs,
     #[command(flatten)]
     pub conn: ConnArgs,
 }
@@ -167,6 +179,15 @@ pub struct StatusArgs {
     pub conn: ConnArgs,
 }
 
+/// Probe the server and the role: what ratchet can use, what is missing.
+#[derive(clap::Args, Debug)]
+pub struct DoctorArgs {
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+    #[command(flatten)]
+    pub conn: ConnArgs,
+}
+
 /// Print the engine settings every engine command would use, and where each comes from
 /// (a flag, the `[engine]` table of ratchet.toml, or the default). Needs no database.
 #[derive(clap::Args, Debug)]
@@ -175,6 +196,52 @@ pub struct ConfigArgs {
     pub format: Format,
     #[command(flatten)]
     pub batches: BackfillArgs,
+    #[command(flatten)]
+    pub monitor: MonitorArgs,
+    #[command(flatten)]
+    pub conn: ConnArgs,
+}
+
+/// `ratchet pause`: the running process stops between two batches (and before its next
+/// DDL attempt) until `ratchet resume`.
+#[derive(clap::Args, Debug)]
+pub struct PauseArgs {
+    /// Why, for the event log and the running process's output.
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+    #[command(flatten)]
+    pub conn: ConnArgs,
+}
+
+/// `ratchet set KEY VALUE`: change a setting of the running process, from its next batch.
+#[derive(clap::Args, Debug)]
+pub struct SetArgs {
+    /// batch-size (rows, fixed), target-batch-ms, workers, max-probe-p99-ms. Without it,
+    /// lists the controls set now.
+    pub key: Option<String>,
+    /// A whole number from 1, or `default` to go back to the configured value.
+    // Hyphens allowed: `-3` is a bad value to name, not an unknown flag.
+    #[arg(allow_hyphen_values = true)]
+    pub value: Option<String>,
+    #[command(flatten)]
+    pub conn: ConnArgs,
+}
+
+/// `ratchet events`: the event log.
+#[derive(clap::Args, Debug)]
+pub struct EventsArgs {
+    /// Keep printing new events as they are written, until Ctrl-C.
+    #[arg(long, short)]
+    pub follow: bool,
+    /// Only this migration's events.
+    #[arg(long, value_name = "NAME")]
+    pub migration: Option<String>,
+    /// Only the latest N events [default: all].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(i64).range(1..))]
+    pub limit: Option<i64>,
+    /// text: one line per event; json: one JSON object per line.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
     #[command(flatten)]
     pub conn: ConnArgs,
 }

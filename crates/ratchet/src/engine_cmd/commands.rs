@@ -4,12 +4,17 @@
 use std::sync::Arc;
 
 use anyhow::Context;
+use ratchet_engine::backfill::{Throttle, Throttles};
 use ratchet_engine::config::{BatchSetting, Clamped};
+use ratchet_engine::control::{Change, ControlHandle, Controls, Setting};
+use ratchet_engine::monitor::Monitors;
+use ratchet_engine::state::EventFilter;
 use ratchet_engine::{Config, Engine};
 
 use super::args::{
-    BackfillArgs, BackfillCmdArgs, CompleteArgs, ConfigArgs, ConnArgs, Format, MigrateArgs,
-    PlanArgs, StartArgs, StatusArgs, ValidateArgs,
+    BackfillArgs, BackfillCmdArgs, CompleteArgs, ConfigArgs, ConnArgs, DoctorArgs, EventsArgs,
+    Format, MigrateArgs, MonitorArgs, PauseArgs, PlanArgs, SetArgs, StartArgs, StatusArgs,
+    ValidateArgs,
 };
 use super::observe::Observe;
 use super::render;
@@ -19,11 +24,24 @@ use crate::output::{line, warn, Progress};
 /// The engine settings of a command, with a warning for each batch size the engine's
 /// rule changed.
 fn config(conn: &ConnArgs, batches: Option<&BackfillArgs>) -> anyhow::Result<Config> {
-    let s = Settings::resolve(conn, batches)?;
+    Ok(checked(Settings::resolve(conn, batches)?))
+}
+
+/// [`config`] with the monitor flags of a command that runs steps or backfills.
+fn monitored_config(
+    conn: &ConnArgs,
+    batches: Option<&BackfillArgs>,
+    monitor: Option<&MonitorArgs>,
+) -> anyhow::Result<Config> {
+    Ok(checked(Settings::resolve_with(conn, batches, monitor)?))
+}
+
+/// The config of `s`, after a warning for each batch size the engine's rule changed.
+fn checked(s: Settings) -> Config {
     for c in &s.clamped {
         warn_clamped(c);
     }
-    Ok(s.config)
+    s.config
 }
 
 /// A warning for a bound the user set that the engine cannot use. The first batch size
@@ -84,6 +102,43 @@ async fn engine_read_only(conn: &ConnArgs, config: Config) -> anyhow::Result<Eng
     Ok(Engine::connect_read_only(url, config, Arc::new(Progress::new())).await?)
 }
 
+/// What runs beside the engine while a command works: the health monitors and the
+/// operator's controls, each with a background task.
+struct Watch {
+    monitors: Monitors,
+    _control: ControlHandle,
+}
+
+impl Watch {
+    /// Stop the monitors (after the event row of a stop they decided); the controls'
+    /// task ends with the handle.
+    async fn stop(self) {
+        self.monitors.stop().await;
+    }
+}
+
+/// Install the hooks consulted between backfill batches, validation chunks and before
+/// each DDL attempt, on an engine about to run steps. Every hook is added here, in one
+/// list combined by `Throttles` (the most restrictive decision wins): the health
+/// monitors, and the operator's controls (`ratchet pause`, `ratchet set`).
+async fn watch(engine: &mut Engine, conn: &ConnArgs) -> anyhow::Result<Watch> {
+    let (monitors, monitor_hook) = Monitors::start(
+        engine.url(),
+        &engine.config,
+        engine.reporter(),
+        engine.state().clone(),
+    )
+    .await?;
+    let (control, control_hook) =
+        Controls::start(url(conn)?, &engine.config, engine.reporter()).await?;
+    let hooks: Vec<Arc<dyn Throttle>> = vec![monitor_hook, control_hook];
+    engine.set_throttle(Arc::new(Throttles(hooks)));
+    Ok(Watch {
+        monitors,
+        _control: control,
+    })
+}
+
 fn load(path: &std::path::Path) -> anyhow::Result<ratchet_spec::Migration> {
     Ok(ratchet_spec::load_file(path)?)
 }
@@ -109,10 +164,11 @@ pub async fn plan(a: &PlanArgs) -> anyhow::Result<i32> {
 
 pub async fn start(a: &StartArgs) -> anyhow::Result<i32> {
     let m = load(&a.file)?;
-    let mut config = config(&a.conn, Some(&a.batches))?;
+    let mut config = monitored_config(&a.conn, Some(&a.batches), Some(&a.monitor))?;
     config.run_backfill = !a.no_backfill;
     config.completes_at_once = a.complete;
     let (obs, mut engine) = observed(&a.conn, config, &a.observe).await?;
+    let monitors = watch(&mut engine, &a.conn).await?;
     match engine.status().await.ok() {
         Some(st) if st.active.as_ref().is_some_and(|x| x.name == m.name) => obs.hint_status(&st),
         _ => {
@@ -131,28 +187,34 @@ pub async fn start(a: &StartArgs) -> anyhow::Result<i32> {
         let done = engine.validate_and_complete().await.map_err(Into::into);
         render::report_complete(obs.finish(done)?);
     }
+    monitors.stop().await;
     Ok(0)
 }
 
 pub async fn complete(a: &CompleteArgs) -> anyhow::Result<i32> {
-    let (obs, mut engine) = observed(&a.conn, config(&a.conn, None)?, &a.observe).await?;
+    let config = monitored_config(&a.conn, None, Some(&a.monitor))?;
+    let (obs, mut engine) = observed(&a.conn, config, &a.observe).await?;
     if a.skip_validation {
         warn("--skip-validation: completing without a passed validation; this is recorded in the event log");
     }
     obs.hint_engine(&engine).await;
+    let monitors = watch(&mut engine, &a.conn).await?;
     let done = engine
         .complete_with(a.skip_validation)
         .await
         .map_err(Into::into);
+    monitors.stop().await;
     render::report_complete(obs.finish(done)?);
     Ok(0)
 }
 
 pub async fn backfill(a: &BackfillCmdArgs) -> anyhow::Result<i32> {
-    let config = config(&a.conn, Some(&a.batches))?;
+    let config = monitored_config(&a.conn, Some(&a.batches), Some(&a.monitor))?;
     let (obs, mut engine) = observed(&a.conn, config, &a.observe).await?;
     obs.hint_engine(&engine).await;
+    let monitors = watch(&mut engine, &a.conn).await?;
     let done = engine.backfill().await.map_err(Into::into);
+    monitors.stop().await;
     let Some(name) = obs.finish(done)? else {
         line("no active migration; nothing to backfill");
         return Ok(0);
@@ -174,10 +236,13 @@ pub async fn backfill(a: &BackfillCmdArgs) -> anyhow::Result<i32> {
 }
 
 pub async fn validate(a: &ValidateArgs) -> anyhow::Result<i32> {
-    let (obs, mut engine) = observed(&a.conn, config(&a.conn, None)?, &a.observe).await?;
+    let config = monitored_config(&a.conn, None, Some(&a.monitor))?;
+    let (obs, mut engine) = observed(&a.conn, config, &a.observe).await?;
     obs.hint_engine(&engine).await;
-    let done = engine.validate(a.repair).await.map_err(Into::into);
-    let Some(v) = obs.finish(done)? else {
+    let monitors = watch(&mut engine, &a.conn).await?;
+    let validated = engine.validate(a.repair).await.map_err(Into::into);
+    monitors.stop().await;
+    let Some(v) = obs.finish(validated)? else {
         line("nothing to validate (no active migration with a backfill)");
         return Ok(0);
     };
@@ -213,9 +278,12 @@ pub async fn grants(a: &ConnArgs) -> anyhow::Result<i32> {
 
 pub async fn migrate(a: &MigrateArgs) -> anyhow::Result<i32> {
     let local = ratchet_spec::load_dir(&a.dir)?;
-    let config = config(&a.conn, Some(&a.batches))?;
+    let config = monitored_config(&a.conn, Some(&a.batches), Some(&a.monitor))?;
     let (obs, mut engine) = observed(&a.conn, config, &a.observe).await?;
-    let out = obs.finish(engine.migrate(&local, a.complete).await.map_err(Into::into))?;
+    let monitors = watch(&mut engine, &a.conn).await?;
+    let out = engine.migrate(&local, a.complete).await.map_err(Into::into);
+    monitors.stop().await;
+    let out = obs.finish(out)?;
     if out.applied.is_empty() && out.left_active.is_none() {
         line("everything is applied already");
     }
@@ -252,10 +320,26 @@ pub async fn status(a: &StatusArgs) -> anyhow::Result<i32> {
     Ok(0)
 }
 
+/// `ratchet doctor`: the capability table; exit 1 when something a migration needs is
+/// missing. Writes nothing (no state schema, no lock).
+pub async fn doctor(a: &DoctorArgs) -> anyhow::Result<i32> {
+    let config = config(&a.conn, None)?;
+    let report = ratchet_engine::doctor::probe_url(url(&a.conn)?, &config.schema).await?;
+    match a.format {
+        Format::Json => line(serde_json::to_string_pretty(&report)?),
+        Format::Text => render::print_doctor(&report),
+    }
+    let missing = report
+        .checks
+        .iter()
+        .any(|c| c.verdict == ratchet_engine::doctor::Verdict::Missing);
+    Ok(i32::from(missing))
+}
+
 /// `ratchet config`: the settings every engine command would run with, and where each
 /// comes from. Reads no database.
 pub fn show_config(a: &ConfigArgs) -> anyhow::Result<i32> {
-    let s = Settings::resolve(&a.conn, Some(&a.batches))?;
+    let s = Settings::resolve_with(&a.conn, Some(&a.batches), Some(&a.monitor))?;
     for c in &s.clamped {
         warn_clamped(c);
     }
@@ -264,4 +348,81 @@ pub fn show_config(a: &ConfigArgs) -> anyhow::Result<i32> {
         Format::Text => render::print_settings(&s),
     }
     Ok(0)
+}
+
+/// `ratchet pause`: stored in the state schema; the running process obeys it at its next
+/// batch or DDL attempt.
+pub async fn pause(a: &PauseArgs) -> anyhow::Result<i32> {
+    let reason = a.reason.clone().filter(|r| !r.trim().is_empty());
+    change_control(&a.conn, Change::Pause { reason }).await
+}
+
+pub async fn resume(a: &ConnArgs) -> anyhow::Result<i32> {
+    change_control(a, Change::Resume).await
+}
+
+/// `ratchet set KEY VALUE`; without a key, the controls set now. A bad key or value is a
+/// usage error (exit 2) that names what is accepted, and changes nothing.
+pub async fn set(a: &SetArgs) -> anyhow::Result<i32> {
+    let Some(key) = &a.key else {
+        let engine = engine_read_only(&a.conn, config(&a.conn, None)?).await?;
+        render::print_controls(&engine.controls().await?);
+        return Ok(0);
+    };
+    let Some(setting) = Setting::parse(key) else {
+        anyhow::bail!(
+            "unknown setting `{key}`; `ratchet set` takes one of: {} (pause with `ratchet pause`)",
+            Setting::names()
+        );
+    };
+    let Some(value) = &a.value else {
+        anyhow::bail!(
+            "`ratchet set {setting}` needs a value: {}",
+            Setting::value(setting, "").unwrap_err()
+        );
+    };
+    let change = if value.trim() == "default" {
+        Change::Reset(setting)
+    } else {
+        Change::Set(setting, setting.value(value).map_err(anyhow::Error::msg)?)
+    };
+    change_control(&a.conn, change).await
+}
+
+/// Make an operator's change on a read-only engine (no migration lock: the running
+/// process holds it).
+async fn change_control(conn: &ConnArgs, c: Change) -> anyhow::Result<i32> {
+    let mut engine = engine_read_only(conn, config(conn, None)?).await?;
+    let changed = engine.change_control(&c).await?;
+    render::report_change(&c, &changed);
+    Ok(0)
+}
+
+/// `ratchet events`: the event log, oldest first; `--follow` polls for new rows until
+/// Ctrl-C.
+pub async fn events(a: &EventsArgs) -> anyhow::Result<i32> {
+    let engine = engine_read_only(&a.conn, config(&a.conn, None)?).await?;
+    let mut filter = EventFilter {
+        after: None,
+        migration: a.migration.clone(),
+        limit: a.limit,
+    };
+    loop {
+        let rows = engine.events(&filter).await?;
+        for e in &rows {
+            match a.format {
+                Format::Json => line(serde_json::to_string(e)?),
+                Format::Text => line(render::event_line(e)),
+            }
+        }
+        if !a.follow {
+            return Ok(0);
+        }
+        filter.after = rows.last().map(|e| e.id).or(filter.after);
+        filter.limit = None;
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => return Ok(0),
+            () = tokio::time::sleep(std::time::Duration::from_millis(500)) => {}
+        }
+    }
 }

@@ -1,14 +1,17 @@
 //! The engine commands: init, plan, start, complete, backfill, validate, abort, grants,
-//! migrate, status, and `config`, which shows the settings they run with.
+//! migrate, status, the operator's pause, resume, set and events, and `config`, which
+//! shows the settings they run with.
 //!
 //! - `args`: the clap argument structs, shared option groups and `parse_duration`;
 //! - `settings`: the `[engine]` table of `ratchet.toml` and the precedence flag >
 //!   `[engine]` > `ratchet_engine::Config::default()`;
+//! - `monitor_settings`: the `[monitor]` table and the monitor flags, the same way;
 //! - `commands`: one function per command, from arguments to the engine call;
 //! - `render`: what the commands print (plans, status, outcomes, settings).
 
 mod args;
 mod commands;
+mod monitor_settings;
 mod observe;
 mod render;
 mod settings;
@@ -17,11 +20,12 @@ mod watch;
 use ratchet_engine::EngineError;
 
 pub use args::{
-    parse_duration, BackfillCmdArgs, CompleteArgs, ConfigArgs, ConnArgs, MigrateArgs, PlanArgs,
-    StartArgs, StatusArgs, ValidateArgs,
+    parse_duration, BackfillCmdArgs, CompleteArgs, ConfigArgs, ConnArgs, DoctorArgs, EventsArgs,
+    MigrateArgs, PauseArgs, PlanArgs, SetArgs, StartArgs, StatusArgs, ValidateArgs,
 };
 pub use commands::{
-    abort, backfill, complete, grants, init, migrate, plan, show_config, start, status, validate,
+    abort, backfill, complete, doctor, events, grants, init, migrate, pause, plan, resume, set,
+    show_config, start, status, validate,
 };
 pub use render::print_plan;
 

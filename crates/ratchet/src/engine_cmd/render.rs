@@ -3,7 +3,9 @@
 //! asks for it.
 
 use ratchet_engine::backfill::Progress as BackfillProgress;
+use ratchet_engine::control::{Change, Changed, Setting};
 use ratchet_engine::lifecycle::ActiveStatus;
+use ratchet_engine::state::{Control, EventRow};
 use ratchet_engine::{Phase, Plan, StartOutcome, Status};
 
 use super::settings::{Settings, Source};
@@ -191,9 +193,22 @@ pub fn print_settings(s: &Settings) {
         };
         line(format!("{key:<17} {value:<10} {from}"));
     }
+    for (key, value, source) in s.monitor_rows() {
+        let value = match value {
+            serde_json::Value::Null => "none".to_string(),
+            v => v.as_str().map(str::to_string).unwrap_or(v.to_string()),
+        };
+        let from = match source {
+            Source::Flag => super::monitor_settings::flag_of(key),
+            Source::File => format!("[monitor] in {}", file.as_deref().unwrap_or("")),
+            Source::Default => "default".to_string(),
+        };
+        line(format!("monitor.{key:<21} {value:<10} {from}"));
+    }
 }
 
-/// `ratchet config --format json`: `{"config_file": …, "engine": {key: {value, source}}}`.
+/// `ratchet config --format json`: `{"config_file": …, "engine": {key: {value, source}},
+/// "monitor": {key: {value, source}}}`.
 pub fn settings_json(s: &Settings) -> anyhow::Result<String> {
     let engine: serde_json::Map<String, serde_json::Value> = s
         .rows()
@@ -203,8 +218,183 @@ pub fn settings_json(s: &Settings) -> anyhow::Result<String> {
             (key.to_string(), row)
         })
         .collect();
+    let monitor: serde_json::Map<String, serde_json::Value> = s
+        .monitor_rows()
+        .into_iter()
+        .map(|(key, value, source)| {
+            let row = serde_json::json!({"value": value, "source": source.as_str()});
+            (key.to_string(), row)
+        })
+        .collect();
     let file = s.file.as_ref().map(|p| p.display().to_string());
     Ok(serde_json::to_string_pretty(
-        &serde_json::json!({"config_file": file, "engine": engine}),
+        &serde_json::json!({"config_file": file, "engine": engine, "monitor": monitor}),
     )?)
+}
+
+/// The doctor's table: one line per capability, then the settings.
+pub fn print_doctor(r: &ratchet_engine::doctor::Report) {
+    use ratchet_engine::doctor::Verdict;
+    line(format!("server: {}", r.version));
+    line(format!("role:   {}", r.role));
+    line(String::new());
+    for c in &r.checks {
+        let mark = match c.verdict {
+            Verdict::Ok => "ok     ",
+            Verdict::Warn => "warn   ",
+            Verdict::Missing => "MISSING",
+        };
+        line(format!("{mark} {:<24} {}", c.name, c.detail));
+    }
+    line(String::new());
+    for (name, value) in &r.settings {
+        line(format!("{name} = {value}"));
+    }
+}
+
+/// What `ratchet pause`, `resume` and `set` did.
+pub fn report_change(change: &Change, c: &Changed) {
+    let running = match &c.migration {
+        Some(m) => format!("the process running {m} applies it"),
+        None => "no migration is active; the next one that runs applies it".to_string(),
+    };
+    let text = match change {
+        Change::Pause { .. } if !c.changed => "already paused; `ratchet resume` continues".into(),
+        Change::Pause { .. } => format!(
+            "paused: {running} between two batches or before its next DDL attempt; \
+             `ratchet resume` continues"
+        ),
+        Change::Resume if !c.changed => "not paused; nothing to resume".into(),
+        Change::Resume => format!("resumed: {running} within a moment"),
+        Change::Set(s, v) if !c.changed => format!("{s} is {v} already"),
+        Change::Set(s, v) => format!(
+            "{s}: {} -> {v}; {running} from its next batch",
+            c.old.as_deref().unwrap_or("configured value")
+        ),
+        Change::Reset(s) if !c.changed => format!("{s} is not set; nothing to clear"),
+        Change::Reset(s) => format!(
+            "{s}: {} -> configured value; {running} from its next batch",
+            c.old.as_deref().unwrap_or_default()
+        ),
+    };
+    line(text);
+}
+
+/// `ratchet set` without arguments: the controls set now.
+pub fn print_controls(controls: &[Control]) {
+    if controls.is_empty() {
+        line("no control is set; every setting has its configured value");
+    }
+    for c in controls {
+        let name = Setting::ALL
+            .into_iter()
+            .find(|s| s.key() == c.key)
+            .map_or(c.key.as_str(), |s| s.name());
+        let value = match (c.key.as_str(), c.value.as_str()) {
+            (ratchet_engine::control::PAUSE, "") => "set".to_string(),
+            (ratchet_engine::control::PAUSE, reason) => format!("set ({reason})"),
+            (_, v) => v.to_string(),
+        };
+        line(format!(
+            "{name} = {value}  (set by {}, {:.0} s ago)",
+            who(&c.set_by, c.host.as_deref(), c.application.as_deref()),
+            c.age_s
+        ));
+    }
+}
+
+/// "postgres@127.0.0.1 (ratchet)": role, client address, application_name.
+fn who(role: &str, host: Option<&str>, application: Option<&str>) -> String {
+    let mut s = role.to_string();
+    if let Some(h) = host {
+        s.push('@');
+        s.push_str(h);
+    }
+    if let Some(a) = application.filter(|a| !a.is_empty()) {
+        s.push_str(&format!(" ({a})"));
+    }
+    s
+}
+
+/// One event of `ratchet events`: when, which migration, what, who, and its detail.
+pub fn event_line(e: &EventRow) -> String {
+    format!(
+        "{}  {:<16} {:<10} {:<32} {}",
+        e.at,
+        e.migration.as_deref().unwrap_or("-"),
+        e.kind,
+        who(&e.who, e.host.as_deref(), e.application.as_deref()),
+        event_summary(e)
+    )
+    .trim_end()
+    .to_string()
+}
+
+/// The detail of an event in a few words where its kind is known, as JSON otherwise.
+fn event_summary(e: &EventRow) -> String {
+    let d = &e.detail;
+    let s = |k: &str| match &d[k] {
+        serde_json::Value::Null => None,
+        serde_json::Value::String(s) => Some(s.clone()),
+        v => Some(v.to_string()),
+    };
+    match e.kind.as_str() {
+        "control" => {
+            let key = s("key").unwrap_or_default();
+            let name = Setting::ALL
+                .into_iter()
+                .find(|x| x.key() == key)
+                .map_or(key.clone(), |x| x.name().to_string());
+            let reason = s("reason").map(|r| format!(" ({r})")).unwrap_or_default();
+            match (key.as_str(), s("new")) {
+                (ratchet_engine::control::PAUSE, Some(_)) => format!("pause{reason}"),
+                (ratchet_engine::control::PAUSE, None) => "resume".into(),
+                (_, new) => format!(
+                    "{name}: {} -> {}",
+                    s("old").unwrap_or_else(|| "default".into()),
+                    new.unwrap_or_else(|| "default".into())
+                ),
+            }
+        }
+        "paused" | "resumed" => {
+            let place = match s("during").as_deref() {
+                Some("batches") => format!(
+                    "between batches on {} at {} rows",
+                    s("table").unwrap_or_default(),
+                    s("rows_done").unwrap_or_default()
+                ),
+                _ => "before a step".into(),
+            };
+            let more = match (s("reason"), s("paused_s")) {
+                (_, Some(secs)) => format!(" after {secs} s"),
+                (Some(r), _) => format!(" ({r})"),
+                _ => String::new(),
+            };
+            format!("{place}{more}")
+        }
+        "retry" => format!(
+            "attempt {} failed: {} {}; next in {} ms",
+            s("attempt").unwrap_or_default(),
+            s("sqlstate").unwrap_or_default(),
+            s("message").unwrap_or_default(),
+            s("wait_ms").unwrap_or_default()
+        ),
+        "start" => format!(
+            "checksum {}",
+            s("checksum")
+                .unwrap_or_default()
+                .get(..12)
+                .unwrap_or_default()
+        ),
+        "step" => format!(
+            "{} #{} {} ({} ms, {} attempt(s))",
+            s("phase").unwrap_or_default(),
+            s("step").unwrap_or_default(),
+            s("description").unwrap_or_default(),
+            s("duration_ms").unwrap_or_default(),
+            s("attempts").unwrap_or_default()
+        ),
+        _ if d.as_object().is_some_and(|o| o.is_empty()) => String::new(),
+        _ => d.to_string(),
+    }
 }

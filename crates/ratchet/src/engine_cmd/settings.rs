@@ -30,6 +30,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::args::{format_duration, parse_duration, BackfillArgs, ConnArgs, WORKERS};
+use super::monitor_settings::{self, MonitorArgs};
 
 /// Every key of `[engine]`, in the order `ratchet config` shows them.
 pub const KEYS: &[&str] = &[
@@ -86,6 +87,8 @@ pub struct Settings {
     pub sources: BTreeMap<&'static str, Source>,
     /// The batch sizes the engine's rule changed (see `BackfillConfig::normalize`).
     pub clamped: Vec<Clamped>,
+    /// The source of each key of the `[monitor]` table (`monitor_settings::KEYS`).
+    pub monitor_sources: BTreeMap<&'static str, Source>,
 }
 
 impl Settings {
@@ -93,13 +96,29 @@ impl Settings {
     /// defaults. `batches` is `None` for a command without backfill flags: the table's
     /// backfill settings still apply.
     pub fn resolve(conn: &ConnArgs, batches: Option<&BackfillArgs>) -> anyhow::Result<Settings> {
+        Settings::resolve_with(conn, batches, None)
+    }
+
+    /// [`Settings::resolve`], and the `[monitor]` table under the monitor flags (`None`
+    /// for a command without them: the table still applies).
+    pub fn resolve_with(
+        conn: &ConnArgs,
+        batches: Option<&BackfillArgs>,
+        monitor: Option<&MonitorArgs>,
+    ) -> anyhow::Result<Settings> {
         let file = crate::config_file::locate(conn.config.as_deref());
-        let from_file = match &file {
-            Some(path) => read(path)?,
-            None => Values::default(),
+        let (from_file, monitor_file) = match &file {
+            Some(path) => (read(path)?, monitor_settings::read(path)?),
+            None => (Values::default(), monitor_settings::Values::default()),
         };
         let flags = Values::from_flags(conn, batches);
-        Ok(Settings::merge(&flags, &from_file, file))
+        let mut settings = Settings::merge(&flags, &from_file, file);
+        let none = MonitorArgs::default();
+        let monitor_flags = monitor_settings::Values::from_flags(monitor.unwrap_or(&none));
+        let (config, sources) = monitor_settings::merge(&monitor_flags, &monitor_file);
+        settings.config.monitor = config;
+        settings.monitor_sources = sources;
+        Ok(settings)
     }
 
     fn merge(flags: &Values, file: &Values, path: Option<PathBuf>) -> Settings {
@@ -139,6 +158,7 @@ impl Settings {
             file: path,
             sources,
             clamped,
+            monitor_sources: BTreeMap::new(),
         }
     }
 
@@ -149,6 +169,22 @@ impl Settings {
             .map(|&key| {
                 let source = self.sources.get(key).cloned().unwrap_or(Source::Default);
                 (key, value_of(&self.config, key), source)
+            })
+            .collect()
+    }
+
+    /// `(key, value, source)` for every key of the `[monitor]` table.
+    pub fn monitor_rows(&self) -> Vec<(&'static str, serde_json::Value, Source)> {
+        monitor_settings::KEYS
+            .iter()
+            .map(|&key| {
+                let source = self
+                    .monitor_sources
+                    .get(key)
+                    .cloned()
+                    .unwrap_or(Source::Default);
+                let value = monitor_settings::value_of(&self.config.monitor, key);
+                (key, value, source)
             })
             .collect()
     }

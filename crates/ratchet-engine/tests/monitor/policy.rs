@@ -1,0 +1,345 @@
+//! The policy and the AIMD throttle, without a database.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ratchet_engine::backfill::{BatchStats, Decision, Throttle};
+use ratchet_engine::config::MonitorConfig;
+use ratchet_engine::monitor::{
+    Board, MonitorThrottle, Observation, Policy, Sample, Thresholds, ThrottleSettings,
+};
+use ratchet_engine::report::{HealthReport, HealthState};
+
+fn policy() -> Policy {
+    Policy::new(Thresholds::from_config(&MonitorConfig {
+        max_probe_p99_ms: 50,
+        max_replication_lag_s: 2.0,
+        max_throttle: Duration::from_secs(10),
+        ..MonitorConfig::default()
+    }))
+}
+
+fn probe(p99: f64) -> Observation {
+    (
+        "probe",
+        Ok(Sample::of(&[("probe_p99_ms", p99), ("probe_p50_ms", 1.0)])),
+    )
+}
+
+#[test]
+fn under_the_thresholds_everything_is_ok() {
+    let mut p = policy();
+    let (verdicts, report) = p.judge(
+        &[
+            probe(10.0),
+            ("replication", Ok(Sample::of(&[("replication_lag_s", 1.0)]))),
+            (
+                "load",
+                Ok(Sample::of(&[
+                    ("active_sessions", 3.0),
+                    ("connections_used", 10.0),
+                    ("max_connections", 100.0),
+                ])),
+            ),
+        ],
+        Instant::now(),
+    );
+    assert_eq!(report.state, HealthState::Ok);
+    assert!(report.reasons.is_empty());
+    assert_eq!(verdicts.len(), 3);
+    assert_eq!(report.figures["probe_p99_ms"], 10.0);
+    assert_eq!(report.figures["replication_lag_s"], 1.0);
+}
+
+#[test]
+fn over_a_threshold_throttles_and_far_over_it_pauses_with_the_reason() {
+    let mut p = policy();
+    let (_, r) = p.judge(&[probe(84.0)], Instant::now());
+    assert_eq!(r.state, HealthState::Throttle);
+    assert_eq!(r.reasons, ["probe p99 84.0 ms > 50 ms"]);
+    let (_, r) = p.judge(&[probe(120.0)], Instant::now());
+    assert_eq!(r.state, HealthState::Pause, "{r:?}");
+    // The worst monitor decides; every monitor that is not ok gives its reason.
+    let lag = ("replication", Ok(Sample::of(&[("replication_lag_s", 3.0)])));
+    let (v, r) = p.judge(&[probe(60.0), lag], Instant::now());
+    assert_eq!(r.state, HealthState::Throttle);
+    assert_eq!(
+        v.iter()
+            .filter(|v| v.state == HealthState::Throttle)
+            .count(),
+        2
+    );
+    assert!(
+        r.reasons[1].starts_with("replication lag 3.0 s > 2.0 s"),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn throttled_for_longer_than_max_throttle_pauses() {
+    let mut p = policy();
+    let t0 = Instant::now();
+    assert_eq!(p.judge(&[probe(60.0)], t0).1.state, HealthState::Throttle);
+    let later = t0 + Duration::from_secs(9);
+    assert_eq!(
+        p.judge(&[probe(60.0)], later).1.state,
+        HealthState::Throttle
+    );
+    let (_, r) = p.judge(&[probe(60.0)], t0 + Duration::from_secs(11));
+    assert_eq!(r.state, HealthState::Pause);
+    assert!(r.reasons[0].contains("throttling did not help"), "{r:?}");
+    // Back under the threshold: ok, and the clock starts again.
+    assert_eq!(
+        p.judge(&[probe(5.0)], t0 + Duration::from_secs(12)).1.state,
+        HealthState::Ok
+    );
+    let again = t0 + Duration::from_secs(13);
+    assert_eq!(
+        p.judge(&[probe(60.0)], again).1.state,
+        HealthState::Throttle
+    );
+}
+
+#[test]
+fn a_failing_sampler_pauses() {
+    let mut p = policy();
+    let (v, r) = p.judge(
+        &[
+            probe(1.0),
+            (
+                "locks",
+                Err("canceling statement due to statement timeout".into()),
+            ),
+        ],
+        Instant::now(),
+    );
+    assert_eq!(r.state, HealthState::Pause);
+    assert_eq!(v[1].state, HealthState::Pause);
+    assert_eq!(
+        r.reasons,
+        ["locks monitor failed: canceling statement due to statement timeout (no data is not healthy data)"]
+    );
+}
+
+#[test]
+fn the_probe_ratio_compares_with_the_baseline_above_a_floor() {
+    let mut p = policy();
+    let with_baseline = |p99: f64, base: f64| -> Observation {
+        (
+            "probe",
+            Ok(Sample::of(&[
+                ("probe_p99_ms", p99),
+                ("probe_baseline_p99_ms", base),
+            ])),
+        )
+    };
+    // 0.4 ms against 0.1 ms is noise: the baseline counts as 5 ms.
+    assert_eq!(
+        p.judge(&[with_baseline(0.4, 0.1)], Instant::now()).1.state,
+        HealthState::Ok
+    );
+    let (_, r) = p.judge(&[with_baseline(45.0, 10.0)], Instant::now());
+    assert_eq!(r.state, HealthState::Throttle);
+    assert!(r.reasons[0].contains("4.5x its baseline 10.0 ms"), "{r:?}");
+}
+
+#[test]
+fn locks_errors_load_and_maintenance_rules() {
+    let mut p = policy();
+    let now = Instant::now();
+    let obs = |m: &'static str, f: &[(&str, f64)]| -> Observation { (m, Ok(Sample::of(f))) };
+    let state = |p: &mut Policy, o: Observation| p.judge(&[o], now).1;
+    let r = state(
+        &mut p,
+        obs(
+            "locks",
+            &[("lock_waits_caused", 2.0), ("lock_wait_max_ms", 1500.0)],
+        ),
+    );
+    assert_eq!(r.state, HealthState::Throttle);
+    assert!(
+        r.reasons[0].starts_with("2 session(s) wait on a lock ratchet holds, the longest 1500 ms")
+    );
+    let r = state(
+        &mut p,
+        obs(
+            "errors",
+            &[("rollbacks_per_s", 120.0), ("deadlocks_per_s", 0.0)],
+        ),
+    );
+    assert_eq!(r.state, HealthState::Pause);
+    let r = state(
+        &mut p,
+        obs(
+            "errors",
+            &[("rollbacks_per_s", 1.0), ("deadlocks_per_s", 0.5)],
+        ),
+    );
+    assert_eq!(r.state, HealthState::Throttle);
+    let r = state(
+        &mut p,
+        obs(
+            "load",
+            &[("connections_used", 98.0), ("max_connections", 100.0)],
+        ),
+    );
+    assert_eq!(r.state, HealthState::Pause);
+    let r = state(
+        &mut p,
+        obs(
+            "load",
+            &[("connections_used", 92.0), ("max_connections", 100.0)],
+        ),
+    );
+    assert_eq!(r.state, HealthState::Throttle);
+    let r = state(
+        &mut p,
+        obs(
+            "maintenance",
+            &[("autovacuum_running", 1.0), ("foreign_rewrites", 0.0)],
+        ),
+    );
+    assert_eq!(r.state, HealthState::Ok);
+    let r = state(&mut p, obs("maintenance", &[("foreign_rewrites", 1.0)]));
+    assert_eq!(r.state, HealthState::Throttle);
+}
+
+fn report(state: HealthState) -> HealthReport {
+    HealthReport {
+        state,
+        reasons: match state {
+            HealthState::Ok => vec![],
+            _ => vec!["probe p99 84 ms > 50 ms".into()],
+        },
+        figures: Default::default(),
+    }
+}
+
+fn settings(max_pause: Duration) -> ThrottleSettings {
+    ThrottleSettings {
+        max_pause,
+        poll: Duration::from_millis(10),
+        stale_after: Duration::from_secs(60),
+        min_batch: 10,
+        step: 100,
+    }
+}
+
+fn stats(batch_size: i64) -> BatchStats {
+    BatchStats {
+        table: "items".into(),
+        rows: batch_size as u64,
+        rows_done: 0,
+        rows_total: None,
+        batch_size,
+        duration: Duration::from_millis(40),
+    }
+}
+
+fn cap(d: &Decision) -> Option<i64> {
+    match d {
+        Decision::Throttle { max_batch, .. } => Some(*max_batch),
+        _ => None,
+    }
+}
+
+#[test]
+fn aimd_halves_once_per_verdict_and_grows_back_additively() {
+    let board = Arc::new(Board::new());
+    let t = MonitorThrottle::new(board.clone(), settings(Duration::from_secs(60)));
+    board.publish(report(HealthState::Ok));
+    assert_eq!(t.after_batch(&stats(1000)), Decision::Continue);
+    board.publish(report(HealthState::Throttle));
+    let d = t.after_batch(&stats(1000));
+    assert_eq!(cap(&d), Some(500));
+    let Decision::Throttle { wait, reason, .. } = &d else {
+        unreachable!()
+    };
+    assert_eq!(
+        *wait,
+        Duration::from_millis(40),
+        "sleeps as long as the batch took"
+    );
+    assert_eq!(reason, "probe p99 84 ms > 50 ms");
+    // The same verdict again: no second cut.
+    assert_eq!(cap(&t.after_batch(&stats(500))), Some(500));
+    board.publish(report(HealthState::Throttle));
+    assert_eq!(cap(&t.after_batch(&stats(500))), Some(250));
+    for _ in 0..10 {
+        board.publish(report(HealthState::Throttle));
+        t.after_batch(&stats(250));
+    }
+    assert_eq!(t.cap(), Some(10), "never below the smallest batch");
+    // Healthy: the cap grows by the step per batch while it binds.
+    board.publish(report(HealthState::Ok));
+    assert_eq!(cap(&t.after_batch(&stats(10))), Some(110));
+    assert_eq!(cap(&t.after_batch(&stats(110))), Some(210));
+    // The adaptive sizing asks for less than the cap: the cap is dropped.
+    assert_eq!(t.after_batch(&stats(150)), Decision::Continue);
+    assert_eq!(t.cap(), None);
+}
+
+#[test]
+fn pause_waits_and_recovers() {
+    let board = Arc::new(Board::new());
+    let t = MonitorThrottle::new(board.clone(), settings(Duration::from_secs(60)));
+    board.publish(report(HealthState::Pause));
+    assert_eq!(
+        t.after_batch(&stats(100)),
+        Decision::Pause(Duration::from_millis(10))
+    );
+    assert_eq!(
+        t.before_attempt(),
+        Decision::Pause(Duration::from_millis(10))
+    );
+    board.publish(report(HealthState::Throttle));
+    assert_eq!(
+        t.before_attempt(),
+        Decision::Pause(Duration::from_millis(10)),
+        "no DDL attempt while throttled"
+    );
+    board.publish(report(HealthState::Ok));
+    assert_eq!(t.before_attempt(), Decision::Continue);
+    assert_eq!(t.after_batch(&stats(100)), Decision::Continue);
+}
+
+#[test]
+fn paused_longer_than_max_pause_stops_with_a_clear_message() {
+    let board = Arc::new(Board::new());
+    let t = MonitorThrottle::new(board.clone(), settings(Duration::from_millis(100)));
+    board.publish(report(HealthState::Pause));
+    assert!(matches!(t.after_batch(&stats(100)), Decision::Pause(_)));
+    std::thread::sleep(Duration::from_millis(150));
+    board.publish(report(HealthState::Pause));
+    let Decision::Stop(why) = t.after_batch(&stats(100)) else {
+        panic!("expected a stop")
+    };
+    assert!(why.contains("longer than max_pause"), "{why}");
+    assert!(why.contains("probe p99 84 ms > 50 ms"), "{why}");
+    assert!(why.contains("Nothing is lost"), "{why}");
+    assert_eq!(board.take_stop().as_deref(), Some(why.as_str()));
+    // Recovery clears the clock.
+    board.publish(report(HealthState::Ok));
+    board.publish(report(HealthState::Pause));
+    assert!(matches!(t.after_batch(&stats(100)), Decision::Pause(_)));
+}
+
+#[test]
+fn a_stale_or_missing_verdict_is_a_pause() {
+    let board = Arc::new(Board::new());
+    let mut s = settings(Duration::from_secs(60));
+    s.stale_after = Duration::from_millis(50);
+    let t = MonitorThrottle::new(board.clone(), s);
+    assert!(
+        matches!(t.after_batch(&stats(100)), Decision::Pause(_)),
+        "no verdict yet"
+    );
+    board.publish(report(HealthState::Ok));
+    assert_eq!(t.after_batch(&stats(100)), Decision::Continue);
+    std::thread::sleep(Duration::from_millis(80));
+    assert!(
+        matches!(t.after_batch(&stats(100)), Decision::Pause(_)),
+        "stale"
+    );
+    assert!(board.view(Duration::from_millis(50)).reasons[0].contains("have not reported"));
+}
