@@ -380,12 +380,16 @@ async fn sigkill_during_backfill_then_resume_loses_and_repeats_nothing() {
         let o = ratchet(&db, &["status", "--format", "json"], &[]);
         let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
         assert_eq!(v["version_schema"], "public_01_items", "{}", text(&o));
-        assert_eq!(
-            v["pending_version_schema"],
-            "public_02_type",
-            "{}",
-            text(&o)
-        );
+        // A kill before the start recorded anything (a slow machine) leaves nothing
+        // pending; otherwise the pending schema is named as such.
+        if !v["active"].is_null() {
+            assert_eq!(
+                v["pending_version_schema"],
+                "public_02_type",
+                "{}",
+                text(&o)
+            );
+        }
     }
     let o = ratchet(&db, &["start", v2, "--backfill-workers", "2"], &[]);
     assert!(o.status.success(), "after {kills} kills: {}", text(&o));
