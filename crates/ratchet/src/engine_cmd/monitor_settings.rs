@@ -35,7 +35,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::args::{format_duration, parse_duration};
-use super::settings::Source;
+use super::settings::{duration, integer, Source};
 
 /// Every key of `[monitor]`, in the order `ratchet config` shows them.
 pub const KEYS: &[&str] = &[
@@ -266,24 +266,6 @@ fn unknown_key(key: &str) -> String {
         .map(|k| format!(" (did you mean `{k}`?)"))
         .unwrap_or_default();
     format!("unknown key{hint}; [monitor] accepts: {}", KEYS.join(", "))
-}
-
-fn duration(v: &toml::Value) -> Result<Duration, String> {
-    let expected = "expected a duration in quotes with a unit, like \"500ms\", \"2s\" or \"1m\"";
-    match v {
-        toml::Value::String(s) => parse_duration(s).map_err(|e| format!("{e}; {expected}")),
-        toml::Value::Integer(0) => Ok(Duration::ZERO),
-        toml::Value::Integer(n) => Err(format!(
-            "{expected}, not the bare number {n} (\"{n}ms\" or \"{n}s\"?)"
-        )),
-        other => Err(format!("{expected}, not {other}")),
-    }
-}
-
-fn integer<T: TryFrom<i64>>(v: &toml::Value, what: &str) -> Result<T, String> {
-    v.as_integer()
-        .and_then(|n| T::try_from(n).ok())
-        .ok_or_else(|| format!("expected {what}, not {v}"))
 }
 
 /// A number, `4` or `4.5`, not negative.

@@ -266,7 +266,7 @@ fn name(v: &toml::Value) -> Result<String, String> {
 
 /// A duration as the flags take it (`"500ms"`, `"2s"`, `"1m"`); a bare `0` is fine, any
 /// other number is refused as on the command line (seconds or milliseconds?).
-fn duration(v: &toml::Value) -> Result<Duration, String> {
+pub(super) fn duration(v: &toml::Value) -> Result<Duration, String> {
     let expected = "expected a duration in quotes with a unit, like \"500ms\", \"2s\" or \"1m\"";
     match v {
         toml::Value::String(s) => parse_duration(s).map_err(|e| format!("{e}; {expected}")),
@@ -278,7 +278,7 @@ fn duration(v: &toml::Value) -> Result<Duration, String> {
     }
 }
 
-fn integer<T: TryFrom<i64>>(v: &toml::Value, what: &str) -> Result<T, String> {
+pub(super) fn integer<T: TryFrom<i64>>(v: &toml::Value, what: &str) -> Result<T, String> {
     v.as_integer()
         .and_then(|n| T::try_from(n).ok())
         .ok_or_else(|| format!("expected {what}, not {v}"))
