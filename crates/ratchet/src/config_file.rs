@@ -53,6 +53,32 @@ pub fn check_tables(path: &str, text: &str) -> anyhow::Result<()> {
     )
 }
 
+/// The `key = value` entries of one table, with where each stands in the file.
+pub type Entries = BTreeMap<Spanned<String>, Spanned<toml::Value>>;
+
+/// Hand every entry of table `[name]` to `set`; a value `set` refuses is an error naming
+/// the file, the line, the table and the key (`invalid config ratchet.toml:3: [engine]
+/// lock_timout = "2s": unknown key …`).
+pub fn apply_entries(
+    path: &str,
+    text: &str,
+    name: &str,
+    entries: Option<Entries>,
+    mut set: impl FnMut(&str, &toml::Value) -> Result<(), String>,
+) -> anyhow::Result<()> {
+    for (key, value) in entries.unwrap_or_default() {
+        let line = line_of(text, key.span().start);
+        set(key.get_ref(), value.get_ref()).map_err(|e| {
+            anyhow::anyhow!(
+                "invalid config {path}:{line}: [{name}] {} = {}: {e}",
+                key.get_ref(),
+                value.get_ref()
+            )
+        })?;
+    }
+    Ok(())
+}
+
 /// The 1-based line of byte `offset` in `text`.
 pub fn line_of(text: &str, offset: usize) -> usize {
     text.get(..offset).unwrap_or(text).matches('\n').count() + 1

@@ -32,7 +32,6 @@ use std::time::Duration;
 use anyhow::anyhow;
 use ratchet_engine::config::MonitorConfig;
 use serde::Deserialize;
-use toml::Spanned;
 
 use super::args::{format_duration, parse_duration};
 use super::settings::{duration, integer, Source};
@@ -294,7 +293,7 @@ pub fn read(path: &Path) -> anyhow::Result<Values> {
     parse(&path.display().to_string(), &text)
 }
 
-type Entries = BTreeMap<Spanned<String>, Spanned<toml::Value>>;
+use crate::config_file::Entries;
 
 #[derive(Deserialize)]
 struct Top {
@@ -304,16 +303,7 @@ struct Top {
 fn parse(path: &str, text: &str) -> anyhow::Result<Values> {
     let top: Top = toml::from_str(text).map_err(|e| anyhow!("invalid config {path}: {e}"))?;
     let mut values = Values::default();
-    for (key, value) in top.monitor.unwrap_or_default() {
-        let line = crate::config_file::line_of(text, key.span().start);
-        values.set(key.get_ref(), value.get_ref()).map_err(|e| {
-            anyhow!(
-                "invalid config {path}:{line}: [monitor] {} = {}: {e}",
-                key.get_ref(),
-                value.get_ref()
-            )
-        })?;
-    }
+    crate::config_file::apply_entries(path, text, "monitor", top.monitor, |k, v| values.set(k, v))?;
     Ok(values)
 }
 

@@ -27,7 +27,6 @@ use anyhow::anyhow;
 use ratchet_engine::config::Clamped;
 use ratchet_engine::Config;
 use serde::Deserialize;
-use toml::Spanned;
 
 use super::args::{format_duration, parse_duration, BackfillArgs, ConnArgs, WORKERS};
 use super::monitor_settings::{self, MonitorArgs};
@@ -304,7 +303,7 @@ pub fn read(path: &Path) -> anyhow::Result<Values> {
     parse(&path.display().to_string(), &text)
 }
 
-type Entries = BTreeMap<Spanned<String>, Spanned<toml::Value>>;
+use crate::config_file::Entries;
 
 #[derive(Deserialize)]
 struct Top {
@@ -315,16 +314,7 @@ fn parse(path: &str, text: &str) -> anyhow::Result<Values> {
     crate::config_file::check_tables(path, text)?;
     let top: Top = toml::from_str(text).map_err(|e| anyhow!("invalid config {path}: {e}"))?;
     let mut values = Values::default();
-    for (key, value) in top.engine.unwrap_or_default() {
-        let line = crate::config_file::line_of(text, key.span().start);
-        values.set(key.get_ref(), value.get_ref()).map_err(|e| {
-            anyhow!(
-                "invalid config {path}:{line}: [engine] {} = {}: {e}",
-                key.get_ref(),
-                value.get_ref()
-            )
-        })?;
-    }
+    crate::config_file::apply_entries(path, text, "engine", top.engine, |k, v| values.set(k, v))?;
     Ok(values)
 }
 
