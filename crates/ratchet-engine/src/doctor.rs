@@ -67,20 +67,27 @@ impl Report {
             "advisory locks",
             "transactional DDL",
         ];
-        match self
+        let required: Vec<Check> = self
             .checks
             .iter()
-            .find(|c| c.verdict == Verdict::Missing && REQUIRED.contains(&c.name.as_str()))
-        {
-            None => Ok(()),
-            Some(c) => Err(EngineError::refused(
-                Refusal::Capability,
-                format!(
-                    "{}: {} (`ratchet doctor` lists what this server and role offer)",
-                    c.name, c.detail
-                ),
-            )),
-        }
+            .filter(|c| REQUIRED.contains(&c.name.as_str()))
+            .cloned()
+            .collect();
+        refuse_missing(&required)
+    }
+}
+
+/// The first `Missing` of `checks`, as a refusal with the doctor's reason.
+fn refuse_missing(checks: &[Check]) -> Result<(), EngineError> {
+    match checks.iter().find(|c| c.verdict == Verdict::Missing) {
+        None => Ok(()),
+        Some(c) => Err(EngineError::refused(
+            Refusal::Capability,
+            format!(
+                "{}: {} (`ratchet doctor` lists what this server and role offer)",
+                c.name, c.detail
+            ),
+        )),
     }
 }
 
@@ -104,6 +111,33 @@ fn flavour_of(version: &str, aurora: bool, citus: bool) -> Flavour {
     } else {
         Flavour::PostgreSQL
     }
+}
+
+/// What an engine command checks when it connects: only what no migration can do
+/// without and that one query can tell (the server and its flavour, PL/pgSQL for the
+/// triggers, transactional DDL; the migration lock taken next proves advisory locks).
+/// Returns `server_version_num`.
+pub async fn require(client: &impl GenericClient) -> Result<i32, EngineError> {
+    let row = client
+        .query_one(
+            "SELECT version(), current_setting('server_version_num')::int,
+                    to_regproc('aurora_version') IS NOT NULL,
+                    EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus'),
+                    EXISTS (SELECT 1 FROM pg_language WHERE lanname = 'plpgsql')",
+            &[],
+        )
+        .await
+        .map_err(|e| EngineError::db("probing the server", e))?;
+    let version: String = row.get(0);
+    let num: i32 = row.get(1);
+    let flavour = flavour_of(&version, row.get(2), row.get(3));
+    let checks = vec![
+        version_check(num, flavour),
+        triggers_check(row.get(4)),
+        ddl_check(flavour),
+    ];
+    refuse_missing(&checks)?;
+    Ok(num)
 }
 
 /// Connect to `url` and probe (`ratchet doctor`); writes nothing.
@@ -137,25 +171,9 @@ pub async fn probe(client: &impl GenericClient, schema: &str) -> Result<Report, 
     let flavour = flavour_of(&version, row.get(3), row.get(4));
     let superuser: bool = row.get(11);
     let mut checks = vec![version_check(num, flavour), views_check(num, flavour)];
-    checks.push(if row.get(5) {
-        check("row triggers", Verdict::Ok, "PL/pgSQL is installed: the dual-write triggers can be created")
-    } else {
-        check("row triggers", Verdict::Missing, "PL/pgSQL is not installed, and the dual-write triggers are written in it; `CREATE EXTENSION plpgsql`")
-    });
+    checks.push(triggers_check(row.get(5)));
     checks.push(advisory_lock_check(client).await);
-    checks.push(check(
-        "transactional DDL",
-        if flavour == Flavour::CockroachDB {
-            Verdict::Missing
-        } else {
-            Verdict::Ok
-        },
-        if flavour == Flavour::CockroachDB {
-            "schema changes are not transactional here: a step could be half-applied"
-        } else {
-            "every step's DDL commits or rolls back with its completion marker"
-        },
-    ));
+    checks.push(ddl_check(flavour));
     checks.push(privilege_check(
         row.get(6),
         row.get::<_, bool>(7),
@@ -240,6 +258,38 @@ fn version_check(num: i32, flavour: Flavour) -> Check {
                 "PostgreSQL {major} is newer than ratchet is tested on ({})",
                 SUPPORTED.end()
             ),
+        )
+    }
+}
+
+fn triggers_check(plpgsql: bool) -> Check {
+    if plpgsql {
+        check(
+            "row triggers",
+            Verdict::Ok,
+            "PL/pgSQL is installed: the dual-write triggers can be created",
+        )
+    } else {
+        check(
+            "row triggers",
+            Verdict::Missing,
+            "PL/pgSQL is not installed, and the dual-write triggers are written in it; `CREATE EXTENSION plpgsql`",
+        )
+    }
+}
+
+fn ddl_check(flavour: Flavour) -> Check {
+    if flavour == Flavour::CockroachDB {
+        check(
+            "transactional DDL",
+            Verdict::Missing,
+            "schema changes are not transactional here: a step could be half-applied",
+        )
+    } else {
+        check(
+            "transactional DDL",
+            Verdict::Ok,
+            "every step's DDL commits or rolls back with its completion marker",
         )
     }
 }

@@ -41,16 +41,8 @@ impl Engine {
         reporter: Arc<dyn Reporter>,
     ) -> Result<Engine, EngineError> {
         let mut engine = Engine::open(url, config, reporter).await?;
-        engine.server_version_num = engine
-            .client
-            .query_one("SELECT current_setting('server_version_num')::int", &[])
-            .await
-            .map_err(|e| EngineError::db("reading the server version", e))?
-            .get(0);
         // Refuse at once what no migration could finish on (the doctor's reasons).
-        crate::doctor::probe(&engine.client, &engine.config.schema)
-            .await?
-            .require()?;
+        engine.server_version_num = crate::doctor::require(&engine.client).await?;
         engine.take_lock().await?;
         engine.state.ensure(&engine.client).await?;
         Ok(engine)
