@@ -64,6 +64,9 @@ async fn a_standby_that_stops_replaying_pauses_the_backfill_until_it_catches_up(
     let task = tokio::spawn(async move { e.backfill().await });
     let paused = eventually(Duration::from_secs(30), || rec.kinds().contains(&"pause")).await;
     assert!(paused, "{:?} {:?}", rec.kinds(), monitors.health());
+    // A batch that began before the pause decision still commits: let it land (a batch
+    // takes far less than this) before taking the count that must then stay put.
+    tokio::time::sleep(Duration::from_millis(300)).await;
     let held = filled(&c).await.1;
     assert!(held < rows, "paused before the end");
     tokio::time::sleep(Duration::from_millis(600)).await;
