@@ -120,6 +120,7 @@ pub fn convert(sql: &str, file_name: &str) -> Result<Conversion, ConvertError> {
             version_schema: None,
             name: None,
             operations: converter.ops,
+            flags: Vec::new(),
         },
         notes: converter.notes,
     })

@@ -30,6 +30,28 @@ pub struct Config {
     pub completes_at_once: bool,
     /// The health monitors that throttle and pause backfills (`[monitor]`).
     pub monitor: MonitorConfig,
+    /// What `complete` waits for besides the backfill and the validation (`[gates]`).
+    pub gates: GateConfig,
+}
+
+/// The gates of `complete` that depend on time and on the application fleet.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GateConfig {
+    /// How long a migration stays expanded before `complete` may contract it, counted
+    /// from the end of its start (default 0; the CLI picks it per environment).
+    pub min_soak: Duration,
+    /// An application instance whose last heartbeat is older than this is gone and no
+    /// longer holds `complete` back (default 2 min; the client sends one every 30 s).
+    pub client_timeout: Duration,
+}
+
+impl Default for GateConfig {
+    fn default() -> GateConfig {
+        GateConfig {
+            min_soak: Duration::ZERO,
+            client_timeout: Duration::from_secs(120),
+        }
+    }
 }
 
 impl Config {
@@ -54,6 +76,7 @@ impl Default for Config {
             run_backfill: true,
             completes_at_once: false,
             monitor: MonitorConfig::default(),
+            gates: GateConfig::default(),
         }
     }
 }

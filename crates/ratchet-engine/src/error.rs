@@ -166,6 +166,16 @@ pub enum Gate {
     BackfillUnfinished,
     NotValidated,
     ValidationFailed,
+    /// A flag `complete` waits for is not fully on.
+    FlagNotOn,
+    /// The migration has not been expanded for `min_soak` yet.
+    SoakNotElapsed,
+    /// An application instance (or a live session) still uses an older version.
+    OldClients,
+    /// A read flag may be raised only after the backfill finished and validation passed.
+    FlagBeforeValidation,
+    /// `ratchet freeze` stands: no start, migrate or complete until `ratchet unfreeze`.
+    Frozen,
 }
 
 impl EngineError {

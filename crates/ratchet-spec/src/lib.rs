@@ -22,7 +22,7 @@ pub use error::{closest, Position, SpecError};
 pub use model::*;
 pub use operation_serde::OPERATION_NAMES;
 pub use parse::{load_dir, load_file, parse_str};
-pub use validate::validate_static;
+pub use validate::{valid_flag_name, validate_static, MAX_FLAG_NAME};
 pub use write::to_string;
 
 /// The syntax a migration file is written in, chosen by its extension.
@@ -100,6 +100,8 @@ pub struct Migration {
     /// The `name:` written in the file, if any (pgroll writes one; it must equal `name`).
     pub declared_name: Option<Located<String>>,
     pub operations: Vec<Located<Operation>>,
+    /// The flags the file declares (`flags:`), beside the automatic `read_new` one.
+    pub flags: Vec<FlagDecl>,
 }
 
 /// Byte offset of a 1-based line and character column in `text`.
@@ -124,6 +126,7 @@ impl Migration {
             version_schema: self.version_schema.clone(),
             name: self.declared_name.as_ref().map(|n| n.value.clone()),
             operations: self.operations.iter().map(|o| o.value.clone()).collect(),
+            flags: self.flags.clone(),
         }
     }
 

@@ -19,6 +19,35 @@ pub struct MigrationFile {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     pub operations: Vec<Operation>,
+    /// Feature flags the migration owns besides the `<migration>.read_new` flag ratchet
+    /// creates for every migration that backfills (ratchet's own extension to pgroll's
+    /// format). Created off by `start`; see `docs/flags.md`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flags: Vec<FlagDecl>,
+}
+
+/// A feature flag declared in a migration file (`flags:`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlagDecl {
+    /// The flag's full name, as applications ask for it (`ratchet.flag('<name>', key)`):
+    /// letters, digits, `_`, `-`, `.` and `:`, at most 100 characters.
+    pub name: String,
+    /// What the flag switches, for `ratchet flags list`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// `complete` waits until the flag is fully on (default true: a flag that switches
+    /// reads to the new structure must be on before the old one is dropped).
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub gates_complete: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
 }
 
 /// One operation: exactly one key per list entry, as in pgroll.

@@ -55,6 +55,7 @@ pub fn parse_str(
             .enumerate()
             .map(|(i, op)| located(op, layout.operations.get(i).copied().unwrap_or(list_pos)))
             .collect(),
+        flags: file.flags,
     })
 }
 

@@ -43,6 +43,7 @@ pub fn validate_static(m: &Migration) -> Result<(), Vec<SpecError>> {
 }
 
 fn check_header(m: &Migration, errors: &mut Vec<SpecError>) {
+    check_flags(m, errors);
     if let Some(declared) = &m.declared_name {
         if declared.value != m.name {
             errors.push(SpecError::invalid(
@@ -503,5 +504,57 @@ fn constraint_type_name(t: ConstraintType) -> &'static str {
         ConstraintType::PrimaryKey => "primary_key",
         ConstraintType::ForeignKey => "foreign_key",
         ConstraintType::Exclude => "exclude",
+    }
+}
+
+/// Longest flag name a file may declare.
+pub const MAX_FLAG_NAME: usize = 100;
+
+/// Whether `name` is a valid flag name: 1 to [`MAX_FLAG_NAME`] characters among letters,
+/// digits, `_`, `-`, `.` and `:`.
+pub fn valid_flag_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_FLAG_NAME
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':'))
+}
+
+fn check_flags(m: &Migration, errors: &mut Vec<SpecError>) {
+    // The line naming the flag (the file's first line when it is written oddly).
+    let at_flag = |name: &str| {
+        let line = m
+            .source
+            .lines()
+            .position(|l| l.contains(name) && !name.is_empty())
+            .map_or(1, |i| i + 1);
+        Position::new(&m.path, line, 1)
+    };
+    let auto = format!("{}.read_new", m.name);
+    let mut seen = std::collections::HashSet::new();
+    for f in &m.flags {
+        let at = at_flag(&f.name);
+        if !valid_flag_name(&f.name) {
+            errors.push(SpecError::invalid(
+                at.clone(),
+                format!("flag name `{}` is not valid", f.name),
+                format!(
+                    "flag names have 1 to {MAX_FLAG_NAME} letters, digits, `_`, `-`, `.` or `:`, e.g. `{}.read_totals`",
+                    m.name
+                ),
+            ));
+        } else if f.name == auto {
+            errors.push(SpecError::invalid(
+                at.clone(),
+                format!("flag `{}` is the one ratchet creates itself", f.name),
+                "ratchet creates `<migration>.read_new` for every migration that backfills: remove it from `flags:`".to_string(),
+            ));
+        } else if !seen.insert(f.name.as_str()) {
+            errors.push(SpecError::invalid(
+                at.clone(),
+                format!("flag `{}` is declared twice", f.name),
+                "declare each flag once".to_string(),
+            ));
+        }
     }
 }

@@ -24,7 +24,7 @@ pub fn read(path: &Path) -> anyhow::Result<String> {
 }
 
 /// The tables `ratchet.toml` may have.
-const TABLES: &[&str] = &["engine", "lint", "monitor"];
+const TABLES: &[&str] = &["engine", "lint", "monitor", "gates"];
 
 /// Refuse a top-level key other than `[engine]` and `[lint]`: each command reads only
 /// its own table, so a misspelt `[engin]` would otherwise be ignored by all of them.
@@ -41,7 +41,7 @@ pub fn check_tables(path: &str, text: &str) -> anyhow::Result<()> {
     let name = key.get_ref();
     if !value.is_table() {
         anyhow::bail!(
-            "invalid config {at}: `{name}` stands outside any table; ratchet.toml has [engine], [monitor] and [lint] (engine settings go under [engine])"
+            "invalid config {at}: `{name}` stands outside any table; ratchet.toml has [engine], [monitor], [gates] and [lint] (engine settings go under [engine])"
         );
     }
     let known: Vec<String> = TABLES.iter().map(|t| t.to_string()).collect();
@@ -49,7 +49,7 @@ pub fn check_tables(path: &str, text: &str) -> anyhow::Result<()> {
         .map(|t| format!(" (did you mean `[{t}]`?)"))
         .unwrap_or_default();
     anyhow::bail!(
-        "invalid config {at}: unknown table `{name}`{hint}; ratchet.toml has [engine], [monitor] and [lint]"
+        "invalid config {at}: unknown table `{name}`{hint}; ratchet.toml has [engine], [monitor], [gates] and [lint]"
     )
 }
 
@@ -94,7 +94,7 @@ mod tests {
         let e = check_tables("r.toml", "[lint]\n\n[engin]\nwait = \"1s\"\n").unwrap_err();
         assert_eq!(
             e.to_string(),
-            "invalid config r.toml:3: unknown table `engin` (did you mean `[engine]`?); ratchet.toml has [engine], [monitor] and [lint]"
+            "invalid config r.toml:3: unknown table `engin` (did you mean `[engine]`?); ratchet.toml has [engine], [monitor], [gates] and [lint]"
         );
         let e = check_tables("r.toml", "\nwait = \"1s\"\n").unwrap_err();
         assert!(

@@ -79,6 +79,20 @@ enum Command {
     /// The event log: every step, retry, pause, resume and setting change, with who and
     /// when (--follow keeps printing new ones).
     Events(engine_cmd::EventsArgs),
+    /// Feature flags for schema usage: list, get, set (on, off, a percentage of keys),
+    /// history. Applications read them with `SELECT ratchet.flag(name, key)`.
+    Flags(engine_cmd::FlagsArgs),
+    /// Stop all changes (start, migrate, complete refuse for everyone) until `ratchet
+    /// unfreeze`: stabilize, then fix forward.
+    Freeze(engine_cmd::FreezeArgs),
+    /// Lift the freeze.
+    Unfreeze(engine_cmd::ConnArgs),
+    /// The application instances (from their heartbeats) and the versions they use; the
+    /// sessions using each version schema right now.
+    Clients(engine_cmd::ClientsArgs),
+    /// Print a connection string that selects a version's schema
+    /// (`options=-c search_path=…`), for applications in any language.
+    Url(engine_cmd::UrlArgs),
     /// Print the engine settings in effect (flags, the `[engine]` table of ratchet.toml,
     /// defaults) and where each comes from.
     Config(engine_cmd::ConfigArgs),
@@ -188,6 +202,11 @@ async fn run_async(command: &Command) -> anyhow::Result<i32> {
         Command::Resume(a) => engine_cmd::resume(a).await,
         Command::Set(a) => engine_cmd::set(a).await,
         Command::Events(a) => engine_cmd::events(a).await,
+        Command::Flags(a) => engine_cmd::flags(a).await,
+        Command::Freeze(a) => engine_cmd::freeze(a).await,
+        Command::Unfreeze(a) => engine_cmd::unfreeze(a).await,
+        Command::Clients(a) => engine_cmd::clients(a).await,
+        Command::Url(a) => engine_cmd::print_url(a).await,
         Command::Demo(a) => demo::run(a).await,
         Command::Bench(a) => bench::run(a).await,
         Command::Lint(_) | Command::Explain(_) | Command::Convert(_) | Command::Config(_) => Ok(0),

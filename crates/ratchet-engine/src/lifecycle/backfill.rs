@@ -83,6 +83,14 @@ impl Engine {
             ),
             ));
         }
+        // The tables' write count as the validation begins: a write after this may have
+        // been missed by a chunk checked before it, so `complete` validates again when
+        // the count moved (the triggers keep the pair in sync; this is the proof).
+        let writes_at_start = crate::state::flags::write_count(
+            &self.client,
+            &crate::gates::backfilled_tables(&active),
+        )
+        .await?;
         let mut out = Validation::default();
         for step in &active.plan.steps {
             let Action::Backfill(spec) = &step.action else {
@@ -98,7 +106,7 @@ impl Engine {
             .await?;
         }
         out.passed = out.mismatches == out.repaired;
-        let detail = json!({"samples": out.samples, "notes": out.notes});
+        let detail = json!({"samples": out.samples, "notes": out.notes, "writes_at_start": writes_at_start});
         self.state
             .record_validation(
                 &self.client,

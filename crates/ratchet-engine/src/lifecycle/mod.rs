@@ -10,11 +10,13 @@ use serde_json::json;
 mod backfill;
 mod control;
 mod engine;
+mod flags;
 mod watch;
 
 use crate::catalog;
 use crate::error::{EngineError, Gate, Refusal};
 pub use engine::Engine;
+pub use crate::gates::CompleteOptions;
 pub use watch::LiveView;
 
 use crate::plan::{Action, Phase, Plan};
@@ -54,6 +56,9 @@ pub struct Status {
     pub pending_version_schema: Option<String>,
     pub active: Option<ActiveStatus>,
     pub history: Vec<HistoryEntry>,
+    /// The freeze standing now (`ratchet freeze`): who, when, why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub freeze: Option<crate::state::Freeze>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -66,6 +71,8 @@ pub struct ActiveStatus {
     /// that omit it fail after `complete`), repeated while the migration is active.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// Where the team is in the careful sequence, and the next command.
+    pub sequence: crate::gates::Sequence,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -123,6 +130,12 @@ impl Engine {
     /// Expand phase of `m`: run (or resume) its start steps.
     pub async fn start(&mut self, m: &Migration) -> Result<StartOutcome, EngineError> {
         let history = self.state.history(&self.client).await?;
+        if !history
+            .iter()
+            .any(|h| h.name == m.name && h.phase == MigrationPhase::Completed)
+        {
+            self.refuse_if_frozen("start").await?;
+        }
         if let Some(active) = history.iter().find(|h| h.is_active()) {
             return self.resume_start(active, m).await;
         }
@@ -185,6 +198,7 @@ impl Engine {
             ));
         }
         let active = active.clone();
+        self.create_flags(&active, m).await?;
         self.report(Event::Info(format!("resuming the start of {}", m.name)));
         self.run_phase(&active, Phase::Start).await?;
         let backfill_left = self.start_unfinished(&active).await? > 0;
@@ -227,6 +241,7 @@ impl Engine {
                 json!({"checksum": m.checksum, "raw_checksum": m.raw_checksum}),
             )
             .await?;
+        self.create_flags(&row, m).await?;
         self.run_phase(&row, Phase::Start).await?;
         let backfill_left = self.start_unfinished(&row).await? > 0;
         self.state
@@ -258,7 +273,7 @@ impl Engine {
 
     /// Contract phase of the active migration. `Ok(None)` when nothing is active.
     pub async fn complete(&mut self) -> Result<Option<StartOutcome>, EngineError> {
-        self.complete_with(false).await
+        self.complete_with(CompleteOptions::default()).await
     }
 
     /// Validate (when the migration backfilled anything and has no passed validation yet),
@@ -275,17 +290,25 @@ impl Engine {
                 )));
             }
         }
-        self.complete_with(false).await
+        self.complete_with(CompleteOptions {
+            at_once: true,
+            ..CompleteOptions::default()
+        })
+        .await
     }
 
-    /// Complete; `skip_validation` bypasses the validation gate (recorded in the event log).
+    /// Complete, refused unless every gate passes (see [`crate::gates::before_complete`]);
+    /// `opts` may pass over some of them, loudly and in the event log.
     pub async fn complete_with(
         &mut self,
-        skip_validation: bool,
+        opts: CompleteOptions,
     ) -> Result<Option<StartOutcome>, EngineError> {
         let Some(active) = self.state.active(&self.client).await? else {
             return Ok(None);
         };
+        if active.phase == MigrationPhase::Started {
+            self.refuse_if_frozen("complete").await?;
+        }
         if active.phase == MigrationPhase::Aborting {
             return Err(EngineError::refused(
                 Refusal::WrongPhase,
@@ -305,8 +328,32 @@ impl Engine {
             )));
         }
         if active.phase == MigrationPhase::Started {
-            crate::gates::before_complete(&self.state, &self.client, &active, skip_validation)
-                .await?;
+            let cleared = crate::gates::before_complete(
+                &self.state,
+                &self.client,
+                &active,
+                &self.config.gates,
+                opts,
+            )
+            .await?;
+            if cleared.revalidate && !opts.skip_validation {
+                self.report(Event::Info(format!(
+                    "the tables of {} were written since the last validation began: validating again before the contract",
+                    active.name
+                )));
+                if let Some(v) = self.validate(false).await? {
+                    if !v.passed {
+                        return Err(EngineError::refused(
+                            Refusal::Gate(Gate::ValidationFailed),
+                            format!(
+                                "validation before the contract found {} mismatching row(s) (first: {}); run `ratchet validate --repair`, then complete",
+                                v.mismatches,
+                                v.samples.first().map(|s| s.to_string()).unwrap_or_default()
+                            ),
+                        ));
+                    }
+                }
+            }
         }
         self.state
             .set_phase(&self.client, active.id, MigrationPhase::Completing)
@@ -371,6 +418,11 @@ impl Engine {
         complete_last: bool,
     ) -> Result<MigrateOutcome, EngineError> {
         let history = self.state.history(&self.client).await?;
+        // Something left to start: refused while frozen (what is half done, a contract or
+        // an abort, may still be finished; `start` and `complete` check again).
+        if history.len() < local.len() {
+            self.refuse_if_frozen("migrate").await?;
+        }
         for (i, h) in history.iter().enumerate() {
             let Some(m) = local.get(i) else {
                 return Err(EngineError::refused(
@@ -416,7 +468,7 @@ impl Engine {
                     h.name
                 )));
                 if h.phase == MigrationPhase::Completing {
-                    self.complete_with(false).await?;
+                    self.complete_with(CompleteOptions::default()).await?;
                     out.applied.push(h.name.clone());
                 } else {
                     self.abort().await?;
@@ -462,6 +514,13 @@ impl Engine {
                     }
                 }
                 Some(ActiveStatus {
+                    sequence: crate::gates::sequence(
+                        &self.state,
+                        &self.client,
+                        a,
+                        &self.config.gates,
+                    )
+                    .await?,
                     name: a.name.clone(),
                     phase: a.phase,
                     version_schema: a.version_schema.clone(),
@@ -488,6 +547,7 @@ impl Engine {
             version_schema,
             pending_version_schema,
             active,
+            freeze: self.state.freeze(&self.client).await?,
             history: history
                 .iter()
                 .map(|h| HistoryEntry {

@@ -337,22 +337,4 @@ impl State {
         .map_err(|e| EngineError::db("storing the validation result", e))?;
         Ok(())
     }
-
-    /// Whether the latest validation of migration `id` passed (`None`: none ran).
-    pub(crate) async fn latest_validation(
-        &self,
-        c: &impl GenericClient,
-        id: i64,
-    ) -> Result<Option<bool>, EngineError> {
-        Ok(c.query_opt(
-            &format!(
-                "SELECT passed FROM {} WHERE migration_id = $1 ORDER BY id DESC LIMIT 1",
-                self.t("validations")
-            ),
-            &[&id],
-        )
-        .await
-        .map_err(|e| EngineError::db("reading validation results", e))?
-        .map(|r| r.get(0)))
-    }
 }

@@ -33,6 +33,10 @@ pub struct EventFilter {
     pub migration: Option<String>,
     /// The latest `limit` events (still oldest first).
     pub limit: Option<i64>,
+    /// Only events of these kinds (none: every kind).
+    pub kinds: Vec<String>,
+    /// Only events about this flag (`detail.flag`).
+    pub flag: Option<String>,
 }
 
 impl State {
@@ -47,6 +51,8 @@ impl State {
                 SELECT id, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),
                        extract(epoch FROM clock_timestamp() - at)::float8, migration, kind, detail, who, host(host::inet), application
                   FROM {} WHERE schema = $1 AND id > $2 AND ($3::text IS NULL OR migration = $3)
+                   AND (cardinality($5::text[]) = 0 OR kind = ANY($5))
+                   AND ($6::text IS NULL OR detail->>'flag' = $6)
                  ORDER BY id DESC LIMIT $4) e
              ORDER BY id",
             self.t("events")
@@ -54,7 +60,14 @@ impl State {
         let rows = c
             .query(
                 &sql,
-                &[&self.schema, &f.after.unwrap_or(0), &f.migration, &f.limit],
+                &[
+                    &self.schema,
+                    &f.after.unwrap_or(0),
+                    &f.migration,
+                    &f.limit,
+                    &f.kinds,
+                    &f.flag,
+                ],
             )
             .await
             .map_err(|e| EngineError::db("reading the event log", e))?;

@@ -13,11 +13,13 @@ use tokio_postgres::GenericClient;
 
 mod backfills;
 mod events;
+pub(crate) mod flags;
 mod runtime;
 mod watch;
 
 pub(crate) use backfills::{BackfillRow, BatchRecord, Slice, ValidationRecord};
 pub use events::{EventFilter, EventRow};
+pub use flags::{ClientRow, Flag, FlagSetting, Freeze};
 pub use runtime::{Control, RunnerRow};
 pub use watch::LockHolder;
 
@@ -124,7 +126,111 @@ CREATE TABLE IF NOT EXISTS {s}.runners (
     seen_at      timestamptz NOT NULL DEFAULT clock_timestamp(),
     health       jsonb NOT NULL DEFAULT '{{}}'
 );
-"#
+CREATE TABLE IF NOT EXISTS {s}.flags (
+    name         text PRIMARY KEY CHECK (length(name) BETWEEN 1 AND 100),
+    schema       text NOT NULL,
+    migration    text,
+    state        text NOT NULL DEFAULT 'off' CHECK (state IN ('off', 'on', 'percent')),
+    percent      int NOT NULL DEFAULT 0 CHECK (percent BETWEEN 0 AND 100),
+    gates_complete boolean NOT NULL DEFAULT true,
+    description  text,
+    created_at   timestamptz NOT NULL DEFAULT clock_timestamp(),
+    set_by       text NOT NULL DEFAULT current_user,
+    host         text DEFAULT inet_client_addr()::text,
+    application  text DEFAULT current_setting('application_name', true),
+    set_at       timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+CREATE TABLE IF NOT EXISTS {s}.freezes (
+    schema       text PRIMARY KEY,
+    reason       text NOT NULL,
+    set_by       text NOT NULL DEFAULT current_user,
+    host         text DEFAULT inet_client_addr()::text,
+    application  text DEFAULT current_setting('application_name', true),
+    set_at       timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+CREATE TABLE IF NOT EXISTS {s}.clients (
+    app          text NOT NULL CHECK (length(app) BETWEEN 1 AND 200),
+    instance     text NOT NULL CHECK (length(instance) BETWEEN 1 AND 200),
+    version      text NOT NULL CHECK (length(version) BETWEEN 1 AND 200),
+    role         text NOT NULL DEFAULT session_user,
+    host         text DEFAULT inet_client_addr()::text,
+    first_seen   timestamptz NOT NULL DEFAULT clock_timestamp(),
+    last_seen    timestamptz NOT NULL DEFAULT clock_timestamp(),
+    PRIMARY KEY (app, instance)
+);
+{functions}
+"#,
+        functions = functions(state)
+    )
+}
+
+/// The version of the functions applications call; a state schema whose functions carry
+/// another comment gets them (and the grants) again.
+const FUNCTIONS_VERSION: &str = "ratchet functions v1";
+
+/// The two functions applications may call, `flag(name, key)` and `heartbeat(app,
+/// instance, version)`, and the state schema's grants: `USAGE` on the schema and
+/// `EXECUTE` on those two for every role, nothing else. Both are `SECURITY DEFINER`
+/// (they run as the migration role, which owns the tables) with a fixed `search_path`,
+/// so a caller's own objects named like the built-ins they use are never picked up.
+///
+/// Runs only when the functions are missing or older ([`FUNCTIONS_VERSION`]): a GRANT
+/// or `CREATE OR REPLACE` on every command would update catalog rows that concurrent
+/// commands update too. The same pass revokes every privilege on the state tables that
+/// roles other than the owner got (`ALTER DEFAULT PRIVILEGES` can hand an application
+/// role DML on every new table).
+fn functions(state: &str) -> String {
+    let s = ident(state);
+    let lit = crate::sql::literal(&format!("{s}.heartbeat(text,text,text)"));
+    let schema_lit = crate::sql::literal(state);
+    format!(
+        r#"DO $ratchet$
+DECLARE
+    r record;
+BEGIN
+    IF coalesce(obj_description(to_regprocedure({lit}), 'pg_proc'), '') <> '{FUNCTIONS_VERSION}' THEN
+        CREATE OR REPLACE FUNCTION {s}.flag(name text, key text DEFAULT NULL) RETURNS boolean
+            LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+        AS $f$
+            SELECT coalesce((
+                SELECT CASE f.state
+                         WHEN 'on' THEN true
+                         WHEN 'off' THEN false
+                         ELSE $2 IS NOT NULL
+                              AND ('x' || left(md5(f.name || ':' || $2), 8))::bit(32)::bigint % 100 < f.percent
+                       END
+                  FROM {s}.flags f WHERE f.name = $1), false)
+        $f$;
+        COMMENT ON FUNCTION {s}.flag(text, text) IS '{FUNCTIONS_VERSION}';
+        CREATE OR REPLACE FUNCTION {s}.heartbeat(app text, instance text, version text) RETURNS void
+            LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+        AS $f$
+            INSERT INTO {s}.clients AS c (app, instance, version, role, host)
+            VALUES ($1, $2, $3, session_user, inet_client_addr()::text)
+            ON CONFLICT (app, instance) DO UPDATE
+               SET version = excluded.version, role = excluded.role, host = excluded.host,
+                   last_seen = clock_timestamp()
+        $f$;
+        REVOKE ALL ON FUNCTION {s}.flag(text, text), {s}.heartbeat(text, text, text) FROM PUBLIC;
+        GRANT EXECUTE ON FUNCTION {s}.flag(text, text), {s}.heartbeat(text, text, text) TO PUBLIC;
+        GRANT USAGE ON SCHEMA {s} TO PUBLIC;
+        FOR r IN
+            SELECT DISTINCT c.oid::regclass AS rel, c.relkind,
+                   CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(g.rolname) END AS grantee
+              FROM pg_class c
+              CROSS JOIN LATERAL aclexplode(c.relacl) a
+              LEFT JOIN pg_roles g ON g.oid = a.grantee
+             WHERE c.relnamespace = {schema_lit}::regnamespace
+               AND c.relkind IN ('r', 'S', 'v', 'p')
+               AND a.grantee <> c.relowner
+        LOOP
+            EXECUTE format('REVOKE ALL ON %s %s FROM %s',
+                           CASE WHEN r.relkind = 'S' THEN 'SEQUENCE' ELSE 'TABLE' END, r.rel, r.grantee);
+        END LOOP;
+        COMMENT ON FUNCTION {s}.heartbeat(text, text, text) IS '{FUNCTIONS_VERSION}';
+    END IF;
+END
+$ratchet$;"#
     )
 }
 
@@ -214,12 +320,13 @@ impl State {
             .map_err(|e| EngineError::db("creating the state schema", e))
     }
 
-    /// Whether the state schema is there and current (its newest table exists).
+    /// Whether the state schema is there and current (its functions carry the current
+    /// [`FUNCTIONS_VERSION`], which the last step of [`ddl`] writes).
     pub async fn exists(&self, c: &impl GenericClient) -> Result<bool, EngineError> {
         let row = c
             .query_one(
-                "SELECT to_regclass($1) IS NOT NULL",
-                &[&format!("{}.runners", ident(&self.state_schema))],
+                "SELECT coalesce(obj_description(to_regprocedure($1), 'pg_proc'), '') = $2",
+                &[&format!("{}.heartbeat(text,text,text)", ident(&self.state_schema)), &FUNCTIONS_VERSION],
             )
             .await
             .map_err(|e| EngineError::db("looking for the state schema", e))?;

@@ -75,6 +75,13 @@ pub struct CompleteArgs {
     /// in the event log.
     #[arg(long)]
     pub skip_validation: bool,
+    /// Complete although a read flag is not fully on, the soak time has not elapsed or an
+    /// application instance still uses an older version. Loud, and recorded in the event
+    /// log. Never passes over an unfinished backfill or a freeze.
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub gates: super::gate_settings::GateArgs,
     #[command(flatten)]
     pub observe: super::observe::ObserveArgs,
     #[command(flatten)]
@@ -176,6 +183,8 @@ pub struct StatusArgs {
     #[arg(long, value_parser = parse_duration, default_value = "1s", requires = "watch")]
     pub interval: Duration,
     #[command(flatten)]
+    pub gates: super::gate_settings::GateArgs,
+    #[command(flatten)]
     pub conn: ConnArgs,
 }
 
@@ -198,6 +207,8 @@ pub struct ConfigArgs {
     pub batches: BackfillArgs,
     #[command(flatten)]
     pub monitor: MonitorArgs,
+    #[command(flatten)]
+    pub gates: super::gate_settings::GateArgs,
     #[command(flatten)]
     pub conn: ConnArgs,
 }
@@ -266,7 +277,13 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         "ms" => n,
         "s" => n * 1000.0,
         "m" | "min" => n * 60_000.0,
-        _ => return Err(format!("unknown unit `{unit}` in `{s}` (use ms, s or m)")),
+        "h" => n * 3_600_000.0,
+        "d" => n * 86_400_000.0,
+        _ => {
+            return Err(format!(
+                "unknown unit `{unit}` in `{s}` (use ms, s, m, h or d)"
+            ))
+        }
     };
     Ok(Duration::from_millis(ms as u64))
 }
@@ -276,6 +293,8 @@ pub fn format_duration(d: Duration) -> String {
     let ms = d.as_millis();
     match ms {
         0 => "0".into(),
+        _ if ms.is_multiple_of(86_400_000) => format!("{}d", ms / 86_400_000),
+        _ if ms.is_multiple_of(3_600_000) => format!("{}h", ms / 3_600_000),
         _ if ms.is_multiple_of(60_000) => format!("{}m", ms / 60_000),
         _ if ms.is_multiple_of(1000) => format!("{}s", ms / 1000),
         _ => format!("{ms}ms"),
@@ -304,6 +323,8 @@ mod tests {
             (2000, "2s"),
             (1500, "1500ms"),
             (120_000, "2m"),
+            (7_200_000, "2h"),
+            (604_800_000, "7d"),
         ] {
             let d = Duration::from_millis(d);
             assert_eq!(format_duration(d), s);

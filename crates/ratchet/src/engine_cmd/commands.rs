@@ -23,7 +23,7 @@ use crate::output::{line, warn, Progress};
 
 /// The engine settings of a command, with a warning for each batch size the engine's
 /// rule changed.
-fn config(conn: &ConnArgs, batches: Option<&BackfillArgs>) -> anyhow::Result<Config> {
+pub(super) fn config(conn: &ConnArgs, batches: Option<&BackfillArgs>) -> anyhow::Result<Config> {
     Ok(checked(Settings::resolve(conn, batches)?))
 }
 
@@ -59,7 +59,7 @@ fn warn_clamped(c: &Clamped) {
     ));
 }
 
-fn url(conn: &ConnArgs) -> anyhow::Result<&str> {
+pub(super) fn url(conn: &ConnArgs) -> anyhow::Result<&str> {
     let Some(url) = &conn.database_url else {
         anyhow::bail!(
             "no database given: pass --database-url or set DATABASE_URL \
@@ -97,7 +97,7 @@ async fn observed(
 
 /// An engine for a command that only reads (`status`, `plan`): it never takes the
 /// migration lock, so it answers at once while another process runs a migration.
-async fn engine_read_only(conn: &ConnArgs, config: Config) -> anyhow::Result<Engine> {
+pub(super) async fn engine_read_only(conn: &ConnArgs, config: Config) -> anyhow::Result<Engine> {
     let url = url(conn)?;
     Ok(Engine::connect_read_only(url, config, Arc::new(Progress::new())).await?)
 }
@@ -192,15 +192,23 @@ pub async fn start(a: &StartArgs) -> anyhow::Result<i32> {
 }
 
 pub async fn complete(a: &CompleteArgs) -> anyhow::Result<i32> {
-    let config = monitored_config(&a.conn, None, Some(&a.monitor))?;
+    let mut config = monitored_config(&a.conn, None, Some(&a.monitor))?;
+    config.gates = super::gate_settings::resolve_for(&a.conn, &a.gates)?.config;
     let (obs, mut engine) = observed(&a.conn, config, &a.observe).await?;
     if a.skip_validation {
         warn("--skip-validation: completing without a passed validation; this is recorded in the event log");
     }
+    if a.force {
+        warn("--force: completing although reads may not be switched, the soak time may not have elapsed or old clients may still be seen; this is recorded in the event log");
+    }
     obs.hint_engine(&engine).await;
     let monitors = watch(&mut engine, &a.conn).await?;
     let done = engine
-        .complete_with(a.skip_validation)
+        .complete_with(ratchet_engine::lifecycle::CompleteOptions {
+            skip_validation: a.skip_validation,
+            force: a.force,
+            at_once: false,
+        })
         .await
         .map_err(Into::into);
     monitors.stop().await;
@@ -302,7 +310,9 @@ pub async fn migrate(a: &MigrateArgs) -> anyhow::Result<i32> {
 }
 
 pub async fn status(a: &StatusArgs) -> anyhow::Result<i32> {
-    let engine = engine_read_only(&a.conn, config(&a.conn, None)?).await?;
+    let mut config = config(&a.conn, None)?;
+    config.gates = super::gate_settings::resolve_for(&a.conn, &a.gates)?.config;
+    let engine = engine_read_only(&a.conn, config).await?;
     if a.watch {
         return super::watch::watch(&engine, a.interval, a.format).await;
     }
@@ -343,9 +353,10 @@ pub fn show_config(a: &ConfigArgs) -> anyhow::Result<i32> {
     for c in &s.clamped {
         warn_clamped(c);
     }
+    let gates = super::gate_settings::resolve_for(&a.conn, &a.gates)?;
     match a.format {
-        Format::Json => line(render::settings_json(&s)?),
-        Format::Text => render::print_settings(&s),
+        Format::Json => line(render::settings_json(&s, &gates)?),
+        Format::Text => render::print_settings(&s, &gates),
     }
     Ok(0)
 }
@@ -406,6 +417,7 @@ pub async fn events(a: &EventsArgs) -> anyhow::Result<i32> {
         after: None,
         migration: a.migration.clone(),
         limit: a.limit,
+        ..EventFilter::default()
     };
     loop {
         let rows = engine.events(&filter).await?;

@@ -11,6 +11,8 @@
 
 mod args;
 mod commands;
+mod flags;
+mod gate_settings;
 mod monitor_settings;
 mod observe;
 mod render;
@@ -26,6 +28,9 @@ pub use args::{
 pub use commands::{
     abort, backfill, complete, doctor, events, grants, init, migrate, pause, plan, resume, set,
     show_config, start, status, validate,
+};
+pub use flags::{
+    clients, flags, freeze, print_url, unfreeze, ClientsArgs, FlagsArgs, FreezeArgs, UrlArgs,
 };
 pub use render::print_plan;
 

@@ -2,6 +2,7 @@
 //! completions, the effective settings. Text for people, JSON where `--format json`
 //! asks for it.
 
+use ratchet_engine::gates::StageState;
 use ratchet_engine::backfill::Progress as BackfillProgress;
 use ratchet_engine::control::{Change, Changed, Setting};
 use ratchet_engine::lifecycle::ActiveStatus;
@@ -121,6 +122,15 @@ pub fn print_status(st: &Status, backfills: &[BackfillProgress]) {
             "pending version schema: {p} (not usable yet: its start has not built the views)"
         ));
     }
+    if let Some(f) = &st.freeze {
+        line(format!(
+            "FROZEN since {} by {}{}: {} (start, migrate and complete refuse until `ratchet unfreeze`)",
+            f.set_at,
+            f.set_by,
+            f.host.as_deref().map(|h| format!(" from {h}")).unwrap_or_default(),
+            f.reason
+        ));
+    }
     match &st.active {
         Some(act) => print_active(act, backfills),
         None => line("active: none"),
@@ -153,6 +163,16 @@ fn print_active(act: &ActiveStatus, backfills: &[BackfillProgress]) {
             s.description
         ));
     }
+    line("  sequence:");
+    for s in &act.sequence.stages {
+        let mark = match s.state {
+            StageState::Done => "✓",
+            StageState::Pending => "…",
+            StageState::Skipped => "-",
+        };
+        line(format!("    {mark} {:<15} {}", s.name, s.detail));
+    }
+    line(format!("  next: {}", act.sequence.next));
 }
 
 fn print_backfill(p: &BackfillProgress) {
@@ -174,7 +194,7 @@ fn print_backfill(p: &BackfillProgress) {
 }
 
 /// `ratchet config` as text: the file read, then one line per setting with its source.
-pub fn print_settings(s: &Settings) {
+pub fn print_settings(s: &Settings, gates: &super::gate_settings::Gates) {
     let file = s.file.as_ref().map(|p| p.display().to_string());
     line(format!(
         "config file: {}",
@@ -205,11 +225,20 @@ pub fn print_settings(s: &Settings) {
         };
         line(format!("monitor.{key:<21} {value:<10} {from}"));
     }
+    for (key, value, source) in gates.rows() {
+        let value = value.as_str().map(str::to_string).unwrap_or(value.to_string());
+        let from = match source {
+            Source::Flag => format!("--{}", key.replace('_', "-")),
+            Source::File => format!("[gates] in {}", file.as_deref().unwrap_or("")),
+            Source::Default => "default".to_string(),
+        };
+        line(format!("gates.{key:<23} {value:<10} {from}"));
+    }
 }
 
 /// `ratchet config --format json`: `{"config_file": …, "engine": {key: {value, source}},
-/// "monitor": {key: {value, source}}}`.
-pub fn settings_json(s: &Settings) -> anyhow::Result<String> {
+/// "monitor": {…}, "gates": {…}}`.
+pub fn settings_json(s: &Settings, gates: &super::gate_settings::Gates) -> anyhow::Result<String> {
     let engine: serde_json::Map<String, serde_json::Value> = s
         .rows()
         .into_iter()
@@ -226,10 +255,18 @@ pub fn settings_json(s: &Settings) -> anyhow::Result<String> {
             (key.to_string(), row)
         })
         .collect();
+    let gates: serde_json::Map<String, serde_json::Value> = gates
+        .rows()
+        .into_iter()
+        .map(|(key, value, source)| {
+            let row = serde_json::json!({"value": value, "source": source.as_str()});
+            (key.to_string(), row)
+        })
+        .collect();
     let file = s.file.as_ref().map(|p| p.display().to_string());
-    Ok(serde_json::to_string_pretty(
-        &serde_json::json!({"config_file": file, "engine": engine, "monitor": monitor}),
-    )?)
+    Ok(serde_json::to_string_pretty(&serde_json::json!({
+        "config_file": file, "engine": engine, "monitor": monitor, "gates": gates,
+    }))?)
 }
 
 /// The doctor's table: one line per capability, then the settings.

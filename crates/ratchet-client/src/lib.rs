@@ -1,0 +1,110 @@
+//! The application side of ratchet's state schema: feature flags (their settings and the
+//! stable hash of percentage rollouts, computed exactly as `ratchet.flag()` computes it in
+//! SQL), the version schema an application selects, and its heartbeat.
+//!
+//! See `docs/flags.md` and `docs/clients.md` of the ratchet repository.
+
+use serde::Serialize;
+
+/// What a flag answers: off, on, or on for a stable share of keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", content = "percent", rename_all = "lowercase")]
+pub enum FlagSetting {
+    Off,
+    On,
+    /// On for `n` % of keys (0–100), by a stable hash of the flag's name and the key:
+    /// the same key always gets the same answer, and raising `n` keeps every key that
+    /// was on still on.
+    Percent(u8),
+}
+
+impl FlagSetting {
+    /// `on`, `off`, `30` or `30%`.
+    pub fn parse(s: &str) -> Result<FlagSetting, String> {
+        let t = s.trim();
+        match t {
+            "on" | "true" => return Ok(FlagSetting::On),
+            "off" | "false" => return Ok(FlagSetting::Off),
+            _ => {}
+        }
+        let n = t.strip_suffix('%').unwrap_or(t);
+        match n.parse::<u8>() {
+            Ok(0) => Ok(FlagSetting::Off),
+            Ok(100) => Ok(FlagSetting::On),
+            Ok(p) if p < 100 => Ok(FlagSetting::Percent(p)),
+            _ => Err(format!(
+                "`{s}` is not a flag setting: use on, off or a percentage from 0 to 100 (e.g. 10%)"
+            )),
+        }
+    }
+
+    /// The share of keys that get `true`, 0–100.
+    pub fn percent(self) -> u8 {
+        match self {
+            FlagSetting::Off => 0,
+            FlagSetting::On => 100,
+            FlagSetting::Percent(p) => p,
+        }
+    }
+
+    /// The answer for `key`, computed as `flag()` computes it in SQL (the client crate
+    /// caches the setting and asks this).
+    pub fn answer(self, name: &str, key: Option<&str>) -> bool {
+        match (self, key) {
+            (FlagSetting::On, _) => true,
+            (FlagSetting::Off, _) | (FlagSetting::Percent(_), None) => false,
+            (FlagSetting::Percent(p), Some(k)) => bucket(name, k) < p as u32,
+        }
+    }
+}
+
+impl std::fmt::Display for FlagSetting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FlagSetting::Off => f.write_str("off"),
+            FlagSetting::On => f.write_str("on"),
+            FlagSetting::Percent(p) => write!(f, "{p}%"),
+        }
+    }
+}
+
+/// The bucket (0–99) of `key` for flag `name`: the first 32 bits of
+/// `md5(name || ':' || key)`, big-endian, modulo 100 — what `flag()` computes in SQL.
+pub fn bucket(name: &str, key: &str) -> u32 {
+    use md5::{Digest, Md5};
+    let d = Md5::new()
+        .chain_update(name.as_bytes())
+        .chain_update(b":")
+        .chain_update(key.as_bytes())
+        .finalize();
+    u32::from_be_bytes([d[0], d[1], d[2], d[3]]) % 100
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::{bucket, FlagSetting};
+
+    #[test]
+    fn settings_parse() {
+        assert_eq!(FlagSetting::parse("on"), Ok(FlagSetting::On));
+        assert_eq!(FlagSetting::parse("off"), Ok(FlagSetting::Off));
+        assert_eq!(FlagSetting::parse("30"), Ok(FlagSetting::Percent(30)));
+        assert_eq!(FlagSetting::parse("30%"), Ok(FlagSetting::Percent(30)));
+        assert_eq!(FlagSetting::parse("100"), Ok(FlagSetting::On));
+        assert_eq!(FlagSetting::parse("0%"), Ok(FlagSetting::Off));
+        assert!(FlagSetting::parse("101").is_err());
+        assert!(FlagSetting::parse("-1").is_err());
+        assert!(FlagSetting::parse("half").is_err());
+    }
+
+    #[test]
+    fn buckets_are_stable_and_spread() {
+        // md5('a:b') = d8160c9b…: 0xd8160c9b = 3625323675, % 100 = 75.
+        assert_eq!(bucket("a", "b"), 75);
+        let on = (0..10_000)
+            .filter(|i| FlagSetting::Percent(30).answer("f", Some(&i.to_string())))
+            .count();
+        assert!((2700..=3300).contains(&on), "{on}");
+    }
+}
