@@ -1,10 +1,62 @@
-//! The application side of ratchet's state schema: feature flags (their settings and the
-//! stable hash of percentage rollouts, computed exactly as `ratchet.flag()` computes it in
-//! SQL), the version schema an application selects, and its heartbeat.
+//! The application side of ratchet's expand/contract migrations.
 //!
-//! See `docs/flags.md` and `docs/clients.md` of the ratchet repository.
+//! While a migration is expanded, two versions of the schema work side by side: the
+//! previous one and the new *version schema* of views (`public_02_status`). An
+//! application built for one of them:
+//!
+//! 1. selects it for its sessions ([`Versioned`]: `search_path = <version schema>,
+//!    <schema>`, in the startup packet with [`Versioned::configure`] or per transaction
+//!    with [`Versioned::transaction`], which survives PgBouncer's transaction pooling),
+//!    and checks once that it took effect ([`Versioned::verify`]);
+//! 2. reads feature flags ([`Flags`]): each flag's setting is read through the state
+//!    schema's `flag_setting()` and cached for a second, and the answer for a key is
+//!    computed here with the same stable hash as SQL's `flag()` ([`FlagSetting::answer`],
+//!    [`bucket`]);
+//! 3. sends a heartbeat ([`Versioned::heartbeat`]): a background task records the
+//!    application, its instance and its version in the state schema's `clients` every 30
+//!    s, which `ratchet clients` lists and `ratchet complete` waits on.
+//!
+//! tokio-postgres is the default; the `sqlx` feature adds the same over an
+//! `sqlx::PgPool` (the `sqlx` module). An application in another language does the same with
+//! `ratchet url --version X` and two SQL statements; `docs/clients.md` of the ratchet
+//! repository walks through all of it.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use ratchet_client::Versioned;
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let v = Versioned::builder("billing")
+//!     .version_schema("public_02_status") // or env!("RATCHET_VERSION_SCHEMA")
+//!     .from_env()
+//!     .build()?;
+//! let mut config: tokio_postgres::Config = "postgres://app@db/shop".parse()?;
+//! v.configure(&mut config);
+//! let (client, conn) = config.connect(tokio_postgres::NoTls).await?;
+//! tokio::spawn(conn);
+//! v.verify(&client).await?;
+//! let client = Arc::new(client);
+//! let _heartbeat = v.heartbeat(client.clone()); // stops when dropped
+//! let flags = v.flags(client.clone());
+//! if flags.flag("02_status.read_new", Some("customer-42")).await? {
+//!     // the new read path
+//! }
+//! # Ok(()) }
+//! ```
 
 use serde::Serialize;
+
+mod error;
+pub mod flags;
+pub mod heartbeat;
+#[cfg(feature = "sqlx")]
+pub mod sqlx;
+pub mod version;
+
+pub use error::Error;
+pub use flags::{read_setting, FlagCache, Flags};
+pub use heartbeat::Heartbeat;
+pub use version::{Versioned, VersionedBuilder};
 
 /// What a flag answers: off, on, or on for a stable share of keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -79,7 +131,6 @@ pub fn bucket(name: &str, key: &str) -> u32 {
         .finalize();
     u32::from_be_bytes([d[0], d[1], d[2], d[3]]) % 100
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -217,7 +217,10 @@ pub async fn sequence(
     let mut stages = Vec::new();
     let done = state.done_steps(client, m.id).await?;
     let start: Vec<usize> = m.plan.steps_of(Phase::Start).map(|(i, _)| i).collect();
-    let start_done = start.iter().filter(|i| done.contains(&(**i as i32))).count();
+    let start_done = start
+        .iter()
+        .filter(|i| done.contains(&(**i as i32)))
+        .count();
     let expanded = stage(
         "expanded",
         StageState::Done,
@@ -238,11 +241,12 @@ pub async fn sequence(
         let unfinished = state.unfinished_backfills(client, m.id).await?;
         let s = stage("backfilled", StageState::Done, "every backfill finished");
         stages.push(if unfinished > 0 {
-            stage("backfilled", StageState::Pending, format!("{unfinished} unfinished")).pending(
-                Gate::BackfillUnfinished,
-                "ratchet backfill",
-                false,
+            stage(
+                "backfilled",
+                StageState::Pending,
+                format!("{unfinished} unfinished"),
             )
+            .pending(Gate::BackfillUnfinished, "ratchet backfill", false)
         } else {
             s
         });
@@ -253,11 +257,17 @@ pub async fn sequence(
                 "ratchet validate",
                 false,
             ),
-            Some((false, _)) => stage("validated", StageState::Pending, "the latest validation failed")
-                .pending(Gate::ValidationFailed, "ratchet validate --repair", false),
+            Some((false, _)) => stage(
+                "validated",
+                StageState::Pending,
+                "the latest validation failed",
+            )
+            .pending(Gate::ValidationFailed, "ratchet validate --repair", false),
             Some((true, writes)) => {
                 let stale = match writes {
-                    Some(w) => crate::state::flags::write_count(client, &backfilled_tables(m)).await? != w,
+                    Some(w) => {
+                        crate::state::flags::write_count(client, &backfilled_tables(m)).await? != w
+                    }
                     None => true,
                 };
                 Stage {
@@ -275,8 +285,16 @@ pub async fn sequence(
             }
         });
     } else {
-        stages.push(stage("backfilled", StageState::Skipped, "nothing to backfill"));
-        stages.push(stage("validated", StageState::Skipped, "nothing to validate"));
+        stages.push(stage(
+            "backfilled",
+            StageState::Skipped,
+            "nothing to backfill",
+        ));
+        stages.push(stage(
+            "validated",
+            StageState::Skipped,
+            "nothing to validate",
+        ));
     }
 
     let flags: Vec<_> = state
@@ -311,7 +329,11 @@ pub async fn sequence(
 
     let soak = gates.min_soak.as_secs_f64();
     if soak == 0.0 {
-        stages.push(stage("soaked", StageState::Skipped, "no soak time (min_soak = 0)"));
+        stages.push(stage(
+            "soaked",
+            StageState::Skipped,
+            "no soak time (min_soak = 0)",
+        ));
     } else {
         let for_s = state.expanded_for(client, m.id).await?.unwrap_or(0.0);
         let s = stage(
@@ -383,7 +405,10 @@ pub async fn sequence(
         if old_sessions > 0 {
             what.push(format!(
                 "{old_sessions} session(s) using `{}` right now",
-                m.plan.previous_version_schema.as_deref().unwrap_or_default()
+                m.plan
+                    .previous_version_schema
+                    .as_deref()
+                    .unwrap_or_default()
             ));
         }
         stages.push(
@@ -404,7 +429,11 @@ pub async fn sequence(
         .unwrap_or_else(|| "ratchet complete".to_string());
     stages.push(Stage {
         next: Some("ratchet complete".into()),
-        ..stage("complete", StageState::Pending, "the contract: drops the old structure")
+        ..stage(
+            "complete",
+            StageState::Pending,
+            "the contract: drops the old structure",
+        )
     });
     Ok(Sequence { stages, next })
 }

@@ -46,7 +46,7 @@ operations:
 "#,
     );
     e.start(&m).await.unwrap();
-    e.complete().await.unwrap();
+    common::complete(&mut e).await.unwrap();
     db.client()
         .await
         .execute(
@@ -175,7 +175,7 @@ async fn type_change_under_load_through_both_versions_has_zero_errors_and_consis
     let v = e.validate(false).await.unwrap().unwrap();
     assert!(v.passed, "{v:?}");
     assert!(v.rows_checked >= 5000);
-    e.complete().await.unwrap();
+    common::complete(&mut e).await.unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
     new_stop.store(true, Ordering::Relaxed);
     for h in news {
@@ -287,7 +287,7 @@ operations:
     let v = e.validate(false).await.unwrap().unwrap();
     assert!(v.passed, "{v:?}");
     assert_eq!(v.rows_checked, 6000);
-    e.complete().await.unwrap();
+    common::complete(&mut e).await.unwrap();
     let sum: i64 = c
         .query_one(
             "SELECT sum(a)::bigint + (SELECT sum(v) FROM public.pair) FROM public.nokey",
@@ -333,7 +333,7 @@ async fn up_fails_for_one_row(workers: usize) {
         .unwrap()
         .get(0);
     assert_eq!(in_batch, 0);
-    let refusal = e.complete().await.unwrap_err();
+    let refusal = common::complete(&mut e).await.unwrap_err();
     assert!(
         matches!(
             refusal,
@@ -353,7 +353,7 @@ async fn up_fails_for_one_row(workers: usize) {
     // The fix itself went through the dual-write trigger: 4,999 rows were left.
     assert_eq!(progress[0].rows_done, 4999, "{progress:?}");
     assert!(e.validate(false).await.unwrap().unwrap().passed);
-    e.complete().await.unwrap();
+    common::complete(&mut e).await.unwrap();
 }
 
 /// A table without a key (`nokey`, every tenth `a` NULL) and one with a composite key
@@ -439,7 +439,7 @@ async fn parallel_workers_fill_disjoint_slices_and_a_resume_with_more_workers_cu
     assert_eq!((r.get::<_, i64>(0), r.get::<_, i64>(1)), (6000, 1));
     let v = e.validate(false).await.unwrap().unwrap();
     assert!(v.passed, "{v:?}");
-    e.complete().await.unwrap();
+    common::complete(&mut e).await.unwrap();
     let sum: i64 = c
         .query_one(
             "SELECT (SELECT sum(amount) FROM public.items)::bigint
@@ -467,7 +467,7 @@ async fn validation_finds_and_repairs_mismatches_and_gates_complete() {
         .await
         .unwrap_err()
         .to_string()
-        .contains("has not been validated"));
+        .contains("validated: not validated; next: ratchet validate"));
     let c = db.client().await;
     // Corrupt two rows behind the triggers' back.
     c.batch_execute("SET ratchet.backfill = 'on'; UPDATE public.items SET _ratchet_new_amount = -1 WHERE id IN (5, 6)")
@@ -486,7 +486,7 @@ async fn validation_finds_and_repairs_mismatches_and_gates_complete() {
     let v = e.validate(true).await.unwrap().unwrap();
     assert_eq!(v.repaired, 2);
     assert!(e.validate(false).await.unwrap().unwrap().passed);
-    e.complete().await.unwrap();
+    common::complete(&mut e).await.unwrap();
 }
 
 #[tokio::test]
@@ -556,7 +556,7 @@ operations:
         .unwrap();
     assert_eq!(row.get::<_, String>(0), "#99");
     assert!(e.validate(false).await.unwrap().unwrap().passed);
-    e.complete().await.unwrap();
+    common::complete(&mut e).await.unwrap();
     assert_eq!(
         columns(&c, "public", "items").await,
         ["id", "amount", "label"]
@@ -607,7 +607,7 @@ async fn the_throttle_hook_pauses_and_stops_between_batches_and_the_backfill_res
     assert_eq!(progress[0].rows_done, 2000);
     assert!(progress[0].done);
     assert!(e.validate(false).await.unwrap().unwrap().passed);
-    e.complete().await.unwrap();
+    common::complete(&mut e).await.unwrap();
 }
 
 /// `url` with the user (and password) replaced.
@@ -642,7 +642,7 @@ async fn everything_works_without_superuser() {
         "operations:\n  - create_table:\n      name: t\n      columns:\n        - name: id\n          type: bigint\n          pk: true\n        - name: v\n          type: text\n",
     );
     e.start(&m).await.unwrap();
-    e.complete().await.unwrap();
+    common::complete(&mut e).await.unwrap();
     let app = connect(&url).await.unwrap();
     app.batch_execute("INSERT INTO public.t SELECT g, g::text FROM generate_series(1, 1000) g")
         .await
@@ -656,7 +656,7 @@ async fn everything_works_without_superuser() {
         .await
         .unwrap();
     assert!(e.validate(false).await.unwrap().unwrap().passed);
-    e.complete().await.unwrap();
+    common::complete(&mut e).await.unwrap();
     let sum: i64 = app
         .query_one("SELECT sum(v)::bigint FROM public_02_v.t", &[])
         .await

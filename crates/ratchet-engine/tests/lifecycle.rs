@@ -41,7 +41,7 @@ async fn old_and_new_versions_both_work_until_complete() {
         .unwrap()
         .get(0);
     assert!(active, "the column default applies to old-version inserts");
-    e.complete().await.unwrap();
+    common::complete(&mut e).await.unwrap();
     assert!(!schema_exists(&c, "public_01_users").await);
     assert_eq!(
         columns(&c, "public", "users").await,
@@ -68,8 +68,8 @@ async fn every_command_twice_changes_nothing_the_second_time() {
     e.start(&m).await.unwrap();
     let again = e.start(&m).await.unwrap();
     assert!(again.resumed);
-    e.complete().await.unwrap();
-    assert!(e.complete().await.unwrap().is_none());
+    common::complete(&mut e).await.unwrap();
+    assert!(common::complete(&mut e).await.unwrap().is_none());
     let third = e.start(&m).await.unwrap();
     assert!(third.already_completed);
     assert!(e.abort().await.unwrap().is_none());
@@ -110,7 +110,7 @@ async fn abort_drops_what_start_added_and_keeps_old_data() {
     assert_eq!(n, 20);
     // The same file can be started again after an abort.
     e.start(&m).await.unwrap();
-    e.complete().await.unwrap();
+    common::complete(&mut e).await.unwrap();
 }
 
 #[tokio::test]
@@ -290,7 +290,7 @@ async fn a_failed_concurrent_index_build_is_cleaned_up_and_retried() {
         .unwrap()
         .get(0);
     assert!(valid);
-    e.complete().await.unwrap();
+    common::complete(&mut e).await.unwrap();
 }
 
 #[tokio::test]
@@ -330,7 +330,7 @@ async fn raw_sql_is_reflected_in_the_views_and_down_runs_on_abort() {
         .unwrap();
     let oid_sql = "SELECT 'public_03_later.users'::regclass::oid";
     let before: u32 = c.query_one(oid_sql, &[]).await.unwrap().get(0);
-    e.complete().await.unwrap();
+    common::complete(&mut e).await.unwrap();
     let after: u32 = c.query_one(oid_sql, &[]).await.unwrap().get(0);
     assert_eq!(after, before, "the live view kept its OID");
     assert_eq!(
@@ -367,7 +367,7 @@ async fn json_and_toml_files_run_like_yaml() {
     for p in [json, toml] {
         let m = ratchet_spec::load_file(&p).unwrap();
         e.start(&m).await.unwrap();
-        e.complete().await.unwrap();
+        common::complete(&mut e).await.unwrap();
     }
     let c = db.client().await;
     assert_eq!(columns(&c, "public", "u").await, ["id"]);
@@ -421,7 +421,7 @@ operations:
     c.batch_execute("UPDATE public_02_mood.users SET mood = 'meh' WHERE id = 1")
         .await
         .unwrap();
-    e.complete().await.unwrap();
+    common::complete(&mut e).await.unwrap();
     let moods: Vec<String> = c
         .query(
             "SELECT mood::text FROM public_02_mood.users ORDER BY id",

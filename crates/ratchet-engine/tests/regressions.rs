@@ -127,7 +127,7 @@ async fn payments(db: &TestDb, files: &Files) -> ratchet_engine::Engine {
     e.start(&files.migration("01_payments.yaml", PAYMENTS))
         .await
         .unwrap();
-    e.complete().await.unwrap();
+    common::complete(&mut e).await.unwrap();
     db.client()
         .await
         .batch_execute(
@@ -271,7 +271,7 @@ async fn triggers_resolve_names_in_the_managed_schema_whatever_the_search_path()
     );
     e.backfill().await.unwrap();
     assert!(e.validate(false).await.unwrap().unwrap().passed);
-    e.complete().await.unwrap();
+    common::complete(&mut e).await.unwrap();
 }
 
 /// Definitions of the table's indexes (not backing a constraint), by name.
@@ -439,7 +439,7 @@ async fn a_foreign_key_on_an_existing_column_is_added_not_valid_and_validated_in
         format!("{err:?}").contains("payments_account_fk"),
         "{err:?}"
     );
-    e.complete().await.unwrap();
+    common::complete(&mut e).await.unwrap();
 
     // Existing rows that break the key: start stops at the validation, names the
     // constraint, and abort leaves nothing behind.
@@ -506,7 +506,7 @@ async fn no_backfill_publishes_the_new_version_only_once_filled_so_no_update_is_
     c.batch_execute("UPDATE public_01_payments.payments SET amount_cents = 7 WHERE id = 1")
         .await
         .unwrap();
-    let err = e.complete().await.unwrap_err().to_string();
+    let err = common::complete(&mut e).await.unwrap_err().to_string();
     assert!(err.contains("ratchet backfill"), "{err}");
     e.config.run_backfill = true;
     e.backfill().await.unwrap();
@@ -676,7 +676,7 @@ async fn a_rename_then_a_type_change_of_one_column_completes_with_the_data() {
     .await
     .unwrap();
     e.validate(false).await.unwrap();
-    e.complete().await.unwrap();
+    common::complete(&mut e).await.unwrap();
     assert_eq!(
         columns(&c, "public", "payments").await,
         ["id", "status", "total_cents"]

@@ -113,7 +113,7 @@ async fn workloads_through_both_versions_see_zero_errors() {
     for h in olds {
         h.await.unwrap();
     }
-    e.complete().await.unwrap();
+    common::complete(&mut e).await.unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
     new_stop.store(true, Ordering::Relaxed);
     for h in news {

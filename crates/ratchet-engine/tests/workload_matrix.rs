@@ -380,7 +380,7 @@ async fn roles(db: &TestDb) -> (String, String) {
         .await
         .unwrap();
     e.start(&m).await.unwrap();
-    e.complete().await.unwrap();
+    common::complete(&mut e).await.unwrap();
     (owner_url, url_as(&db.url, &app))
 }
 
@@ -513,7 +513,7 @@ async fn run_case(case: &Case) {
     let mut load = Load::new();
     new_load(&mut load, 50_000);
     tokio::time::sleep(Duration::from_millis(200)).await;
-    e.complete()
+    common::complete(&mut e)
         .await
         .unwrap_or_else(|err| panic!("{}: complete: {err}", case.name));
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -610,7 +610,7 @@ async fn grants_given_after_start_reach_the_version_views_with_ratchet_grants() 
     assert!(format!("{err:?}").contains("permission denied"), "{err:?}");
     // Idempotent.
     assert_eq!(e.sync_grants().await.unwrap(), synced);
-    e.complete().await.unwrap();
+    common::complete(&mut e).await.unwrap();
     let n: i64 = app.query_one(&select, &[]).await.unwrap().get(0);
     assert_eq!(n, 3, "the grants survive complete");
 }

@@ -17,6 +17,12 @@ pub const ADMIN_SHUTDOWN: &str = "57P01";
 pub const CRASH_SHUTDOWN: &str = "57P02";
 /// 57P03 `cannot_connect_now`: the server is starting up or shutting down.
 pub const CANNOT_CONNECT_NOW: &str = "57P03";
+/// 42883 `undefined_function`: e.g. a state schema older than the function called.
+pub const UNDEFINED_FUNCTION: &str = "42883";
+/// 3F000 `invalid_schema_name`: the schema named does not exist.
+pub const INVALID_SCHEMA_NAME: &str = "3F000";
+/// 42501 `insufficient_privilege`: "permission denied".
+pub const INSUFFICIENT_PRIVILEGE: &str = "42501";
 
 /// What kind of failure a SQLSTATE reports, as far as ratchet acts on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

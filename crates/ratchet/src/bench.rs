@@ -37,6 +37,8 @@ pub struct BenchArgs {
 pub enum BenchWhat {
     /// Backfill throughput and WAL per row, next to a plain UPDATE and a no-op update.
     Backfill(BackfillBench),
+    /// `ratchet.flag()` calls per second from SQL, next to a plain indexed lookup.
+    Flags(crate::bench_flags::FlagsBench),
 }
 
 #[derive(clap::Args, Debug)]
@@ -74,7 +76,10 @@ struct Figures {
 }
 
 pub async fn run(a: &BenchArgs) -> anyhow::Result<i32> {
-    let BenchWhat::Backfill(b) = &a.what;
+    let b = match &a.what {
+        BenchWhat::Backfill(b) => b,
+        BenchWhat::Flags(f) => return crate::bench_flags::run(f).await,
+    };
     let cluster;
     // A role without superuser, on the throwaway cluster only (it needs a role created).
     let mut role_url = None;

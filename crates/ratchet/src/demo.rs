@@ -157,6 +157,8 @@ pub async fn run(a: &DemoArgs) -> anyhow::Result<i32> {
         "   validate: {} rows checked, {} mismatches",
         v.rows_checked, v.mismatches
     ));
+    switch_reads(&mut engine, &app, &m3.name).await?;
+    line("\n== complete version 3 (every gate passed)");
     engine.complete().await?;
     let nullable: bool = app
         .query_one(
@@ -177,4 +179,36 @@ pub async fn run(a: &DemoArgs) -> anyhow::Result<i32> {
     ));
     line("\n== done; removing the throwaway cluster");
     Ok(0)
+}
+
+/// The second half of the careful sequence: `complete` is refused while the migration's
+/// read flag is off; raise it to 10 % (the same keys always get the new read), then on,
+/// then the contract may run.
+async fn switch_reads(
+    engine: &mut ratchet_engine::Engine,
+    app: &tokio_postgres::Client,
+    migration: &str,
+) -> anyhow::Result<()> {
+    use ratchet_engine::state::FlagSetting;
+    let flag = ratchet_engine::lifecycle::read_flag(migration);
+    line(format!(
+        "\n== switch reads behind the flag {flag} (created off by start)"
+    ));
+    if let Err(e) = engine.complete().await {
+        line(format!("   complete before the flag is on: refused: {e}"));
+    }
+    for setting in [FlagSetting::Percent(10), FlagSetting::On] {
+        engine.set_flag(&flag, setting, false).await?;
+        let on: i64 = app
+            .query_one(
+                "SELECT count(*) FROM generate_series(1, 1000) u WHERE ratchet.flag($1, 'user-' || u)",
+                &[&flag],
+            )
+            .await?
+            .get(0);
+        line(format!(
+            "   ratchet flags set {flag} {setting}: SELECT ratchet.flag('{flag}', 'user-N') is true for {on} of 1000 users"
+        ));
+    }
+    Ok(())
 }

@@ -6,6 +6,7 @@
 //! database errors.
 
 mod bench;
+mod bench_flags;
 mod config_file;
 mod demo;
 mod engine_cmd;
@@ -98,7 +99,7 @@ enum Command {
     Config(engine_cmd::ConfigArgs),
     /// Run a migration end to end on a throwaway PostgreSQL cluster.
     Demo(demo::DemoArgs),
-    /// Benchmarks printed side by side with their baselines (`bench backfill`).
+    /// Benchmarks printed side by side with their baselines (`bench backfill`, `bench flags`).
     Bench(bench::BenchArgs),
     /// Check SQL migrations (and ratchet migration files) for unsafe changes.
     Lint(lint_cmd::LintArgs),

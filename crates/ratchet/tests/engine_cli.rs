@@ -8,6 +8,29 @@ use std::time::Duration;
 use ratchet_scratch::testing::{count_writes_sql, TestDb, WRITES_PER_ROW};
 
 fn ratchet(db: &TestDb, args: &[&str], env: &[(&str, &str)]) -> Output {
+    if args.first() == Some(&"complete") {
+        switch_reads(db);
+    }
+    run(db, args, env)
+}
+
+/// What a team does before `complete`: every read flag of the active migration on
+/// (`--force`, so that a test of the validation gate still meets it at `complete`;
+/// `tests/flags_cli.rs` tests the flag gates themselves).
+fn switch_reads(db: &TestDb) {
+    let o = run(db, &["flags", "list", "--format", "json"], &[]);
+    let Ok(flags) = serde_json::from_slice::<Vec<serde_json::Value>>(&o.stdout) else {
+        return;
+    };
+    for f in flags {
+        if f["gates_complete"] == true && f["setting"]["state"] != "on" {
+            let name = f["name"].as_str().unwrap_or_default();
+            run(db, &["flags", "set", name, "on", "--force"], &[]);
+        }
+    }
+}
+
+fn run(db: &TestDb, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut c = Command::new(env!("CARGO_BIN_EXE_ratchet"));
     c.args(args)
         .env("DATABASE_URL", &db.url)
@@ -881,6 +904,9 @@ async fn a_frozen_ratchet_never_holds_its_locks_for_long() {
         } else {
             vec!["start", &v3]
         };
+        if cmd[0] == "complete" {
+            switch_reads(&db);
+        }
         let mut child = Command::new(env!("CARGO_BIN_EXE_ratchet"))
             .args(&cmd)
             .args(["--lock-timeout", "200ms"])

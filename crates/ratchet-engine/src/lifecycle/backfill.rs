@@ -106,7 +106,8 @@ impl Engine {
             .await?;
         }
         out.passed = out.mismatches == out.repaired;
-        let detail = json!({"samples": out.samples, "notes": out.notes, "writes_at_start": writes_at_start});
+        let detail =
+            json!({"samples": out.samples, "notes": out.notes, "writes_at_start": writes_at_start});
         self.state
             .record_validation(
                 &self.client,

@@ -25,6 +25,12 @@ pub struct FlagChanged {
     pub forced: Option<String>,
 }
 
+fn backfills(plan: &crate::plan::Plan) -> bool {
+    plan.steps
+        .iter()
+        .any(|s| matches!(s.action, Action::Backfill(_)))
+}
+
 /// The name of the read flag ratchet creates for a migration that backfills.
 pub fn read_flag(migration: &str) -> String {
     format!("{migration}.read_new")
@@ -38,12 +44,7 @@ impl Engine {
         row: &MigrationRow,
         m: &Migration,
     ) -> Result<(), EngineError> {
-        let backfills = row
-            .plan
-            .steps
-            .iter()
-            .any(|s| matches!(s.action, Action::Backfill(_)));
-        if backfills {
+        if backfills(&row.plan) {
             let description = "read the new structure (on after the backfill is validated)";
             self.state
                 .create_flag(
@@ -64,6 +65,22 @@ impl Engine {
                     f.gates_complete,
                     f.description.as_deref(),
                 )
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Refuse a start whose flags are taken by another schema or migration, before
+    /// anything of it is recorded.
+    pub(crate) async fn check_flags_free(
+        &self,
+        plan: &crate::plan::Plan,
+        m: &Migration,
+    ) -> Result<(), EngineError> {
+        let auto = backfills(plan).then(|| read_flag(&m.name));
+        for name in auto.iter().chain(m.flags.iter().map(|f| &f.name)) {
+            self.state
+                .check_flag_free(&self.client, name, Some(&m.name))
                 .await?;
         }
         Ok(())
@@ -102,7 +119,7 @@ impl Engine {
             .events(
                 &self.client,
                 &EventFilter {
-                    kinds: vec!["flag".into(), "flag_created".into()],
+                    kinds: vec!["flag".into(), "flag_created".into(), "flag_deleted".into()],
                     flag: name.map(str::to_string),
                     ..EventFilter::default()
                 },
@@ -127,15 +144,22 @@ impl Engine {
                 .unwrap_or_default();
             return Err(EngineError::Invalid {
                 location: format!("flag `{name}`"),
-                message: format!("there is no such flag in schema `{}`{hint}", self.config.schema),
-                hint: "`ratchet flags list` shows the flags; migrations create theirs at `start`".into(),
+                message: format!(
+                    "there is no such flag in schema `{}`{hint}",
+                    self.config.schema
+                ),
+                hint: "`ratchet flags list` shows the flags; migrations create theirs at `start`"
+                    .into(),
             });
         };
         let mut forced = None;
         if setting.percent() > flag.setting.percent() {
             if let Some(reason) = self.flag_gate(&flag).await? {
                 if !force {
-                    return Err(EngineError::refused(Refusal::Gate(Gate::FlagBeforeValidation), reason));
+                    return Err(EngineError::refused(
+                        Refusal::Gate(Gate::FlagBeforeValidation),
+                        reason,
+                    ));
                 }
                 self.report(Event::Info(format!("warning: --force: {reason}")));
                 forced = Some(reason);
@@ -191,7 +215,9 @@ impl Engine {
     /// `ratchet freeze`: `start`, `migrate` and `complete` refuse for everyone until
     /// [`Engine::unfreeze`]. Returns whether it changed anything.
     pub async fn freeze(&mut self, reason: &str) -> Result<bool, EngineError> {
-        self.state.write_freeze(&mut self.client, Some(reason)).await
+        self.state
+            .write_freeze(&mut self.client, Some(reason))
+            .await
     }
 
     pub async fn unfreeze(&mut self) -> Result<bool, EngineError> {
@@ -210,7 +236,13 @@ impl Engine {
             .iter()
             .find(|h| h.is_active())
             .or_else(|| history.last());
-        gates::clients(&self.state, &self.client, m, self.config.gates.client_timeout).await
+        gates::clients(
+            &self.state,
+            &self.client,
+            m,
+            self.config.gates.client_timeout,
+        )
+        .await
     }
 
     /// Where the active migration stands in the careful sequence, if one is active.

@@ -15,8 +15,9 @@ mod watch;
 
 use crate::catalog;
 use crate::error::{EngineError, Gate, Refusal};
-pub use engine::Engine;
 pub use crate::gates::CompleteOptions;
+pub use engine::Engine;
+pub use flags::{read_flag, FlagChanged};
 pub use watch::LiveView;
 
 use crate::plan::{Action, Phase, Plan};
@@ -228,6 +229,7 @@ impl Engine {
                 ),
             ));
         }
+        self.check_flags_free(&plan, m).await?;
         let file = serde_json::to_value(m.file()).unwrap_or_default();
         let row = self
             .state
@@ -401,6 +403,7 @@ impl Engine {
             .event(&self.client, Some(&active.name), "abort", json!({}))
             .await?;
         self.run_phase(&active, Phase::Abort).await?;
+        self.state.delete_flags(&self.client, &active.name).await?;
         self.state
             .set_phase(&self.client, active.id, MigrationPhase::Aborted)
             .await?;

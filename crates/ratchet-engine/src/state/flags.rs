@@ -146,30 +146,19 @@ impl State {
                      VALUES ($1, $2, $3, $4, $5) ON CONFLICT (name) DO NOTHING",
                     self.t("flags")
                 ),
-                &[&name, &self.schema, &migration, &gates_complete, &description],
+                &[
+                    &name,
+                    &self.schema,
+                    &migration,
+                    &gates_complete,
+                    &description,
+                ],
             )
             .await
             .map_err(|e| EngineError::db("creating a flag", e))?
             == 1;
         if !created {
-            let row = c
-                .query_one(
-                    &format!(
-                        "SELECT schema, migration FROM {} WHERE name = $1",
-                        self.t("flags")
-                    ),
-                    &[&name],
-                )
-                .await
-                .map_err(|e| EngineError::db("reading a flag", e))?;
-            let (schema, owner): (String, Option<String>) = (row.get(0), row.get(1));
-            if schema != self.schema || owner.as_deref() != migration {
-                return Err(EngineError::State(format!(
-                    "flag `{name}` exists already, owned by {} in schema `{schema}`; flag names are unique in the state schema `{}`: rename the flag in the migration file",
-                    owner.map_or("no migration".to_string(), |o| format!("migration `{o}`")),
-                    self.state_schema
-                )));
-            }
+            self.check_flag_free(c, name, migration).await?;
         } else {
             self.event(
                 c,
@@ -180,6 +169,69 @@ impl State {
             .await?;
         }
         Ok(created)
+    }
+
+    /// Delete the flags `migration` owns (its abort: a later start of the same file
+    /// creates them again, off), with one event per flag.
+    pub async fn delete_flags(
+        &self,
+        c: &impl GenericClient,
+        migration: &str,
+    ) -> Result<(), EngineError> {
+        let rows = c
+            .query(
+                &format!(
+                    "DELETE FROM {} WHERE schema = $1 AND migration = $2 RETURNING name, state, percent",
+                    self.t("flags")
+                ),
+                &[&self.schema, &migration],
+            )
+            .await
+            .map_err(|e| EngineError::db("deleting the flags of an aborted migration", e))?;
+        for r in rows {
+            let name: String = r.get(0);
+            let was = from_columns(r.get(1), r.get(2));
+            self.event(
+                c,
+                Some(migration),
+                "flag_deleted",
+                serde_json::json!({"flag": name, "old": was.to_string()}),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Refuse when flag `name` exists for another schema or migration than `migration`
+    /// of this schema: applications ask for flags by name alone.
+    pub async fn check_flag_free(
+        &self,
+        c: &impl GenericClient,
+        name: &str,
+        migration: Option<&str>,
+    ) -> Result<(), EngineError> {
+        let Some(row) = c
+            .query_opt(
+                &format!(
+                    "SELECT schema, migration FROM {} WHERE name = $1",
+                    self.t("flags")
+                ),
+                &[&name],
+            )
+            .await
+            .map_err(|e| EngineError::db("reading a flag", e))?
+        else {
+            return Ok(());
+        };
+        let (schema, owner): (String, Option<String>) = (row.get(0), row.get(1));
+        if schema != self.schema || owner.as_deref() != migration {
+            return Err(EngineError::State(format!(
+                "flag `{name}` exists already, owned by {} in schema `{schema}`; flag names are unique in the state schema `{}`: rename the flag in the migration file",
+                owner.map_or("no migration".to_string(), |o| format!("migration `{o}`")),
+                self.state_schema
+            )));
+        }
+        Ok(())
     }
 
     /// Write `setting` to flag `name` and the change to the event log (kind `flag`, with
@@ -359,18 +411,17 @@ impl State {
         c: &impl GenericClient,
         id: i64,
     ) -> Result<Option<f64>, EngineError> {
-        Ok(c
-            .query_one(
-                &format!(
-                    "SELECT extract(epoch FROM clock_timestamp() - max(done_at))::float8
+        Ok(c.query_one(
+            &format!(
+                "SELECT extract(epoch FROM clock_timestamp() - max(done_at))::float8
                        FROM {} WHERE migration_id = $1 AND phase = 'start'",
-                    self.t("steps")
-                ),
-                &[&id],
-            )
-            .await
-            .map_err(|e| EngineError::db("reading the start's steps", e))?
-            .get(0))
+                self.t("steps")
+            ),
+            &[&id],
+        )
+        .await
+        .map_err(|e| EngineError::db("reading the start's steps", e))?
+        .get(0))
     }
 
     /// The latest validation of migration `id`: whether it passed and the write count of
@@ -380,18 +431,17 @@ impl State {
         c: &impl GenericClient,
         id: i64,
     ) -> Result<Option<(bool, Option<i64>)>, EngineError> {
-        Ok(c
-            .query_opt(
-                &format!(
-                    "SELECT passed, (detail->>'writes_at_start')::bigint FROM {}
+        Ok(c.query_opt(
+            &format!(
+                "SELECT passed, (detail->>'writes_at_start')::bigint FROM {}
                       WHERE migration_id = $1 ORDER BY id DESC LIMIT 1",
-                    self.t("validations")
-                ),
-                &[&id],
-            )
-            .await
-            .map_err(|e| EngineError::db("reading validation results", e))?
-            .map(|r| (r.get(0), r.get(1))))
+                self.t("validations")
+            ),
+            &[&id],
+        )
+        .await
+        .map_err(|e| EngineError::db("reading validation results", e))?
+        .map(|r| (r.get(0), r.get(1))))
     }
 }
 
@@ -402,17 +452,17 @@ pub(crate) async fn write_count(
     c: &impl GenericClient,
     tables: &[String],
 ) -> Result<i64, EngineError> {
-    Ok(c
-        .query_one(
-            "SELECT coalesce(sum(s.n_tup_ins + s.n_tup_upd + s.n_tup_del), 0)::bigint
+    Ok(c.query_one(
+        "SELECT coalesce(sum(s.n_tup_ins + s.n_tup_upd + s.n_tup_del), 0)::bigint
                FROM unnest($1::text[]) t(name)
-               CROSS JOIN LATERAL pg_partition_tree(t.name::regclass) p
+               CROSS JOIN LATERAL (SELECT t.name::regclass AS relid
+                                   UNION SELECT relid FROM pg_partition_tree(t.name::regclass)) p
                JOIN pg_stat_all_tables s ON s.relid = p.relid",
-            &[&tables],
-        )
-        .await
-        .map_err(|e| EngineError::db("reading the tables' write counts", e))?
-        .get(0))
+        &[&tables],
+    )
+    .await
+    .map_err(|e| EngineError::db("reading the tables' write counts", e))?
+    .get(0))
 }
 
 /// Sessions other than this one holding a lock on a relation of schema `version_schema`

@@ -165,14 +165,20 @@ CREATE TABLE IF NOT EXISTS {s}.clients (
 }
 
 /// The version of the functions applications call; a state schema whose functions carry
-/// another comment gets them (and the grants) again.
-const FUNCTIONS_VERSION: &str = "ratchet functions v1";
+/// another comment gets them (and the grants) again. v2 added `flag_setting(name)`.
+const FUNCTIONS_VERSION: &str = "ratchet functions v2";
 
-/// The two functions applications may call, `flag(name, key)` and `heartbeat(app,
-/// instance, version)`, and the state schema's grants: `USAGE` on the schema and
-/// `EXECUTE` on those two for every role, nothing else. Both are `SECURITY DEFINER`
-/// (they run as the migration role, which owns the tables) with a fixed `search_path`,
-/// so a caller's own objects named like the built-ins they use are never picked up.
+/// The three functions applications may call, `flag(name, key)`, `flag_setting(name)`
+/// and `heartbeat(app, instance, version)`, and the state schema's grants: `USAGE` on
+/// the schema and `EXECUTE` on those three for every role, nothing else. All are
+/// `SECURITY DEFINER` (they run as the migration role, which owns the tables) with a
+/// fixed `search_path`, so a caller's own objects named like the built-ins they use are
+/// never picked up.
+///
+/// `flag_setting(name)` returns a flag's `state` and `percent` (no row for an unknown
+/// flag): what the client crate caches to answer `flag()` locally for any key with the
+/// same hash, without one query per key. It tells no more than `flag()` already does
+/// to a caller who tries many keys.
 ///
 /// Runs only when the functions are missing or older ([`FUNCTIONS_VERSION`]): a GRANT
 /// or `CREATE OR REPLACE` on every command would update catalog rows that concurrent
@@ -211,8 +217,16 @@ BEGIN
                SET version = excluded.version, role = excluded.role, host = excluded.host,
                    last_seen = clock_timestamp()
         $f$;
-        REVOKE ALL ON FUNCTION {s}.flag(text, text), {s}.heartbeat(text, text, text) FROM PUBLIC;
-        GRANT EXECUTE ON FUNCTION {s}.flag(text, text), {s}.heartbeat(text, text, text) TO PUBLIC;
+        CREATE OR REPLACE FUNCTION {s}.flag_setting(name text) RETURNS TABLE (state text, percent int)
+            LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp ROWS 1
+        AS $f$
+            SELECT f.state, f.percent FROM {s}.flags f WHERE f.name = $1
+        $f$;
+        COMMENT ON FUNCTION {s}.flag_setting(text) IS '{FUNCTIONS_VERSION}';
+        -- Functions get EXECUTE for PUBLIC when created: only these three keep it.
+        REVOKE ALL ON ALL FUNCTIONS IN SCHEMA {s} FROM PUBLIC;
+        GRANT EXECUTE ON FUNCTION {s}.flag(text, text), {s}.flag_setting(text),
+                                  {s}.heartbeat(text, text, text) TO PUBLIC;
         GRANT USAGE ON SCHEMA {s} TO PUBLIC;
         FOR r IN
             SELECT DISTINCT c.oid::regclass AS rel, c.relkind,
@@ -326,7 +340,10 @@ impl State {
         let row = c
             .query_one(
                 "SELECT coalesce(obj_description(to_regprocedure($1), 'pg_proc'), '') = $2",
-                &[&format!("{}.heartbeat(text,text,text)", ident(&self.state_schema)), &FUNCTIONS_VERSION],
+                &[
+                    &format!("{}.heartbeat(text,text,text)", ident(&self.state_schema)),
+                    &FUNCTIONS_VERSION,
+                ],
             )
             .await
             .map_err(|e| EngineError::db("looking for the state schema", e))?;

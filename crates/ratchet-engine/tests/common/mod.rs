@@ -130,3 +130,21 @@ pub async fn setup_users(db: &TestDb, files: &Files, rows: i64) -> Engine {
     .unwrap();
     e
 }
+
+/// `complete` the way a team runs it: the migration's read flags switched on first (the
+/// gate of `complete`; `tests/flags.rs` tests the gates themselves). `--force` on the flag
+/// so that a test of the validation gate still meets that gate at `complete`.
+pub async fn complete(
+    e: &mut Engine,
+) -> Result<Option<ratchet_engine::StartOutcome>, ratchet_engine::EngineError> {
+    for f in e.flags().await? {
+        if f.gates_complete && f.setting != ratchet_engine::state::FlagSetting::On {
+            let active = e.status().await?.active.map(|a| a.name);
+            if f.migration == active {
+                e.set_flag(&f.name, ratchet_engine::state::FlagSetting::On, true)
+                    .await?;
+            }
+        }
+    }
+    e.complete().await
+}

@@ -189,7 +189,7 @@ pub async fn items_started(url: &str, files: &common::Files, rows: i64, config: 
     e.start(&files.migration("01_items.yaml", ITEMS))
         .await
         .unwrap();
-    e.complete().await.unwrap();
+    common::complete(&mut e).await.unwrap();
     e.client()
         .execute(
             "INSERT INTO public.items (amount) SELECT g::text FROM generate_series(1, $1::bigint) g",

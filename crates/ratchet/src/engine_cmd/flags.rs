@@ -116,7 +116,9 @@ pub async fn flags(a: &FlagsArgs) -> anyhow::Result<i32> {
             let flags = engine.flags().await?;
             match a.format {
                 Format::Json => line(serde_json::to_string_pretty(&flags)?),
-                Format::Text if flags.is_empty() => line("no flags (migrations that backfill create theirs at `start`)"),
+                Format::Text if flags.is_empty() => {
+                    line("no flags (migrations that backfill create theirs at `start`)")
+                }
                 Format::Text => {
                     line(format!(
                         "{:<40} {:<8} {:<28} {:<6} {}",
@@ -277,7 +279,9 @@ pub async fn print_url(a: &UrlArgs) -> anyhow::Result<i32> {
     let st = engine.status().await?;
     let version = if a.version == "latest" {
         st.version_schema.clone().ok_or_else(|| {
-            anyhow::anyhow!("no version schema exists yet: applications use the tables of `{schema}` directly")
+            anyhow::anyhow!(
+                "no version schema exists yet: applications use the tables of `{schema}` directly"
+            )
         })?
     } else {
         let found = st
@@ -304,7 +308,10 @@ pub async fn print_url(a: &UrlArgs) -> anyhow::Result<i32> {
 
 /// `url` with `options=-c search_path=…` (a URL, or a `key=value` connection string).
 pub fn with_search_path(conn: &str, schemas: &[&str]) -> anyhow::Result<String> {
-    let path: Vec<String> = schemas.iter().map(|s| ratchet_engine::sql::ident(s)).collect();
+    let path: Vec<String> = schemas
+        .iter()
+        .map(|s| ratchet_engine::sql::ident(s))
+        .collect();
     // The `options` value is split at spaces; a backslash escapes one.
     let option = format!("-c search_path={}", path.join(","))
         .replace('\\', "\\\\")
@@ -313,15 +320,18 @@ pub fn with_search_path(conn: &str, schemas: &[&str]) -> anyhow::Result<String> 
     if conn.starts_with("postgres://") || conn.starts_with("postgresql://") {
         let mut u = url::Url::parse(conn)
             .map_err(|e| anyhow::anyhow!("the database URL does not parse: {e}"))?;
-        let kept: Vec<(String, String)> = u
+        // Percent-encoded (a space as %20): libpq and tokio-postgres do not read `+` as a
+        // space, as form encoding would write it.
+        let enc = |s: &str| {
+            percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+        };
+        let mut query: Vec<String> = u
             .query_pairs()
             .filter(|(k, _)| k != "options")
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .map(|(k, v)| format!("{}={}", enc(&k), enc(&v)))
             .collect();
-        u.query_pairs_mut()
-            .clear()
-            .extend_pairs(kept)
-            .append_pair("options", &option);
+        query.push(format!("options={}", enc(&option)));
+        u.set_query(Some(&query.join("&")));
         Ok(u.to_string())
     } else {
         let quoted = option.replace('\\', "\\\\").replace('\'', "\\'");
@@ -335,12 +345,19 @@ mod tests {
 
     #[test]
     fn urls_get_the_search_path_option() {
-        let u = with_search_path("postgres://u@h:5432/db?sslmode=disable", &["public_02_x", "public"]).unwrap();
+        let u = with_search_path(
+            "postgres://u@h:5432/db?sslmode=disable",
+            &["public_02_x", "public"],
+        )
+        .unwrap();
         assert_eq!(
             u,
-            "postgres://u@h:5432/db?sslmode=disable&options=-c+search_path%3D%22public_02_x%22%2C%22public%22"
+            "postgres://u@h:5432/db?sslmode=disable&options=%2Dc%20search%5Fpath%3D%22public%5F02%5Fx%22%2C%22public%22"
         );
         let kv = with_search_path("host=h dbname=db", &["v2", "app"]).unwrap();
-        assert_eq!(kv, "host=h dbname=db options='-c search_path=\"v2\",\"app\"'");
+        assert_eq!(
+            kv,
+            "host=h dbname=db options='-c search_path=\"v2\",\"app\"'"
+        );
     }
 }

@@ -77,7 +77,11 @@ impl Gates {
                     "min_soak" => format_duration(self.config.min_soak).into(),
                     _ => format_duration(self.config.client_timeout).into(),
                 };
-                (k, v, self.sources.get(k).cloned().unwrap_or(Source::Default))
+                (
+                    k,
+                    v,
+                    self.sources.get(k).cloned().unwrap_or(Source::Default),
+                )
             })
             .collect()
     }
@@ -93,7 +97,10 @@ struct FileValues {
 
 /// [`resolve`] with the config file the connection options name (or ./ratchet.toml).
 pub fn resolve_for(conn: &super::args::ConnArgs, flags: &GateArgs) -> anyhow::Result<Gates> {
-    resolve(crate::config_file::locate(conn.config.as_deref()).as_deref(), flags)
+    resolve(
+        crate::config_file::locate(conn.config.as_deref()).as_deref(),
+        flags,
+    )
 }
 
 /// Flags over `[gates]` of `file` over the defaults.
@@ -163,7 +170,11 @@ fn parse(path: &str, text: &str) -> anyhow::Result<FileValues> {
         match key {
             "environment" => match value.as_str() {
                 Some(s) if !s.is_empty() => v.environment = Some(s.to_string()),
-                _ => return Err(format!("expected an environment name in quotes, not {value}")),
+                _ => {
+                    return Err(format!(
+                        "expected an environment name in quotes, not {value}"
+                    ))
+                }
             },
             "client_timeout" => v.client_timeout = Some(duration(value)?),
             "min_soak" => match value {
@@ -182,7 +193,10 @@ fn parse(path: &str, text: &str) -> anyhow::Result<FileValues> {
                 let hint = ratchet_spec::closest(key, &known)
                     .map(|k| format!(" (did you mean `{k}`?)"))
                     .unwrap_or_default();
-                return Err(format!("unknown key{hint}; [gates] accepts: {}", KEYS.join(", ")));
+                return Err(format!(
+                    "unknown key{hint}; [gates] accepts: {}",
+                    KEYS.join(", ")
+                ));
             }
         }
         Ok(())
@@ -212,7 +226,10 @@ mod tests {
             environment: Some("production".into()),
             ..GateArgs::default()
         };
-        assert_eq!(gates(text, &prod).unwrap().config.min_soak, Duration::from_secs(7 * 86_400));
+        assert_eq!(
+            gates(text, &prod).unwrap().config.min_soak,
+            Duration::from_secs(7 * 86_400)
+        );
         let qa = GateArgs {
             environment: Some("qa".into()),
             ..GateArgs::default()
@@ -226,7 +243,10 @@ mod tests {
             min_soak: Some(Duration::from_secs(5)),
             ..qa
         };
-        assert_eq!(gates(text, &flag).unwrap().config.min_soak, Duration::from_secs(5));
+        assert_eq!(
+            gates(text, &flag).unwrap().config.min_soak,
+            Duration::from_secs(5)
+        );
     }
 
     #[test]
@@ -234,10 +254,16 @@ mod tests {
         let e = gates("[gates]\nmin_sok = \"1h\"\n", &GateArgs::default())
             .unwrap_err()
             .to_string();
-        assert!(e.contains("ratchet.toml:2") && e.contains("did you mean `min_soak`"), "{e}");
-        let e = gates("[gates]\n[gates.min_soak]\nproduction = 7\n", &GateArgs::default())
-            .unwrap_err()
-            .to_string();
+        assert!(
+            e.contains("ratchet.toml:2") && e.contains("did you mean `min_soak`"),
+            "{e}"
+        );
+        let e = gates(
+            "[gates]\n[gates.min_soak]\nproduction = 7\n",
+            &GateArgs::default(),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("production") && e.contains("bare number"), "{e}");
     }
 }

@@ -2,9 +2,9 @@
 //! completions, the effective settings. Text for people, JSON where `--format json`
 //! asks for it.
 
-use ratchet_engine::gates::StageState;
 use ratchet_engine::backfill::Progress as BackfillProgress;
 use ratchet_engine::control::{Change, Changed, Setting};
+use ratchet_engine::gates::StageState;
 use ratchet_engine::lifecycle::ActiveStatus;
 use ratchet_engine::state::{Control, EventRow};
 use ratchet_engine::{Phase, Plan, StartOutcome, Status};
@@ -226,7 +226,10 @@ pub fn print_settings(s: &Settings, gates: &super::gate_settings::Gates) {
         line(format!("monitor.{key:<21} {value:<10} {from}"));
     }
     for (key, value, source) in gates.rows() {
-        let value = value.as_str().map(str::to_string).unwrap_or(value.to_string());
+        let value = value
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or(value.to_string());
         let from = match source {
             Source::Flag => format!("--{}", key.replace('_', "-")),
             Source::File => format!("[gates] in {}", file.as_deref().unwrap_or("")),

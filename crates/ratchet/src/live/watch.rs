@@ -229,8 +229,13 @@ mod tests {
                         ),
                     ],
                     warnings: vec![],
+                    sequence: ratchet_engine::gates::Sequence {
+                        stages: vec![],
+                        next: "ratchet backfill".into(),
+                    },
                 }),
                 history: vec![],
+                freeze: None,
             },
             backfills: vec![Progress {
                 step: 1,
