@@ -22,6 +22,7 @@ mod checks;
 mod ddl;
 mod expand;
 mod ops;
+mod partitions;
 
 /// PostgreSQL's limit on identifier length (NAMEDATALEN - 1); longer names are silently
 /// truncated, which would make two names collide.
@@ -423,6 +424,7 @@ impl<'a> Planner<'a> {
                     estimated_rows: 0.0,
                     replica_identity: "DEFAULT".into(),
                     row_security: false,
+                    partitioning: None,
                 });
             for c in &t.columns {
                 if entry.column(&c.physical).is_some() {
