@@ -13,6 +13,8 @@ use crate::sql::{ident, ident_list};
 
 /// The duplicates of one operation, `(original, duplicate)` by physical names.
 struct Carry<'a> {
+    /// The table whose columns are duplicated.
+    table: &'a VTable,
     map: &'a [(String, String)],
     /// The quoted table.
     qt: String,
@@ -56,6 +58,7 @@ impl Planner<'_> {
             return Ok(());
         };
         let carry = Carry {
+            table: t,
             map,
             qt: self.q(&t.physical),
             lt: format!("{}.{}", self.schema, t.physical),
@@ -103,6 +106,10 @@ impl Planner<'_> {
                 ))
             }
             "u" => {
+                self.refuse_unique_constraint_on_partitioned(
+                    carry.table,
+                    &format!("carrying unique constraint {} onto the new column", k.name),
+                )?;
                 let columns = format!("({})", ident_list(&carry.mapped(&k.columns)));
                 work.unique_key(
                     qt,
@@ -121,13 +128,20 @@ impl Planner<'_> {
                     ident_list(&carry.mapped(&k.columns)),
                     rest.trim_end_matches(" NOT VALID")
                 );
-                work.foreign_key(
-                    qt,
+                let Some(referenced) = &k.referenced_table else {
+                    return Ok(());
+                };
+                self.foreign_key_on_duplicates(
+                    work,
+                    &carry.table.physical,
                     (&temp, &k.name),
                     &body,
-                    carry.lock(SHARE_ROW_EXCLUSIVE),
-                    carry.lock(ACCESS_EXCLUSIVE),
-                );
+                    (
+                        carry.lock(SHARE_ROW_EXCLUSIVE),
+                        carry.lock(ACCESS_EXCLUSIVE),
+                    ),
+                    referenced,
+                )?;
             }
             "x" => {
                 return Err(self.unsupported(
