@@ -402,8 +402,8 @@ async fn load_partitions(
     // The key of a partitioned relation: its definition, plain columns, and whether an
     // expression is part of it (attnum 0 in `partattrs`).
     const KEY: &str = "(SELECT pg_get_partkeydef(pt.partrelid) FROM pg_partitioned_table pt WHERE pt.partrelid = {rel}),
-         ARRAY(SELECT a.attname::text FROM pg_partitioned_table pt,
-                      unnest(pt.partattrs::int2[]) WITH ORDINALITY u(n, o)
+         ARRAY(SELECT a.attname::text FROM pg_partitioned_table pt
+                CROSS JOIN LATERAL unnest(pt.partattrs::int2[]) WITH ORDINALITY u(n, o)
                  JOIN pg_attribute a ON a.attrelid = pt.partrelid AND a.attnum = u.n
                 WHERE pt.partrelid = {rel} ORDER BY u.o),
          coalesce((SELECT 0 = ANY(pt.partattrs::int2[]) FROM pg_partitioned_table pt
