@@ -610,6 +610,55 @@ async fn a_backfill_batch_racing_a_row_moved_to_another_partition_is_retried() {
     assert!(v.passed, "{v:?}");
 }
 
+/// alter_column of an indexed column on a partitioned table: the index is re-created over
+/// the duplicate partition by partition (the parent's `ON ONLY`, each partition's built
+/// concurrently, attached), and at complete every index takes the name its original had.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_index_over_a_replaced_column_is_rebuilt_per_partition_and_keeps_its_names() {
+    let db = TestDb::new().await;
+    let files = Files::new();
+    let mut e = with(
+        &db,
+        &format!("{EVENTS}\nCREATE INDEX events_kind_idx ON public.events (kind);"),
+    )
+    .await;
+    let c = db.client().await;
+    let before = indexes(&c, "events%kind%").await;
+    assert_eq!(before.len(), 9, "{before:?}");
+    let m = files.migration(
+        "02_kind_varchar.yaml",
+        "operations:\n  - alter_column:\n      table: events\n      column: kind\n      type: varchar(20)\n      up: CAST(kind AS varchar(20))\n      down: kind\n",
+    );
+    let plan = e.plan(&m).await.unwrap();
+    let builds = count_steps(&plan, Phase::Start, |a, _| {
+        matches!(a, Action::CreateIndexConcurrently { .. })
+    });
+    assert_eq!(builds, 8);
+    let writer = Writer::start(&db.url);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    e.start(&m).await.unwrap();
+    assert!(writer.finish().await > 10);
+    e.validate_and_complete().await.unwrap();
+    let after = indexes(&c, "events%kind%").await;
+    assert_eq!(after.len(), 9, "{after:?}");
+    let names = |v: &[(String, String, bool, Option<String>)]| {
+        v.iter()
+            .map(|i| (i.0.clone(), i.1.clone(), i.3.clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(names(&after), names(&before));
+    assert!(after.iter().all(|i| i.2), "valid: {after:?}");
+    let def: String = c
+        .query_one(
+            "SELECT pg_get_indexdef('public.events_p3_kind_idx'::regclass)",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(def.ends_with("(kind)"), "{def}");
+}
+
 /// The setup of `workload_matrix.rs` with `payments` hash-partitioned by id into 8.
 fn partitioned_setup() -> String {
     let partitions: String = (0..8)

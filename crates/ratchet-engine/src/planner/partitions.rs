@@ -108,11 +108,13 @@ impl Planner<'_> {
         columns: &[String],
         p: &Partitioning,
     ) -> Result<(), EngineError> {
-        let levels = std::iter::once((table, p.key.as_str(), &p.key_columns, p.key_has_expressions))
-            .chain(p.partitions.iter().filter_map(|s| {
-                let key = s.key.as_deref()?;
-                Some((s.name.as_str(), key, &s.key_columns, s.key_has_expressions))
-            }));
+        let levels =
+            std::iter::once((table, p.key.as_str(), &p.key_columns, p.key_has_expressions)).chain(
+                p.partitions.iter().filter_map(|s| {
+                    let key = s.key.as_deref()?;
+                    Some((s.name.as_str(), key, &s.key_columns, s.key_has_expressions))
+                }),
+            );
         for (rel, key, key_columns, expressions) in levels {
             let missing: Vec<&String> = key_columns
                 .iter()
@@ -224,7 +226,11 @@ impl Planner<'_> {
             retarget(index, (&schema, table), true, false).map_err(bad)?,
             vec![self.lock(LockMode::Share, table)],
         )];
-        for sub in p.partitions.iter().filter(|s| s.kind == PartitionKind::Partitioned) {
+        for sub in p
+            .partitions
+            .iter()
+            .filter(|s| s.kind == PartitionKind::Partitioned)
+        {
             only.push(Statement::new(
                 retarget(&name_of(sub), (&sub.schema, &sub.name), true, false).map_err(bad)?,
                 vec![Lock::new(LockMode::Share, sub.lock_name())],
@@ -313,7 +319,11 @@ impl Planner<'_> {
             ));
         }
         let mut drop = vec![self.drop_partitioned_index_statement(index, table, p)];
-        for sub in p.partitions.iter().filter(|s| s.kind == PartitionKind::Partitioned) {
+        for sub in p
+            .partitions
+            .iter()
+            .filter(|s| s.kind == PartitionKind::Partitioned)
+        {
             drop.push(Statement::new(
                 format!(
                     "DROP INDEX IF EXISTS {}",

@@ -154,6 +154,23 @@ impl Planner<'_> {
         Ok(())
     }
 
+    /// The indexes attached to partitioned index `index`, at every level below it, as
+    /// `(partition, index)` (those of the schema's own partitions).
+    fn attached_indexes(&self, index: &str) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        let mut parents = vec![index.to_string()];
+        while let Some(parent) = parents.pop() {
+            for i in self.catalog().indexes.values() {
+                if i.parent.as_deref() == Some(parent.as_str()) {
+                    out.push((i.table.clone(), i.name.clone()));
+                    parents.push(i.name.clone());
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
     /// Every index naming a migrated column, in a key, a key expression, INCLUDE or the
     /// predicate; ordering, NULLS, collations and operator classes kept. Indexes behind
     /// a constraint come with the constraint.
@@ -185,6 +202,19 @@ impl Planner<'_> {
                 ),
                 carry.lock(ACCESS_EXCLUSIVE),
             ));
+            // The partitions' indexes take the names the original's had (they are
+            // dropped with the old column earlier in the same transaction).
+            for (partition, original) in self.attached_indexes(&idx.name) {
+                let ours = Self::partition_index_name(&temp, &t.physical, &partition);
+                work.finish.push(Statement::new(
+                    format!(
+                        "ALTER INDEX {} RENAME TO {}",
+                        self.q(&ours),
+                        ident(&original)
+                    ),
+                    vec![self.lock(ACCESS_EXCLUSIVE, &ours)],
+                ));
+            }
         }
         Ok(())
     }

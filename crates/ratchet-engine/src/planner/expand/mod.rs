@@ -533,7 +533,9 @@ impl Planner<'_> {
         let n = leaf.validate.len();
         self.start.push(self.tx(
             Phase::Start,
-            format!("add foreign key {name} NOT VALID on each of the {n} partitions of {table} ({why})"),
+            format!(
+                "add foreign key {name} NOT VALID on each of the {n} partitions of {table} ({why})"
+            ),
             leaf.add,
         ));
         for (i, v) in leaf.validate.into_iter().enumerate() {
@@ -575,6 +577,20 @@ impl Planner<'_> {
         let qt = self.q(table);
         let Some(leaf) = self.leaf_foreign_key(table, temp, body, referenced)? else {
             work.foreign_key(&qt, (temp, name), body, locks, rename_lock);
+            // PostgreSQL 18 on a partitioned table: the partitions' clones of the key keep
+            // their name when the parent's is renamed; they follow it.
+            let partitions = self.partitioning_of(table).map(|p| p.partitions.clone());
+            for part in partitions.iter().flatten() {
+                work.finish.push(Statement::new(
+                    format!(
+                        "ALTER TABLE {} RENAME CONSTRAINT {} TO {}",
+                        part.qualified(),
+                        ident(temp),
+                        ident(name)
+                    ),
+                    vec![Lock::new(ACCESS_EXCLUSIVE, part.lock_name())],
+                ));
+            }
             return Ok(());
         };
         work.tx1.extend(leaf.add);

@@ -199,7 +199,10 @@ impl Planner<'_> {
                 )?;
             }
             ConstraintType::Unique | ConstraintType::PrimaryKey => {
-                self.refuse_unique_constraint_on_partitioned(t, "a unique or primary key constraint")?;
+                self.refuse_unique_constraint_on_partitioned(
+                    t,
+                    "a unique or primary key constraint",
+                )?;
                 let mut columns = format!("({})", ident_list(&new_cols));
                 if o.nulls_not_distinct {
                     columns.push_str(" NULLS NOT DISTINCT");

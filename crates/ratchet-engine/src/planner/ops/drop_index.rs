@@ -57,7 +57,11 @@ impl Planner<'_> {
     /// partition: it waits at most `lock_timeout` for them (and is retried), and then
     /// holds them only for the catalog change (the files are removed at commit).
     fn drop_partitioned_index(&mut self, index: &str, table: &str) -> Result<(), EngineError> {
-        let Some(p) = self.catalog().table(table).and_then(|t| t.partitioning.clone()) else {
+        let Some(p) = self
+            .catalog()
+            .table(table)
+            .and_then(|t| t.partitioning.clone())
+        else {
             return Err(self.invalid(
                 format!("partitioned index `{index}` is on `{table}`, which is not a partitioned table of schema `{}`", self.schema),
                 "drop it with a `sql` operation",
