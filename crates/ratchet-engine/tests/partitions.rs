@@ -259,6 +259,33 @@ async fn create_index_builds_each_partition_concurrently_and_attaches_it() {
     assert!(indexes(&c, "events%kind_idx").await.is_empty());
 }
 
+/// PostgreSQL names the partitions' indexes of `CREATE INDEX other ON events (kind)`
+/// `events_p<n>_kind_idx`, the names ratchet derives for `events_kind_idx`: a build then
+/// failed on "relation already exists". Taken names get a suffix.
+#[tokio::test]
+async fn partition_index_names_postgresql_gave_to_another_index_are_not_reused() {
+    let db = TestDb::new().await;
+    let files = Files::new();
+    let mut e = with(
+        &db,
+        &format!("{EVENTS}\nCREATE INDEX events_other ON public.events (kind);"),
+    )
+    .await;
+    let m = files.migration("02_kind_idx.yaml", KIND_INDEX);
+    e.start(&m).await.unwrap();
+    let c = db.client().await;
+    let ours: Vec<(String, bool, Option<String>)> = indexes(&c, "events%kind_idx%")
+        .await
+        .into_iter()
+        .filter(|i| i.3.as_deref() == Some("events_kind_idx"))
+        .map(|i| (i.0, i.2, i.3))
+        .collect();
+    assert_eq!(ours.len(), 8, "{ours:?}");
+    assert!(ours
+        .iter()
+        .all(|(name, valid, _)| name.ends_with("_kind_idx_1") && *valid));
+}
+
 #[tokio::test]
 async fn a_unique_index_on_a_partitioned_table_must_contain_the_partition_key() {
     let db = TestDb::new().await;
@@ -830,7 +857,7 @@ operations:
         assert!(adds[8].starts_with("ALTER TABLE \"public\".\"events\" ADD"));
         assert!(!adds[8].contains("NOT VALID"));
         let validations = count_steps(&plan, Phase::Start, |_, d| {
-            d.starts_with("validate foreign key events_account_fk on partition")
+            d.starts_with("validate foreign key events_account_fk on partition events_p")
         });
         assert_eq!(validations, 8);
     }

@@ -35,8 +35,8 @@ const NOT_VALID_FK_ON_PARTITIONED: i32 = 180000;
 pub(super) struct LeafForeignKey {
     /// `ADD CONSTRAINT … NOT VALID` on each leaf, for the transaction that adds the key.
     pub(super) add: Vec<Statement>,
-    /// `VALIDATE CONSTRAINT` on each leaf, each for a transaction of its own.
-    pub(super) validate: Vec<Statement>,
+    /// `VALIDATE CONSTRAINT` on each leaf (named), each for a transaction of its own.
+    pub(super) validate: Vec<(String, Statement)>,
     /// The key added to the parent: PostgreSQL adopts the leaves' validated constraints
     /// (no scan), so it holds its locks only for the catalog change.
     pub(super) attach: Statement,
@@ -77,6 +77,42 @@ impl Planner<'_> {
             cut.push(ch);
         }
         format!("{cut}_{h}")
+    }
+
+    /// The index each partition of `table` gets for partitioned index `index`:
+    /// [`Planner::partition_index_name`], or, when a relation of that name exists or this
+    /// plan uses it already (PostgreSQL names the partitions' indexes of
+    /// `CREATE INDEX ON parent (kind)` `<partition>_kind_idx` too), the first free
+    /// `<name>_<n>`. Resolved once per index; every later step uses the same names.
+    pub(in crate::planner) fn partition_index_names(
+        &mut self,
+        index: &str,
+        table: &str,
+        p: &Partitioning,
+    ) -> std::collections::BTreeMap<String, String> {
+        if let Some(names) = self.partition_indexes.get(index) {
+            return names.clone();
+        }
+        let mut names = std::collections::BTreeMap::new();
+        for part in &p.partitions {
+            let base = Self::partition_index_name(index, table, &part.name);
+            let mut name = base.clone();
+            let mut n = 1;
+            while self.indexes.contains(&name) || self.catalog().relation_name_taken(&name) {
+                let suffix = format!("_{n}");
+                let mut cut = base.clone();
+                while cut.len() + suffix.len() > MAX_IDENT {
+                    cut.pop();
+                }
+                name = format!("{cut}{suffix}");
+                n += 1;
+            }
+            self.indexes.push(name.clone());
+            names.insert(part.name.clone(), name);
+        }
+        self.partition_indexes
+            .insert(index.to_string(), names.clone());
+        names
     }
 
     /// Refuse partitions ratchet cannot work on for `what`.
@@ -218,7 +254,8 @@ impl Planner<'_> {
             operation: format!("index {index} on partitioned table `{table}` ({e})"),
             hint: "create the index with a `sql` operation".into(),
         };
-        let name_of = |part: &Partition| Self::partition_index_name(index, table, &part.name);
+        let names = self.partition_index_names(index, table, p);
+        let name_of = |part: &Partition| names[&part.name].clone();
         // The index of each partitioned relation (the root and sub-partitioned partitions),
         // on that relation alone: no rows to read, so instant; SHARE blocks writes for the
         // catalog change only.
@@ -247,7 +284,6 @@ impl Planner<'_> {
         let leaves: Vec<&Partition> = p.leaves().collect();
         for (i, leaf) in leaves.iter().enumerate() {
             let name = name_of(leaf);
-            self.indexes.push(name.clone());
             let build = retarget(&name, (&leaf.schema, &leaf.name), false, true).map_err(bad)?;
             self.start.push(self.step(
                 Phase::Start,
@@ -288,13 +324,10 @@ impl Planner<'_> {
         by_depth.sort_by_key(|s| std::cmp::Reverse(s.level));
         for part in by_depth {
             let name = name_of(part);
-            let (parent_schema, parent_index) = if part.parent == table && part.level == 1 {
+            let (parent_schema, parent_index) = if part.level == 1 {
                 (schema.clone(), index.to_string())
             } else {
-                (
-                    part.parent_schema.clone(),
-                    Self::partition_index_name(index, table, &part.parent),
-                )
+                (part.parent_schema.clone(), names[&part.parent].clone())
             };
             self.start.push(self.tx(
                 Phase::Start,
@@ -404,7 +437,7 @@ impl Planner<'_> {
         let validate = leaves
             .iter()
             .map(|l| {
-                Statement::new(
+                let validate = Statement::new(
                     format!(
                         "ALTER TABLE {} VALIDATE CONSTRAINT {}",
                         l.qualified(),
@@ -414,7 +447,8 @@ impl Planner<'_> {
                         Lock::new(SHARE_UPDATE_EXCLUSIVE, l.lock_name()),
                         self.lock(ROW_SHARE, referenced),
                     ],
-                )
+                );
+                (l.name.clone(), validate)
             })
             .collect();
         let mut locks = vec![self.lock(SHARE_ROW_EXCLUSIVE, table)];
@@ -423,7 +457,9 @@ impl Planner<'_> {
                 .flatten()
                 .map(|s| Lock::new(SHARE_ROW_EXCLUSIVE, s.lock_name())),
         );
-        locks.push(refd());
+        // Adopting the partitions' keys replaces their action triggers on the referenced
+        // table by the parent's: ACCESS EXCLUSIVE there, for the catalog change.
+        locks.push(self.lock(ACCESS_EXCLUSIVE, referenced));
         let attach = Statement::new(
             format!(
                 "ALTER TABLE {} ADD CONSTRAINT {} {body}",
@@ -463,6 +499,59 @@ impl Planner<'_> {
             drop,
         }))
     }
+}
+
+/// The locks a statement on a partitioned table takes on its partitions, added to what
+/// the plan claims: `ALTER TABLE` (but `REPLICA IDENTITY`, `RENAME CONSTRAINT`, which a
+/// foreign key does not pass down), `CREATE TRIGGER` and `DROP TRIGGER` on the parent take
+/// the parent's lock on every partition too, at every level (checked against `pg_locks`
+/// in `tests/plan_locks.rs`). Statements that name partitions themselves are left as they
+/// are.
+pub(in crate::planner) fn claim_partition_locks(
+    catalog: &crate::catalog::Catalog,
+    created: &[String],
+    steps: &mut [crate::plan::Step],
+) {
+    for t in catalog.tables.values() {
+        let Some(p) = &t.partitioning else { continue };
+        if created.contains(&t.name) || p.partitions.is_empty() {
+            continue;
+        }
+        let qt = qualified(&catalog.schema, &t.name);
+        let on = format!("{}.{}", catalog.schema, t.name);
+        let parts: Vec<String> = p.partitions.iter().map(Partition::lock_name).collect();
+        for step in steps.iter_mut() {
+            let statements = match &mut step.action {
+                Action::Transaction { statements, .. } => statements.iter_mut().collect(),
+                Action::NoTransaction { statement } => vec![statement],
+                _ => Vec::<&mut Statement>::new(),
+            };
+            for st in statements {
+                if !recurses(&st.sql, &qt) || st.locks.iter().any(|l| parts.contains(&l.on)) {
+                    continue;
+                }
+                let Some(mode) = st.locks.iter().find(|l| l.on == on).map(|l| l.mode) else {
+                    continue;
+                };
+                st.locks
+                    .extend(parts.iter().map(|part| Lock::new(mode, part.clone())));
+            }
+        }
+    }
+}
+
+/// Whether `sql` on the table `qt` (quoted) passes down to its partitions.
+fn recurses(sql: &str, qt: &str) -> bool {
+    let alter = [
+        format!("ALTER TABLE {qt} "),
+        format!("ALTER TABLE IF EXISTS {qt} "),
+    ];
+    if alter.iter().any(|a| sql.starts_with(a.as_str())) {
+        return !sql.contains(" REPLICA IDENTITY ") && !sql.contains(" RENAME CONSTRAINT ");
+    }
+    let trigger = sql.starts_with("CREATE TRIGGER ") || sql.starts_with("DROP TRIGGER ");
+    let on = format!(" ON {qt}");
+    trigger && (sql.ends_with(&on) || sql.contains(&format!("{on} ")))
 }
 
 /// What the `DROP INDEX` of a partitioned index locks, for the plan's descriptions.

@@ -156,7 +156,7 @@ impl Planner<'_> {
 
     /// The indexes attached to partitioned index `index`, at every level below it, as
     /// `(partition, index)` (those of the schema's own partitions).
-    fn attached_indexes(&self, index: &str) -> Vec<(String, String)> {
+    pub(super) fn attached_indexes(&self, index: &str) -> Vec<(String, String)> {
         let mut out = Vec::new();
         let mut parents = vec![index.to_string()];
         while let Some(parent) = parents.pop() {
@@ -202,18 +202,9 @@ impl Planner<'_> {
                 ),
                 carry.lock(ACCESS_EXCLUSIVE),
             ));
-            // The partitions' indexes take the names the original's had (they are
-            // dropped with the old column earlier in the same transaction).
-            for (partition, original) in self.attached_indexes(&idx.name) {
-                let ours = Self::partition_index_name(&temp, &t.physical, &partition);
-                work.finish.push(Statement::new(
-                    format!(
-                        "ALTER INDEX {} RENAME TO {}",
-                        self.q(&ours),
-                        ident(&original)
-                    ),
-                    vec![self.lock(ACCESS_EXCLUSIVE, &ours)],
-                ));
+            if idx.partitioned {
+                work.partition_index_renames
+                    .push((temp.clone(), idx.name.clone()));
             }
         }
         Ok(())

@@ -60,6 +60,10 @@ pub(super) struct Work {
     pub(super) not_null: Vec<(String, String)>,
     /// Complete, after the old columns are gone: final statements.
     pub(super) finish: Vec<Statement>,
+    /// Complete, last: the partitions' indexes of a partitioned index carried onto the
+    /// duplicates (`(temporary index, original index)`) take the names the original's
+    /// partitions' indexes had (dropped with the old columns earlier in the transaction).
+    pub(super) partition_index_renames: Vec<(String, String)>,
     /// The operation makes the column nullable: a NOT NULL original is not carried over.
     pub(super) drop_not_null: bool,
 }
@@ -333,6 +337,22 @@ impl Planner<'_> {
             ));
         }
         fin.extend(work.finish);
+        for (temp, original) in &work.partition_index_renames {
+            let ours = self
+                .partition_indexes
+                .get(temp)
+                .cloned()
+                .unwrap_or_default();
+            for (partition, name) in self.attached_indexes(original) {
+                let Some(ours) = ours.get(&partition) else {
+                    continue;
+                };
+                fin.push(Statement::new(
+                    format!("ALTER INDEX {} RENAME TO {}", self.q(ours), ident(&name)),
+                    vec![self.lock(ACCESS_EXCLUSIVE, ours)],
+                ));
+            }
+        }
         if !fin.is_empty() {
             self.complete.push(self.tx(
                 Phase::Complete,
@@ -477,7 +497,7 @@ impl Planner<'_> {
         referenced: &str,
     ) -> Result<(), EngineError> {
         if let Some(leaf) = self.leaf_foreign_key(table, name, body, referenced)? {
-            self.foreign_key_in_place_on_leaves(table, name, leaf);
+            self.foreign_key_in_place_on_leaves((table, referenced), name, leaf);
             return Ok(());
         }
         let qt = self.q(table);
@@ -505,9 +525,16 @@ impl Planner<'_> {
             ),
             vec![self.lock(ACCESS_EXCLUSIVE, table)],
         );
+        // A partitioned table gets here on PostgreSQL 18+ only: say which route this is.
+        let route = match self.partitioning_of(table) {
+            Some(_) => {
+                " on partitioned table (PostgreSQL 18+ allows it; validated partition by partition)"
+            }
+            None => "",
+        };
         self.start.push(self.tx(
             Phase::Start,
-            format!("add foreign key {name} NOT VALID"),
+            format!("add foreign key {name} NOT VALID{route}"),
             vec![add],
         ));
         self.start.push(self.tx(
@@ -525,7 +552,7 @@ impl Planner<'_> {
     /// the key added to the parent (it adopts the leaves' validated keys, no scan).
     fn foreign_key_in_place_on_leaves(
         &mut self,
-        table: &str,
+        (table, referenced): (&str, &str),
         name: &str,
         leaf: crate::planner::partitions::LeafForeignKey,
     ) {
@@ -538,11 +565,11 @@ impl Planner<'_> {
             ),
             leaf.add,
         ));
-        for (i, v) in leaf.validate.into_iter().enumerate() {
+        for (i, (partition, v)) in leaf.validate.into_iter().enumerate() {
             self.start.push(self.tx(
                 Phase::Start,
                 format!(
-                    "validate foreign key {name} on partition {} of {n} of {table} (reads and writes go on)",
+                    "validate foreign key {name} on partition {partition} ({} of {n}; reads and writes go on)",
                     i + 1
                 ),
                 vec![v],
@@ -550,7 +577,7 @@ impl Planner<'_> {
         }
         self.start.push(self.tx(
             Phase::Start,
-            format!("add foreign key {name} to partitioned table {table} (it adopts the partitions' validated keys without a scan)"),
+            format!("add foreign key {name} to partitioned table {table} (it adopts the partitions' validated keys without a scan; ACCESS EXCLUSIVE on {referenced} for the catalog change, where the partitions' action triggers are replaced by the parent's)"),
             vec![leaf.attach],
         ));
         self.abort.push(self.tx(
@@ -594,7 +621,8 @@ impl Planner<'_> {
             return Ok(());
         };
         work.tx1.extend(leaf.add);
-        work.validate_leaves.extend(leaf.validate);
+        work.validate_leaves
+            .extend(leaf.validate.into_iter().map(|(_, v)| v));
         let leaves: Vec<crate::catalog::Partition> = self
             .partitioning_of(table)
             .map(|p| p.leaves().cloned().collect())

@@ -100,7 +100,7 @@ impl Planner<'_> {
         if let Some((name, statement)) = attach {
             self.start.push(self.tx(
                 Phase::Start,
-                format!("add foreign key {name} to partitioned table {} (it adopts the partitions' validated keys without a scan)", o.table),
+                format!("add foreign key {name} to partitioned table {} (it adopts the partitions' validated keys without a scan; ACCESS EXCLUSIVE on the referenced table for the catalog change, where the partitions' action triggers are replaced by the parent's)", o.table),
                 vec![statement],
             ));
         }
@@ -198,12 +198,16 @@ impl Planner<'_> {
                 Some(leaf) => {
                     stmts.extend(leaf.add);
                     let n = leaf.validate.len();
-                    validate.extend(leaf.validate.into_iter().enumerate().map(|(i, v)| {
-                        (
-                            format!("foreign key {} on partition {} of {n}", r.name, i + 1),
-                            v,
-                        )
-                    }));
+                    validate.extend(leaf.validate.into_iter().enumerate().map(
+                        |(i, (partition, v))| {
+                            let what = format!(
+                                "foreign key {} on partition {partition} ({} of {n})",
+                                r.name,
+                                i + 1
+                            );
+                            (what, v)
+                        },
+                    ));
                     attach = Some((r.name.clone(), leaf.attach));
                 }
             }
@@ -375,7 +379,8 @@ impl Planner<'_> {
                 }
                 Some(leaf) => {
                     tx1.extend(leaf.add);
-                    work.validate_leaves.extend(leaf.validate);
+                    work.validate_leaves
+                        .extend(leaf.validate.into_iter().map(|(_, v)| v));
                     work.finish.push(leaf.attach);
                 }
             }
