@@ -46,6 +46,88 @@ pub struct Table {
     /// Row-level security is enabled (`pg_class.relrowsecurity`).
     #[serde(default)]
     pub row_security: bool,
+    /// How a partitioned table (relkind `p`) is partitioned, and its partitions; `None`
+    /// for a plain table. The planner routes indexes, backfills and foreign keys through
+    /// the partitions with it (PostgreSQL cannot build an index `CONCURRENTLY` on a
+    /// partitioned table, nor, before 18, add a `NOT VALID` foreign key to one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partitioning: Option<Partitioning>,
+}
+
+/// The partition key of a partitioned table and the tree of partitions below it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Partitioning {
+    /// `pg_get_partkeydef()`, e.g. `RANGE (created_at)` or `HASH (id)`.
+    pub key: String,
+    /// The key's plain columns; expression keys are left out (see `key_has_expressions`).
+    pub key_columns: Vec<String>,
+    /// The key has an expression (`RANGE ((lower(name)))`): no unique index can include it.
+    #[serde(default)]
+    pub key_has_expressions: bool,
+    /// Every partition below the table, level by level (a partition's parent comes
+    /// before it), each level in name order.
+    pub partitions: Vec<Partition>,
+}
+
+/// One partition of a partitioned table, at any level.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Partition {
+    /// Its schema (a partition may live in another schema than its parent).
+    pub schema: String,
+    pub name: String,
+    /// The table it is a partition of (in `parent_schema`).
+    pub parent: String,
+    pub parent_schema: String,
+    /// 1 for a partition of the root, 2 for a partition of a partition, …
+    pub level: i32,
+    pub kind: PartitionKind,
+    /// The partition key of a partition that is itself partitioned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub key_columns: Vec<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub key_has_expressions: bool,
+}
+
+/// What a partition is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PartitionKind {
+    /// A plain table holding rows.
+    Leaf,
+    /// Itself partitioned (sub-partitions below it hold the rows).
+    Partitioned,
+    /// A foreign table (no indexes, no local rows).
+    Foreign,
+}
+
+impl Partitioning {
+    /// The partitions that hold rows (plain tables, at any level).
+    pub fn leaves(&self) -> impl Iterator<Item = &Partition> {
+        self.partitions
+            .iter()
+            .filter(|p| p.kind == PartitionKind::Leaf)
+    }
+
+    /// The foreign partitions, which ratchet cannot index or backfill.
+    pub fn foreign(&self) -> impl Iterator<Item = &Partition> {
+        self.partitions
+            .iter()
+            .filter(|p| p.kind == PartitionKind::Foreign)
+    }
+}
+
+impl Partition {
+    /// `"schema"."name"`.
+    pub fn qualified(&self) -> String {
+        crate::sql::qualified(&self.schema, &self.name)
+    }
+
+    /// `schema.name`, as the plan's locks name relations.
+    pub fn lock_name(&self) -> String {
+        format!("{}.{}", self.schema, self.name)
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -89,6 +171,13 @@ pub struct IndexInfo {
     pub definition: String,
     /// The constraint this index backs, if any.
     pub constraint: Option<String>,
+    /// An index of a partitioned table (relkind `I`): it has no storage of its own, and
+    /// `DROP INDEX CONCURRENTLY` cannot drop it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub partitioned: bool,
+    /// The partitioned index this one is attached to (as the index of a partition).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
 }
 
 impl Catalog {
@@ -143,6 +232,7 @@ pub async fn load(client: &impl GenericClient, schema: &str) -> Result<Catalog, 
     load_columns(client, &mut catalog).await?;
     load_constraints(client, &mut catalog).await?;
     load_indexes(client, &mut catalog).await?;
+    load_partitions(client, &mut catalog).await?;
     load_names(client, &mut catalog).await?;
     Ok(catalog)
 }
@@ -176,6 +266,7 @@ async fn load_tables(client: &impl GenericClient, cat: &mut Catalog) -> Result<(
                 estimated_rows: row.get(3),
                 replica_identity: row.get(4),
                 row_security: row.get(5),
+                partitioning: None,
             },
         );
     }
@@ -268,7 +359,10 @@ async fn load_indexes(client: &impl GenericClient, cat: &mut Catalog) -> Result<
                           ORDER BY u.o),
                     x.indisunique, x.indisprimary, x.indisvalid, pg_get_indexdef(i.oid),
                     (SELECT k.conname::text FROM pg_constraint k WHERE k.conindid = i.oid
-                       AND k.conrelid = t.oid LIMIT 1)
+                       AND k.conrelid = t.oid LIMIT 1),
+                    i.relkind = 'I',
+                    (SELECT p.relname::text FROM pg_inherits h JOIN pg_class p ON p.oid = h.inhparent
+                      WHERE h.inhrelid = i.oid)
                FROM pg_index x
                JOIN pg_class i ON i.oid = x.indexrelid
                JOIN pg_class t ON t.oid = x.indrelid
@@ -291,8 +385,78 @@ async fn load_indexes(client: &impl GenericClient, cat: &mut Catalog) -> Result<
                 valid: row.get(5),
                 definition: row.get(6),
                 constraint: row.get(7),
+                partitioned: row.get(8),
+                parent: row.get(9),
             },
         );
+    }
+    Ok(())
+}
+
+/// The partition key and the partition tree of every partitioned table of the schema
+/// (`pg_partition_tree`, PostgreSQL 12+).
+async fn load_partitions(
+    client: &impl GenericClient,
+    cat: &mut Catalog,
+) -> Result<(), EngineError> {
+    // The key of a partitioned relation: its definition, plain columns, and whether an
+    // expression is part of it (attnum 0 in `partattrs`).
+    const KEY: &str = "(SELECT pg_get_partkeydef(pt.partrelid) FROM pg_partitioned_table pt WHERE pt.partrelid = {rel}),
+         ARRAY(SELECT a.attname::text FROM pg_partitioned_table pt
+                CROSS JOIN LATERAL unnest(pt.partattrs::int2[]) WITH ORDINALITY u(n, o)
+                 JOIN pg_attribute a ON a.attrelid = pt.partrelid AND a.attnum = u.n
+                WHERE pt.partrelid = {rel} ORDER BY u.o),
+         coalesce((SELECT 0 = ANY(pt.partattrs::int2[]) FROM pg_partitioned_table pt
+                    WHERE pt.partrelid = {rel}), false)";
+    let sql = format!(
+        "SELECT r.relname::text, n.nspname::text, c.relname::text, pn.nspname::text,
+                pc.relname::text, tr.level, c.relkind::text, {}, {}
+           FROM pg_class r JOIN pg_namespace rn ON rn.oid = r.relnamespace
+           CROSS JOIN LATERAL pg_partition_tree(r.oid) tr
+           JOIN pg_class c ON c.oid = tr.relid JOIN pg_namespace n ON n.oid = c.relnamespace
+           LEFT JOIN pg_class pc ON pc.oid = tr.parentrelid
+           LEFT JOIN pg_namespace pn ON pn.oid = pc.relnamespace
+          WHERE rn.nspname = $1 AND r.relkind = 'p' AND NOT r.relispartition
+          ORDER BY r.relname, tr.level, c.relname",
+        KEY.replace("{rel}", "r.oid"),
+        KEY.replace("{rel}", "c.oid"),
+    );
+    let rows = client
+        .query(&sql, &[&cat.schema])
+        .await
+        .map_err(|e| EngineError::db("reading partitions", e))?;
+    for row in rows {
+        let root: String = row.get(0);
+        let Some(t) = cat.tables.get_mut(&root) else {
+            continue;
+        };
+        let level: i32 = row.get(5);
+        let p = t.partitioning.get_or_insert_with(|| Partitioning {
+            key: row.get::<_, Option<String>>(7).unwrap_or_default(),
+            key_columns: row.get(8),
+            key_has_expressions: row.get(9),
+            partitions: Vec::new(),
+        });
+        if level == 0 {
+            continue;
+        }
+        let kind = match row.get::<_, String>(6).as_str() {
+            "p" => PartitionKind::Partitioned,
+            "f" => PartitionKind::Foreign,
+            _ => PartitionKind::Leaf,
+        };
+        let partitioned = kind == PartitionKind::Partitioned;
+        p.partitions.push(Partition {
+            name: row.get(2),
+            schema: row.get(1),
+            parent_schema: row.get::<_, Option<String>>(3).unwrap_or_default(),
+            parent: row.get::<_, Option<String>>(4).unwrap_or_default(),
+            level,
+            kind,
+            key: row.get::<_, Option<String>>(10).filter(|_| partitioned),
+            key_columns: if partitioned { row.get(11) } else { vec![] },
+            key_has_expressions: partitioned && row.get::<_, bool>(12),
+        });
     }
     Ok(())
 }

@@ -102,8 +102,8 @@ impl EngineError {
 }
 
 /// Whether a database error is transient, so the executor retries it (with backoff)
-/// instead of failing the step: a lock timeout, a deadlock, a cancel
-/// ([`SqlStateClass::retryable`]). An error without a SQLSTATE (the connection broke) is
+/// instead of failing the step: a lock timeout, a deadlock, a cancel, a serialization
+/// failure ([`SqlStateClass::retryable`]). An error without a SQLSTATE (the connection broke) is
 /// not.
 pub fn is_retryable(e: &tokio_postgres::Error) -> bool {
     e.code()

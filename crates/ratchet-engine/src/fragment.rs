@@ -275,9 +275,62 @@ pub fn carry_index(
         .map_err(|e| e.to_string())
 }
 
+/// A `CREATE INDEX` statement moved onto another relation: named `name`, on
+/// `schema.table`, `ON ONLY` when `only` (the index of a partitioned table that its
+/// partitions' indexes are attached to), `CONCURRENTLY` when `concurrent`. Everything else
+/// (unique, method, keys, `INCLUDE`, storage parameters, predicate) is kept; column names
+/// are the same in every partition of a table, so the keys and the predicate hold there.
+pub fn retarget_index(
+    sql: &str,
+    name: &str,
+    (schema, table): (&str, &str),
+    only: bool,
+    concurrent: bool,
+) -> Result<String, String> {
+    let mut parsed =
+        pg_query::parse(sql, pg_query::ParserOptions::DEFAULT).map_err(|e| e.to_string())?;
+    let Some(pg_query::NodeEnum::IndexStmt(stmt)) = parsed
+        .protobuf
+        .stmts
+        .first_mut()
+        .and_then(|s| s.stmt.as_mut())
+        .and_then(|s| s.node.as_mut())
+    else {
+        return Err(format!("not an index definition: {sql}"));
+    };
+    let Some(rel) = stmt.relation.as_mut() else {
+        return Err(format!("an index definition without a table: {sql}"));
+    };
+    rel.schemaname = schema.to_string();
+    rel.relname = table.to_string();
+    rel.inh = !only;
+    stmt.idxname = name.to_string();
+    stmt.concurrent = concurrent;
+    stmt.if_not_exists = false;
+    parsed
+        .protobuf
+        .deparse(pg_query::DeparseOptions::default())
+        .map_err(|e| e.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_index_is_moved_onto_a_partition_or_onto_only_the_parent() {
+        let sql = "CREATE UNIQUE INDEX CONCURRENTLY \"ev_k\" ON \"public\".\"events\" USING btree (\"kind\" DESC, id) INCLUDE (note) WHERE kind <> 'x'";
+        let leaf = retarget_index(sql, "events_p0_k", ("app", "events_p0"), false, true).unwrap();
+        assert_eq!(
+            leaf,
+            "CREATE UNIQUE INDEX CONCURRENTLY events_p0_k ON app.events_p0 USING btree (kind DESC, id) INCLUDE (note) WHERE kind <> 'x'"
+        );
+        let parent = retarget_index(sql, "ev_k", ("public", "events"), true, false).unwrap();
+        assert_eq!(
+            parent,
+            "CREATE UNIQUE INDEX ev_k ON ONLY public.events USING btree (kind DESC, id) INCLUDE (note) WHERE kind <> 'x'"
+        );
+    }
 
     #[test]
     fn an_index_is_carried_with_its_ordering_collation_opclass_and_predicate() {

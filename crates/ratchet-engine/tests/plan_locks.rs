@@ -6,7 +6,7 @@
 mod common;
 
 use common::*;
-use ratchet_engine::plan::{Action, Phase};
+use ratchet_engine::plan::{Action, Phase, Plan};
 use ratchet_scratch::testing::TestDb;
 
 const MODES: [&str; 8] = [
@@ -100,6 +100,14 @@ operations:
 "#,
     );
     let plan = e.plan(&m).await.unwrap();
+    let checked = check_claims(&c, &plan).await;
+    assert!(checked >= 8, "checked {checked} claims");
+}
+
+/// Run every statement of `plan`'s start and complete, each transactional one in a
+/// transaction of its own, and compare each lock it claims with the strongest `pg_locks`
+/// shows on that relation. Returns how many claims were checked.
+async fn check_claims(c: &tokio_postgres::Client, plan: &Plan) -> usize {
     let mut checked = 0;
     for phase in [Phase::Start, Phase::Complete] {
         for (_, step) in plan.steps_of(phase) {
@@ -162,5 +170,71 @@ operations:
             }
         }
     }
-    assert!(checked >= 8, "checked {checked} claims");
+    checked
+}
+
+/// The same on a partitioned table of 8 partitions: the parent's `ON ONLY` index, each
+/// partition's concurrent build and attach, a foreign key by this server version's route
+/// (through the partitions before PostgreSQL 18: each one's key, its validation, the
+/// parent's adopting them), statements on the parent that take its lock on every partition
+/// too, and the partitioned `DROP INDEX`.
+#[tokio::test]
+async fn every_claimed_lock_on_a_partitioned_table_is_the_lock_postgres_takes() {
+    let db = TestDb::new().await;
+    let files = Files::new();
+    let c = db.client().await;
+    let mut partitions = String::new();
+    for i in 0..8 {
+        partitions.push_str(&format!(
+            "CREATE TABLE public.events_p{i} PARTITION OF public.events FOR VALUES WITH (MODULUS 8, REMAINDER {i});"
+        ));
+    }
+    c.batch_execute(&format!(
+        "CREATE TABLE public.accounts (id int PRIMARY KEY);
+         INSERT INTO public.accounts VALUES (1);
+         CREATE TABLE public.events (id bigint PRIMARY KEY, kind text NOT NULL, account_id int)
+             PARTITION BY HASH (id);
+         {partitions}
+         CREATE INDEX events_old_idx ON public.events (kind);
+         INSERT INTO public.events SELECT g, 'k', 1 FROM generate_series(1, 100) g;"
+    ))
+    .await
+    .unwrap();
+    let e = engine(&db).await;
+    let m = files.migration(
+        "02_partitioned.yaml",
+        r#"
+operations:
+  - create_index:
+      name: events_kind_idx
+      table: events
+      columns:
+        - column: kind
+  - alter_column:
+      table: events
+      column: account_id
+      references:
+        name: events_account_fk
+        table: accounts
+        column: id
+  - add_column:
+      table: events
+      column:
+        name: score
+        type: int
+        default: "0"
+        check:
+          name: events_score_positive
+          constraint: score >= 0
+  - alter_column:
+      table: events
+      column: kind
+      default: "'none'"
+  - drop_index:
+      name: events_old_idx
+"#,
+    );
+    let plan = e.plan(&m).await.unwrap();
+    let checked = check_claims(&c, &plan).await;
+    assert!(checked >= 60, "checked {checked} claims");
 }

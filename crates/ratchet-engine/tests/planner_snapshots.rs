@@ -17,6 +17,8 @@ mod support;
 mod errors;
 #[path = "planner_snapshots/operations.rs"]
 mod operations;
+#[path = "planner_snapshots/partitioned.rs"]
+mod partitioned;
 #[path = "planner_snapshots/regenerate.rs"]
 mod regenerate;
 #[path = "planner_snapshots/tricky.rs"]

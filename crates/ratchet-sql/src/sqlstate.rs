@@ -32,7 +32,8 @@ pub enum SqlStateClass {
     LockNotAvailable,
     /// 40P01: PostgreSQL chose our transaction as the victim of a deadlock.
     Deadlock,
-    /// 40001: a concurrent update under REPEATABLE READ or SERIALIZABLE.
+    /// 40001: a concurrent update under REPEATABLE READ or SERIALIZABLE, or, under READ
+    /// COMMITTED too, a row a concurrent UPDATE moved to another partition.
     SerializationFailure,
     /// 57014: a `statement_timeout` or an operator's cancel.
     QueryCanceled,
@@ -57,18 +58,24 @@ impl SqlStateClass {
     }
 
     /// Whether running the same statement again, in a new transaction on the same
-    /// session after a backoff, can succeed: a lock timeout, a deadlock, a cancel.
+    /// session after a backoff, can succeed: a lock timeout, a deadlock, a cancel, a
+    /// serialization failure.
+    ///
+    /// A serialization failure reaches ratchet under READ COMMITTED as well: a backfill
+    /// batch that waited for a row an application's UPDATE of the partition key then moved
+    /// to another partition gets "tuple to be locked was already moved to another partition
+    /// due to concurrent update" (issue 14). The batch in a new transaction no longer sees
+    /// the row there, and the moved row was filled by the dual-write trigger.
     ///
     /// Not retryable here: a lost connection (the session is gone; a caller must open a
-    /// new one first), and a serialization failure, which PostgreSQL raises only above
-    /// READ COMMITTED, an isolation level ratchet never asks for: one means the session
-    /// was configured otherwise, and the engine has never retried it.
+    /// new one first).
     pub fn retryable(self) -> bool {
         matches!(
             self,
             SqlStateClass::LockNotAvailable
                 | SqlStateClass::Deadlock
                 | SqlStateClass::QueryCanceled
+                | SqlStateClass::SerializationFailure
         )
     }
 }
@@ -99,13 +106,13 @@ mod tests {
     }
 
     #[test]
-    fn only_waits_are_retried() {
+    fn only_waits_and_serialization_failures_are_retried() {
         let retried: Vec<&str> = [
             "55P03", "40P01", "57014", "40001", "08006", "57P01", "23505",
         ]
         .into_iter()
         .filter(|c| SqlStateClass::of(c).retryable())
         .collect();
-        assert_eq!(retried, ["55P03", "40P01", "57014"]);
+        assert_eq!(retried, ["55P03", "40P01", "57014", "40001"]);
     }
 }

@@ -276,7 +276,11 @@ pub(crate) async fn may_skip_triggers(cx: &Ctx<'_>, spec: &BackfillSpec) -> bool
                                 WHERE tgrelid = $1::text::regclass AND NOT tgisinternal
                                   AND tgname LIKE '\\_ratchet\\_dw\\_%' AND tgname NOT LIKE $2 || '%')";
     let own = spec.pair.name.replace('_', "\\_");
-    match cx.client.query_one(sql, &[&spec.t(), &own]).await {
+    match cx
+        .client
+        .query_one(sql, &[&spec.trigger_table(), &own])
+        .await
+    {
         Ok(r) => r.get(0),
         Err(_) => false,
     }

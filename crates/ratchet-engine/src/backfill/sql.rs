@@ -12,6 +12,16 @@ impl BackfillSpec {
         qualified(&self.schema, &self.table)
     }
 
+    /// The table that holds the dual-write triggers: the partitioned parent of a leaf
+    /// partition (its partitions' clones are internal triggers on PostgreSQL 14), else the
+    /// table itself. It is in the plan's schema, the pair's.
+    pub(crate) fn trigger_table(&self) -> String {
+        match &self.parent {
+            Some(p) => qualified(&self.pair.schema, p),
+            None => self.t(),
+        }
+    }
+
     pub(crate) fn new_col(&self) -> String {
         ident(self.pair.new.as_deref().unwrap_or_default())
     }

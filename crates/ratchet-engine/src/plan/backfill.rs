@@ -8,8 +8,13 @@ use super::Pair;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BackfillSpec {
     pub schema: String,
-    /// Physical table name.
+    /// Physical table name: the table, or one leaf partition of a partitioned table
+    /// (then in `schema`, which may differ from the parent's).
     pub table: String,
+    /// The partitioned table `table` is a leaf partition of: the dual-write triggers are
+    /// the parent's (cloned onto each partition by PostgreSQL 13+).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
     /// Physical key columns with their types; empty means batches over `ctid` ranges.
     pub key: Vec<(String, String)>,
     pub pair: Pair,

@@ -22,6 +22,7 @@ mod checks;
 mod ddl;
 mod expand;
 mod ops;
+mod partitions;
 
 /// PostgreSQL's limit on identifier length (NAMEDATALEN - 1); longer names are silently
 /// truncated, which would make two names collide.
@@ -155,6 +156,10 @@ struct Planner<'a> {
     /// the same file would not carry (see `expand::Planner::check_duplicable`).
     built_on: Vec<(String, String, String)>,
     warnings: Vec<String>,
+    /// The indexes of partitions this plan builds for partitioned index `name`:
+    /// `name -> partition -> index`, resolved once (free names) and reused by every step.
+    partition_indexes:
+        std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>,
 }
 
 impl<'a> Planner<'a> {
@@ -181,6 +186,7 @@ impl<'a> Planner<'a> {
             view_defaults: Vec::new(),
             count_omitted: Vec::new(),
             built_on: Vec::new(),
+            partition_indexes: Default::default(),
             warnings: Vec::new(),
         }
     }
@@ -395,6 +401,13 @@ impl<'a> Planner<'a> {
             &vs,
         ));
         steps.extend(self.abort.into_iter().rev());
+        let created: Vec<String> = self
+            .tables
+            .iter()
+            .filter(|t| t.created)
+            .map(|t| t.physical.clone())
+            .collect();
+        partitions::claim_partition_locks(self.input.catalog, &created, &mut steps);
         Plan {
             migration: self.input.migration.name.clone(),
             schema: self.schema,
@@ -423,6 +436,7 @@ impl<'a> Planner<'a> {
                     estimated_rows: 0.0,
                     replica_identity: "DEFAULT".into(),
                     row_security: false,
+                    partitioning: None,
                 });
             for c in &t.columns {
                 if entry.column(&c.physical).is_some() {

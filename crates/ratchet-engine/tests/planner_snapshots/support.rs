@@ -49,6 +49,8 @@ pub struct Case {
     file: &'static str,
     previous: Option<&'static str>,
     completes_at_once: bool,
+    /// `server_version_num` instead of the fixture's (routes that depend on the version).
+    server_version: Option<i32>,
 }
 
 /// Plan `fixtures/migrations/<file>` against `fixtures/catalogs/<catalog>.json`.
@@ -58,6 +60,7 @@ pub fn case(catalog: &'static str, file: &'static str) -> Case {
         file,
         previous: Some(PREVIOUS),
         completes_at_once: false,
+        server_version: None,
     }
 }
 
@@ -80,6 +83,12 @@ impl Case {
         self
     }
 
+    /// As if the catalog had been read from a server of `server_version_num`.
+    pub fn on_server(mut self, server_version_num: i32) -> Case {
+        self.server_version = Some(server_version_num);
+        self
+    }
+
     /// The migration file's text, shown as the snapshot's description.
     pub fn source(&self) -> String {
         std::fs::read_to_string(fixtures().join("migrations").join(self.file)).unwrap()
@@ -87,7 +96,10 @@ impl Case {
 
     pub fn plan(&self) -> Result<Plan, EngineError> {
         let m = migration(self.file);
-        let cat = catalog(self.catalog);
+        let mut cat = catalog(self.catalog);
+        if let Some(v) = self.server_version {
+            cat.server_version_num = v;
+        }
         planner::plan(&PlanInput {
             migration: &m,
             catalog: &cat,
@@ -100,7 +112,11 @@ impl Case {
     pub fn render(&self) -> String {
         let plan = self.plan().unwrap_or_else(|e| panic!("{}: {e}", self.file));
         let m = migration(self.file);
-        format!("catalog: {}\n{}", self.catalog, render(&plan, &m))
+        let server = match self.server_version {
+            Some(v) => format!(" (as on server_version_num {v})"),
+            None => String::new(),
+        };
+        format!("catalog: {}{server}\n{}", self.catalog, render(&plan, &m))
     }
 
     /// The planner's error message; panics when it plans.

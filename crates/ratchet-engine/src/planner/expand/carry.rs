@@ -13,6 +13,8 @@ use crate::sql::{ident, ident_list};
 
 /// The duplicates of one operation, `(original, duplicate)` by physical names.
 struct Carry<'a> {
+    /// The table whose columns are duplicated.
+    table: &'a VTable,
     map: &'a [(String, String)],
     /// The quoted table.
     qt: String,
@@ -56,6 +58,7 @@ impl Planner<'_> {
             return Ok(());
         };
         let carry = Carry {
+            table: t,
             map,
             qt: self.q(&t.physical),
             lt: format!("{}.{}", self.schema, t.physical),
@@ -103,6 +106,10 @@ impl Planner<'_> {
                 ))
             }
             "u" => {
+                self.refuse_unique_constraint_on_partitioned(
+                    carry.table,
+                    &format!("carrying unique constraint {} onto the new column", k.name),
+                )?;
                 let columns = format!("({})", ident_list(&carry.mapped(&k.columns)));
                 work.unique_key(
                     qt,
@@ -121,13 +128,20 @@ impl Planner<'_> {
                     ident_list(&carry.mapped(&k.columns)),
                     rest.trim_end_matches(" NOT VALID")
                 );
-                work.foreign_key(
-                    qt,
+                let Some(referenced) = &k.referenced_table else {
+                    return Ok(());
+                };
+                self.foreign_key_on_duplicates(
+                    work,
+                    &carry.table.physical,
                     (&temp, &k.name),
                     &body,
-                    carry.lock(SHARE_ROW_EXCLUSIVE),
-                    carry.lock(ACCESS_EXCLUSIVE),
-                );
+                    (
+                        carry.lock(SHARE_ROW_EXCLUSIVE),
+                        carry.lock(ACCESS_EXCLUSIVE),
+                    ),
+                    referenced,
+                )?;
             }
             "x" => {
                 return Err(self.unsupported(
@@ -138,6 +152,23 @@ impl Planner<'_> {
             _ => {}
         }
         Ok(())
+    }
+
+    /// The indexes attached to partitioned index `index`, at every level below it, as
+    /// `(partition, index)` (those of the schema's own partitions).
+    pub(super) fn attached_indexes(&self, index: &str) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        let mut parents = vec![index.to_string()];
+        while let Some(parent) = parents.pop() {
+            for i in self.catalog().indexes.values() {
+                if i.parent.as_deref() == Some(parent.as_str()) {
+                    out.push((i.table.clone(), i.name.clone()));
+                    parents.push(i.name.clone());
+                }
+            }
+        }
+        out.sort();
+        out
     }
 
     /// Every index naming a migrated column, in a key, a key expression, INCLUDE or the
@@ -171,6 +202,10 @@ impl Planner<'_> {
                 ),
                 carry.lock(ACCESS_EXCLUSIVE),
             ));
+            if idx.partitioned {
+                work.partition_index_renames
+                    .push((temp.clone(), idx.name.clone()));
+            }
         }
         Ok(())
     }

@@ -53,10 +53,17 @@ pub(super) struct Work {
     pub(super) indexes: Vec<(String, String)>,
     /// Complete: constraints to VALIDATE.
     pub(super) validate: Vec<String>,
+    /// Complete: `VALIDATE CONSTRAINT` statements on partitions (a foreign key added to
+    /// each leaf of a partitioned table, see `planner::partitions`), after `validate`.
+    pub(super) validate_leaves: Vec<Statement>,
     /// Complete: the columns to SET NOT NULL (with their helper check).
     pub(super) not_null: Vec<(String, String)>,
     /// Complete, after the old columns are gone: final statements.
     pub(super) finish: Vec<Statement>,
+    /// Complete, last: the partitions' indexes of a partitioned index carried onto the
+    /// duplicates (`(temporary index, original index)`) take the names the original's
+    /// partitions' indexes had (dropped with the old columns earlier in the transaction).
+    pub(super) partition_index_renames: Vec<(String, String)>,
     /// The operation makes the column nullable: a NOT NULL original is not carried over.
     pub(super) drop_not_null: bool,
 }
@@ -208,14 +215,33 @@ impl Planner<'_> {
         pairs: &[Pair],
     ) {
         let key = self.key_of(t);
+        // A partitioned table is walked partition by partition: each leaf is a backfill of
+        // its own (its bound, its cursors, its progress), the key is the parent's (every
+        // partition has the same primary key columns).
+        let leaves: Option<Vec<crate::catalog::Partition>> = self
+            .partitioning_of(&t.physical)
+            .map(|p| p.leaves().cloned().collect());
         let backfills: Vec<BackfillSpec> = pairs
             .iter()
             .filter(|p| p.new.is_some() && p.up.is_some() && !t.created)
-            .map(|pair| BackfillSpec {
-                schema: self.schema.clone(),
-                table: t.physical.clone(),
-                key: key.clone(),
-                pair: pair.clone(),
+            .flat_map(|pair| match &leaves {
+                None => vec![BackfillSpec {
+                    schema: self.schema.clone(),
+                    table: t.physical.clone(),
+                    parent: None,
+                    key: key.clone(),
+                    pair: pair.clone(),
+                }],
+                Some(leaves) => leaves
+                    .iter()
+                    .map(|l| BackfillSpec {
+                        schema: l.schema.clone(),
+                        table: l.name.clone(),
+                        parent: Some(t.physical.clone()),
+                        key: key.clone(),
+                        pair: pair.clone(),
+                    })
+                    .collect(),
             })
             .collect();
         // Steps of start come first in the plan, so the backfills follow this step at
@@ -229,12 +255,20 @@ impl Planner<'_> {
                 backfill_bounds: (first..first + backfills.len()).collect(),
             },
         ));
-        for spec in backfills {
-            let d = format!(
+        let per_pair = leaves.as_ref().map_or(1, Vec::len).max(1);
+        for (i, spec) in backfills.into_iter().enumerate() {
+            let mut d = format!(
                 "backfill {}.{} in batches",
                 t.logical,
                 spec.pair.new.clone().unwrap_or_default()
             );
+            if spec.parent.is_some() {
+                d.push_str(&format!(
+                    ", partition {} ({} of {per_pair})",
+                    spec.table,
+                    i % per_pair + 1
+                ));
+            }
             self.start
                 .push(self.step(Phase::Start, d, Action::Backfill(spec)));
         }
@@ -247,7 +281,7 @@ impl Planner<'_> {
         work: Work,
         pairs: &[Pair],
         drop_old: &[String],
-    ) {
+    ) -> Result<(), EngineError> {
         let qt = self.q(&t.physical);
         for (name, sql) in &work.indexes {
             self.push_create_index(
@@ -255,9 +289,9 @@ impl Planner<'_> {
                 sql.clone(),
                 &t.physical,
                 format!("build index {name} on the new column"),
-            );
+            )?;
         }
-        if !work.validate.is_empty() {
+        if !work.validate.is_empty() || !work.validate_leaves.is_empty() {
             let stmts = work
                 .validate
                 .iter()
@@ -267,6 +301,7 @@ impl Planner<'_> {
                         vec![self.lock(SHARE_UPDATE_EXCLUSIVE, &t.physical)],
                     )
                 })
+                .chain(work.validate_leaves)
                 .collect();
             self.complete.push(self.tx(
                 Phase::Complete,
@@ -302,6 +337,22 @@ impl Planner<'_> {
             ));
         }
         fin.extend(work.finish);
+        for (temp, original) in &work.partition_index_renames {
+            let ours = self
+                .partition_indexes
+                .get(temp)
+                .cloned()
+                .unwrap_or_default();
+            for (partition, name) in self.attached_indexes(original) {
+                let Some(ours) = ours.get(&partition) else {
+                    continue;
+                };
+                fin.push(Statement::new(
+                    format!("ALTER INDEX {} RENAME TO {}", self.q(ours), ident(&name)),
+                    vec![self.lock(ACCESS_EXCLUSIVE, ours)],
+                ));
+            }
+        }
         if !fin.is_empty() {
             self.complete.push(self.tx(
                 Phase::Complete,
@@ -309,6 +360,7 @@ impl Planner<'_> {
                 fin,
             ));
         }
+        Ok(())
     }
 
     /// Refuse a duplicate whose original cannot be replaced at complete without losing
@@ -320,6 +372,7 @@ impl Planner<'_> {
         let Some(ct) = self.catalog_table(t) else {
             return Ok(());
         };
+        self.refuse_partition_key_column(t, &d.old, "replacing")?;
         if ct.column(&d.old).is_none() {
             return Err(self.unsupported(
                 format!(
@@ -402,7 +455,7 @@ impl Planner<'_> {
         tx1.append(&mut work.tx1);
         self.push_expand(&t, what, tx1, &pairs);
         let drop_old: Vec<String> = dups.iter().map(|d| d.old.clone()).collect();
-        self.push_work(&t, what, work, &pairs, &drop_old);
+        self.push_work(&t, what, work, &pairs, &drop_old)?;
         // The new version sees the duplicates under the logical names.
         let tm = self.table_mut(table);
         for d in &dups {
@@ -442,7 +495,11 @@ impl Planner<'_> {
         name: &str,
         body: &str,
         referenced: &str,
-    ) {
+    ) -> Result<(), EngineError> {
+        if let Some(leaf) = self.leaf_foreign_key(table, name, body, referenced)? {
+            self.foreign_key_in_place_on_leaves((table, referenced), name, leaf);
+            return Ok(());
+        }
         let qt = self.q(table);
         let add = Statement::new(
             format!(
@@ -468,9 +525,16 @@ impl Planner<'_> {
             ),
             vec![self.lock(ACCESS_EXCLUSIVE, table)],
         );
+        // A partitioned table gets here on PostgreSQL 18+ only: say which route this is.
+        let route = match self.partitioning_of(table) {
+            Some(_) => {
+                " on partitioned table (PostgreSQL 18+ allows it; validated partition by partition)"
+            }
+            None => "",
+        };
         self.start.push(self.tx(
             Phase::Start,
-            format!("add foreign key {name} NOT VALID"),
+            format!("add foreign key {name} NOT VALID{route}"),
             vec![add],
         ));
         self.start.push(self.tx(
@@ -480,17 +544,119 @@ impl Planner<'_> {
         ));
         self.abort
             .push(self.tx(Phase::Abort, format!("drop foreign key {name}"), vec![drop]));
+        Ok(())
     }
 
-    /// A concurrent index build, with its abort.
-    pub(super) fn push_create_index(
+    /// [`Planner::foreign_key_in_place`] through the leaf partitions: `NOT VALID` on each
+    /// leaf in one short transaction, each leaf validated in a transaction of its own, then
+    /// the key added to the parent (it adopts the leaves' validated keys, no scan).
+    fn foreign_key_in_place_on_leaves(
+        &mut self,
+        (table, referenced): (&str, &str),
+        name: &str,
+        leaf: crate::planner::partitions::LeafForeignKey,
+    ) {
+        let why = crate::planner::partitions::LEAF_FOREIGN_KEY_REASON;
+        let n = leaf.validate.len();
+        self.start.push(self.tx(
+            Phase::Start,
+            format!(
+                "add foreign key {name} NOT VALID on each of the {n} partitions of {table} ({why})"
+            ),
+            leaf.add,
+        ));
+        for (i, (partition, v)) in leaf.validate.into_iter().enumerate() {
+            self.start.push(self.tx(
+                Phase::Start,
+                format!(
+                    "validate foreign key {name} on partition {partition} ({} of {n}; reads and writes go on)",
+                    i + 1
+                ),
+                vec![v],
+            ));
+        }
+        self.start.push(self.tx(
+            Phase::Start,
+            format!("add foreign key {name} to partitioned table {table} (it adopts the partitions' validated keys without a scan; ACCESS EXCLUSIVE on {referenced} for the catalog change, where the partitions' action triggers are replaced by the parent's)"),
+            vec![leaf.attach],
+        ));
+        self.abort.push(self.tx(
+            Phase::Abort,
+            format!("drop foreign key {name} from {table} and its partitions"),
+            leaf.drop,
+        ));
+    }
+
+    /// A foreign key over duplicates ([`Work::foreign_key`], with its `locks` and
+    /// `rename_lock`), or, on a partitioned table where this server refuses `NOT VALID`
+    /// there, on each leaf partition under the temporary name (added with the columns,
+    /// validated at complete), renamed on each leaf once the old columns and their key are
+    /// gone, and then added to the parent, which adopts the leaves' validated keys.
+    pub(super) fn foreign_key_on_duplicates(
+        &self,
+        work: &mut Work,
+        table: &str,
+        (temp, name): (&str, &str),
+        body: &str,
+        (locks, rename_lock): (Vec<Lock>, Vec<Lock>),
+        referenced: &str,
+    ) -> Result<(), EngineError> {
+        let qt = self.q(table);
+        let Some(leaf) = self.leaf_foreign_key(table, temp, body, referenced)? else {
+            work.foreign_key(&qt, (temp, name), body, locks, rename_lock);
+            // PostgreSQL 18 on a partitioned table: the partitions' clones of the key keep
+            // their name when the parent's is renamed; they follow it.
+            let partitions = self.partitioning_of(table).map(|p| p.partitions.clone());
+            for part in partitions.iter().flatten() {
+                work.finish.push(Statement::new(
+                    format!(
+                        "ALTER TABLE {} RENAME CONSTRAINT {} TO {}",
+                        part.qualified(),
+                        ident(temp),
+                        ident(name)
+                    ),
+                    vec![Lock::new(ACCESS_EXCLUSIVE, part.lock_name())],
+                ));
+            }
+            return Ok(());
+        };
+        work.tx1.extend(leaf.add);
+        work.validate_leaves
+            .extend(leaf.validate.into_iter().map(|(_, v)| v));
+        let leaves: Vec<crate::catalog::Partition> = self
+            .partitioning_of(table)
+            .map(|p| p.leaves().cloned().collect())
+            .unwrap_or_default();
+        for l in &leaves {
+            work.finish.push(Statement::new(
+                format!(
+                    "ALTER TABLE {} RENAME CONSTRAINT {} TO {}",
+                    l.qualified(),
+                    ident(temp),
+                    ident(name)
+                ),
+                vec![Lock::new(ACCESS_EXCLUSIVE, l.lock_name())],
+            ));
+        }
+        if let Some(attach) = self.leaf_foreign_key(table, name, body, referenced)? {
+            work.finish.push(attach.attach);
+        }
+        Ok(())
+    }
+
+    /// A concurrent index build, with its abort; on a partitioned table, the partitioned
+    /// route (`planner::partitions`).
+    pub(in crate::planner) fn push_create_index(
         &mut self,
         index: &str,
         sql: String,
         table: &str,
         description: String,
-    ) {
+    ) -> Result<(), EngineError> {
         self.indexes.push(index.to_string());
+        if let Some(p) = self.partitioning_of(table).cloned() {
+            return self.push_partitioned_index(index, &sql, table, &p);
+        }
         self.start.push(self.step(
             Phase::Start,
             description,
@@ -510,6 +676,7 @@ impl Planner<'_> {
                 ),
             },
         ));
+        Ok(())
     }
 }
 

@@ -84,22 +84,24 @@ impl Planner<'_> {
     ) -> Result<(), EngineError> {
         let c = &o.column;
         let qt = self.q(&t.physical);
-        let (stmts, validate) = self.plain_column_statements(t, c, &physical)?;
+        let (stmts, validate, attach) = self.plain_column_statements(t, c, &physical)?;
         self.start.push(self.tx(
             Phase::Start,
             format!("add column {}.{}", o.table, c.name),
             stmts,
         ));
-        for (name, extra) in validate {
-            let mut locks = vec![self.lock(SHARE_UPDATE_EXCLUSIVE, &t.physical)];
-            locks.extend(extra);
+        for (what, statement) in validate {
             self.start.push(self.tx(
                 Phase::Start,
-                format!("validate constraint {name} (reads and writes continue)"),
-                vec![Statement::new(
-                    format!("ALTER TABLE {qt} VALIDATE CONSTRAINT {}", ident(&name)),
-                    locks,
-                )],
+                format!("validate {what} (reads and writes continue)"),
+                vec![statement],
+            ));
+        }
+        if let Some((name, statement)) = attach {
+            self.start.push(self.tx(
+                Phase::Start,
+                format!("add foreign key {name} to partitioned table {} (it adopts the partitions' validated keys without a scan; ACCESS EXCLUSIVE on the referenced table for the catalog change, where the partitions' action triggers are replaced by the parent's)", o.table),
+                vec![statement],
             ));
         }
         if c.unique {
@@ -131,15 +133,23 @@ impl Planner<'_> {
         Ok(())
     }
 
-    /// The start transaction of a plain column, and the constraints to validate after it
-    /// (with the extra locks their validation takes).
+    /// The start transaction of a plain column, the validations after it (what, and the
+    /// statement), and the foreign key to add to a partitioned parent after its leaves'
+    /// keys are validated (see `planner::partitions`).
     #[allow(clippy::type_complexity)]
     fn plain_column_statements(
         &self,
         t: &VTable,
         c: &Column,
         physical: &str,
-    ) -> Result<(Vec<Statement>, Vec<(String, Vec<Lock>)>), EngineError> {
+    ) -> Result<
+        (
+            Vec<Statement>,
+            Vec<(String, Statement)>,
+            Option<(String, Statement)>,
+        ),
+        EngineError,
+    > {
         let mut col = c.clone();
         col.name = physical.to_string();
         col.unique = false;
@@ -155,6 +165,17 @@ impl Planner<'_> {
             vec![self.lock(ACCESS_EXCLUSIVE, &t.physical)],
         )];
         let mut validate = Vec::new();
+        let validate_on_table = |name: &str, extra: Vec<Lock>| {
+            let mut locks = vec![self.lock(SHARE_UPDATE_EXCLUSIVE, &t.physical)];
+            locks.extend(extra);
+            (
+                format!("constraint {name}"),
+                Statement::new(
+                    format!("ALTER TABLE {qt} VALIDATE CONSTRAINT {}", ident(name)),
+                    locks,
+                ),
+            )
+        };
         if let Some(ch) = &c.check {
             stmts.push(Statement::new(
                 format!(
@@ -164,12 +185,32 @@ impl Planner<'_> {
                 ),
                 vec![self.lock(ACCESS_EXCLUSIVE, &t.physical)],
             ));
-            validate.push((ch.name.clone(), vec![]));
+            validate.push(validate_on_table(&ch.name, vec![]));
         }
+        let mut attach = None;
         if let Some(r) = &c.references {
-            let (add, rt) = self.new_column_foreign_key(t, r, physical)?;
-            stmts.push(add);
-            validate.push((r.name.clone(), vec![self.lock(ROW_SHARE, &rt)]));
+            let (body, rt) = self.new_column_foreign_key_body(r, physical)?;
+            match self.leaf_foreign_key(&t.physical, &r.name, &body, &rt)? {
+                None => {
+                    stmts.push(self.new_column_foreign_key(t, &r.name, &body, &rt));
+                    validate.push(validate_on_table(&r.name, vec![self.lock(ROW_SHARE, &rt)]));
+                }
+                Some(leaf) => {
+                    stmts.extend(leaf.add);
+                    let n = leaf.validate.len();
+                    validate.extend(leaf.validate.into_iter().enumerate().map(
+                        |(i, (partition, v))| {
+                            let what = format!(
+                                "foreign key {} on partition {partition} ({} of {n})",
+                                r.name,
+                                i + 1
+                            );
+                            (what, v)
+                        },
+                    ));
+                    attach = Some((r.name.clone(), leaf.attach));
+                }
+            }
         }
         if let Some(cm) = &c.comment {
             stmts.push(Statement::new(
@@ -181,33 +222,39 @@ impl Planner<'_> {
                 vec![self.lock(SHARE_UPDATE_EXCLUSIVE, &t.physical)],
             ));
         }
-        Ok((stmts, validate))
+        Ok((stmts, validate, attach))
+    }
+
+    /// `FOREIGN KEY ("column") REFERENCES …` of the new column's `references`, and the
+    /// referenced table's physical name.
+    fn new_column_foreign_key_body(
+        &self,
+        r: &ratchet_spec::ForeignKeyReference,
+        physical: &str,
+    ) -> Result<(String, String), EngineError> {
+        let (rt, rc) = self.resolve_reference(&r.table, &r.column)?;
+        let body = format!(
+            "FOREIGN KEY ({}) {}",
+            ident(physical),
+            column_reference(&self.schema, &rt, &rc, r)
+        );
+        Ok((body, rt))
     }
 
     /// `references` of the new column: added `NOT VALID` (every write checked from then
-    /// on; the existing rows are validated in a later step). Returns the statement and
-    /// the referenced table's physical name.
-    fn new_column_foreign_key(
-        &self,
-        t: &VTable,
-        r: &ratchet_spec::ForeignKeyReference,
-        physical: &str,
-    ) -> Result<(Statement, String), EngineError> {
-        let (rt, rc) = self.resolve_reference(&r.table, &r.column)?;
-        let add = Statement::new(
+    /// on; the existing rows are validated in a later step).
+    fn new_column_foreign_key(&self, t: &VTable, name: &str, body: &str, rt: &str) -> Statement {
+        Statement::new(
             format!(
-                "ALTER TABLE {} ADD CONSTRAINT {} FOREIGN KEY ({}) {} NOT VALID",
+                "ALTER TABLE {} ADD CONSTRAINT {} {body} NOT VALID",
                 self.q(&t.physical),
-                ident(&r.name),
-                ident(physical),
-                column_reference(&self.schema, &rt, &rc, r)
+                ident(name),
             ),
             vec![
                 self.lock(SHARE_ROW_EXCLUSIVE, &t.physical),
-                self.lock(SHARE_ROW_EXCLUSIVE, &rt),
+                self.lock(SHARE_ROW_EXCLUSIVE, rt),
             ],
-        );
-        Ok((add, rt))
+        )
     }
 
     /// `unique: true` on a plain column: the index built concurrently, then attached.
@@ -217,6 +264,7 @@ impl Planner<'_> {
         c: &Column,
         physical: &str,
     ) -> Result<(), EngineError> {
+        self.refuse_unique_constraint_on_partitioned(t, "a unique column")?;
         let qt = self.q(&t.physical);
         let index = unique_name(&t.physical, &c.name);
         self.ensure_index_name_free(&index)?;
@@ -229,7 +277,7 @@ impl Planner<'_> {
             ),
             &t.physical,
             format!("build unique index {index} without blocking writes"),
-        );
+        )?;
         self.start.push(self.tx(
             Phase::Start,
             format!("attach unique constraint {index}"),
@@ -269,7 +317,7 @@ impl Planner<'_> {
         let work = self.filled_column_work(o, &t, &physical, &mut tx1)?;
         let what = format!("add column {}.{}", o.table, c.name);
         self.push_expand(&t, &what, tx1, std::slice::from_ref(&pair));
-        self.push_work(&t, &what, work, &[pair], &[]);
+        self.push_work(&t, &what, work, &[pair], &[])?;
         if physical != c.name {
             self.rename_column_at_complete(&t.physical, &physical, &c.name);
         }
@@ -323,10 +371,22 @@ impl Planner<'_> {
             work.validate.push(ch.name.clone());
         }
         if let Some(r) = &c.references {
-            tx1.push(self.new_column_foreign_key(t, r, physical)?.0);
-            work.validate.push(r.name.clone());
+            let (body, rt) = self.new_column_foreign_key_body(r, physical)?;
+            match self.leaf_foreign_key(&t.physical, &r.name, &body, &rt)? {
+                None => {
+                    tx1.push(self.new_column_foreign_key(t, &r.name, &body, &rt));
+                    work.validate.push(r.name.clone());
+                }
+                Some(leaf) => {
+                    tx1.extend(leaf.add);
+                    work.validate_leaves
+                        .extend(leaf.validate.into_iter().map(|(_, v)| v));
+                    work.finish.push(leaf.attach);
+                }
+            }
         }
         if c.unique {
+            self.refuse_unique_constraint_on_partitioned(t, "a unique column")?;
             let name = format!("{}_{}_key", t.physical, c.name);
             let columns = format!("({})", ident(physical));
             work.unique_key(

@@ -153,6 +153,7 @@ impl Planner<'_> {
             work.check(qt, &ch.name, &e, a.lock(ACCESS_EXCLUSIVE));
         }
         if let Some(u) = &o.unique {
+            self.refuse_unique_constraint_on_partitioned(a.t, "a unique constraint")?;
             let temp = temp_name(&u.name);
             let columns = format!("({})", ident(new));
             work.unique_key(
@@ -174,7 +175,14 @@ impl Planner<'_> {
                 self.lock(SHARE_ROW_EXCLUSIVE, &rt),
             ];
             let temp = temp_name(&r.name);
-            work.foreign_key(qt, (&temp, &r.name), &body, locks, a.lock(ACCESS_EXCLUSIVE));
+            self.foreign_key_on_duplicates(
+                work,
+                &a.t.physical,
+                (&temp, &r.name),
+                &body,
+                (locks, a.lock(ACCESS_EXCLUSIVE)),
+                &rt,
+            )?;
         }
         Ok(())
     }
@@ -301,7 +309,7 @@ impl Planner<'_> {
                 "FOREIGN KEY ({col}) {}",
                 column_reference(&self.schema, &rt, &rc, r)
             );
-            self.foreign_key_in_place(&t.physical, &r.name, &body, &rt);
+            self.foreign_key_in_place(&t.physical, &r.name, &body, &rt)?;
             self.built_on.push((
                 t.physical.clone(),
                 c.physical.clone(),

@@ -54,7 +54,7 @@ impl Planner<'_> {
                 let phys: Vec<String> = cols.iter().map(|c| c.physical.clone()).collect();
                 let body = fk_body(o, &phys, rf)
                     .map_err(|e| self.invalid(e, "add references: {table, columns}"))?;
-                self.foreign_key_in_place(&t.physical, &o.name, &body, &rf.physical);
+                self.foreign_key_in_place(&t.physical, &o.name, &body, &rf.physical)?;
                 for c in &phys {
                     self.built_on.push((
                         t.physical.clone(),
@@ -189,9 +189,20 @@ impl Planner<'_> {
                     self.lock(SHARE_ROW_EXCLUSIVE, &t.physical),
                     self.lock(SHARE_ROW_EXCLUSIVE, &rf.physical),
                 ];
-                work.foreign_key(&qt, (&temp, &o.name), &body, locks, lock(ACCESS_EXCLUSIVE));
+                self.foreign_key_on_duplicates(
+                    &mut work,
+                    &t.physical,
+                    (&temp, &o.name),
+                    &body,
+                    (locks, lock(ACCESS_EXCLUSIVE)),
+                    &rf.physical,
+                )?;
             }
             ConstraintType::Unique | ConstraintType::PrimaryKey => {
+                self.refuse_unique_constraint_on_partitioned(
+                    t,
+                    "a unique or primary key constraint",
+                )?;
                 let mut columns = format!("({})", ident_list(&new_cols));
                 if o.nulls_not_distinct {
                     columns.push_str(" NULLS NOT DISTINCT");

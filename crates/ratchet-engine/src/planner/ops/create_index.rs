@@ -1,4 +1,5 @@
-//! `create_index`: built `CONCURRENTLY`, reads and writes go on.
+//! `create_index`: built `CONCURRENTLY`, reads and writes go on (on a partitioned table,
+//! partition by partition: `planner::partitions`).
 
 use ratchet_spec::CreateIndex;
 
@@ -11,8 +12,10 @@ impl Planner<'_> {
         let t = self.table(&o.table)?.clone();
         self.ensure_index_name_free(&o.name)?;
         let mut cols = Vec::new();
+        let mut physical = Vec::new();
         for ic in &o.columns {
             let c = self.column(&t, &ic.column)?;
+            physical.push(c.physical.clone());
             self.built_on.push((
                 t.physical.clone(),
                 c.physical.clone(),
@@ -53,12 +56,14 @@ impl Planner<'_> {
             self.expr("predicate", p)?;
             sql.push_str(&format!(" WHERE {p}"));
         }
+        if let (true, Some(p)) = (o.unique, self.partitioning_of(&t.physical)) {
+            self.check_unique_on_partitioned((&t.logical, &o.name), &physical, p)?;
+        }
         self.push_create_index(
             &o.name,
             sql,
             &t.physical,
             format!("build index {} without blocking writes", o.name),
-        );
-        Ok(())
+        )
     }
 }

@@ -13,6 +13,7 @@ impl Planner<'_> {
     pub(super) fn drop_column(&mut self, o: &DropColumn) -> Result<(), EngineError> {
         let t = self.table(&o.table)?.clone();
         let c = self.column(&t, &o.column)?.clone();
+        self.refuse_partition_key_column(&t, &c.physical, "dropping")?;
         if let Some(down) = &o.down {
             if !t.created {
                 return self.drop_column_with_down(o, down);
@@ -121,7 +122,7 @@ impl Planner<'_> {
             Work::default(),
             &[pair],
             std::slice::from_ref(&c.physical),
-        );
+        )?;
         self.cancel_rename_at_complete(&t.physical, &c.physical);
         if let Some(col) = self
             .table_mut(&o.table)
