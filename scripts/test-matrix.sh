@@ -14,9 +14,10 @@ majors=("$@")
 [ ${#majors[@]} -gt 0 ] || majors=(14 15 16 17 18)
 
 # The engine suite: lifecycle, dual writes, safety (lock timeouts, kill and resume),
-# regressions, the workload matrix, the plan-vs-pg_locks check, the planner snapshots;
+# regressions, the workload matrix, partitioned tables, flags and gates, the
+# plan-vs-pg_locks check, the planner snapshots;
 # from the CLI: SIGKILL at every step and during a backfill, and the 56 pgroll examples.
-engine_suites=(lifecycle dualwrite safety regressions workload_matrix plan_locks planner_snapshots)
+engine_suites=(lifecycle dualwrite safety regressions workload_matrix partitions flags plan_locks planner_snapshots)
 cli_filters=(sigkill migrate_applies_all_56_pgroll_examples)
 
 logs=target/test-matrix

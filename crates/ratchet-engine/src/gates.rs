@@ -87,7 +87,8 @@ pub struct Clients {
     pub migration: Option<String>,
     pub client_timeout_s: f64,
     pub instances: Vec<Instance>,
-    /// Sessions holding a lock on a view of each live version schema right now.
+    /// Sessions using each live version schema right now (a lock on one of its views,
+    /// or its name in `pg_stat_activity`: see `sessions_using`).
     pub sessions: Vec<VersionSessions>,
 }
 

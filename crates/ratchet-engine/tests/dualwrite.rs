@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::*;
-use ratchet_engine::EngineError;
+use ratchet_engine::{Config, EngineError};
 use ratchet_scratch::testing::{connect, count_writes_sql, TestDb, WRITES_PER_ROW};
 
 const TYPE_CHANGE: &str = r#"
@@ -668,6 +668,166 @@ async fn everything_works_without_superuser() {
     admin
         .batch_execute(&format!(
             "REASSIGN OWNED BY {role} TO postgres; DROP OWNED BY {role}; DROP ROLE {role}"
+        ))
+        .await
+        .unwrap();
+}
+
+/// `--schema app`: the managed schema is not `public`, ratchet runs as a role without
+/// superuser that owns it, and the application is a second role with DML rights only,
+/// writing through the old version schema, the new one alone, and the new one with `app`
+/// after it (a prepared statement reused across the phases) while the migration runs.
+#[tokio::test]
+async fn a_non_public_schema_owned_by_a_plain_role_with_a_dml_only_application() {
+    let db = TestDb::new().await;
+    let files = Files::new();
+    let admin = db.client().await;
+    let (owner, app_role) = (format!("own_{}", db.name), format!("dml_{}", db.name));
+    admin
+        .batch_execute(&format!(
+            "DROP ROLE IF EXISTS {owner}; DROP ROLE IF EXISTS {app_role};
+             CREATE ROLE {owner} LOGIN PASSWORD 'ratchet' NOSUPERUSER NOCREATEDB NOCREATEROLE;
+             CREATE ROLE {app_role} LOGIN PASSWORD 'ratchet' NOSUPERUSER NOCREATEDB NOCREATEROLE;
+             GRANT CREATE ON DATABASE \"{}\" TO {owner};
+             CREATE SCHEMA app AUTHORIZATION {owner};
+             REVOKE CREATE ON SCHEMA public FROM PUBLIC;",
+            db.name
+        ))
+        .await
+        .unwrap();
+    let cfg = Config {
+        schema: "app".into(),
+        ..config()
+    };
+    let mut e = ratchet_engine::Engine::connect(
+        &as_user(&db.url, &owner, "ratchet"),
+        cfg,
+        Arc::new(ratchet_engine::Silent),
+    )
+    .await
+    .unwrap();
+    let m = files.migration(
+        "01_t.yaml",
+        "operations:\n  - create_table:\n      name: t\n      columns:\n        - name: id\n          type: bigint\n          pk: true\n        - name: v\n          type: text\n        - name: n\n          type: int\n          nullable: true\n",
+    );
+    e.start(&m).await.unwrap();
+    common::complete(&mut e).await.unwrap();
+    let as_owner = connect(&as_user(&db.url, &owner, "ratchet")).await.unwrap();
+    as_owner
+        .batch_execute(&format!(
+            "GRANT USAGE ON SCHEMA app TO {app_role};
+             GRANT SELECT, INSERT, UPDATE, DELETE ON app.t TO {app_role};
+             INSERT INTO app.t SELECT g, g::text, 0 FROM generate_series(1, 1000) g;"
+        ))
+        .await
+        .unwrap();
+    // Grants given after a start reach the version schema's views with `ratchet grants`.
+    e.sync_grants().await.unwrap();
+    let app_url = as_user(&db.url, &app_role, "ratchet");
+    let old = connect(&app_url).await.unwrap();
+    old.batch_execute("SET search_path = app_01_t")
+        .await
+        .unwrap();
+    let m = files.migration(
+        "02_v.yaml",
+        "operations:\n  - alter_column:\n      table: t\n      column: v\n      type: int\n      up: CAST(v AS int)\n      down: CAST(v AS text)\n",
+    );
+    e.start(&m).await.unwrap();
+    // The application cannot touch the state schema beyond its two functions.
+    let err = old
+        .batch_execute("UPDATE ratchet.flags SET state = 'on'")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.code(),
+        Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE),
+        "{err}"
+    );
+    let new_alone = connect(&app_url).await.unwrap();
+    new_alone
+        .batch_execute("SET search_path = app_02_v")
+        .await
+        .unwrap();
+    let new_then_app = connect(&app_url).await.unwrap();
+    new_then_app
+        .batch_execute("SET search_path = app_02_v, app")
+        .await
+        .unwrap();
+    let bump = new_then_app
+        .prepare("UPDATE t SET n = n + 1 WHERE id = $1")
+        .await
+        .unwrap();
+    let write = |round: i64| {
+        let (old, new_alone, new_then_app, bump) = (&old, &new_alone, &new_then_app, &bump);
+        async move {
+            let k = 10_000 + round * 10;
+            old.execute(
+                "INSERT INTO t (id, v, n) VALUES ($1, $2, 0)",
+                &[&k, &k.to_string()],
+            )
+            .await
+            .unwrap();
+            old.execute("UPDATE t SET n = n + 1 WHERE id = $1", &[&(round + 1)])
+                .await
+                .unwrap();
+            new_alone
+                .execute(
+                    "INSERT INTO t (id, v, n) VALUES ($1, $2, 0) ON CONFLICT (id) DO UPDATE SET n = t.n",
+                    &[&(k + 1), &((k + 1) as i32)],
+                )
+                .await
+                .unwrap();
+            new_alone
+                .execute("UPDATE t SET v = v WHERE id = $1", &[&(round + 100)])
+                .await
+                .unwrap();
+            new_then_app.execute(bump, &[&(round + 200)]).await.unwrap();
+            old.execute("DELETE FROM t WHERE id = $1", &[&(round + 500)])
+                .await
+                .unwrap();
+        }
+    };
+    write(1).await;
+    assert!(e.validate(false).await.unwrap().unwrap().passed);
+    write(2).await;
+    common::complete(&mut e).await.unwrap();
+    new_alone
+        .batch_execute("SET search_path = app_02_v")
+        .await
+        .unwrap();
+    new_then_app.execute(&bump, &[&300i64]).await.unwrap();
+    let (rows, sum_v, sum_n): (i64, i64, i64) = {
+        let r = new_alone
+            .query_one(
+                "SELECT count(*), sum(v)::bigint, sum(n)::bigint FROM t",
+                &[],
+            )
+            .await
+            .unwrap();
+        (r.get(0), r.get(1), r.get(2))
+    };
+    // 1000 rows + 4 inserted - 2 deleted; v: 1..1000 without 501, 502, plus the inserts.
+    assert_eq!(rows, 1002);
+    assert_eq!(
+        sum_v,
+        500_500 - 501 - 502 + 10_010 + 10_011 + 10_020 + 10_021
+    );
+    assert_eq!(sum_n, 2 + 2 + 1);
+    let ty: String = as_owner
+        .query_one(
+            "SELECT data_type FROM information_schema.columns WHERE table_schema = 'app' AND table_name = 't' AND column_name = 'v'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(ty, "integer");
+    drop((e, old, new_alone, new_then_app, as_owner));
+    admin
+        .batch_execute(&format!(
+            "DROP SCHEMA app CASCADE; DROP SCHEMA IF EXISTS ratchet CASCADE;
+             REASSIGN OWNED BY {owner} TO postgres; DROP OWNED BY {owner}; DROP ROLE {owner};
+             DROP OWNED BY {app_role}; DROP ROLE {app_role};"
         ))
         .await
         .unwrap();

@@ -236,6 +236,50 @@ async fn complete_waits_for_the_flag_the_soak_time_and_the_old_clients() {
         .find(|i| i.row.instance == "web-1")
         .unwrap();
     assert!(web1.gone);
+    // A session without a heartbeat that names the old version in its application_name
+    // (idle, holding no lock): pg_stat_activity shows it, the second signal. An idle
+    // session whose last statement read the old version does not count.
+    let quiet = db.client().await;
+    quiet
+        .batch_execute(
+            "SET application_name = 'billing public_01_payments'; \
+             SELECT count(*) FROM public_01_payments.payments",
+        )
+        .await
+        .unwrap();
+    let idle = db.client().await;
+    idle.simple_query("SELECT count(*) FROM public_01_payments.payments")
+        .await
+        .unwrap();
+    let fleet = e.clients().await.unwrap();
+    assert!(
+        fleet
+            .sessions
+            .iter()
+            .any(|s| s.version_schema == "public_01_payments" && s.sessions == 1),
+        "{:?}",
+        fleet.sessions
+    );
+    let err = e.complete().await.unwrap_err();
+    assert_eq!(gate_of(&err), Some(Gate::OldClients), "{err}");
+    assert!(
+        err.to_string()
+            .contains("1 session(s) using `public_01_payments` right now"),
+        "{err}"
+    );
+    drop(quiet);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        e.clients()
+            .await
+            .unwrap()
+            .sessions
+            .iter()
+            .map(|s| s.sessions)
+            .sum::<i64>(),
+        0,
+        "the idle session of the old version does not count"
+    );
     let out = e.complete().await.unwrap().unwrap();
     assert_eq!(out.migration, "02_status");
     assert_eq!(

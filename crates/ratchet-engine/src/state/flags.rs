@@ -465,19 +465,32 @@ pub(crate) async fn write_count(
     .get(0))
 }
 
-/// Sessions other than this one holding a lock on a relation of schema `version_schema`
-/// (a view of that version being read or written right now).
+/// Sessions other than this one that show they use schema `version_schema` right now, as
+/// far as the server lets another session see it (a session's `search_path` is not
+/// visible): a lock on one of its relations (a view of that version being read or
+/// written in an open transaction), or, in `pg_stat_activity`, the schema's name in the
+/// session's `application_name` (whatever its state) or in the statement it is running
+/// (an idle session's last statement does not count: pooled connections stay idle for
+/// long). ratchet's own sessions (`application_name` starting with `ratchet`) do not
+/// count.
 pub(crate) async fn sessions_using(
     c: &impl GenericClient,
     version_schema: &str,
 ) -> Result<i64, EngineError> {
-    Ok(c
-        .query_one(
-            "SELECT count(DISTINCT l.pid) FROM pg_locks l JOIN pg_class r ON r.oid = l.relation
-              WHERE r.relnamespace = to_regnamespace(quote_ident($1)) AND l.pid <> pg_backend_pid()",
-            &[&version_schema],
-        )
-        .await
-        .map_err(|e| EngineError::db("counting the sessions of a version schema", e))?
-        .get(0))
+    Ok(c.query_one(
+        "SELECT count(DISTINCT s.pid) FROM (
+                 SELECT l.pid FROM pg_locks l JOIN pg_class r ON r.oid = l.relation
+                  WHERE r.relnamespace = to_regnamespace(quote_ident($1))
+                 UNION ALL
+                 SELECT a.pid FROM pg_stat_activity a
+                  WHERE a.backend_type = 'client backend'
+                    AND (strpos(a.application_name, $1) > 0
+                         OR (a.state <> 'idle' AND strpos(a.query, $1) > 0))
+             ) s JOIN pg_stat_activity a ON a.pid = s.pid
+             WHERE s.pid <> pg_backend_pid() AND a.application_name NOT LIKE 'ratchet%'",
+        &[&version_schema],
+    )
+    .await
+    .map_err(|e| EngineError::db("counting the sessions of a version schema", e))?
+    .get(0))
 }
