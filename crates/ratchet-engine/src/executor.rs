@@ -464,7 +464,7 @@ fn backfill_specs<'p>(
     steps
         .iter()
         .map(|&i| match plan.steps.get(i).map(|s| &s.action) {
-            Some(Action::Backfill(spec)) => Ok((i, spec)),
+            Some(Action::Backfill(spec)) => Ok((i, &**spec)),
             _ => Err(EngineError::State(format!(
                 "plan step {i} should be a backfill (its bound is recorded by an earlier step)"
             ))),

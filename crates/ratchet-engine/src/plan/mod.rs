@@ -137,7 +137,7 @@ pub enum Action {
         preview: Vec<Statement>,
     },
     /// Fill a new physical column for the rows that existed at start, in batches.
-    Backfill(BackfillSpec),
+    Backfill(Box<BackfillSpec>),
 }
 
 /// One step of a plan.

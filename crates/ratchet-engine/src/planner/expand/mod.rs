@@ -270,7 +270,7 @@ impl Planner<'_> {
                 ));
             }
             self.start
-                .push(self.step(Phase::Start, d, Action::Backfill(spec)));
+                .push(self.step(Phase::Start, d, Action::Backfill(Box::new(spec))));
         }
     }
 
