@@ -164,14 +164,11 @@ impl Converter<'_> {
     }
 }
 
-/// `GENERATED ALWAYS AS (…) STORED`.
+/// `GENERATED ALWAYS AS (…) STORED | VIRTUAL` (`virtual: true` in the file).
 fn stored_generated(c: &protobuf::Constraint) -> Conv<Generated> {
-    if c.generated_kind == "v" {
-        // A migration file's generated column is STORED; converting would change it.
-        return unsupported("VIRTUAL generated columns have no ratchet conversion yet");
-    }
     Ok(Generated {
         expression: Some(deparse_expr_opt(c.raw_expr.as_deref())?),
+        is_virtual: c.generated_kind == "v",
         identity: None,
     })
 }
@@ -188,6 +185,7 @@ fn identity(c: &protobuf::Constraint) -> Conv<Generated> {
     };
     Ok(Generated {
         expression: None,
+        is_virtual: false,
         identity: Some(Identity {
             user_specified_values: Some(when.to_string()),
             sequence_options: None,

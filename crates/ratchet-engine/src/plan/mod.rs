@@ -178,6 +178,10 @@ pub struct Plan {
     /// names a column the version does not have).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// The version-specific routes this plan takes on the server it was planned for, and
+    /// why, e.g. `PostgreSQL 18: NOT NULL is added NOT VALID and validated …`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub routes: Vec<String>,
 }
 
 impl Plan {

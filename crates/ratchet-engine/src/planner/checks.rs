@@ -45,6 +45,38 @@ impl Planner<'_> {
         if let Some(g) = c.generated.as_ref().and_then(|g| g.expression.as_ref()) {
             self.expr("generated expression", g)?;
         }
+        if let Some(g) = c.generated.as_ref().filter(|g| g.is_virtual) {
+            if g.expression.is_none() || g.identity.is_some() {
+                return Err(self.invalid(
+                    format!(
+                        "column `{}`: `virtual` applies to a generated expression only",
+                        c.name
+                    ),
+                    "give `generated: {expression: …, virtual: true}`, or drop `virtual`",
+                ));
+            }
+            if self.catalog().server_version_num < 180000 {
+                return Err(self.unsupported(
+                    format!(
+                        "virtual generated column `{}` on PostgreSQL {}",
+                        c.name,
+                        self.major()
+                    ),
+                    "virtual generated columns need PostgreSQL 18; add a plain column with `up` instead (filled by dual writes and a batched backfill)",
+                ));
+            }
+            if c.unique || c.pk {
+                return Err(self.invalid(
+                    format!("virtual generated column `{}` cannot be a key", c.name),
+                    "PostgreSQL cannot index virtual generated columns: drop `unique`/`pk`, or make it a plain column with `up`",
+                ));
+            }
+            self.route(format!(
+                "PostgreSQL {}: generated column `{}` is VIRTUAL: computed when read, nothing stored, no rewrite and no backfill",
+                self.major(),
+                c.name
+            ));
+        }
         Ok(())
     }
 

@@ -68,7 +68,8 @@ pub fn column_definition(c: &Column, inline_pk: bool, reference: Option<String>)
     let mut s = format!("{} {}", ident(&c.name), c.type_);
     if let Some(g) = &c.generated {
         if let Some(e) = &g.expression {
-            s.push_str(&format!(" GENERATED ALWAYS AS ({e}) STORED"));
+            let kind = if g.is_virtual { "VIRTUAL" } else { "STORED" };
+            s.push_str(&format!(" GENERATED ALWAYS AS ({e}) {kind}"));
         }
         if let Some(i) = &g.identity {
             let kind = i

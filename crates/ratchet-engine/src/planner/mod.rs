@@ -156,6 +156,8 @@ struct Planner<'a> {
     /// the same file would not carry (see `expand::Planner::check_duplicable`).
     built_on: Vec<(String, String, String)>,
     warnings: Vec<String>,
+    /// See [`Plan::routes`]; each once.
+    routes: std::cell::RefCell<Vec<String>>,
     /// The indexes of partitions this plan builds for partitioned index `name`:
     /// `name -> partition -> index`, resolved once (free names) and reused by every step.
     partition_indexes:
@@ -188,11 +190,74 @@ impl<'a> Planner<'a> {
             built_on: Vec::new(),
             partition_indexes: Default::default(),
             warnings: Vec::new(),
+            routes: Default::default(),
         }
     }
 
     fn catalog(&self) -> &Catalog {
         self.input.catalog
+    }
+
+    /// The server's major version, e.g. 18.
+    fn major(&self) -> i32 {
+        self.catalog().server_version_num / 10000
+    }
+
+    /// Record a version-specific route (once).
+    fn route(&self, r: String) {
+        let mut routes = self.routes.borrow_mut();
+        if !routes.contains(&r) {
+            routes.push(r);
+        }
+    }
+
+    /// The route of a NOT NULL on column `column` of table `table` (physical names), which
+    /// is called `final_column` after complete and replaces `old` (a duplicated column,
+    /// whose own not-null constraint's name it takes on PostgreSQL 18; else
+    /// `<table>_<column>_not_null`, PostgreSQL's own naming, when that name is free).
+    fn not_null_route(
+        &self,
+        table: &str,
+        final_column: &str,
+        old: Option<&str>,
+    ) -> expand::NotNull {
+        if !self.native_not_null() {
+            return expand::NotNull::Check;
+        }
+        let constraints = self
+            .catalog()
+            .table(table)
+            .map(|t| t.constraints.as_slice())
+            .unwrap_or_default();
+        let dropped = |k: &crate::catalog::ConstraintInfo| {
+            k.kind == "n" && old.is_some_and(|o| k.columns.len() == 1 && k.columns[0] == o)
+        };
+        let name = constraints
+            .iter()
+            .find(|k| dropped(k))
+            .map(|k| k.name.clone())
+            .unwrap_or_else(|| expand::temp_with("", &format!("{table}_{final_column}_not_null")));
+        let free = !constraints.iter().any(|k| k.name == name && !dropped(k));
+        expand::NotNull::Native(free.then_some(name))
+    }
+
+    /// PostgreSQL 18+: a NOT NULL constraint can be added `NOT VALID` and validated later
+    /// (no CHECK stand-in, no `SET NOT NULL` under ACCESS EXCLUSIVE at complete).
+    fn native_not_null(&self) -> bool {
+        let native = self.catalog().server_version_num >= 180000;
+        let r = if native {
+            format!(
+                "PostgreSQL {}: NOT NULL is added as a NOT VALID not-null constraint and validated at complete (SHARE UPDATE EXCLUSIVE); no CHECK stand-in and no SET NOT NULL under ACCESS EXCLUSIVE",
+                self.major()
+            )
+        } else {
+            format!(
+                "PostgreSQL {}: NOT NULL goes through a CHECK (… IS NOT NULL) NOT VALID, validated at complete, then SET NOT NULL (which skips its scan thanks to the check) and the check dropped; PostgreSQL 18 can add NOT NULL NOT VALID directly",
+                self.major()
+            )
+        };
+        self.route(r);
+        native
     }
 
     fn location(&self) -> String {
@@ -355,6 +420,20 @@ impl<'a> Planner<'a> {
     }
 
     fn finish(self, previous: Option<String>) -> Plan {
+        let major = self.major();
+        let mut routes = vec![
+            if major >= 15 {
+                format!("PostgreSQL {major}: the version schema's views are security_invoker, so row-level security applies to the role that queries them")
+            } else {
+                format!("PostgreSQL {major}: no security_invoker views; refused on tables with row-level security (their views would bypass the policies)")
+            },
+            if major >= 17 {
+                format!("PostgreSQL {major}: each DDL transaction sets transaction_timeout beside lock_timeout, so no step holds its locks for long")
+            } else {
+                format!("PostgreSQL {major}: no transaction_timeout (17+); lock_timeout and statement_timeout bound each DDL step")
+            },
+        ];
+        routes.extend(self.routes.borrow().iter().cloned());
         let mapping = self.mapping();
         let completed = completed_mapping(&self.tables);
         let new_catalog_view = self.catalog_after();
@@ -415,6 +494,7 @@ impl<'a> Planner<'a> {
             previous_version_schema: previous,
             steps,
             warnings: self.warnings,
+            routes,
         }
     }
 

@@ -396,13 +396,21 @@ impl Planner<'_> {
     /// The leaf partitions a foreign key must go through on this server: `Some` for a
     /// partitioned table before PostgreSQL 18 (see [`LeafForeignKey`]).
     fn foreign_key_leaves(&self, physical: &str) -> Result<Option<Vec<Partition>>, EngineError> {
-        if self.catalog().server_version_num >= NOT_VALID_FK_ON_PARTITIONED {
-            return Ok(None);
-        }
         let Some(p) = self.partitioning_of(physical) else {
             return Ok(None);
         };
+        if self.catalog().server_version_num >= NOT_VALID_FK_ON_PARTITIONED {
+            self.route(format!(
+                "PostgreSQL {}: a foreign key on partitioned table `{physical}` is added NOT VALID on the parent and validated at complete",
+                self.major()
+            ));
+            return Ok(None);
+        }
         self.check_no_foreign_partitions(physical, p, "a foreign key")?;
+        self.route(format!(
+            "PostgreSQL {}: a foreign key on partitioned table `{physical}` is added NOT VALID on each leaf partition, validated there, then added to the parent, which adopts them without a scan (PostgreSQL 18 adds it NOT VALID on the parent)",
+            self.major()
+        ));
         Ok(Some(p.leaves().cloned().collect()))
     }
 

@@ -44,6 +44,21 @@ fn alter_column_set_not_null() {
 }
 
 #[test]
+fn alter_column_set_not_null_on_postgresql_18() {
+    assert_plan!(case("shop", "alter_column_set_not_null.yaml").on_server(180001));
+}
+
+#[test]
+fn add_column_with_up_on_postgresql_18() {
+    assert_plan!(case("shop", "add_column_with_up.yaml").on_server(180001));
+}
+
+#[test]
+fn alter_column_type_of_a_not_null_column_on_postgresql_18() {
+    assert_plan!(case("shop", "alter_column_type.yaml").on_server(180001));
+}
+
+#[test]
 fn alter_column_drop_not_null() {
     assert_plan!(case("shop", "alter_column_drop_not_null.yaml"));
 }

@@ -162,6 +162,9 @@ pub fn render(plan: &Plan, m: &Migration) -> String {
     for w in &plan.warnings {
         writeln!(out, "warning: {w}").unwrap();
     }
+    for r in &plan.routes {
+        writeln!(out, "route: {r}").unwrap();
+    }
     for (i, step) in plan.steps.iter().enumerate() {
         out.push('\n');
         render_step(&mut out, i, step, m);

@@ -21,6 +21,9 @@ pub fn print_plan(plan: &Plan) {
         "migration {} (schema {}, version schema {})",
         plan.migration, plan.schema, plan.version_schema
     ));
+    for r in &plan.routes {
+        line(format!("route: {r}"));
+    }
     for phase in [Phase::Start, Phase::Complete, Phase::Abort] {
         line(format!("\n{}:", phase.as_str()));
         for (i, step) in plan.steps_of(phase) {

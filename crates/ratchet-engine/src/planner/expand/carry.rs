@@ -70,11 +70,18 @@ impl Planner<'_> {
             self.carry_constraint(&carry, k, work)?;
         }
         self.carry_indexes(t, &carry, work)?;
-        // A NOT NULL original: the duplicate gets it back at complete.
+        // A NOT NULL original: the duplicate gets it back at complete, unless the
+        // operation drops that very not-null constraint (PostgreSQL 18 names them).
+        let dropped_not_null = |col: &str| {
+            ct.constraints
+                .iter()
+                .any(|k| Some(k.name.as_str()) == skip && k.kind == "n" && k.columns == [col])
+        };
         if !work.drop_not_null {
             for (old, new) in map {
-                if ct.column(old).is_some_and(|c| c.not_null) {
-                    work.not_null_check(&carry.qt, new, carry.lock(ACCESS_EXCLUSIVE));
+                if ct.column(old).is_some_and(|c| c.not_null) && !dropped_not_null(old) {
+                    let route = self.not_null_route(&carry.table.physical, old, Some(old));
+                    work.not_null_check(&carry.qt, new, carry.lock(ACCESS_EXCLUSIVE), route);
                 }
             }
         }

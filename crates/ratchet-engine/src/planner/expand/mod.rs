@@ -44,6 +44,16 @@ pub(super) struct Sides<'a> {
     pub(super) down: Option<&'a str>,
 }
 
+/// How a NOT NULL reaches a column the migration fills (see [`Work::not_null_check`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(in crate::planner) enum NotNull {
+    /// A `CHECK (… IS NOT NULL) NOT VALID` stand-in, then `SET NOT NULL` (before 18).
+    Check,
+    /// `NOT NULL … NOT VALID` (PostgreSQL 18+), renamed at complete to the name given (none:
+    /// the name is taken; the constraint keeps its temporary name).
+    Native(Option<String>),
+}
+
 /// Work collected for one operation's duplicates, turned into steps at the end.
 #[derive(Default)]
 pub(super) struct Work {
@@ -91,21 +101,45 @@ impl Work {
         ));
     }
 
-    /// NOT NULL for a new column without a scan under a strong lock: a `NOT VALID` check
-    /// at start, validated at complete, then `SET NOT NULL` (PostgreSQL 12+ skips the
-    /// scan when a validated check proves it) and the check dropped.
-    pub(super) fn not_null_check(&mut self, qt: &str, column: &str, lock: Vec<Lock>) {
-        let check = temp_name(&format!("{column}_nn"));
+    /// NOT NULL for a new column without a scan under a strong lock. Before PostgreSQL
+    /// 18 ([`NotNull::Check`]): a `NOT VALID` check at start, validated at complete, then
+    /// `SET NOT NULL` (PostgreSQL 12+ skips the scan when a validated check proves it) and
+    /// the check dropped. On 18 ([`NotNull::Native`]): a not-null constraint added `NOT
+    /// VALID` at start and validated at complete, which makes the column NOT NULL by
+    /// itself; it takes its final name once the old column (and its own not-null
+    /// constraint) is gone.
+    pub(super) fn not_null_check(
+        &mut self,
+        qt: &str,
+        column: &str,
+        lock: Vec<Lock>,
+        route: NotNull,
+    ) {
+        let temp = temp_name(&format!("{column}_nn"));
+        let constraint = match &route {
+            NotNull::Check => format!("CHECK ({} IS NOT NULL)", ident(column)),
+            NotNull::Native(_) => format!("NOT NULL {}", ident(column)),
+        };
         self.tx1.push(Statement::new(
             format!(
-                "ALTER TABLE {qt} ADD CONSTRAINT {} CHECK ({} IS NOT NULL) NOT VALID",
-                ident(&check),
-                ident(column)
+                "ALTER TABLE {qt} ADD CONSTRAINT {} {constraint} NOT VALID",
+                ident(&temp)
             ),
-            lock,
+            lock.clone(),
         ));
-        self.validate.push(check.clone());
-        self.not_null.push((column.to_string(), check));
+        self.validate.push(temp.clone());
+        match route {
+            NotNull::Check => self.not_null.push((column.to_string(), temp)),
+            NotNull::Native(Some(name)) => self.finish.push(Statement::new(
+                format!(
+                    "ALTER TABLE {qt} RENAME CONSTRAINT {} TO {}",
+                    ident(&temp),
+                    ident(&name)
+                ),
+                lock,
+            )),
+            NotNull::Native(None) => {}
+        }
     }
 
     /// A unique key built without blocking writes: `CREATE UNIQUE INDEX CONCURRENTLY`

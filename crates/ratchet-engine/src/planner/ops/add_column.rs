@@ -62,10 +62,26 @@ impl Planner<'_> {
                 "add the column, then use create_constraint with type: primary_key",
             ));
         }
-        if c.generated.is_some() {
+        if c.generated.as_ref().is_some_and(|g| g.is_virtual) {
+            if o.up.is_some() || c.default.is_some() {
+                return Err(self.invalid(
+                    format!(
+                        "virtual generated column `{}` with `up` or `default`",
+                        c.name
+                    ),
+                    "a generated column computes its own value: drop `up` and `default`",
+                ));
+            }
+            if !c.nullable {
+                return Err(self.invalid(
+                    format!("virtual generated column `{}` is NOT NULL", c.name),
+                    "PostgreSQL would check every row under ACCESS EXCLUSIVE to add it NOT NULL: set `nullable: true` (a later alter_column with nullable: false checks it without blocking)",
+                ));
+            }
+        } else if c.generated.is_some() {
             return Err(self.unsupported(
                 "add_column with `generated`",
-                "a stored generated or identity column rewrites the table under an ACCESS EXCLUSIVE lock; add a plain column with `up` instead",
+                "a stored generated or identity column rewrites the table under an ACCESS EXCLUSIVE lock; add a plain column with `up` instead, or (PostgreSQL 18+) a virtual generated column with `generated: {expression: …, virtual: true}`",
             ));
         }
         Ok(c.default
@@ -127,7 +143,7 @@ impl Planner<'_> {
             hidden: false,
             type_name: c.type_.clone(),
             not_null: !c.nullable,
-            has_default: c.default.is_some(),
+            has_default: c.default.is_some() || c.generated.is_some(),
             replaces: None,
         });
         Ok(())
@@ -352,7 +368,8 @@ impl Planner<'_> {
         let lt = format!("{}.{}", self.schema, t.physical);
         let lock = |m: LockMode| vec![Lock::new(m, lt.clone())];
         if !c.nullable {
-            work.not_null_check(&qt, physical, lock(ACCESS_EXCLUSIVE));
+            let route = self.not_null_route(&t.physical, physical, None);
+            work.not_null_check(&qt, physical, lock(ACCESS_EXCLUSIVE), route);
             tx1.append(&mut work.tx1);
             if c.default.is_none() {
                 self.warnings.push(omitted_not_null(&o.table, &c.name));

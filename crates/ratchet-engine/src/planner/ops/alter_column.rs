@@ -121,7 +121,8 @@ impl Planner<'_> {
     /// inserts may leave the column out (only `up` fills it until complete).
     fn not_null_on_duplicate(&mut self, a: &Altered<'_>, work: &mut Work) {
         let o = a.o;
-        work.not_null_check(&a.qt, a.new, a.lock(ACCESS_EXCLUSIVE));
+        let route = self.not_null_route(&a.t.physical, a.logical, Some(&a.c.physical));
+        work.not_null_check(&a.qt, a.new, a.lock(ACCESS_EXCLUSIVE), route);
         let has_default = match &o.default {
             Some(d) => d.is_some(),
             None => self

@@ -209,7 +209,8 @@ impl Planner<'_> {
                 }
                 let kind = if o.type_ == ConstraintType::PrimaryKey {
                     for d in dups {
-                        work.not_null_check(&qt, &d.new, lock(ACCESS_EXCLUSIVE));
+                        let route = self.not_null_route(&t.physical, &d.logical, Some(&d.old));
+                        work.not_null_check(&qt, &d.new, lock(ACCESS_EXCLUSIVE), route);
                     }
                     "PRIMARY KEY"
                 } else {

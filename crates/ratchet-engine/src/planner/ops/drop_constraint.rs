@@ -5,17 +5,29 @@ use indexmap::IndexMap;
 use ratchet_spec::{DropConstraint, DropMulticolumnConstraint};
 
 use crate::error::EngineError;
+use crate::plan::{Phase, Statement, ACCESS_EXCLUSIVE};
 use crate::planner::expand::{temp_column, Dup, Work};
 use crate::planner::{did_you_mean, Planner};
+use crate::sql::ident;
 
 impl Planner<'_> {
     pub(super) fn drop_constraint(&mut self, o: &DropConstraint) -> Result<(), EngineError> {
-        let (cols, _) = self.constraint_columns(&o.table, &o.name)?;
+        let (cols, kind) = self.constraint_columns(&o.table, &o.name)?;
         if cols.len() != 1 {
             return Err(self.invalid(
                 format!("constraint `{}` spans {} columns", o.name, cols.len()),
                 "use drop_multicolumn_constraint with per-column up/down",
             ));
+        }
+        if kind == "n" {
+            if o.up.is_some() || o.down.is_some() {
+                self.warnings.push(format!(
+                    "{}: `{}` is a not-null constraint, dropped in place at start (both versions accept every value): `up` and `down` are not used; remove them",
+                    self.location(),
+                    o.name
+                ));
+            }
+            return self.drop_not_null_constraint(&o.table, &o.name, &cols[0]);
         }
         let mut up = IndexMap::new();
         let mut down = IndexMap::new();
@@ -26,6 +38,38 @@ impl Planner<'_> {
             down.insert(cols[0].clone(), d.clone());
         }
         self.drop_constraint_cols(&o.table, &o.name, &cols, &up, &down)
+    }
+
+    /// A not-null constraint (named in the catalog on PostgreSQL 18): dropped in place at
+    /// start, a metadata-only change, as `alter_column` with `nullable: true` does; every
+    /// value of the column stays valid for both versions, so nothing is duplicated (`up`
+    /// and `down` are not needed).
+    fn drop_not_null_constraint(
+        &mut self,
+        table: &str,
+        name: &str,
+        column: &str,
+    ) -> Result<(), EngineError> {
+        let t = self.table(table)?.clone();
+        let qt = self.q(&t.physical);
+        let stmt = Statement::new(
+            format!("ALTER TABLE {qt} DROP CONSTRAINT {}", ident(name)),
+            vec![self.lock(ACCESS_EXCLUSIVE, &t.physical)],
+        );
+        self.start.push(self.tx(
+            Phase::Start,
+            format!("drop not-null constraint {name} of {table}.{column} (metadata only)"),
+            vec![stmt],
+        ));
+        if let Some(c) = self
+            .table_mut(table)
+            .columns
+            .iter_mut()
+            .find(|c| c.logical == column && !c.hidden)
+        {
+            c.not_null = false;
+        }
+        Ok(())
     }
 
     pub(super) fn drop_multicolumn_constraint(
