@@ -39,6 +39,9 @@ pub enum BenchWhat {
     Backfill(BackfillBench),
     /// `ratchet.flag()` calls per second from SQL, next to a plain indexed lookup.
     Flags(crate::bench_flags::FlagsBench),
+    /// A backfill beside a TPC-B-like workload, monitors off and on: the workload's
+    /// latency and throughput, the backfill's rate, the monitors' own cost.
+    Throttle(crate::bench_throttle::ThrottleBench),
 }
 
 #[derive(clap::Args, Debug)]
@@ -79,6 +82,7 @@ pub async fn run(a: &BenchArgs) -> anyhow::Result<i32> {
     let b = match &a.what {
         BenchWhat::Backfill(b) => b,
         BenchWhat::Flags(f) => return crate::bench_flags::run(f).await,
+        BenchWhat::Throttle(t) => return crate::bench_throttle::run(t).await,
     };
     let cluster;
     // A role without superuser, on the throwaway cluster only (it needs a role created).
@@ -151,7 +155,7 @@ pub async fn run(a: &BenchArgs) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-async fn fresh_table(c: &Client, name: &str, rows: i64) -> anyhow::Result<()> {
+pub(crate) async fn fresh_table(c: &Client, name: &str, rows: i64) -> anyhow::Result<()> {
     c.batch_execute(&format!(
         "DROP TABLE IF EXISTS {name};
          CREATE TABLE {name} (id bigint PRIMARY KEY, a int NOT NULL, b text NOT NULL);

@@ -7,6 +7,7 @@
 
 mod bench;
 mod bench_flags;
+mod bench_throttle;
 mod config_file;
 mod demo;
 mod engine_cmd;
