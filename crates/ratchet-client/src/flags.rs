@@ -11,6 +11,7 @@
 //! keeps the old behaviour (fail closed).
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -83,13 +84,9 @@ pub(crate) fn setting_sql(state_schema: &str) -> String {
 /// The setting `flag_setting()` returned: no row (an unknown flag) and a state this
 /// crate does not know are off, as `flag()` answers them.
 pub(crate) fn setting_from(row: Option<(String, i32)>) -> FlagSetting {
-    match row {
-        Some((state, _)) if state == "on" => FlagSetting::On,
-        Some((state, percent)) if state == "percent" => {
-            FlagSetting::Percent(percent.clamp(0, 100) as u8)
-        }
-        _ => FlagSetting::Off,
-    }
+    row.map_or(FlagSetting::Off, |(state, percent)| {
+        FlagSetting::from_columns(&state, percent)
+    })
 }
 
 /// Read the setting of flag `name` now, without a cache, through `<state>.flag_setting`.
@@ -122,13 +119,35 @@ pub async fn read_setting(
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]
-pub struct Flags {
-    client: Arc<Client>,
+pub struct Flags<S = Arc<Client>> {
+    source: S,
     state_schema: Arc<str>,
     cache: Arc<FlagCache>,
 }
 
-impl std::fmt::Debug for Flags {
+/// Where a [`Flags`] reads a setting it has not cached: a tokio-postgres client
+/// (`Arc<Client>`, the default), or with the `sqlx` feature an `sqlx::PgPool`
+/// (`ratchet_client::sqlx::Flags`).
+pub trait SettingSource: Send + Sync {
+    /// The setting of flag `name` now, through `<state_schema>.flag_setting`.
+    fn read<'a>(
+        &'a self,
+        state_schema: &'a str,
+        name: &'a str,
+    ) -> impl Future<Output = Result<FlagSetting, Error>> + Send + 'a;
+}
+
+impl SettingSource for Arc<Client> {
+    fn read<'a>(
+        &'a self,
+        state_schema: &'a str,
+        name: &'a str,
+    ) -> impl Future<Output = Result<FlagSetting, Error>> + Send + 'a {
+        read_setting(self.as_ref(), state_schema, name)
+    }
+}
+
+impl<S> std::fmt::Debug for Flags<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Flags")
             .field("state_schema", &self.state_schema)
@@ -137,11 +156,11 @@ impl std::fmt::Debug for Flags {
     }
 }
 
-impl Flags {
-    /// Flags of `v`'s state schema, read over `client`, kept [`DEFAULT_TTL`].
-    pub fn new(client: Arc<Client>, v: &Versioned) -> Flags {
+impl<S: SettingSource> Flags<S> {
+    /// Flags of `v`'s state schema, read from `source`, kept [`DEFAULT_TTL`].
+    pub fn new(source: S, v: &Versioned) -> Flags<S> {
         Flags {
-            client,
+            source,
             state_schema: v.state_schema().into(),
             cache: Arc::new(FlagCache::new(DEFAULT_TTL)),
         }
@@ -149,7 +168,7 @@ impl Flags {
 
     /// The same, each setting kept `ttl` (zero: read every time), with a cache of its
     /// own.
-    pub fn with_ttl(self, ttl: Duration) -> Flags {
+    pub fn with_ttl(self, ttl: Duration) -> Flags<S> {
         Flags {
             cache: Arc::new(FlagCache::new(ttl)),
             ..self
@@ -165,7 +184,7 @@ impl Flags {
         if let Some(s) = self.cache.get(name) {
             return Ok(s);
         }
-        let s = read_setting(self.client.as_ref(), &self.state_schema, name).await?;
+        let s = self.source.read(&self.state_schema, name).await?;
         self.cache.put(name, s);
         Ok(s)
     }

@@ -54,7 +54,7 @@ pub mod sqlx;
 pub mod version;
 
 pub use error::Error;
-pub use flags::{read_setting, FlagCache, Flags};
+pub use flags::{read_setting, FlagCache, Flags, SettingSource};
 pub use heartbeat::Heartbeat;
 pub use version::{Versioned, VersionedBuilder};
 
@@ -87,6 +87,27 @@ impl FlagSetting {
             _ => Err(format!(
                 "`{s}` is not a flag setting: use on, off or a percentage from 0 to 100 (e.g. 10%)"
             )),
+        }
+    }
+
+    /// The `state` and `percent` columns of the state schema's `flags` table (what
+    /// `flag_setting()` returns) for this setting, e.g. `("percent", 30)`.
+    pub fn columns(self) -> (&'static str, i32) {
+        let state = match self {
+            FlagSetting::Off => "off",
+            FlagSetting::On => "on",
+            FlagSetting::Percent(_) => "percent",
+        };
+        (state, self.percent() as i32)
+    }
+
+    /// The setting those columns hold; a state this crate does not know is off, as
+    /// `flag()` answers it.
+    pub fn from_columns(state: &str, percent: i32) -> FlagSetting {
+        match state {
+            "on" => FlagSetting::On,
+            "percent" => FlagSetting::Percent(percent.clamp(0, 100) as u8),
+            _ => FlagSetting::Off,
         }
     }
 
@@ -135,6 +156,20 @@ pub fn bucket(name: &str, key: &str) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::{bucket, FlagSetting};
+
+    #[test]
+    fn settings_round_trip_through_the_state_columns() {
+        for s in [FlagSetting::Off, FlagSetting::On, FlagSetting::Percent(30)] {
+            let (state, percent) = s.columns();
+            assert_eq!(FlagSetting::from_columns(state, percent), s);
+        }
+        assert_eq!(FlagSetting::Percent(30).columns(), ("percent", 30));
+        assert_eq!(FlagSetting::from_columns("later", 50), FlagSetting::Off);
+        assert_eq!(
+            FlagSetting::from_columns("percent", 250),
+            FlagSetting::Percent(100)
+        );
+    }
 
     #[test]
     fn settings_parse() {

@@ -32,10 +32,10 @@ use ::sqlx::pool::PoolConnectionMetadata;
 use ::sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, Postgres};
 use ::sqlx::{Executor, Transaction};
 
-use crate::flags::{setting_from, setting_sql, DEFAULT_TTL};
+use crate::flags::{setting_from, setting_sql};
 use crate::heartbeat::{spawn, Beat, Heartbeat};
 use crate::version::escape_option;
-use crate::{Error, FlagCache, FlagSetting, Versioned};
+use crate::{Error, FlagSetting, Versioned};
 
 /// `options` with the version selected in the startup packet of every connection
 /// (`-c search_path=…`, kept beside options already there) and `application_name` set to
@@ -145,60 +145,18 @@ pub async fn read_setting<'c>(
     Ok(setting_from(row))
 }
 
-/// [`crate::Flags`] over a pool: settings cached for a TTL ([`DEFAULT_TTL`]), answers
-/// computed with `flag()`'s hash. Cheap to clone; the clones share pool and cache.
-#[derive(Debug, Clone)]
-pub struct Flags {
-    pool: PgPool,
-    state_schema: Arc<str>,
-    cache: Arc<FlagCache>,
-}
+/// [`crate::Flags`] over a pool: settings cached for a TTL
+/// ([`DEFAULT_TTL`](crate::flags::DEFAULT_TTL)), answers computed with `flag()`'s hash.
+/// Cheap to clone; the clones share pool and cache.
+pub type Flags = crate::Flags<PgPool>;
 
-impl Flags {
-    pub fn new(pool: PgPool, v: &Versioned) -> Flags {
-        Flags {
-            pool,
-            state_schema: v.state_schema().into(),
-            cache: Arc::new(FlagCache::new(DEFAULT_TTL)),
-        }
-    }
-
-    /// The same, each setting kept `ttl` (zero: read every time), with a cache of its
-    /// own.
-    pub fn with_ttl(self, ttl: Duration) -> Flags {
-        Flags {
-            cache: Arc::new(FlagCache::new(ttl)),
-            ..self
-        }
-    }
-
-    pub fn cache(&self) -> &FlagCache {
-        &self.cache
-    }
-
-    pub async fn setting(&self, name: &str) -> Result<FlagSetting, Error> {
-        if let Some(s) = self.cache.get(name) {
-            return Ok(s);
-        }
-        let s = read_setting(&self.pool, &self.state_schema, name).await?;
-        self.cache.put(name, s);
-        Ok(s)
-    }
-
-    /// Whether flag `name` is on for `key`, as `<state>.flag(name, key)` answers.
-    pub async fn flag(&self, name: &str, key: Option<&str>) -> Result<bool, Error> {
-        Ok(self.setting(name).await?.answer(name, key))
-    }
-
-    /// [`Self::flag`], with `default` when the setting cannot be read (logged).
-    pub async fn flag_or(&self, name: &str, key: Option<&str>, default: bool) -> bool {
-        match self.flag(name, key).await {
-            Ok(on) => on,
-            Err(e) => {
-                tracing::warn!(flag = name, error = %e, "ratchet flag read failed; using the default {default}");
-                default
-            }
-        }
+impl crate::SettingSource for PgPool {
+    fn read<'a>(
+        &'a self,
+        state_schema: &'a str,
+        name: &'a str,
+    ) -> impl Future<Output = Result<FlagSetting, Error>> + Send + 'a {
+        read_setting(self, state_schema, name)
     }
 }
 

@@ -67,7 +67,7 @@ pub struct BackfillBench {
     pub database_url: Option<String>,
 }
 
-const UP: &str = "(a * 2)::text || b";
+pub(crate) const UP: &str = "(a * 2)::text || b";
 
 /// The login role of the run without superuser.
 const BENCH_ROLE: &str = "ratchet_bench";
@@ -84,21 +84,11 @@ pub async fn run(a: &BenchArgs) -> anyhow::Result<i32> {
         BenchWhat::Flags(f) => return crate::bench_flags::run(f).await,
         BenchWhat::Throttle(t) => return crate::bench_throttle::run(t).await,
     };
-    let cluster;
+    let (cluster, url) = server(b.database_url.as_deref()).await?;
     // A role without superuser, on the throwaway cluster only (it needs a role created).
-    let mut role_url = None;
-    let url = match &b.database_url {
-        Some(u) => u.clone(),
-        None => {
-            line("starting a throwaway PostgreSQL cluster for the benchmark");
-            cluster = tokio::task::spawn_blocking(Cluster::start).await??;
-            role_url = Some(format!(
-                "postgres://{BENCH_ROLE}@127.0.0.1:{}/postgres",
-                cluster.port()
-            ));
-            cluster.url("postgres")
-        }
-    };
+    let role_url = cluster
+        .as_ref()
+        .map(|c| format!("postgres://{BENCH_ROLE}@127.0.0.1:{}/postgres", c.port()));
     let c = connect(&url).await?;
     line(format!(
         "{} rows per table; each approach gets a fresh, identical table\n",
@@ -153,6 +143,39 @@ pub async fn run(a: &BenchArgs) -> anyhow::Result<i32> {
         line(s);
     }
     Ok(0)
+}
+
+/// The server of a benchmark: `database_url` when given, else a throwaway cluster (kept
+/// running while the returned cluster lives), and its URL.
+pub(crate) async fn server(
+    database_url: Option<&str>,
+) -> anyhow::Result<(Option<Cluster>, String)> {
+    match database_url {
+        Some(u) => Ok((None, u.to_string())),
+        None => {
+            line("starting a throwaway PostgreSQL cluster for the benchmark");
+            let cluster = tokio::task::spawn_blocking(Cluster::start).await??;
+            let url = cluster.url("postgres");
+            Ok((Some(cluster), url))
+        }
+    }
+}
+
+/// The `add_column` with `up` every backfill benchmark runs: column `n` of `table`
+/// computed by [`UP`], from a file in the returned directory (kept while it lives).
+pub(crate) fn add_column_migration(
+    table: &str,
+) -> anyhow::Result<(tempfile::TempDir, ratchet_spec::Migration)> {
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("bench.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "operations:\n  - add_column:\n      table: {table}\n      up: \"{UP}\"\n      column:\n        name: n\n        type: text\n        nullable: true\n"
+        ),
+    )?;
+    let m = ratchet_spec::load_file(&file)?;
+    Ok((dir, m))
 }
 
 pub(crate) async fn fresh_table(c: &Client, name: &str, rows: i64) -> anyhow::Result<()> {
@@ -261,7 +284,18 @@ async fn plain_update_with_trigger(c: &Client, rows: i64) -> anyhow::Result<Figu
 
 /// Records how long the backfill step took.
 #[derive(Default)]
-struct StepClock(Mutex<Option<Duration>>);
+pub(crate) struct StepClock(Mutex<Option<Duration>>);
+
+impl StepClock {
+    /// The backfill step's seconds (NaN when it did not run).
+    pub(crate) fn seconds(&self) -> f64 {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(f64::NAN)
+    }
+}
 
 impl Reporter for StepClock {
     fn report(&self, e: &Event) {
@@ -306,15 +340,7 @@ async fn ratchet_backfill(
         .await?;
         config.state_schema = format!("ratchet_{BENCH_ROLE}");
     }
-    let dir = tempfile::tempdir()?;
-    let file = dir.path().join("bench.yaml");
-    std::fs::write(
-        &file,
-        format!(
-            "operations:\n  - add_column:\n      table: bench_ratchet\n      up: \"{UP}\"\n      column:\n        name: n\n        type: text\n        nullable: true\n"
-        ),
-    )?;
-    let m = ratchet_spec::load_file(&file)?;
+    let (_dir, m) = add_column_migration("bench_ratchet")?;
     let clock = Arc::new(StepClock::default());
     config.backfill.target = target;
     config.backfill.workers = workers;
@@ -323,12 +349,7 @@ async fn ratchet_backfill(
     engine.start(&m).await?;
     let wal_bytes = wal_since(c, &w).await?;
     engine.abort().await?;
-    let seconds = clock
-        .0
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(f64::NAN);
+    let seconds = clock.seconds();
     Ok(Figures {
         name: format!(
             "ratchet backfill, {workers} worker{}{}",

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use ratchet_engine::{Config, Engine, Silent};
-use ratchet_scratch::{connect, Cluster};
+use ratchet_scratch::connect;
 
 use crate::output::line;
 
@@ -25,15 +25,7 @@ pub struct FlagsBench {
 }
 
 pub async fn run(b: &FlagsBench) -> anyhow::Result<i32> {
-    let cluster;
-    let url = match &b.database_url {
-        Some(u) => u.clone(),
-        None => {
-            line("starting a throwaway PostgreSQL cluster for the benchmark");
-            cluster = tokio::task::spawn_blocking(Cluster::start).await??;
-            cluster.url("postgres")
-        }
-    };
+    let (_cluster, url) = crate::bench::server(b.database_url.as_deref()).await?;
     // The state schema with its functions, as every engine command creates it.
     let engine = Engine::connect(&url, Config::default(), Arc::new(Silent)).await?;
     drop(engine);

@@ -18,9 +18,10 @@ use rand::Rng;
 use ratchet_engine::monitor::Monitors;
 use ratchet_engine::state::State;
 use ratchet_engine::{Config, Engine, Event, Reporter};
-use ratchet_scratch::{connect, Cluster};
+use ratchet_scratch::connect;
 use tokio_postgres::Client;
 
+use crate::bench::StepClock;
 use crate::output::line;
 
 #[derive(clap::Args, Debug)]
@@ -59,8 +60,6 @@ fn probe_sql(scale: i64) -> String {
     )
 }
 
-const UP: &str = "(a * 2)::text || b";
-
 /// One phase's figures.
 struct Row {
     phase: &'static str,
@@ -76,19 +75,12 @@ struct WorkloadFigures {
 }
 
 pub async fn run(b: &ThrottleBench) -> anyhow::Result<i32> {
-    let cluster;
-    let (url, bin) = match &b.database_url {
-        Some(u) => (
-            u.clone(),
-            ratchet_scratch::find_bin_dir().ok_or_else(|| {
-                anyhow::anyhow!("pgbench not found: set RATCHET_PG_BIN to the server binaries")
-            })?,
-        ),
-        None => {
-            line("starting a throwaway PostgreSQL cluster for the benchmark");
-            cluster = tokio::task::spawn_blocking(Cluster::start).await??;
-            (cluster.url("postgres"), cluster.bin_dir().to_path_buf())
-        }
+    let (cluster, url) = crate::bench::server(b.database_url.as_deref()).await?;
+    let bin = match &cluster {
+        Some(c) => c.bin_dir().to_path_buf(),
+        None => ratchet_scratch::find_bin_dir().ok_or_else(|| {
+            anyhow::anyhow!("pgbench not found: set RATCHET_PG_BIN to the server binaries")
+        })?,
     };
     let c = connect(&url).await?;
     line(format!(
@@ -220,32 +212,24 @@ struct Backfilled {
     monitor_cpu_share: Option<f64>,
 }
 
-/// Records how long the backfill step took and the monitors' decisions.
+/// Records how long the backfill step took ([`StepClock`]) and counts the monitors'
+/// health reports by state.
 #[derive(Default)]
 struct Clock {
-    step: Mutex<Option<Duration>>,
+    step: StepClock,
     health: Mutex<HashMap<String, u64>>,
 }
 
 impl Reporter for Clock {
     fn report(&self, e: &Event) {
-        match e {
-            Event::StepDone {
-                description,
-                duration,
-                ..
-            } if description.starts_with("backfill") => {
-                *self.step.lock().unwrap_or_else(|p| p.into_inner()) = Some(*duration);
-            }
-            Event::Health(h) => {
-                *self
-                    .health
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .entry(format!("{:?}", h.state).to_lowercase())
-                    .or_default() += 1;
-            }
-            _ => {}
+        self.step.report(e);
+        if let Event::Health(h) = e {
+            *self
+                .health
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .entry(format!("{:?}", h.state).to_lowercase())
+                .or_default() += 1;
         }
     }
 }
@@ -260,15 +244,7 @@ async fn backfill(
     workload: Option<&Workload>,
 ) -> anyhow::Result<Backfilled> {
     crate::bench::fresh_table(c, "bench_throttle", b.rows).await?;
-    let dir = tempfile::tempdir()?;
-    let file = dir.path().join("bench.yaml");
-    std::fs::write(
-        &file,
-        format!(
-            "operations:\n  - add_column:\n      table: bench_throttle\n      up: \"{UP}\"\n      column:\n        name: n\n        type: text\n        nullable: true\n"
-        ),
-    )?;
-    let m = ratchet_spec::load_file(&file)?;
+    let (_dir, m) = crate::bench::add_column_migration("bench_throttle")?;
     let mut config = Config::default();
     config.monitor.enabled = monitored;
     config.monitor.probe_sql = Some(probe_sql(b.scale));
@@ -294,12 +270,7 @@ async fn backfill(
     let cpu_after = cpu_times(c).await;
     monitors.stop().await;
     engine.abort().await?;
-    let seconds = clock
-        .step
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(f64::NAN);
+    let seconds = clock.step.seconds();
     let monitor_cpu_share = match (monitored, cpu_before, cpu_after) {
         (true, Some(before), Some(after)) => Some(monitor_share(&before, &after)),
         _ => None,

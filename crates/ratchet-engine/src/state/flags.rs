@@ -10,23 +10,6 @@ use super::State;
 use crate::error::EngineError;
 pub use ratchet_client::FlagSetting;
 
-/// The `state` and `percent` columns of a setting.
-fn columns(s: FlagSetting) -> (&'static str, i32) {
-    match s {
-        FlagSetting::Off => ("off", 0),
-        FlagSetting::On => ("on", 100),
-        FlagSetting::Percent(p) => ("percent", p as i32),
-    }
-}
-
-fn from_columns(state: &str, percent: i32) -> FlagSetting {
-    match state {
-        "on" => FlagSetting::On,
-        "percent" => FlagSetting::Percent(percent.clamp(0, 100) as u8),
-        _ => FlagSetting::Off,
-    }
-}
-
 /// One flag, with who changed it last and when.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Flag {
@@ -116,7 +99,7 @@ impl State {
             .map(|r| Flag {
                 name: r.get(0),
                 migration: r.get(1),
-                setting: from_columns(r.get(2), r.get(3)),
+                setting: FlagSetting::from_columns(r.get(2), r.get(3)),
                 gates_complete: r.get(4),
                 description: r.get(5),
                 set_by: r.get(6),
@@ -190,7 +173,7 @@ impl State {
             .map_err(|e| EngineError::db("deleting the flags of an aborted migration", e))?;
         for r in rows {
             let name: String = r.get(0);
-            let was = from_columns(r.get(1), r.get(2));
+            let was = FlagSetting::from_columns(r.get(1), r.get(2));
             self.event(
                 c,
                 Some(migration),
@@ -259,9 +242,9 @@ impl State {
         else {
             return Ok(None);
         };
-        let old = from_columns(row.get(0), row.get(1));
+        let old = FlagSetting::from_columns(row.get(0), row.get(1));
         let migration: Option<String> = row.get(2);
-        let (state, percent) = columns(setting);
+        let (state, percent) = setting.columns();
         tx.execute(
             &format!(
                 "UPDATE {} SET state = $3, percent = $4, set_by = DEFAULT, host = DEFAULT,
