@@ -478,13 +478,6 @@ async fn abort_puts_the_replica_identity_back() {
     assert_eq!(identity().await, "i:users_id_ri");
 }
 
-async fn server_version(c: &tokio_postgres::Client) -> i32 {
-    c.query_one("SELECT current_setting('server_version_num')::int", &[])
-        .await
-        .unwrap()
-        .get(0)
-}
-
 // Row-level security through the version schemas: on PostgreSQL 15+ the views are
 // security_invoker, so an application role sees only the rows its policy gives it, through
 // the old and the new version alike; on PostgreSQL 14 (no security_invoker) start is

@@ -761,13 +761,6 @@ async fn a_unique_constraint_on_a_partitioned_table_is_refused_with_the_way_that
     }
 }
 
-async fn server_version(c: &tokio_postgres::Client) -> i32 {
-    c.query_one("SELECT current_setting('server_version_num')::int", &[])
-        .await
-        .unwrap()
-        .get(0)
-}
-
 /// (table, validated, attached to a parent constraint) of every constraint `name`.
 async fn constraints(c: &tokio_postgres::Client, name: &str) -> Vec<(String, bool, bool)> {
     c.query(

@@ -55,10 +55,9 @@ pub struct ClientRow {
     pub seen_s: f64,
 }
 
-const TS: &str = "to_char({} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')";
-
+/// `column` (a timestamptz) as UTC RFC 3339 text.
 fn ts(column: &str) -> String {
-    TS.replace("{}", column)
+    format!("to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')")
 }
 
 impl State {

@@ -148,3 +148,11 @@ pub async fn complete(
     }
     e.complete().await
 }
+
+/// `server_version_num` of the server `c` is connected to, e.g. 180004.
+pub async fn server_version(c: &tokio_postgres::Client) -> i32 {
+    c.query_one("SELECT current_setting('server_version_num')::int", &[])
+        .await
+        .unwrap()
+        .get(0)
+}

@@ -81,7 +81,7 @@ impl Planner<'_> {
             for (old, new) in map {
                 if ct.column(old).is_some_and(|c| c.not_null) && !dropped_not_null(old) {
                     let route = self.not_null_route(&carry.table.physical, old, Some(old));
-                    work.not_null_check(&carry.qt, new, carry.lock(ACCESS_EXCLUSIVE), route);
+                    work.add_not_null(&carry.qt, new, carry.lock(ACCESS_EXCLUSIVE), route);
                 }
             }
         }

@@ -44,7 +44,7 @@ pub(super) struct Sides<'a> {
     pub(super) down: Option<&'a str>,
 }
 
-/// How a NOT NULL reaches a column the migration fills (see [`Work::not_null_check`]).
+/// How a NOT NULL reaches a column the migration fills (see [`Work::add_not_null`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(in crate::planner) enum NotNull {
     /// A `CHECK (… IS NOT NULL) NOT VALID` stand-in, then `SET NOT NULL` (before 18).
@@ -108,13 +108,7 @@ impl Work {
     /// VALID` at start and validated at complete, which makes the column NOT NULL by
     /// itself; it takes its final name once the old column (and its own not-null
     /// constraint) is gone.
-    pub(super) fn not_null_check(
-        &mut self,
-        qt: &str,
-        column: &str,
-        lock: Vec<Lock>,
-        route: NotNull,
-    ) {
+    pub(super) fn add_not_null(&mut self, qt: &str, column: &str, lock: Vec<Lock>, route: NotNull) {
         let temp = temp_name(&format!("{column}_nn"));
         let constraint = match &route {
             NotNull::Check => format!("CHECK ({} IS NOT NULL)", ident(column)),

@@ -369,7 +369,7 @@ impl Planner<'_> {
         let lock = |m: LockMode| vec![Lock::new(m, lt.clone())];
         if !c.nullable {
             let route = self.not_null_route(&t.physical, physical, None);
-            work.not_null_check(&qt, physical, lock(ACCESS_EXCLUSIVE), route);
+            work.add_not_null(&qt, physical, lock(ACCESS_EXCLUSIVE), route);
             tx1.append(&mut work.tx1);
             if c.default.is_none() {
                 self.warnings.push(omitted_not_null(&o.table, &c.name));

@@ -122,7 +122,7 @@ impl Planner<'_> {
     fn not_null_on_duplicate(&mut self, a: &Altered<'_>, work: &mut Work) {
         let o = a.o;
         let route = self.not_null_route(&a.t.physical, a.logical, Some(&a.c.physical));
-        work.not_null_check(&a.qt, a.new, a.lock(ACCESS_EXCLUSIVE), route);
+        work.add_not_null(&a.qt, a.new, a.lock(ACCESS_EXCLUSIVE), route);
         let has_default = match &o.default {
             Some(d) => d.is_some(),
             None => self

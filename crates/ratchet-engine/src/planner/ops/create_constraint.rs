@@ -210,7 +210,7 @@ impl Planner<'_> {
                 let kind = if o.type_ == ConstraintType::PrimaryKey {
                     for d in dups {
                         let route = self.not_null_route(&t.physical, &d.logical, Some(&d.old));
-                        work.not_null_check(&qt, &d.new, lock(ACCESS_EXCLUSIVE), route);
+                        work.add_not_null(&qt, &d.new, lock(ACCESS_EXCLUSIVE), route);
                     }
                     "PRIMARY KEY"
                 } else {

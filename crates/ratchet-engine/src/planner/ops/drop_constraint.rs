@@ -50,11 +50,14 @@ impl Planner<'_> {
         name: &str,
         column: &str,
     ) -> Result<(), EngineError> {
-        let t = self.table(table)?.clone();
-        let qt = self.q(&t.physical);
+        let physical = self.table(table)?.physical.clone();
         let stmt = Statement::new(
-            format!("ALTER TABLE {qt} DROP CONSTRAINT {}", ident(name)),
-            vec![self.lock(ACCESS_EXCLUSIVE, &t.physical)],
+            format!(
+                "ALTER TABLE {} DROP CONSTRAINT {}",
+                self.q(&physical),
+                ident(name)
+            ),
+            vec![self.lock(ACCESS_EXCLUSIVE, &physical)],
         );
         self.start.push(self.tx(
             Phase::Start,
