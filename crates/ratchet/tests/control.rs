@@ -387,7 +387,8 @@ async fn moving(db: &TestDb) -> usize {
 async fn set_workers_benches_workers_and_brings_them_back() {
     let db = TestDb::new().await;
     let dir = tempfile::tempdir().unwrap();
-    let v2 = items(&db, dir.path(), 60_000).await;
+    // Enough rows that no slice ends while the worker count changes, on a loaded machine.
+    let v2 = items(&db, dir.path(), 180_000).await;
     ok(ratchet(&db, &["set", "batch-size", "20"]));
     let run = spawn(
         &db,
@@ -434,9 +435,9 @@ async fn set_workers_benches_workers_and_brings_them_back() {
         .unwrap();
     assert_eq!(
         (r.get::<_, i64>(0), r.get::<_, i64>(1)),
-        (60_000, 1_800_030_000)
+        (180_000, 16_200_090_000)
     );
-    assert_eq!(slices(&db).await.iter().sum::<i64>(), 60_000);
+    assert_eq!(slices(&db).await.iter().sum::<i64>(), 180_000);
     ok(ratchet(&db, &["validate"]));
 }
 
