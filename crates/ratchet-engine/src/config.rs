@@ -105,10 +105,24 @@ pub struct MonitorConfig {
     pub max_probe_p99_ms: u64,
     /// Highest probe p99 against its baseline (default 4.0).
     pub max_probe_ratio: f64,
+    /// Baselines under this count as this long in `max_probe_ratio` and
+    /// `max_statements_ratio`: a ratio against a few microseconds is noise (default 1 ms).
+    pub ratio_floor_ms: f64,
+    /// Highest mean execution time of the top statements on the migrated tables over the
+    /// window, against their mean before the migration (`pg_stat_statements`; default 4.0).
+    pub max_statements_ratio: f64,
     /// Highest replay lag of any standby, in seconds (default 10).
     pub max_replication_lag_s: f64,
+    /// Most WAL a replication slot may retain, in MB (default 10240: 10 GiB).
+    pub max_slot_wal_mb: u64,
+    /// Most WAL segments waiting for the archiver (default 64; a failing archiver
+    /// throttles too).
+    pub max_archiver_backlog: u64,
     /// Most active sessions on the server (default 64).
     pub max_active_sessions: u32,
+    /// Highest share of the server's CPU time busy, in percent, when the server runs on
+    /// this machine (`/proc/stat`; default 0: off, as the backfill's own work counts too).
+    pub max_server_cpu_pct: f64,
     /// Most rollbacks per second in the database (default 50).
     pub max_rollback_rate: f64,
     /// A monitor this many times over its threshold asks for a pause at once instead of
@@ -134,8 +148,13 @@ impl Default for MonitorConfig {
             max_lock_wait_ms: 1000,
             max_probe_p99_ms: 100,
             max_probe_ratio: 4.0,
+            ratio_floor_ms: 1.0,
+            max_statements_ratio: 4.0,
             max_replication_lag_s: 10.0,
+            max_slot_wal_mb: 10240,
+            max_archiver_backlog: 64,
             max_active_sessions: 64,
+            max_server_cpu_pct: 0.0,
             max_rollback_rate: 50.0,
             pause_factor: 2.0,
             max_throttle: Duration::from_secs(10),

@@ -44,6 +44,18 @@ pub enum Event {
         /// How long the batch took.
         batch_duration: Duration,
     },
+    /// Progress of a validation, after each chunk.
+    Validate {
+        table: String,
+        rows_checked: u64,
+        /// The planner's estimate of the table's rows (`pg_class.reltuples`), if any.
+        rows_total: Option<u64>,
+        mismatches: u64,
+        rows_per_second: f64,
+        chunk_size: i64,
+        /// How long the chunk took.
+        chunk_duration: Duration,
+    },
     /// The monitors' verdict: when it changes, and every few seconds while it is not ok.
     Health(HealthReport),
     Info(String),

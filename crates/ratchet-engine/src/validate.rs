@@ -107,6 +107,9 @@ pub(crate) async fn validate_one(
     let mut cursor: Option<Vec<String>> = None;
     // The throttle's cap on the chunk size, while the monitors slow validation down.
     let mut limit = CHUNK;
+    let rows_total = estimated_rows(&*cx.client, spec).await;
+    let started = std::time::Instant::now();
+    let (mut checked_here, mut bad_here) = (0u64, 0u64);
     loop {
         let t0 = std::time::Instant::now();
         let (sql, params) = chunk_sql(spec, &ok, cursor.as_ref(), limit);
@@ -123,6 +126,17 @@ pub(crate) async fn validate_one(
         let bad: i64 = r.get(1);
         out.rows_checked += checked;
         out.mismatches += bad;
+        checked_here += checked.max(0) as u64;
+        bad_here += bad.max(0) as u64;
+        cx.report(crate::report::Event::Validate {
+            table: spec.table.clone(),
+            rows_checked: checked_here,
+            rows_total,
+            mismatches: bad_here,
+            rows_per_second: checked_here as f64 / started.elapsed().as_secs_f64().max(0.001),
+            chunk_size: limit,
+            chunk_duration: t0.elapsed(),
+        });
         keep_samples(out, spec, r.get(3));
         if repair && bad > 0 && !spec.key.is_empty() {
             let keys: Vec<Vec<String>> =
@@ -154,6 +168,27 @@ pub(crate) async fn validate_one(
             .clamp(1, CHUNK);
     }
     Ok(())
+}
+
+/// The planner's estimate of the rows of the table of `spec` (its leaf partitions'
+/// together), for the progress; none before the table was ever analyzed.
+async fn estimated_rows(client: &tokio_postgres::Client, spec: &BackfillSpec) -> Option<u64> {
+    let table = crate::sql::qualified(&spec.schema, &spec.table);
+    let r = client
+        .query_one(
+            "SELECT CASE WHEN t.relkind = 'p' THEN
+                        (SELECT sum(greatest(c.reltuples, 0))
+                           FROM pg_partition_tree(t.oid) p
+                           JOIN pg_class c ON c.oid = p.relid
+                          WHERE p.isleaf)
+                    ELSE greatest(t.reltuples, 0) END::float8
+               FROM pg_class t WHERE t.oid = $1::text::regclass",
+            &[&table],
+        )
+        .await
+        .ok()?;
+    let n: Option<f64> = r.get(0);
+    n.filter(|n| *n >= 1.0).map(|n| n as u64)
 }
 
 /// Between chunks the throttle hook decides, as between backfill batches: wait while it

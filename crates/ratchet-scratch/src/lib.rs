@@ -56,11 +56,19 @@ pub struct Cluster {
     port: u16,
     run_as: Option<String>,
     watchdog: Option<std::process::Child>,
+    /// Server settings beyond the scratch defaults (`-c name=value`).
+    settings: Vec<(String, String)>,
 }
 
 impl Cluster {
     /// Initialise and start a cluster. Blocks until the server accepts connections.
     pub fn start() -> Result<Cluster, ScratchError> {
+        Cluster::start_with(&[])
+    }
+
+    /// Like [`Cluster::start`], with server settings of its own, e.g.
+    /// `("shared_preload_libraries", "pg_stat_statements")`.
+    pub fn start_with(settings: &[(&str, &str)]) -> Result<Cluster, ScratchError> {
         let bin = find_bin_dir().ok_or(ScratchError::BinariesNotFound)?;
         let run_as = is_root().then(|| "postgres".to_string());
         let dir = tempfile::Builder::new().prefix("ratchet-pg-").tempdir()?;
@@ -74,6 +82,10 @@ impl Cluster {
             port: 0,
             run_as,
             watchdog: None,
+            settings: settings
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         };
         let initdb = cluster.bin.join("initdb");
         let mut cmd = cluster.command(&initdb);
@@ -151,6 +163,7 @@ impl Cluster {
             port: free_port()?,
             run_as: self.run_as.clone(),
             watchdog: None,
+            settings: self.settings.clone(),
         };
         standby.start_server(&data)?;
         Ok(standby)
@@ -164,12 +177,15 @@ impl Cluster {
         let log = self.dir().join("server.log");
         // Durability is pointless for a cluster that is deleted afterwards; turning it off
         // makes the test-suite several times faster.
-        let opts = format!(
+        let mut opts = format!(
             "-p {} -c listen_addresses=127.0.0.1 -k {} -c fsync=off -c synchronous_commit=off \
              -c full_page_writes=off -c max_connections=300 -c shared_buffers=128MB",
             self.port,
             self.dir().display()
         );
+        for (k, v) in &self.settings {
+            opts.push_str(&format!(" -c {k}={v}"));
+        }
         let mut cmd = self.command(&self.bin.join("pg_ctl"));
         cmd.arg("-D")
             .arg(data)

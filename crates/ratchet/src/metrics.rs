@@ -64,6 +64,8 @@ pub struct Metrics {
     rows_done: Family<TableLabel, Gauge>,
     rows_expected: Family<TableLabel, Gauge>,
     rows_per_second: Family<TableLabel, GaugeF>,
+    rows_validated: Family<TableLabel, Gauge>,
+    validation_mismatches: Family<TableLabel, Gauge>,
     batch_duration: Histogram,
     batch_size: Family<TableLabel, Gauge>,
     workers: Gauge,
@@ -92,6 +94,8 @@ impl Metrics {
             rows_done: Family::default(),
             rows_expected: Family::default(),
             rows_per_second: Family::default(),
+            rows_validated: Family::default(),
+            validation_mismatches: Family::default(),
             // 1 ms to 16 s: a batch aims at --batch-target (200 ms by default).
             batch_duration: Histogram::new(exponential_buckets(0.001, 2.0, 15)),
             batch_size: Family::default(),
@@ -115,6 +119,16 @@ impl Metrics {
             "rows_backfilled",
             "Rows the backfill wrote since this process started",
             m.rows_backfilled.clone(),
+        );
+        r.register(
+            "validation_rows_checked",
+            "Rows the running validation of the table has checked",
+            m.rows_validated.clone(),
+        );
+        r.register(
+            "validation_mismatches",
+            "Rows the running validation of the table found inconsistent",
+            m.validation_mismatches.clone(),
         );
         r.register(
             "backfill_rows_done",
@@ -366,6 +380,22 @@ impl Reporter for Metrics {
                     .set(*rows_per_second);
                 self.batch_size.get_or_create(&label).set(*batch_size);
                 self.batch_duration.observe(batch_duration.as_secs_f64());
+            }
+            Event::Validate {
+                table,
+                rows_checked,
+                mismatches,
+                ..
+            } => {
+                let label = TableLabel {
+                    table: table.clone(),
+                };
+                self.rows_validated
+                    .get_or_create(&label)
+                    .set(*rows_checked as i64);
+                self.validation_mismatches
+                    .get_or_create(&label)
+                    .set(*mismatches as i64);
             }
             Event::Health(h) => self.health(h),
             Event::StepSkipped { .. } | Event::Info(_) => {}

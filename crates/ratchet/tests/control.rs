@@ -441,6 +441,70 @@ async fn set_workers_benches_workers_and_brings_them_back() {
     ok(ratchet(&db, &["validate"]));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn set_workers_above_the_starting_count_adds_workers_while_it_runs() {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let v2 = items(&db, dir.path(), 120_000).await;
+    ok(ratchet(&db, &["set", "batch-size", "20"]));
+    let run = spawn(&db, &["start", &v2, "--batch-target", "20ms"]);
+    let t = Instant::now();
+    while slices(&db).await.iter().sum::<i64>() == 0 {
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "the backfill never ran"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(slices(&db).await.len(), 1, "one worker, one slice");
+    // Three: the running slice is cut for each worker that joins.
+    ok(ratchet(&db, &["set", "workers", "3"]));
+    let t = Instant::now();
+    while slices(&db).await.len() < 3 {
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "no worker joined: {:?}",
+            slices(&db).await
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut n = moving(&db).await;
+    for _ in 0..4 {
+        if n >= 3 {
+            break;
+        }
+        n = moving(&db).await;
+    }
+    assert!(n >= 3, "three slices move at once: {:?}", slices(&db).await);
+    ok(ratchet(&db, &["set", "batch-size", "default"]));
+    let out = run.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("worker 2 joins"), "{err}");
+    assert!(err.contains("worker 3 joins"), "{err}");
+    let c = db.client().await;
+    let r = c
+        .query_one(
+            "SELECT count(*), sum(amount)::bigint, count(*) FILTER (WHERE amount IS NULL)
+               FROM public_02_type.items",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.get::<_, i64>(0), r.get::<_, i64>(1), r.get::<_, i64>(2)),
+        (120_000, 7_200_060_000, 0)
+    );
+    // Every row counted once, whatever was cut while it ran; each cut-off half was left
+    // to the worker that took it (a cut that reached past the end of the slice it cut,
+    // into another's, left slices that others had filled already).
+    let done = slices(&db).await;
+    assert_eq!(done.iter().sum::<i64>(), 120_000);
+    assert!(done.iter().all(|n| *n > 0), "{done:?}");
+    ok(ratchet(&db, &["validate"]));
+    ok(ratchet(&db, &["set", "workers", "default"]));
+}
+
 // Validation chunks consult the hook like backfill batches do.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_paused_validation_waits_between_chunks_and_continues_on_resume() {

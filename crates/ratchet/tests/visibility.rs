@@ -409,9 +409,10 @@ async fn plain_status_lines_come_at_the_interval_when_stderr_is_not_a_terminal()
 async fn progress_json_writes_one_object_per_event() {
     let db = TestDb::new().await;
     let dir = tempfile::tempdir().unwrap();
-    let v2 = items(&db, dir.path(), 500).await;
+    let v2 = items(&db, dir.path(), 20_000).await;
     let o = ratchet(&db)
-        .args(["start", &v2, "--progress", "json", "--batch-max", "100"])
+        .args(["start", &v2, "--progress", "json", "--batch-max", "50"])
+        .args(["--status-interval", "100ms"])
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", text(&o));
@@ -429,9 +430,50 @@ async fn progress_json_writes_one_object_per_event() {
         .rev()
         .find(|e| e["event"] == "backfill")
         .unwrap();
-    assert_eq!(last["rows_done"], 500, "{last}");
+    assert_eq!(last["rows_done"], 20_000, "{last}");
+    // The periodic picture, while a step runs: the step, and the backfill once it moves.
+    let status: Vec<&serde_json::Value> =
+        events.iter().filter(|e| e["event"] == "status").collect();
+    assert!(!status.is_empty(), "{kinds:?}");
+    assert!(
+        status.iter().all(|s| s["step"]["phase"] == "start"),
+        "{status:?}"
+    );
+    assert!(
+        status
+            .iter()
+            .any(|s| s["backfill"]["table"] == "items"
+                && s["backfill"]["rows_done"].as_u64() > Some(0)),
+        "{status:?}"
+    );
     // stdout keeps its result lines.
     assert!(String::from_utf8_lossy(&o.stdout).contains("started 02_type"));
+    // A validation reports its chunks as it goes: rows checked of the estimate, mismatches.
+    let o = ratchet(&db)
+        .args(["validate", "--progress", "json"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let chunks: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stderr)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .filter(|e: &serde_json::Value| e["event"] == "validate")
+        .collect();
+    assert!(chunks.len() >= 2, "chunks of 10,000 rows: {chunks:?}");
+    let last = chunks.last().unwrap();
+    assert_eq!(
+        (&last["table"], &last["rows_checked"], &last["mismatches"]),
+        (
+            &serde_json::json!("items"),
+            &serde_json::json!(20_000),
+            &serde_json::json!(0)
+        ),
+        "{last}"
+    );
+    assert_eq!(
+        last["rows_total"], 20_000,
+        "the planner's estimate after ANALYZE"
+    );
 }
 
 /// The metric names `src/metrics.rs` registers (without the `ratchet_` prefix).

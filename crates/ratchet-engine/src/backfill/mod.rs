@@ -14,6 +14,7 @@
 //! - Between batches the [`Throttle`] hook decides to go on, pause or stop; monitors plug
 //!   in there.
 
+mod crew;
 mod sizing;
 mod slices;
 mod sql;
@@ -24,7 +25,6 @@ use crate::error::EngineError;
 use crate::report::{Event, Reporter};
 use crate::state::MigrationRow;
 use crate::state::State;
-use futures_util::future::join_all;
 use serde::Serialize;
 use std::sync::atomic::{AtomicBool, AtomicI64};
 use std::sync::{Arc, Mutex};
@@ -252,12 +252,27 @@ pub(crate) async fn run(
         stop: AtomicBool::new(false),
         started: Instant::now(),
         done_at_start: row.rows_done,
+        running: Mutex::new(Default::default()),
+        shrunk: Mutex::new(Default::default()),
+        alive: Mutex::new((0..workers).collect()),
     };
-    let mut clients: Vec<&mut Client> = vec![&mut *cx.client];
-    clients.extend(sessions.iter_mut());
-    let walkers = clients.into_iter().enumerate();
-    let results = join_all(walkers.map(|(i, c)| worker(c, &shared, i))).await;
-    results.into_iter().collect::<Result<Vec<()>, _>>()?;
+    let sh = &shared;
+    let mut walkers: Vec<crew::Walker<'_>> = Vec::new();
+    let own = &mut *cx.client;
+    walkers.push(Box::pin(async move {
+        let r = worker(own, sh, 0).await;
+        sh.discharge(0);
+        r
+    }));
+    for (i, mut c) in sessions.into_iter().enumerate() {
+        walkers.push(Box::pin(async move {
+            let r = worker(&mut c, sh, i + 1).await;
+            sh.discharge(i + 1);
+            r
+        }));
+    }
+    crew::run(sh, cx.url, cx.config, walkers).await?;
+    drop(shared);
     finish(cx, m, step).await
 }
 

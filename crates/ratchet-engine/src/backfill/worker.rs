@@ -5,7 +5,7 @@ use crate::report::{Event, Reporter};
 use crate::sql::{literal, qualified};
 use crate::state::MigrationRow;
 use serde_json::json;
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -36,9 +36,48 @@ pub(crate) struct Shared<'a> {
     pub(crate) stop: AtomicBool,
     pub(crate) started: Instant,
     pub(crate) done_at_start: i64,
+    /// The slice each worker walks now, by worker index, with its latest cursor.
+    pub(crate) running: Mutex<BTreeMap<usize, Slice>>,
+    /// New upper bounds of running slices (cut for a worker that joined), by slice.
+    pub(crate) shrunk: Mutex<HashMap<i32, Vec<String>>>,
+    /// The indexes of the workers alive.
+    pub(crate) alive: Mutex<BTreeSet<usize>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Shared<'_> {
+    /// The lowest worker index under `wanted` that no live worker has.
+    pub(crate) fn free_index(&self, wanted: usize) -> Option<usize> {
+        let alive = lock(&self.alive);
+        (0..wanted).find(|i| !alive.contains(i))
+    }
+
+    pub(crate) fn enlist(&self, index: usize) {
+        lock(&self.alive).insert(index);
+    }
+
+    pub(crate) fn discharge(&self, index: usize) {
+        lock(&self.alive).remove(&index);
+        lock(&self.running).remove(&index);
+    }
+
+    /// The slices being walked now.
+    pub(crate) fn running_slices(&self) -> Vec<Slice> {
+        lock(&self.running).values().cloned().collect()
+    }
+
+    /// Tell the worker walking slice `id` that it now ends at `upper` (and the next cut,
+    /// which reads the running slices, too: it must not reach past the new end).
+    pub(crate) fn shrink(&self, id: i32, upper: Vec<String>) {
+        for r in lock(&self.running).values_mut().filter(|r| r.id == id) {
+            r.upper = upper.clone();
+        }
+        lock(&self.shrunk).insert(id, upper);
+    }
+
     pub(crate) fn take(&self) -> Option<Slice> {
         self.queue
             .lock()
@@ -103,6 +142,7 @@ pub(crate) async fn worker(
         let Some(mut slice) = sh.take() else {
             break;
         };
+        lock(&sh.running).insert(index, slice.clone());
         // The adaptive batch size (before overrides and the throttle's cap).
         let mut next = slice
             .batch
@@ -119,8 +159,12 @@ pub(crate) async fn worker(
                 return Ok(());
             }
             let overrides = sh.throttle.overrides();
+            if let Some(upper) = lock(&sh.shrunk).remove(&slice.id) {
+                slice.upper = upper;
+            }
             if overrides.workers.is_some_and(|n| index >= n) {
                 slice.batch = i32::try_from(next).ok();
+                lock(&sh.running).remove(&index);
                 sh.give_back(slice);
                 continue 'slices;
             }
@@ -171,6 +215,9 @@ pub(crate) async fn worker(
             };
             let took = t0.elapsed();
             slice.cursor = cursor;
+            if let Some(r) = lock(&sh.running).get_mut(&index) {
+                r.cursor = slice.cursor.clone();
+            }
             let rows_done = sh.rows_done.fetch_add(updated, Ordering::SeqCst) + updated;
             let rate = (rows_done - sh.done_at_start) as f64
                 / sh.started.elapsed().as_secs_f64().max(0.001);
@@ -183,6 +230,7 @@ pub(crate) async fn worker(
                 batch_duration: took,
             });
             if finished {
+                lock(&sh.running).remove(&index);
                 break;
             }
             let stats = BatchStats {

@@ -37,9 +37,11 @@ use crate::plan::Action;
 use crate::report::{Event, HealthReport, HealthState, Reporter};
 use crate::state::State;
 
-pub use policy::{Observation, Policy, Thresholds, Verdict, RATIO_FLOOR_MS};
+pub use policy::{latency_budget, Observation, Policy, Thresholds, Verdict};
 pub use probe::quantile;
-pub use throttle::{Board, MonitorThrottle, ThrottleSettings, View};
+pub use throttle::{
+    Board, MonitorThrottle, Pressure, ThrottleSettings, View, FAST_WINDOW, MAX_PACE,
+};
 
 /// Figures by name (see [`HealthReport::figures`]).
 pub type Figures = BTreeMap<String, f64>;
@@ -159,6 +161,7 @@ impl Monitors {
             m.probe_interval,
             limit,
             window.clone(),
+            self.board.clone(),
         )));
         tokio::time::sleep(m.probe_baseline).await;
         let mut w = window.lock().unwrap_or_else(|p| p.into_inner());
@@ -256,7 +259,7 @@ impl Loop {
             board,
             locks: locks::Locks::new(0),
             errors: errors::Errors::default(),
-            load: load::Load,
+            load: load::Load::default(),
             replication: replication::Replication::default(),
             maintenance: maintenance::Maintenance,
             probe,
@@ -333,6 +336,12 @@ impl Loop {
             }
         };
         self.policy.thresholds.max_probe_p99_ms = set.unwrap_or(configured);
+        let baseline = self
+            .probe
+            .as_ref()
+            .and_then(|w| w.lock().unwrap_or_else(|p| p.into_inner()).baseline());
+        self.board
+            .set_latency_budget(policy::latency_budget(&self.policy.thresholds, baseline));
     }
 
     /// Every sampler once, at the same time, each bounded by the sampler timeout.

@@ -17,10 +17,6 @@ use crate::report::{HealthReport, HealthState};
 
 use super::{Figures, Sample};
 
-/// Probe p99 baselines below this are compared as if they were this long: a ratio
-/// against a sub-millisecond query is noise, not a signal.
-pub const RATIO_FLOOR_MS: f64 = 5.0;
-
 /// Share of `max_connections` in use above which the load monitor throttles, and above
 /// which it pauses.
 pub const CONNECTIONS_THROTTLE: f64 = 0.90;
@@ -33,8 +29,15 @@ pub struct Thresholds {
     pub max_lock_wait_ms: f64,
     pub max_probe_p99_ms: f64,
     pub max_probe_ratio: f64,
+    /// Baselines below this are compared as if they were this long: a ratio against a
+    /// query of a few microseconds is noise, not a signal.
+    pub ratio_floor_ms: f64,
+    pub max_statements_ratio: f64,
     pub max_replication_lag_s: f64,
+    pub max_slot_wal_bytes: f64,
+    pub max_archiver_backlog: f64,
     pub max_active_sessions: f64,
+    pub max_server_cpu_pct: f64,
     pub max_rollback_rate: f64,
     pub pause_factor: f64,
     pub max_throttle: Duration,
@@ -46,8 +49,13 @@ impl Thresholds {
             max_lock_wait_ms: c.max_lock_wait_ms as f64,
             max_probe_p99_ms: c.max_probe_p99_ms as f64,
             max_probe_ratio: c.max_probe_ratio,
+            ratio_floor_ms: c.ratio_floor_ms,
+            max_statements_ratio: c.max_statements_ratio,
             max_replication_lag_s: c.max_replication_lag_s,
+            max_slot_wal_bytes: c.max_slot_wal_mb as f64 * 1024.0 * 1024.0,
+            max_archiver_backlog: c.max_archiver_backlog as f64,
             max_active_sessions: f64::from(c.max_active_sessions),
+            max_server_cpu_pct: c.max_server_cpu_pct,
             max_rollback_rate: c.max_rollback_rate,
             pause_factor: c.pause_factor.max(1.0),
             max_throttle: c.max_throttle,
@@ -199,16 +207,35 @@ fn rule(monitor: &str, f: &Figures, t: &Thresholds) -> Vec<Over> {
             any(get("deadlocks_per_s"), |v| format!("{v:.2} deadlocks/s")),
         ],
         "load" => load_rule(f, t),
-        "replication" => vec![over(
-            get("replication_lag_s"),
-            t.max_replication_lag_s,
-            |v| {
+        "replication" => vec![
+            over(get("replication_lag_s"), t.max_replication_lag_s, |v| {
                 format!(
                     "replication lag {v:.1} s > {:.1} s",
                     t.max_replication_lag_s
                 )
-            },
-        )],
+            }),
+            over(get("slot_wal_retained_bytes"), t.max_slot_wal_bytes, |v| {
+                format!(
+                    "replication slots retain {:.0} MB of WAL > {:.0} MB",
+                    v / 1048576.0,
+                    t.max_slot_wal_bytes / 1048576.0
+                )
+            }),
+            over(
+                get("archiver_backlog_segments"),
+                t.max_archiver_backlog,
+                |v| {
+                    format!(
+                        "{v:.0} WAL segments wait for the archiver > {:.0}",
+                        t.max_archiver_backlog
+                    )
+                },
+            ),
+            any(get("archiver_failing"), |_| {
+                "the WAL archiver's last attempt failed (pg_stat_archiver)".to_string()
+            }),
+        ],
+        "statements" => statements_rule(f, t),
         "maintenance" => vec![any(get("foreign_rewrites"), |v| {
             format!("{v:.0} index build(s) or rewrite(s) of another session on a migrated table")
         })],
@@ -217,10 +244,28 @@ fn rule(monitor: &str, f: &Figures, t: &Thresholds) -> Vec<Over> {
     out.into_iter().flatten().collect()
 }
 
+/// The probe latency the pacer aims under: the baseline p99 (at least
+/// `ratio_floor_ms`) times `max_probe_ratio`, at most `max_probe_p99_ms` (a limit of 0
+/// is off); none when neither applies.
+pub fn latency_budget(t: &Thresholds, baseline_p99_ms: Option<f64>) -> Option<f64> {
+    let relative = baseline_p99_ms
+        .filter(|_| t.max_probe_ratio > 0.0)
+        .map(|b| b.max(t.ratio_floor_ms) * t.max_probe_ratio);
+    let absolute = (t.max_probe_p99_ms > 0.0).then_some(t.max_probe_p99_ms);
+    match (relative, absolute) {
+        (Some(r), Some(a)) => Some(r.min(a)),
+        (r, a) => r.or(a),
+    }
+}
+
 fn probe_rule(f: &Figures, t: &Thresholds) -> Vec<Option<Over>> {
     let p99 = f.get("probe_p99_ms").copied();
     let baseline = f.get("probe_baseline_p99_ms").copied();
-    let ratio = p99.zip(baseline).map(|(p, b)| p / b.max(RATIO_FLOOR_MS));
+    // Against the baseline: the p99 of as many latest results as the baseline had.
+    let recent = f.get("probe_recent_p99_ms").copied().or(p99);
+    let ratio = recent
+        .zip(baseline)
+        .map(|(p, b)| p / b.max(t.ratio_floor_ms));
     vec![
         over(p99, t.max_probe_p99_ms, |v| {
             format!("probe p99 {v:.1} ms > {:.0} ms", t.max_probe_p99_ms)
@@ -228,12 +273,27 @@ fn probe_rule(f: &Figures, t: &Thresholds) -> Vec<Option<Over>> {
         over(ratio, t.max_probe_ratio, |v| {
             format!(
                 "probe p99 {:.1} ms is {v:.1}x its baseline {:.1} ms (> {:.1}x)",
-                p99.unwrap_or_default(),
+                recent.unwrap_or_default(),
                 baseline.unwrap_or_default(),
                 t.max_probe_ratio
             )
         }),
     ]
+}
+
+fn statements_rule(f: &Figures, t: &Thresholds) -> Vec<Option<Over>> {
+    let mean = f.get("statements_mean_ms").copied();
+    let baseline = f.get("statements_baseline_mean_ms").copied();
+    let ratio = mean.zip(baseline).map(|(m, b)| m / b.max(t.ratio_floor_ms));
+    vec![over(ratio, t.max_statements_ratio, |v| {
+        format!(
+            "the top statements on the migrated tables take {:.2} ms on average, {v:.1}x \
+             their {:.2} ms before (> {:.1}x)",
+            mean.unwrap_or_default(),
+            baseline.unwrap_or_default(),
+            t.max_statements_ratio
+        )
+    })]
 }
 
 fn load_rule(f: &Figures, t: &Thresholds) -> Vec<Option<Over>> {
@@ -259,5 +319,15 @@ fn load_rule(f: &Figures, t: &Thresholds) -> Vec<Option<Over>> {
             |v| format!("{v:.0} active sessions > {:.0}", t.max_active_sessions),
         ),
         conns,
+        over(
+            f.get("server_cpu_busy_pct").copied(),
+            t.max_server_cpu_pct,
+            |v| {
+                format!(
+                    "the server's CPUs are {v:.0}% busy > {:.0}%",
+                    t.max_server_cpu_pct
+                )
+            },
+        ),
     ]
 }

@@ -2,7 +2,9 @@
 //! `probe_interval`, timed; p50 / p99 / max over a sliding window. A probe still running
 //! counts with the time it has taken so far, so that a probe stuck behind a lock shows
 //! at once. Its p99 over the first `probe_baseline` (before the migration's work
-//! begins) is the baseline `max_probe_ratio` compares with.
+//! begins) is the baseline `max_probe_ratio` compares with, against the p99 of as many
+//! of the latest results (`probe_recent_p99_ms`): the p99 of a longer window would pick
+//! a higher tail from the same distribution and look like a regression.
 //!
 //! A failing probe fails the monitor (a pause): an application's query that errors is
 //! not a healthy sign, and a probe that cannot run says nothing.
@@ -24,6 +26,9 @@ pub(super) struct Window {
     /// The last run's error, cleared by the next success.
     error: Option<String>,
     baseline_p99: Option<f64>,
+    /// How many results the baseline's p99 was taken over: the ratio compares it with
+    /// the p99 of as many recent results (a p99 over more results picks a higher tail).
+    baseline_count: usize,
 }
 
 /// The nearest-rank quantile `q` of sorted `v`.
@@ -81,8 +86,27 @@ impl Window {
         s.set("probe_samples", v.len() as f64);
         if let Some(b) = self.baseline_p99 {
             s.set("probe_baseline_p99_ms", b);
+            let n = self.baseline_count.max(1);
+            let mut recent: Vec<f64> = self
+                .samples
+                .iter()
+                .rev()
+                .take(n)
+                .map(|(_, ms)| *ms)
+                .collect();
+            // The running probe, when it is the slowest, as in the window.
+            if v.last().is_some_and(|ms| recent.iter().all(|r| ms > r)) {
+                recent.push(v[v.len() - 1]);
+            }
+            recent.sort_by(f64::total_cmp);
+            s.set("probe_recent_p99_ms", quantile(&recent, 0.99));
         }
         Ok(s)
+    }
+
+    /// The baseline p99, once fixed.
+    pub(super) fn baseline(&self) -> Option<f64> {
+        self.baseline_p99
     }
 
     /// Fix the baseline: the p99 of what the window holds now.
@@ -90,6 +114,7 @@ impl Window {
         let v = self.sorted(window);
         if !v.is_empty() && self.error.is_none() {
             self.baseline_p99 = Some(quantile(&v, 0.99));
+            self.baseline_count = v.len();
         }
     }
 }
@@ -106,6 +131,7 @@ pub(super) async fn run(
     every: Duration,
     limit: Duration,
     w: Arc<Mutex<Window>>,
+    board: Arc<super::Board>,
 ) {
     let mut client: Option<Client> = None;
     loop {
@@ -129,9 +155,10 @@ pub(super) async fn run(
             g.running_since = None;
             match r {
                 Ok(_) => {
+                    let ms = took.as_secs_f64() * 1000.0;
                     g.error = None;
-                    g.samples
-                        .push_back((Instant::now(), took.as_secs_f64() * 1000.0));
+                    g.samples.push_back((Instant::now(), ms));
+                    board.probe_result(ms);
                 }
                 Err(e) => g.error = Some(crate::error::db_message(&e)),
             }

@@ -26,6 +26,9 @@ pub(super) struct Statements {
     window: Duration,
     history: VecDeque<(Instant, Counters)>,
     info: Option<String>,
+    /// The mean time of the top statements over their whole history, when the first
+    /// sample with migrated tables was taken (before the migration's work, mostly).
+    baseline_ms: Option<f64>,
 }
 
 impl Statements {
@@ -35,6 +38,7 @@ impl Statements {
             window,
             history: VecDeque::new(),
             info: None,
+            baseline_ms: None,
         }
     }
 
@@ -97,6 +101,9 @@ impl Statements {
             .iter()
             .map(|r| (r.get(0), (r.get(1), r.get(2), r.get(3))))
             .collect();
+        if self.baseline_ms.is_none() && !tables.is_empty() {
+            self.baseline_ms = Some(baseline(&now));
+        }
         Ok(Some(self.window_sample(now)))
     }
 
@@ -129,11 +136,28 @@ impl Statements {
         if calls > 0.0 {
             s.set("statements_mean_ms", time / calls);
         }
+        if let Some(b) = self.baseline_ms.filter(|b| *b > 0.0) {
+            s.set("statements_baseline_mean_ms", b);
+        }
         s.notes = deltas
             .iter()
             .map(|(c, t, q)| format!("{:.2} ms mean over {c:.0} calls: {q}", t / c))
             .collect();
         self.history.push_back((at, now));
         s
+    }
+}
+
+/// The mean time per call of the top statements (by total time) over their history.
+fn baseline(counters: &Counters) -> f64 {
+    let mut all: Vec<&(f64, f64, String)> = counters.values().collect();
+    all.sort_by(|a, b| b.1.total_cmp(&a.1));
+    all.truncate(TOP);
+    let calls: f64 = all.iter().map(|c| c.0).sum();
+    let time: f64 = all.iter().map(|c| c.1).sum();
+    if calls > 0.0 {
+        time / calls
+    } else {
+        0.0
     }
 }

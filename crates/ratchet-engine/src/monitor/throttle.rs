@@ -2,14 +2,27 @@
 //! sampling loop, turned into decisions between backfill batches and before DDL
 //! attempts.
 //!
-//! AIMD, as TCP does with its window: on throttle the batch cap is halved (at most once
-//! per verdict, however many batches run in between) and the worker sleeps as long as
-//! its last batch took; while healthy the cap grows back by a fixed step per batch and
-//! is dropped once the adaptive sizing stays below it. On pause the workers wait between
-//! batches; paused longer than `max_pause`, the run stops with a clear message (nothing
-//! is lost: `ratchet backfill` resumes from the cursors). A verdict older than a few
-//! intervals counts as a pause: the monitors themselves may have stalled.
+//! AIMD, as TCP does with its window, on two levers: the batch size and a pause after
+//! each batch (a multiple of the batch's own time). On a throttle verdict the cap on the
+//! batch size is halved (at most once per verdict, however many batches run in
+//! between, and not below the growth step: smaller batches spend more on their commit
+//! than on rows) and the pause doubles (at least one batch time, at most [`MAX_PACE`]).
+//! While healthy the pause eases off by one batch time per second (additively: halving it
+//! would bring the backfill back in bursts), then the cap grows back by a fixed step per
+//! batch and is dropped once the adaptive sizing stays below it. On pause the
+//! workers wait between batches; paused longer than `max_pause`, the run stops with a
+//! clear message (nothing is lost: `ratchet backfill` resumes from the cursors). A
+//! verdict older than a few intervals counts as a pause: the monitors themselves may
+//! have stalled.
+//!
+//! Between the verdicts (one per `interval`) the probe steers too, aiming at its latency
+//! budget (its baseline times `max_probe_ratio`, at most `max_probe_p99_ms`): the probe
+//! task hands every result to the [`Board`], and after each batch the slowest of the
+//! last second's results is compared with the budget. Each new result over it counts
+//! as a throttle verdict. So the backfill's share of the server follows what the
+//! application feels within a probe interval or two.
 
+use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -22,6 +35,33 @@ use crate::report::{HealthReport, HealthState};
 pub struct Board {
     inner: Mutex<Latest>,
     stop: Mutex<Option<String>>,
+    latency: Mutex<Latency>,
+}
+
+/// The probe's latest results and the budget the pacer aims at.
+#[derive(Debug, Default)]
+struct Latency {
+    budget_ms: Option<f64>,
+    /// (finished at, took ms), oldest first, at most [`FAST_WINDOW`] old.
+    recent: VecDeque<(Instant, f64)>,
+}
+
+/// How far back the pacer looks at the probe's results.
+pub const FAST_WINDOW: Duration = Duration::from_secs(1);
+
+/// The longest pause after a batch, as a multiple of the batch's time: at 32 the backfill
+/// runs a thirty-third of the time.
+pub const MAX_PACE: f64 = 32.0;
+
+/// The probe's pressure on its budget: the slowest recent result over the budget (above
+/// 1.0 is over), with the figures for the reason.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Pressure {
+    pub ratio: f64,
+    pub slowest_ms: f64,
+    pub budget_ms: f64,
+    /// Counts the probe results (the pacer cuts at most once per result).
+    pub results: u64,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -33,6 +73,7 @@ struct Latest {
     /// Since when the verdict has been other than ok, and since when pause.
     unhealthy_since: Option<Instant>,
     paused_since: Option<Instant>,
+    probe_results: u64,
 }
 
 /// What the throttle reads from the board.
@@ -108,6 +149,53 @@ impl Board {
         s.get_or_insert_with(|| why.to_string());
     }
 
+    /// The latency budget the pacer aims at (none: no probe, or no limit set).
+    pub fn set_latency_budget(&self, budget_ms: Option<f64>) {
+        let mut l = self.latency.lock().unwrap_or_else(|p| p.into_inner());
+        l.budget_ms = budget_ms.filter(|b| *b > 0.0 && b.is_finite());
+    }
+
+    /// One probe result, in ms.
+    pub fn probe_result(&self, ms: f64) {
+        let now = Instant::now();
+        let mut l = self.latency.lock().unwrap_or_else(|p| p.into_inner());
+        l.recent.push_back((now, ms));
+        while l
+            .recent
+            .front()
+            .is_some_and(|(t, _)| now.duration_since(*t) > FAST_WINDOW)
+        {
+            l.recent.pop_front();
+        }
+        let mut i = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        i.probe_results += 1;
+    }
+
+    /// How the probe's last second compares with the budget, when there are both.
+    pub fn pressure(&self) -> Option<Pressure> {
+        let now = Instant::now();
+        let l = self.latency.lock().unwrap_or_else(|p| p.into_inner());
+        let budget_ms = l.budget_ms?;
+        let slowest_ms = l
+            .recent
+            .iter()
+            .filter(|(t, _)| now.duration_since(*t) <= FAST_WINDOW)
+            .map(|(_, ms)| *ms)
+            .reduce(f64::max)?;
+        drop(l);
+        let results = self
+            .inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .probe_results;
+        Some(Pressure {
+            ratio: slowest_ms / budget_ms,
+            slowest_ms,
+            budget_ms,
+            results,
+        })
+    }
+
     /// The stop the throttle asked for, if any (taken once).
     pub fn take_stop(&self) -> Option<String> {
         self.stop.lock().unwrap_or_else(|p| p.into_inner()).take()
@@ -127,6 +215,9 @@ pub struct ThrottleSettings {
     pub min_batch: i64,
     /// What the cap grows by per healthy batch.
     pub step: i64,
+    /// How fast the pause after each batch eases off while healthy, in batch times per
+    /// second ([`PACE_EASE_PER_S`]).
+    pub ease_per_s: f64,
 }
 
 impl ThrottleSettings {
@@ -139,6 +230,7 @@ impl ThrottleSettings {
             stale_after: m.interval * 3 + super::sampler_timeout(m) * 2,
             min_batch: c.backfill.min.max(1),
             step: (c.backfill.initial / 10).max(c.backfill.min).max(1),
+            ease_per_s: PACE_EASE_PER_S,
         }
     }
 }
@@ -156,7 +248,21 @@ struct Aimd {
     cap: Option<i64>,
     /// The verdict the cap was last cut for.
     cut_at_tick: u64,
+    /// The pause after a batch, as a multiple of the batch's time.
+    pace: f64,
+    /// The probe result the pacer last raised the pause for.
+    paced_at_result: u64,
+    /// When the pause last changed (it eases off with time, not per batch).
+    paced_at: Option<Instant>,
 }
+
+/// How fast the pause eases off once nothing is over its limit any more, in batch times
+/// per second: additively, so that it settles where the application stops noticing
+/// (halving it would bring the backfill back in bursts, each one a latency spike).
+pub const PACE_EASE_PER_S: f64 = 1.0;
+
+/// The longest single wait after a batch.
+const MAX_WAIT: Duration = Duration::from_secs(5);
 
 impl MonitorThrottle {
     pub fn new(board: std::sync::Arc<Board>, s: ThrottleSettings) -> MonitorThrottle {
@@ -172,6 +278,11 @@ impl MonitorThrottle {
         self.aimd.lock().unwrap_or_else(|p| p.into_inner()).cap
     }
 
+    /// The pause after each batch, as a multiple of the batch's time.
+    pub fn pace(&self) -> f64 {
+        self.aimd.lock().unwrap_or_else(|p| p.into_inner()).pace
+    }
+
     fn stop(&self, what: &str, for_: Duration, reasons: &[String]) -> Decision {
         let why = format!(
             "the database has been {what} for {:.1} s, longer than max_pause ({:.1} s): {}. \
@@ -184,38 +295,94 @@ impl MonitorThrottle {
         Decision::Stop(why)
     }
 
-    fn throttled(&self, v: &View, stats: &BatchStats) -> Decision {
-        let mut a = self.aimd.lock().unwrap_or_else(|p| p.into_inner());
-        if a.cut_at_tick != v.tick || a.cap.is_none() {
-            let current = a.cap.unwrap_or(stats.batch_size).min(stats.batch_size);
-            a.cap = Some((current / 2).max(self.s.min_batch));
-            a.cut_at_tick = v.tick;
-        }
-        Decision::Throttle {
-            max_batch: a.cap.unwrap_or(self.s.min_batch),
-            wait: stats
-                .duration
-                .clamp(Duration::from_millis(10), Duration::from_secs(2)),
-            reason: v.reasons.join("; "),
-        }
+    /// The smallest cap: batches far below the growth step spend more on their commit
+    /// than on rows, and the pause is what lowers the load.
+    fn floor(&self) -> i64 {
+        self.s.min_batch.max(self.s.step)
     }
 
-    fn healthy(&self, stats: &BatchStats) -> Decision {
+    /// Between batches while the verdict is throttle or ok: the cap and the pause.
+    fn steer(&self, v: &View, stats: &BatchStats) -> Decision {
         let mut a = self.aimd.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(cap) = a.cap else {
-            return Decision::Continue;
-        };
-        // The adaptive sizing asked for less than the cap: it no longer binds.
-        if stats.batch_size < cap {
-            a.cap = None;
+        let now = Instant::now();
+        let throttled = v.state == HealthState::Throttle;
+        let mut raised = false;
+        // A new throttle verdict: halve the cap, double the pause.
+        if throttled && (a.cut_at_tick != v.tick || a.cap.is_none()) {
+            a.cut(stats.batch_size, self.floor());
+            a.cut_at_tick = v.tick;
+            a.raise(now);
+            raised = true;
+        }
+        // A new probe result over the budget: the same, between the verdicts.
+        let pressure = self.board.pressure();
+        let over = pressure.filter(|p| p.ratio > 1.0);
+        if let Some(p) = over {
+            if p.results != a.paced_at_result {
+                a.paced_at_result = p.results;
+                if !raised {
+                    a.cut(stats.batch_size, self.floor());
+                    a.raise(now);
+                }
+            }
+        }
+        let easy = !throttled && over.is_none();
+        if easy {
+            a.ease(now, self.s.ease_per_s);
+            // The batches grow back once the pause is gone: one lever at a time.
+            if let Some(cap) = a.cap.filter(|_| a.pace == 0.0) {
+                // The adaptive sizing asked for less than the cap: it no longer binds.
+                a.cap = (stats.batch_size >= cap).then_some(cap + self.s.step);
+            }
+        }
+        let wait = stats.duration.mul_f64(a.pace).min(MAX_WAIT);
+        if a.cap.is_none() && wait.is_zero() {
             return Decision::Continue;
         }
-        let cap = cap + self.s.step;
-        a.cap = Some(cap);
+        let reason = match (throttled, over, a.cap) {
+            (true, _, _) => v.reasons.join("; "),
+            (false, Some(p), _) => format!(
+                "probe {:.2} ms over its budget {:.2} ms: pausing {:.1}x the batch time",
+                p.slowest_ms, p.budget_ms, a.pace
+            ),
+            (false, None, Some(cap)) => format!("recovering: batches capped at {cap} rows"),
+            (false, None, None) => format!(
+                "recovering: pausing {:.1}x the batch time after each batch",
+                a.pace
+            ),
+        };
         Decision::Throttle {
-            max_batch: cap,
-            wait: Duration::ZERO,
-            reason: format!("recovering: batches capped at {cap} rows"),
+            max_batch: a.cap.unwrap_or(i64::MAX),
+            wait,
+            reason,
+        }
+    }
+}
+
+impl Aimd {
+    /// Halve the cap (from the batch just run when it is lower), not below `floor`.
+    fn cut(&mut self, batch_size: i64, floor: i64) {
+        let current = self.cap.unwrap_or(batch_size).min(batch_size);
+        self.cap = Some((current / 2).max(floor));
+    }
+
+    /// Double the pause (at least one batch time, at most [`MAX_PACE`]).
+    fn raise(&mut self, now: Instant) {
+        self.pace = (self.pace * 2.0).clamp(1.0, MAX_PACE);
+        self.paced_at = Some(now);
+    }
+
+    /// Let the pause ease off by `per_s` batch times per second.
+    fn ease(&mut self, now: Instant, per_s: f64) {
+        let Some(at) = self.paced_at else {
+            return;
+        };
+        let secs = now.saturating_duration_since(at).as_secs_f64();
+        self.pace -= secs * per_s;
+        self.paced_at = Some(now);
+        if self.pace <= 0.0 {
+            self.pace = 0.0;
+            self.paced_at = None;
         }
     }
 }
@@ -228,8 +395,7 @@ impl Throttle for MonitorThrottle {
                 self.stop("paused", v.paused_for, &v.reasons)
             }
             HealthState::Pause => Decision::Pause(self.s.poll),
-            HealthState::Throttle => self.throttled(&v, stats),
-            HealthState::Ok => self.healthy(stats),
+            HealthState::Throttle | HealthState::Ok => self.steer(&v, stats),
         }
     }
 

@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 use ratchet_engine::backfill::{BatchStats, Decision, Throttle};
 use ratchet_engine::config::MonitorConfig;
 use ratchet_engine::monitor::{
-    Board, MonitorThrottle, Observation, Policy, Sample, Thresholds, ThrottleSettings,
+    latency_budget, Board, MonitorThrottle, Observation, Policy, Sample, Thresholds,
+    ThrottleSettings, FAST_WINDOW, MAX_PACE,
 };
 use ratchet_engine::report::{HealthReport, HealthState};
 
@@ -133,14 +134,33 @@ fn the_probe_ratio_compares_with_the_baseline_above_a_floor() {
             ])),
         )
     };
-    // 0.4 ms against 0.1 ms is noise: the baseline counts as 5 ms.
+    // 0.4 ms against 0.1 ms is noise: the baseline counts as `ratio_floor_ms` (1 ms).
     assert_eq!(
         p.judge(&[with_baseline(0.4, 0.1)], Instant::now()).1.state,
         HealthState::Ok
     );
+    // 6 ms against 0.1 ms is 6x the floor.
+    let (_, r) = p.judge(&[with_baseline(6.0, 0.1)], Instant::now());
+    assert_eq!(r.state, HealthState::Throttle, "{r:?}");
     let (_, r) = p.judge(&[with_baseline(45.0, 10.0)], Instant::now());
     assert_eq!(r.state, HealthState::Throttle);
     assert!(r.reasons[0].contains("4.5x its baseline 10.0 ms"), "{r:?}");
+    // The ratio takes the p99 of as many latest results as the baseline had, not the
+    // longer window's (which picks a higher tail of the same distribution).
+    let recent = |p99: f64, recent: f64, base: f64| -> Observation {
+        (
+            "probe",
+            Ok(Sample::of(&[
+                ("probe_p99_ms", p99),
+                ("probe_recent_p99_ms", recent),
+                ("probe_baseline_p99_ms", base),
+            ])),
+        )
+    };
+    let (_, r) = p.judge(&[recent(45.0, 12.0, 10.0)], Instant::now());
+    assert_eq!(r.state, HealthState::Ok, "{r:?}");
+    let (_, r) = p.judge(&[recent(45.0, 45.0, 10.0)], Instant::now());
+    assert_eq!(r.state, HealthState::Throttle, "{r:?}");
 }
 
 #[test]
@@ -192,6 +212,15 @@ fn locks_errors_load_and_maintenance_rules() {
         ),
     );
     assert_eq!(r.state, HealthState::Throttle);
+    let r = state(&mut p, obs("load", &[("server_cpu_busy_pct", 99.0)]));
+    assert_eq!(r.state, HealthState::Ok, "off by default");
+    let mut cpu = Policy::new(Thresholds::from_config(&MonitorConfig {
+        max_server_cpu_pct: 90.0,
+        ..MonitorConfig::default()
+    }));
+    let r = state(&mut cpu, obs("load", &[("server_cpu_busy_pct", 95.0)]));
+    assert_eq!(r.state, HealthState::Throttle);
+    assert_eq!(r.reasons, ["the server's CPUs are 95% busy > 90%"]);
     let r = state(
         &mut p,
         obs(
@@ -202,6 +231,154 @@ fn locks_errors_load_and_maintenance_rules() {
     assert_eq!(r.state, HealthState::Ok);
     let r = state(&mut p, obs("maintenance", &[("foreign_rewrites", 1.0)]));
     assert_eq!(r.state, HealthState::Throttle);
+}
+
+#[test]
+fn slot_retention_archiver_and_statements_rules() {
+    let mut p = Policy::new(Thresholds::from_config(&MonitorConfig {
+        max_slot_wal_mb: 100,
+        max_archiver_backlog: 10,
+        max_statements_ratio: 3.0,
+        ..MonitorConfig::default()
+    }));
+    let now = Instant::now();
+    let obs = |m: &'static str, f: &[(&str, f64)]| -> Observation { (m, Ok(Sample::of(f))) };
+    let mut state = |o: Observation| p.judge(&[o], now).1;
+    let mb = 1024.0 * 1024.0;
+    let quiet = [
+        ("replication_lag_s", 0.0),
+        ("slot_wal_retained_bytes", 50.0 * mb),
+        ("archiver_backlog_segments", 2.0),
+        ("archiver_failing", 0.0),
+    ];
+    assert_eq!(state(obs("replication", &quiet)).state, HealthState::Ok);
+    let r = state(obs(
+        "replication",
+        &[("slot_wal_retained_bytes", 150.0 * mb)],
+    ));
+    assert_eq!(r.state, HealthState::Throttle);
+    assert_eq!(
+        r.reasons,
+        ["replication slots retain 150 MB of WAL > 100 MB"]
+    );
+    let r = state(obs(
+        "replication",
+        &[("slot_wal_retained_bytes", 250.0 * mb)],
+    ));
+    assert_eq!(r.state, HealthState::Pause, "2.5x over pauses");
+    let r = state(obs("replication", &[("archiver_backlog_segments", 12.0)]));
+    assert_eq!(r.state, HealthState::Throttle);
+    assert_eq!(r.reasons, ["12 WAL segments wait for the archiver > 10"]);
+    let r = state(obs("replication", &[("archiver_failing", 1.0)]));
+    assert_eq!(r.state, HealthState::Throttle);
+    assert!(
+        r.reasons[0].contains("archiver's last attempt failed"),
+        "{r:?}"
+    );
+    // Statements: the window's mean against the mean before, above the floor.
+    let stmts = |mean: f64, base: f64| {
+        obs(
+            "statements",
+            &[
+                ("statements_mean_ms", mean),
+                ("statements_baseline_mean_ms", base),
+            ],
+        )
+    };
+    assert_eq!(state(stmts(2.5, 1.0)).state, HealthState::Ok);
+    assert_eq!(
+        state(stmts(0.9, 0.05)).state,
+        HealthState::Ok,
+        "under the 1 ms floor"
+    );
+    let r = state(stmts(4.0, 1.0));
+    assert_eq!(r.state, HealthState::Throttle);
+    assert!(
+        r.reasons[0].contains("4.00 ms on average, 4.0x their 1.00 ms before (> 3.0x)"),
+        "{r:?}"
+    );
+    // No baseline (nothing ran before): shown, not judged.
+    assert_eq!(
+        state(obs("statements", &[("statements_mean_ms", 40.0)])).state,
+        HealthState::Ok
+    );
+}
+
+#[test]
+fn the_latency_budget_is_the_baseline_times_the_ratio_under_the_absolute_limit() {
+    let t = |p99: u64, ratio: f64| {
+        Thresholds::from_config(&MonitorConfig {
+            max_probe_p99_ms: p99,
+            max_probe_ratio: ratio,
+            ..MonitorConfig::default()
+        })
+    };
+    assert_eq!(latency_budget(&t(100, 1.5), Some(2.0)), Some(3.0));
+    assert_eq!(latency_budget(&t(100, 1.5), Some(0.2)), Some(1.5), "floor");
+    assert_eq!(latency_budget(&t(2, 1.5), Some(2.0)), Some(2.0), "absolute");
+    assert_eq!(latency_budget(&t(100, 1.5), None), Some(100.0));
+    assert_eq!(latency_budget(&t(0, 0.0), Some(2.0)), None);
+}
+
+fn wait_of(d: &Decision) -> Duration {
+    match d {
+        Decision::Throttle { wait, .. } => *wait,
+        _ => Duration::ZERO,
+    }
+}
+
+#[test]
+fn the_probe_over_its_budget_throttles_between_the_verdicts() {
+    let board = Arc::new(Board::new());
+    let t = MonitorThrottle::new(board.clone(), settings(Duration::from_secs(60)));
+    board.publish(report(HealthState::Ok));
+    board.set_latency_budget(Some(2.0));
+    board.probe_result(1.0);
+    assert_eq!(t.after_batch(&stats(1000)), Decision::Continue, "under it");
+    // Over the budget: a pause of one batch time, batches halved.
+    board.probe_result(3.0);
+    let d = t.after_batch(&stats(1000));
+    assert_eq!(
+        (cap(&d), wait_of(&d)),
+        (Some(500), Duration::from_millis(40))
+    );
+    let Decision::Throttle { reason, .. } = &d else {
+        unreachable!()
+    };
+    assert_eq!(
+        reason,
+        "probe 3.00 ms over its budget 2.00 ms: pausing 1.0x the batch time"
+    );
+    // The same probe result: no second cut.
+    let d = t.after_batch(&stats(500));
+    assert_eq!(
+        (cap(&d), wait_of(&d)),
+        (Some(500), Duration::from_millis(40))
+    );
+    // Each new result over it doubles the pause, up to MAX_PACE.
+    for _ in 0..10 {
+        board.probe_result(3.0);
+        t.after_batch(&stats(500));
+    }
+    assert_eq!(t.pace(), MAX_PACE);
+    assert_eq!(t.cap(), Some(100), "not below the step");
+    // The slow results leave the last second: the pause eases off, then the cap grows.
+    std::thread::sleep(FAST_WINDOW + Duration::from_millis(50));
+    board.probe_result(0.5);
+    t.after_batch(&stats(100));
+    assert!(t.pace() < MAX_PACE - 5.0, "{}", t.pace());
+    std::thread::sleep(Duration::from_millis(2500));
+    board.probe_result(0.5);
+    t.after_batch(&stats(100));
+    assert_eq!(t.pace(), 0.0);
+    assert_eq!(t.cap(), Some(200), "grown once the pause is gone");
+    // No probe budget: only the verdicts steer.
+    board.set_latency_budget(None);
+    board.probe_result(50.0);
+    let before = t.pace();
+    t.after_batch(&stats(50));
+    assert!(t.pace() <= before);
+    assert_eq!(t.cap(), None);
 }
 
 fn report(state: HealthState) -> HealthReport {
@@ -222,6 +399,7 @@ fn settings(max_pause: Duration) -> ThrottleSettings {
         stale_after: Duration::from_secs(60),
         min_batch: 10,
         step: 100,
+        ease_per_s: 10.0,
     }
 }
 
@@ -258,22 +436,43 @@ fn aimd_halves_once_per_verdict_and_grows_back_additively() {
     assert_eq!(
         *wait,
         Duration::from_millis(40),
-        "sleeps as long as the batch took"
+        "the first throttle pauses as long as the batch took"
     );
     assert_eq!(reason, "probe p99 84 ms > 50 ms");
-    // The same verdict again: no second cut.
-    assert_eq!(cap(&t.after_batch(&stats(500))), Some(500));
+    // The same verdict again: no second cut, the same pause.
+    let d = t.after_batch(&stats(500));
+    assert_eq!(
+        (cap(&d), wait_of(&d)),
+        (Some(500), Duration::from_millis(40))
+    );
+    // Each new verdict halves the cap and doubles the pause.
     board.publish(report(HealthState::Throttle));
-    assert_eq!(cap(&t.after_batch(&stats(500))), Some(250));
+    let d = t.after_batch(&stats(500));
+    assert_eq!(
+        (cap(&d), wait_of(&d)),
+        (Some(250), Duration::from_millis(80))
+    );
     for _ in 0..10 {
         board.publish(report(HealthState::Throttle));
         t.after_batch(&stats(250));
     }
-    assert_eq!(t.cap(), Some(10), "never below the smallest batch");
-    // Healthy: the cap grows by the step per batch while it binds.
+    assert_eq!(t.cap(), Some(100), "never below the growth step");
+    assert_eq!(t.pace(), MAX_PACE);
+    // Healthy: the pause eases off first, by `ease_per_s` batch times per second (10
+    // here); the cap stays while it does.
     board.publish(report(HealthState::Ok));
-    assert_eq!(cap(&t.after_batch(&stats(10))), Some(110));
-    assert_eq!(cap(&t.after_batch(&stats(110))), Some(210));
+    assert_eq!(cap(&t.after_batch(&stats(100))), Some(100));
+    std::thread::sleep(Duration::from_millis(1000));
+    let d = t.after_batch(&stats(100));
+    let pace = t.pace();
+    assert!(pace < MAX_PACE - 9.0 && pace > MAX_PACE - 11.5, "{pace}");
+    assert_eq!(cap(&d), Some(100));
+    std::thread::sleep(Duration::from_millis(2500));
+    t.after_batch(&stats(100));
+    assert_eq!(t.pace(), 0.0, "gone");
+    // Then the cap grows by the step per batch while it binds.
+    assert_eq!(cap(&t.after_batch(&stats(200))), Some(300));
+    assert_eq!(cap(&t.after_batch(&stats(300))), Some(400));
     // The adaptive sizing asks for less than the cap: the cap is dropped.
     assert_eq!(t.after_batch(&stats(150)), Decision::Continue);
     assert_eq!(t.cap(), None);

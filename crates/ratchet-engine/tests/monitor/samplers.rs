@@ -47,6 +47,22 @@ async fn lock_waits_caused_by_ratchet_and_the_sessions_ratchet_waits_on() {
         .await
         .unwrap();
     assert_eq!(monitors.health().unwrap().state, HealthState::Ok);
+    // A server on this machine: the load monitor reads its CPUs from /proc.
+    let pid: i32 = c
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let local = std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .is_ok_and(|comm| comm.trim() == "postgres");
+    if local {
+        assert!(figure(&monitors, "server_cpus", |n| n >= 1.0).await);
+        assert!(
+            figure(&monitors, "server_cpu_busy_pct", |p| (0.0..=100.0)
+                .contains(&p))
+            .await
+        );
+    }
 
     // A ratchet session holds a lock an application's query waits for.
     let ours = session(&db, "ratchet").await;
@@ -179,4 +195,170 @@ async fn validation_chunks_follow_the_hook() {
     }));
     let v = e.validate(false).await.unwrap().unwrap();
     assert_eq!((v.rows_checked, v.mismatches, v.passed), (25_000, 0, true));
+}
+
+/// The verdict's reasons once one contains `what`.
+async fn reason(m: &Monitors, what: &str) -> Option<String> {
+    let found = eventually(Duration::from_secs(10), || {
+        m.health()
+            .is_some_and(|h| h.reasons.iter().any(|r| r.contains(what)))
+    })
+    .await;
+    found.then(|| m.health().unwrap().reasons.join("; "))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_index_build_of_another_session_on_a_migrated_table_throttles() {
+    let db = TestDb::new().await;
+    let files = common::Files::new();
+    let config = config_with(fast_monitors());
+    let _e = items_started(&db.url, &files, 1000, &config).await;
+    let (monitors, _) = Monitors::start(&db.url, &config, Arc::new(Collect::default()), state())
+        .await
+        .unwrap();
+    assert!(figure(&monitors, "foreign_rewrites", |n| n == 0.0).await);
+    assert_eq!(monitors.health().unwrap().state, HealthState::Ok);
+    // An application's open write keeps another session's CREATE INDEX CONCURRENTLY
+    // waiting in its first phase, in pg_stat_progress_create_index all along.
+    let writer = session(&db, "app").await;
+    writer
+        .batch_execute("BEGIN; INSERT INTO public.items (amount) VALUES ('7')")
+        .await
+        .unwrap();
+    let builder = session(&db, "psql").await;
+    let build = tokio::spawn(async move {
+        builder
+            .batch_execute("CREATE INDEX CONCURRENTLY items_amount_idx ON public.items (amount)")
+            .await
+    });
+    assert!(figure(&monitors, "foreign_rewrites", |n| n == 1.0).await);
+    let why = reason(&monitors, "index build(s) or rewrite(s)").await;
+    assert!(why.is_some(), "{:?}", monitors.health());
+    assert_eq!(monitors.health().unwrap().state, HealthState::Throttle);
+    let runner = state().runner(&db.client().await).await.unwrap().unwrap();
+    let notes = runner.health["notes"]["maintenance"].to_string();
+    assert!(
+        notes.contains("create index concurrently on items by pid"),
+        "{notes}"
+    );
+    writer.batch_execute("COMMIT").await.unwrap();
+    build.await.unwrap().unwrap();
+    assert!(figure(&monitors, "foreign_rewrites", |n| n == 0.0).await);
+    assert!(
+        eventually(Duration::from_secs(10), || monitors
+            .health()
+            .is_some_and(|h| h.state == HealthState::Ok))
+        .await
+    );
+    monitors.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replication_slot_that_retains_wal_throttles_until_it_is_dropped() {
+    // A cluster of its own: a slot retains WAL for the whole server.
+    let cluster = tokio::task::spawn_blocking(ratchet_scratch::Cluster::start)
+        .await
+        .unwrap()
+        .unwrap();
+    let url = cluster.url("postgres");
+    let files = common::Files::new();
+    let mut m = fast_monitors();
+    m.max_slot_wal_mb = 4;
+    m.pause_factor = 1000.0;
+    m.max_throttle = Duration::from_secs(60);
+    let config = config_with(m);
+    let _e = items_started(&url, &files, 1000, &config).await;
+    let c = ratchet_scratch::connect(&url).await.unwrap();
+    c.batch_execute("SELECT pg_create_physical_replication_slot('lagging', true)")
+        .await
+        .unwrap();
+    let (monitors, _) = Monitors::start(&url, &config, Arc::new(Collect::default()), state())
+        .await
+        .unwrap();
+    assert_eq!(monitors.health().unwrap().state, HealthState::Ok);
+    // Nobody reads the slot: the WAL of these rows stays.
+    c.batch_execute(
+        "CREATE TABLE filler AS SELECT g, repeat('x', 200) AS pad FROM generate_series(1, 60000) g",
+    )
+    .await
+    .unwrap();
+    assert!(
+        figure(&monitors, "slot_wal_retained_bytes", |b| b > 4.0
+            * 1048576.0)
+        .await
+    );
+    let why = reason(&monitors, "replication slots retain").await;
+    assert!(why.is_some_and(|w| w.contains("MB of WAL > 4 MB")));
+    assert_eq!(monitors.health().unwrap().state, HealthState::Throttle);
+    c.batch_execute("SELECT pg_drop_replication_slot('lagging')")
+        .await
+        .unwrap();
+    assert!(figure(&monitors, "slot_wal_retained_bytes", |b| b == 0.0).await);
+    assert!(
+        eventually(Duration::from_secs(10), || monitors
+            .health()
+            .is_some_and(|h| h.state == HealthState::Ok))
+        .await
+    );
+    monitors.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statements_on_the_migrated_table_that_slow_down_throttle() {
+    // pg_stat_statements must be preloaded: a cluster of its own.
+    let cluster = tokio::task::spawn_blocking(|| {
+        ratchet_scratch::Cluster::start_with(&[("shared_preload_libraries", "pg_stat_statements")])
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    let url = cluster.url("postgres");
+    let c = ratchet_scratch::connect(&url).await.unwrap();
+    c.batch_execute("CREATE EXTENSION pg_stat_statements")
+        .await
+        .unwrap();
+    let files = common::Files::new();
+    let mut m = fast_monitors();
+    m.max_statements_ratio = 4.0;
+    m.pause_factor = 1000.0;
+    m.max_throttle = Duration::from_secs(60);
+    let config = config_with(m);
+    let _e = items_started(&url, &files, 1000, &config).await;
+    // The application's statement before: fast.
+    let app = ratchet_scratch::connect(&url).await.unwrap();
+    let fast = app
+        .prepare("SELECT amount FROM public.items WHERE id = $1")
+        .await
+        .unwrap();
+    for id in 1..=200i64 {
+        app.query(&fast, &[&id]).await.unwrap();
+    }
+    let (monitors, _) = Monitors::start(&url, &config, Arc::new(Collect::default()), state())
+        .await
+        .unwrap();
+    assert!(figure(&monitors, "statements_baseline_mean_ms", |ms| ms < 1.0).await);
+    assert_eq!(monitors.health().unwrap().state, HealthState::Ok);
+    // Now a statement on the same table takes 20 ms a call.
+    let slow = app
+        .prepare("SELECT amount, pg_sleep(0.02) FROM public.items WHERE id = $1")
+        .await
+        .unwrap();
+    let load = tokio::spawn(async move {
+        for id in 1..=100i64 {
+            app.query(&slow, &[&id]).await.unwrap();
+        }
+    });
+    assert!(figure(&monitors, "statements_mean_ms", |ms| ms > 10.0).await);
+    let why = reason(&monitors, "the top statements on the migrated tables take").await;
+    assert!(why.is_some(), "{:?}", monitors.health());
+    assert_eq!(monitors.health().unwrap().state, HealthState::Throttle);
+    load.await.unwrap();
+    // The slow calls leave the window: healthy again.
+    assert!(
+        eventually(Duration::from_secs(15), || monitors
+            .health()
+            .is_some_and(|h| h.state == HealthState::Ok))
+        .await
+    );
+    monitors.stop().await;
 }

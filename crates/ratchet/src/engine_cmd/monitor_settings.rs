@@ -13,8 +13,13 @@
 //! max_lock_wait_ms = 1000
 //! max_probe_p99_ms = 100
 //! max_probe_ratio = 4.0
+//! ratio_floor_ms = 1.0
+//! max_statements_ratio = 4.0
 //! max_replication_lag_s = 10.0
+//! max_slot_wal_mb = 10240
+//! max_archiver_backlog = 64
 //! max_active_sessions = 64
+//! max_server_cpu_pct = 0
 //! max_rollback_rate = 50.0
 //! pause_factor = 2.0
 //! max_throttle = "10s"
@@ -47,8 +52,13 @@ pub const KEYS: &[&str] = &[
     "max_lock_wait_ms",
     "max_probe_p99_ms",
     "max_probe_ratio",
+    "ratio_floor_ms",
+    "max_statements_ratio",
     "max_replication_lag_s",
+    "max_slot_wal_mb",
+    "max_archiver_backlog",
     "max_active_sessions",
+    "max_server_cpu_pct",
     "max_rollback_rate",
     "pause_factor",
     "max_throttle",
@@ -94,14 +104,35 @@ pub struct MonitorArgs {
     /// ratchet.toml].
     #[arg(long, value_name = "RATIO")]
     pub max_probe_ratio: Option<f64>,
+    /// Baselines under this count as this long in the ratios [default: 1.0, or
+    /// `ratio_floor_ms` in ratchet.toml].
+    #[arg(long, value_name = "MS")]
+    pub ratio_floor_ms: Option<f64>,
+    /// Highest mean time of the top statements on the migrated tables against their mean
+    /// before (pg_stat_statements) [default: 4.0, or `max_statements_ratio` in
+    /// ratchet.toml].
+    #[arg(long, value_name = "RATIO")]
+    pub max_statements_ratio: Option<f64>,
     /// Highest replay lag of any standby, in seconds [default: 10.0, or
     /// `max_replication_lag_s` in ratchet.toml].
     #[arg(long, value_name = "SECONDS")]
     pub max_replication_lag_s: Option<f64>,
+    /// Most WAL a replication slot may retain, in MB [default: 10240, or
+    /// `max_slot_wal_mb` in ratchet.toml].
+    #[arg(long, value_name = "MB")]
+    pub max_slot_wal_mb: Option<u64>,
+    /// Most WAL segments waiting for the archiver [default: 64, or
+    /// `max_archiver_backlog` in ratchet.toml].
+    #[arg(long, value_name = "SEGMENTS")]
+    pub max_archiver_backlog: Option<u64>,
     /// Most active sessions on the server [default: 64, or `max_active_sessions` in
     /// ratchet.toml].
     #[arg(long, value_name = "N")]
     pub max_active_sessions: Option<u32>,
+    /// Highest share of the server's CPU busy, in percent, when it runs on this machine
+    /// (0: off) [default: 0.0, or `max_server_cpu_pct` in ratchet.toml].
+    #[arg(long, value_name = "PERCENT")]
+    pub max_server_cpu_pct: Option<f64>,
     /// Most rollbacks per second in the database [default: 50.0, or `max_rollback_rate`
     /// in ratchet.toml].
     #[arg(long, value_name = "PER_SECOND")]
@@ -132,8 +163,13 @@ pub struct Values {
     pub max_lock_wait_ms: Option<u64>,
     pub max_probe_p99_ms: Option<u64>,
     pub max_probe_ratio: Option<f64>,
+    pub ratio_floor_ms: Option<f64>,
+    pub max_statements_ratio: Option<f64>,
     pub max_replication_lag_s: Option<f64>,
+    pub max_slot_wal_mb: Option<u64>,
+    pub max_archiver_backlog: Option<u64>,
     pub max_active_sessions: Option<u32>,
+    pub max_server_cpu_pct: Option<f64>,
     pub max_rollback_rate: Option<f64>,
     pub pause_factor: Option<f64>,
     pub max_throttle: Option<Duration>,
@@ -152,8 +188,13 @@ impl Values {
             max_lock_wait_ms: a.max_lock_wait_ms,
             max_probe_p99_ms: a.max_probe_p99_ms,
             max_probe_ratio: a.max_probe_ratio,
+            ratio_floor_ms: a.ratio_floor_ms,
+            max_statements_ratio: a.max_statements_ratio,
             max_replication_lag_s: a.max_replication_lag_s,
+            max_slot_wal_mb: a.max_slot_wal_mb,
+            max_archiver_backlog: a.max_archiver_backlog,
             max_active_sessions: a.max_active_sessions,
+            max_server_cpu_pct: a.max_server_cpu_pct,
             max_rollback_rate: a.max_rollback_rate,
             pause_factor: a.pause_factor,
             max_throttle: a.max_throttle,
@@ -179,10 +220,19 @@ impl Values {
             "max_lock_wait_ms" => self.max_lock_wait_ms = Some(integer(v, ms)?),
             "max_probe_p99_ms" => self.max_probe_p99_ms = Some(integer(v, ms)?),
             "max_probe_ratio" => self.max_probe_ratio = Some(number(v)?),
+            "ratio_floor_ms" => self.ratio_floor_ms = Some(number(v)?),
+            "max_statements_ratio" => self.max_statements_ratio = Some(number(v)?),
             "max_replication_lag_s" => self.max_replication_lag_s = Some(number(v)?),
+            "max_slot_wal_mb" => {
+                self.max_slot_wal_mb = Some(integer(v, "a whole number of megabytes")?)
+            }
+            "max_archiver_backlog" => {
+                self.max_archiver_backlog = Some(integer(v, "a whole number of segments")?)
+            }
             "max_active_sessions" => {
                 self.max_active_sessions = Some(integer(v, "a whole number of sessions")?)
             }
+            "max_server_cpu_pct" => self.max_server_cpu_pct = Some(number(v)?),
             "max_rollback_rate" => self.max_rollback_rate = Some(number(v)?),
             "pause_factor" => self.pause_factor = Some(number(v)?),
             "max_throttle" => self.max_throttle = Some(duration(v)?),
@@ -218,8 +268,13 @@ pub fn merge(flags: &Values, file: &Values) -> (MonitorConfig, BTreeMap<&'static
     c.max_lock_wait_ms = take!(max_lock_wait_ms).unwrap_or(c.max_lock_wait_ms);
     c.max_probe_p99_ms = take!(max_probe_p99_ms).unwrap_or(c.max_probe_p99_ms);
     c.max_probe_ratio = take!(max_probe_ratio).unwrap_or(c.max_probe_ratio);
+    c.ratio_floor_ms = take!(ratio_floor_ms).unwrap_or(c.ratio_floor_ms);
+    c.max_statements_ratio = take!(max_statements_ratio).unwrap_or(c.max_statements_ratio);
     c.max_replication_lag_s = take!(max_replication_lag_s).unwrap_or(c.max_replication_lag_s);
+    c.max_slot_wal_mb = take!(max_slot_wal_mb).unwrap_or(c.max_slot_wal_mb);
+    c.max_archiver_backlog = take!(max_archiver_backlog).unwrap_or(c.max_archiver_backlog);
     c.max_active_sessions = take!(max_active_sessions).unwrap_or(c.max_active_sessions);
+    c.max_server_cpu_pct = take!(max_server_cpu_pct).unwrap_or(c.max_server_cpu_pct);
     c.max_rollback_rate = take!(max_rollback_rate).unwrap_or(c.max_rollback_rate);
     c.pause_factor = take!(pause_factor).unwrap_or(c.pause_factor);
     c.max_throttle = take!(max_throttle).unwrap_or(c.max_throttle);
@@ -249,8 +304,13 @@ pub fn value_of(c: &MonitorConfig, key: &str) -> serde_json::Value {
         "max_lock_wait_ms" => c.max_lock_wait_ms.into(),
         "max_probe_p99_ms" => c.max_probe_p99_ms.into(),
         "max_probe_ratio" => c.max_probe_ratio.into(),
+        "ratio_floor_ms" => c.ratio_floor_ms.into(),
+        "max_statements_ratio" => c.max_statements_ratio.into(),
         "max_replication_lag_s" => c.max_replication_lag_s.into(),
+        "max_slot_wal_mb" => c.max_slot_wal_mb.into(),
+        "max_archiver_backlog" => c.max_archiver_backlog.into(),
         "max_active_sessions" => c.max_active_sessions.into(),
+        "max_server_cpu_pct" => c.max_server_cpu_pct.into(),
         "max_rollback_rate" => c.max_rollback_rate.into(),
         "pause_factor" => c.pause_factor.into(),
         "max_throttle" => d(c.max_throttle),
@@ -320,7 +380,8 @@ mod tests {
              probe_baseline = \"1s\"\nmax_lock_wait_ms = 200\nmax_probe_p99_ms = 30\n\
              max_probe_ratio = 3\nmax_replication_lag_s = 2.5\nmax_active_sessions = 20\n\
              max_rollback_rate = 10.0\npause_factor = 3.0\nmax_throttle = \"20s\"\n\
-             max_pause = \"1m\"\n",
+             max_pause = \"1m\"\nratio_floor_ms = 0.5\nmax_statements_ratio = 6\n\
+             max_slot_wal_mb = 2048\nmax_archiver_backlog = 16\n",
         )
         .unwrap();
         assert_eq!(v.enabled, Some(false));
@@ -331,6 +392,10 @@ mod tests {
         assert_eq!(v.max_active_sessions, Some(20));
         assert_eq!(v.max_pause, Some(Duration::from_secs(60)));
         assert_eq!(v.max_throttle, Some(Duration::from_secs(20)));
+        assert_eq!(v.ratio_floor_ms, Some(0.5));
+        assert_eq!(v.max_statements_ratio, Some(6.0));
+        assert_eq!(v.max_slot_wal_mb, Some(2048));
+        assert_eq!(v.max_archiver_backlog, Some(16));
     }
 
     #[test]

@@ -26,7 +26,8 @@ pub struct ObserveArgs {
     /// event.
     #[arg(long, value_enum, default_value = "auto")]
     pub progress: ProgressMode,
-    /// Time between two status lines when the progress is plain lines (0: none).
+    /// Time between two status lines when the progress is plain lines, or two `status`
+    /// objects when it is JSON (0: none).
     #[arg(long, value_parser = parse_duration, default_value = "10s")]
     pub status_interval: Duration,
 }

@@ -54,9 +54,19 @@ pub struct BackfillNow {
     pub rows_per_second: f64,
     pub batch_size: Option<i64>,
     pub batch_duration: Option<Duration>,
+    /// A validation (rows checked, not filled): the mismatches found so far.
+    pub mismatches: Option<u64>,
 }
 
 impl BackfillNow {
+    /// What the rows go through: "backfill", or "validate" for a validation.
+    pub fn verb(&self) -> &'static str {
+        match self.mismatches {
+            Some(_) => "validate",
+            None => "backfill",
+        }
+    }
+
     /// Done as a fraction of the estimated total (the estimate may be exceeded).
     pub fn fraction(&self) -> Option<f64> {
         let total = self.rows_total.filter(|t| *t > 0)?;
@@ -119,6 +129,27 @@ impl Live {
                     rows_per_second: *rows_per_second,
                     batch_size: Some(*batch_size),
                     batch_duration: Some(*batch_duration),
+                    mismatches: None,
+                });
+                false
+            }
+            Event::Validate {
+                table,
+                rows_checked,
+                rows_total,
+                mismatches,
+                rows_per_second,
+                chunk_size,
+                chunk_duration,
+            } => {
+                self.backfill = Some(BackfillNow {
+                    table: table.clone(),
+                    rows_done: *rows_checked,
+                    rows_total: *rows_total,
+                    rows_per_second: *rows_per_second,
+                    batch_size: Some(*chunk_size),
+                    batch_duration: Some(*chunk_duration),
+                    mismatches: Some(*mismatches),
                 });
                 false
             }

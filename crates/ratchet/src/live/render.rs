@@ -73,9 +73,16 @@ fn bar_line(b: &BackfillNow) -> String {
         .eta()
         .map(|d| format!("  ETA {}", human(d)))
         .unwrap_or_default();
+    let mismatches = b
+        .mismatches
+        .map(|n| format!("  {n} mismatches"))
+        .unwrap_or_default();
     format!(
-        "backfill {} [{bar}] {pct}  {}{total} rows  {:.0} rows/s{eta}",
-        b.table, b.rows_done, b.rows_per_second
+        "{} {} [{bar}] {pct}  {}{total} rows  {:.0} rows/s{eta}{mismatches}",
+        b.verb(),
+        b.table,
+        b.rows_done,
+        b.rows_per_second
     )
 }
 
@@ -151,11 +158,17 @@ pub fn plain_line(live: &Live) -> String {
             .map(|f| format!(" ({:.0}%)", f * 100.0))
             .unwrap_or_default();
         let mut s = format!(
-            "backfill {}: {}{total} rows{pct}, {:.0} rows/s",
-            b.table, b.rows_done, b.rows_per_second
+            "{} {}: {}{total} rows{pct}, {:.0} rows/s",
+            b.verb(),
+            b.table,
+            b.rows_done,
+            b.rows_per_second
         );
         if let Some(eta) = b.eta() {
             s.push_str(&format!(", ETA {}", human(eta)));
+        }
+        if let Some(n) = b.mismatches {
+            s.push_str(&format!(", {n} mismatches"));
         }
         if let Some(size) = b.batch_size {
             s.push_str(&format!(", batch {size}"));
@@ -197,7 +210,7 @@ pub fn retry_line(event: &Event) -> String {
 /// The line an event gets of its own (on stderr, above the block on a terminal), if any.
 pub fn event_line(event: &Event) -> Option<String> {
     Some(match event {
-        Event::StepStarted { .. } | Event::Backfill { .. } => return None,
+        Event::StepStarted { .. } | Event::Backfill { .. } | Event::Validate { .. } => return None,
         Event::StepDone {
             phase,
             step,
@@ -281,6 +294,18 @@ pub fn event_json(event: &Event) -> serde_json::Value {
                     "rows_total": rows_total, "rows_per_second": rows_per_second,
                     "batch_size": batch_size,
                     "batch_duration_ms": batch_duration.as_secs_f64() * 1000.0}),
+        Event::Validate {
+            table,
+            rows_checked,
+            rows_total,
+            mismatches,
+            rows_per_second,
+            chunk_size,
+            chunk_duration,
+        } => json!({"event": "validate", "table": table, "rows_checked": rows_checked,
+                    "rows_total": rows_total, "mismatches": mismatches,
+                    "rows_per_second": rows_per_second, "chunk_size": chunk_size,
+                    "chunk_duration_ms": chunk_duration.as_secs_f64() * 1000.0}),
         Event::Health(h) => json!({"event": "health", "state": h.state, "reasons": h.reasons,
                                    "figures": h.figures}),
         Event::Info(s) => json!({"event": "info", "message": s}),
@@ -296,7 +321,8 @@ pub fn live_json(live: &Live) -> serde_json::Value {
     let backfill = live.backfill.as_ref().map(|b| {
         json!({"table": b.table, "rows_done": b.rows_done, "rows_total": b.rows_total,
                "fraction": b.fraction(), "rows_per_second": b.rows_per_second,
-               "eta_s": b.eta().map(|d| d.as_secs_f64()), "batch_size": b.batch_size})
+               "eta_s": b.eta().map(|d| d.as_secs_f64()), "batch_size": b.batch_size,
+               "mismatches": b.mismatches})
     });
     json!({
         "migration": live.migration,
@@ -310,6 +336,15 @@ pub fn live_json(live: &Live) -> serde_json::Value {
         "retry": live.retry,
         "events": live.events,
     })
+}
+
+/// The periodic status object of `--progress json`: [`live_json`] as an event.
+pub fn status_json(live: &Live) -> serde_json::Value {
+    let mut v = live_json(live);
+    if let Some(o) = v.as_object_mut() {
+        o.insert("event".into(), json!("status"));
+    }
+    v
 }
 
 /// 42s, 3m05s, 1h02m.
@@ -440,5 +475,24 @@ mod tests {
             batch_duration: Duration::from_millis(2),
         };
         insta::assert_snapshot!(event_json(&e).to_string(), @r#"{"event":"backfill","table":"items","rows_done":10,"rows_total":null,"rows_per_second":5.0,"batch_size":10,"batch_duration_ms":2.0}"#);
+    }
+
+    #[test]
+    fn a_validation_shows_rows_checked_and_mismatches() {
+        let mut live = Live::default();
+        live.steps_of.insert("validate".into(), vec![]);
+        let e = Event::Validate {
+            table: "items".into(),
+            rows_checked: 250_000,
+            rows_total: Some(1_000_000),
+            mismatches: 2,
+            rows_per_second: 125_000.0,
+            chunk_size: 10_000,
+            chunk_duration: Duration::from_millis(80),
+        };
+        live.apply(&e);
+        insta::assert_snapshot!(super::bar_line(live.backfill.as_ref().unwrap()), @"validate items [========>                     ]  25%  250000/~1000000 rows  125000 rows/s  ETA 6s  2 mismatches");
+        insta::assert_snapshot!(plain_line(&live), @"  status: validate items: 250000/~1000000 rows (25%), 125000 rows/s, ETA 6s, 2 mismatches, batch 10000, health no monitor report yet");
+        insta::assert_snapshot!(event_json(&e).to_string(), @r#"{"event":"validate","table":"items","rows_checked":250000,"rows_total":1000000,"mismatches":2,"rows_per_second":125000.0,"chunk_size":10000,"chunk_duration_ms":80.0}"#);
     }
 }

@@ -48,8 +48,8 @@ impl LiveReporter {
             mode,
             bar: Mutex::new(None),
         });
-        if mode == ProgressMode::Plain && !interval.is_zero() {
-            spawn_ticker(Arc::downgrade(&r.live), interval);
+        if matches!(mode, ProgressMode::Plain | ProgressMode::Json) && !interval.is_zero() {
+            spawn_ticker(Arc::downgrade(&r.live), interval, mode);
         }
         r
     }
@@ -153,17 +153,21 @@ fn new_block() -> indicatif::ProgressBar {
     b
 }
 
-/// Print the plain status line every `interval` while a step runs, until the reporter
-/// is gone.
-fn spawn_ticker(live: std::sync::Weak<Mutex<Live>>, interval: Duration) {
+/// Print the status every `interval` while a step runs, until the reporter is gone: the
+/// plain line, or in JSON mode the whole picture as one `{"event": "status", …}` object.
+fn spawn_ticker(live: std::sync::Weak<Mutex<Live>>, interval: Duration, mode: ProgressMode) {
     std::thread::spawn(move || loop {
         std::thread::sleep(interval);
         let Some(live) = live.upgrade() else {
             return;
         };
         let live = live.lock().unwrap_or_else(|e| e.into_inner());
-        if live.step.is_some() {
-            err_line(render::plain_line(&live));
+        if live.step.is_none() {
+            continue;
+        }
+        match mode {
+            ProgressMode::Json => err_line(render::status_json(&live).to_string()),
+            _ => err_line(render::plain_line(&live)),
         }
     });
 }

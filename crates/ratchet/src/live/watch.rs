@@ -76,6 +76,7 @@ pub fn live_of(view: &LiveView, rates: &mut Rates) -> Live {
         rows_per_second: rates.rate(b.step, b.rows_done),
         batch_size: b.batch_size.map(i64::from),
         batch_duration: None,
+        mismatches: None,
     });
     live.workers = running.map(|b| (b.slices - b.slices_done).max(1) as usize);
     live.health = health(view);
