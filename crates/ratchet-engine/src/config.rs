@@ -106,7 +106,7 @@ pub struct MonitorConfig {
     /// Highest probe p99 against its baseline (default 4.0).
     pub max_probe_ratio: f64,
     /// Baselines under this count as this long in `max_probe_ratio` and
-    /// `max_statements_ratio`: a ratio against a few microseconds is noise (default 1 ms).
+    /// `max_statements_ratio`: a ratio against a few microseconds is noise (default 5 ms).
     pub ratio_floor_ms: f64,
     /// Highest mean execution time of the top statements on the migrated tables over the
     /// window, against their mean before the migration (`pg_stat_statements`; default 4.0).
@@ -148,7 +148,7 @@ impl Default for MonitorConfig {
             max_lock_wait_ms: 1000,
             max_probe_p99_ms: 100,
             max_probe_ratio: 4.0,
-            ratio_floor_ms: 1.0,
+            ratio_floor_ms: 5.0,
             max_statements_ratio: 4.0,
             max_replication_lag_s: 10.0,
             max_slot_wal_mb: 10240,

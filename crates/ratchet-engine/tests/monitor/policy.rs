@@ -134,13 +134,13 @@ fn the_probe_ratio_compares_with_the_baseline_above_a_floor() {
             ])),
         )
     };
-    // 0.4 ms against 0.1 ms is noise: the baseline counts as `ratio_floor_ms` (1 ms).
+    // 4 ms against 0.1 ms is noise: the baseline counts as `ratio_floor_ms` (5 ms).
     assert_eq!(
-        p.judge(&[with_baseline(0.4, 0.1)], Instant::now()).1.state,
+        p.judge(&[with_baseline(4.0, 0.1)], Instant::now()).1.state,
         HealthState::Ok
     );
-    // 6 ms against 0.1 ms is 6x the floor.
-    let (_, r) = p.judge(&[with_baseline(6.0, 0.1)], Instant::now());
+    // 30 ms against 0.1 ms is 6x the floor.
+    let (_, r) = p.judge(&[with_baseline(30.0, 0.1)], Instant::now());
     assert_eq!(r.state, HealthState::Throttle, "{r:?}");
     let (_, r) = p.judge(&[with_baseline(45.0, 10.0)], Instant::now());
     assert_eq!(r.state, HealthState::Throttle);
@@ -239,6 +239,7 @@ fn slot_retention_archiver_and_statements_rules() {
         max_slot_wal_mb: 100,
         max_archiver_backlog: 10,
         max_statements_ratio: 3.0,
+        ratio_floor_ms: 1.0,
         ..MonitorConfig::default()
     }));
     let now = Instant::now();
@@ -310,6 +311,7 @@ fn the_latency_budget_is_the_baseline_times_the_ratio_under_the_absolute_limit()
         Thresholds::from_config(&MonitorConfig {
             max_probe_p99_ms: p99,
             max_probe_ratio: ratio,
+            ratio_floor_ms: 1.0,
             ..MonitorConfig::default()
         })
     };

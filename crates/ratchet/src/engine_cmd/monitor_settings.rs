@@ -13,7 +13,7 @@
 //! max_lock_wait_ms = 1000
 //! max_probe_p99_ms = 100
 //! max_probe_ratio = 4.0
-//! ratio_floor_ms = 1.0
+//! ratio_floor_ms = 5.0
 //! max_statements_ratio = 4.0
 //! max_replication_lag_s = 10.0
 //! max_slot_wal_mb = 10240
@@ -104,7 +104,7 @@ pub struct MonitorArgs {
     /// ratchet.toml].
     #[arg(long, value_name = "RATIO")]
     pub max_probe_ratio: Option<f64>,
-    /// Baselines under this count as this long in the ratios [default: 1.0, or
+    /// Baselines under this count as this long in the ratios [default: 5.0, or
     /// `ratio_floor_ms` in ratchet.toml].
     #[arg(long, value_name = "MS")]
     pub ratio_floor_ms: Option<f64>,
