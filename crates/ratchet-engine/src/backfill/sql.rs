@@ -72,14 +72,17 @@ impl BackfillSpec {
             .ok_or_else(|| EngineError::State("a backfill without `up`".into()))
     }
 
-    /// The backfill's bound as a `jsonb` array of text: the greatest key (or the page
-    /// count of a table without a key) when it runs, in the transaction that creates the
-    /// triggers, so it names exactly the rows that existed before them.
+    /// The backfill's bound as a `jsonb` array of text, computed when it runs, in the
+    /// transaction that creates the triggers, so it names exactly the rows that existed
+    /// before them: for a walk over pages, the page count and the table's file node (a
+    /// rewrite, `VACUUM FULL` or `CLUSTER`, moves the rows: the walk then starts again
+    /// over the new file); for a walk over keys, the greatest key.
     pub(crate) fn bound_sql(&self) -> String {
-        if self.key.is_empty() {
+        if self.walks_pages() {
+            let lit = literal(&self.t());
             format!(
-                "to_jsonb(ARRAY[(pg_relation_size({lit}::regclass) / current_setting('block_size')::int + 1)::text])",
-                lit = literal(&self.t())
+                "to_jsonb(ARRAY[(pg_relation_size({lit}::regclass) / current_setting('block_size')::int + 1)::text, \
+                 pg_relation_filenode({lit}::regclass)::text])"
             )
         } else {
             format!(
@@ -91,10 +94,18 @@ impl BackfillSpec {
         }
     }
 
+    /// The table's file node now (see [`bound_sql`](Self::bound_sql)).
+    pub(crate) fn filenode_sql(&self) -> String {
+        format!(
+            "SELECT pg_relation_filenode({}::regclass)::text",
+            literal(&self.t())
+        )
+    }
+
     /// What `ratchet plan` shows: one representative batch.
     pub fn preview(&self) -> Vec<Statement> {
         let up = self.up("r.").unwrap_or_else(|e| format!("/* {e} */"));
-        let range = if self.key.is_empty() {
+        let range = if self.walks_pages() {
             "r.ctid >= '(<from page>,0)' AND r.ctid < '(<to page>,0)'".to_string()
         } else {
             format!(
