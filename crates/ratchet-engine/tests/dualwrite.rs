@@ -943,10 +943,7 @@ async fn a_table_rewritten_during_the_backfill_is_walked_again() {
         let other = db.client().await;
         loop {
             let done: i64 = other
-                .query_one(
-                    "SELECT rows_done FROM ratchet.backfills",
-                    &[],
-                )
+                .query_one("SELECT rows_done FROM ratchet.backfills", &[])
                 .await
                 .unwrap()
                 .get(0);
@@ -955,7 +952,10 @@ async fn a_table_rewritten_during_the_backfill_is_walked_again() {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        other.batch_execute("VACUUM FULL public.items").await.unwrap();
+        other
+            .batch_execute("VACUUM FULL public.items")
+            .await
+            .unwrap();
         hold.store(false, Ordering::SeqCst);
     };
     let (resumed, ()) = tokio::join!(e.backfill(), rewrite);
@@ -971,5 +971,62 @@ async fn a_table_rewritten_during_the_backfill_is_walked_again() {
     assert_eq!(missed, 0);
     let v = e.validate(false).await.unwrap().unwrap();
     assert!(v.passed, "{v:?}");
+    common::complete(&mut e).await.unwrap();
+}
+
+/// A migration planned by a ratchet from before page walks (its plan has no `pages`,
+/// its bound is the greatest key) goes on walking key ranges, with several workers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plan_from_before_page_walks_goes_on_by_key() {
+    let db = TestDb::new().await;
+    let files = Files::new();
+    let mut e = items(&db, &files, 5000).await;
+    let c = db.client().await;
+    c.batch_execute(&count_writes_sql("items", "_ratchet_new_amount"))
+        .await
+        .unwrap();
+    e.config.run_backfill = false;
+    let m = files.migration("02_type.yaml", TYPE_CHANGE);
+    e.start(&m).await.unwrap();
+    c.batch_execute(
+        "UPDATE ratchet.migrations SET plan = replace(plan::text, '\"pages\": true', '\"pages\": false')::jsonb;
+         UPDATE ratchet.backfills SET upper_bound = (SELECT to_jsonb(ARRAY[max(id)::text]) FROM public.items);",
+    )
+    .await
+    .unwrap();
+    let plan: String = c
+        .query_one(
+            "SELECT plan::text FROM ratchet.migrations WHERE name = '02_type'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(plan.contains("\"pages\": false"), "{plan}");
+    e.config.run_backfill = true;
+    e.config.backfill.workers = 3;
+    e.config.backfill.initial = 100;
+    e.config.backfill.max = 300;
+    e.backfill().await.unwrap();
+    // Cut by key into three slices; each row written once.
+    let cursors: Vec<String> = c
+        .query(
+            "SELECT upper_bound ->> 0 FROM ratchet.backfill_slices ORDER BY slice",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(cursors.len(), 3, "{cursors:?}");
+    assert_eq!(
+        cursors.last().map(String::as_str),
+        Some("5000"),
+        "{cursors:?}"
+    );
+    let r = c.query_one(WRITES_PER_ROW, &[]).await.unwrap();
+    assert_eq!((r.get::<_, i64>(0), r.get::<_, i64>(1)), (5000, 1));
+    assert!(e.validate(false).await.unwrap().unwrap().passed);
     common::complete(&mut e).await.unwrap();
 }

@@ -452,7 +452,10 @@ pub(crate) async fn name_failing_row(
             spec.key_params(1)
         )
     } else {
-        format!("SELECT {up} FROM {} AS r WHERE r.ctid = $1::text::tid", spec.t())
+        format!(
+            "SELECT {up} FROM {} AS r WHERE r.ctid = $1::text::tid",
+            spec.t()
+        )
     };
     let names: Vec<&str> = if keyed {
         spec.key.iter().map(|(k, _)| k.as_str()).collect()
