@@ -4,7 +4,7 @@
 //! 1. one plain `UPDATE t SET new = <up>` over the whole table (the speed ceiling, and the
 //!    thing never to do in production: one transaction locking every row);
 //! 2. ratchet's batched, resumable backfill of an `add_column` with `up`, with one worker
-//!    (the default) and with `--workers` sessions on slices of the key range; on the
+//!    (the default) and with `--workers` sessions on slices of the table's pages; on the
 //!    throwaway cluster also as a role without superuser, whose batches cannot switch the
 //!    triggers off and pass their `WHEN` clause instead;
 //!    next to it, for reference, the same plain UPDATE on a table that carries a
