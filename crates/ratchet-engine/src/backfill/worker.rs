@@ -331,7 +331,7 @@ pub(crate) async fn one_batch(
         let (from, last) = (page(slice.cursor.as_ref()), page(Some(bound)));
         let to = (from + pages_for(batch, sh.rows_per_page)).min(last);
         let r = tx
-            .query_one(&spec.ctid_batch_sql()?, &[&from, &to])
+            .query_one(&spec.ctid_batch_sql()?, &[&PageStart(from), &PageStart(to)])
             .await
             .map_err(|e| EngineError::db("running a backfill batch", e))?;
         // After the UPDATE, which holds a lock that a rewrite waits for.
@@ -426,11 +426,13 @@ pub(crate) async fn name_failing_row(
         let from = page(slice.cursor.as_ref());
         let to = (from + pages_for(batch, rows_per_page)).min(page(Some(&slice.upper)));
         let sql = format!(
-            "SELECT {name} FROM {} WHERE ctid >= format('(%s,0)', $1::bigint)::tid \
-             AND ctid < format('(%s,0)', $2::bigint)::tid AND {new} IS NULL ORDER BY {order}",
+            "SELECT {name} FROM {} WHERE ctid >= $1 AND ctid < $2 AND {new} IS NULL \
+             ORDER BY {order}",
             spec.t(),
         );
-        client.query(&sql, &[&from, &to]).await
+        client
+            .query(&sql, &[&PageStart(from), &PageStart(to)])
+            .await
     } else {
         let sql = format!(
             "SELECT {name} FROM {} WHERE {} AND {new} IS NULL ORDER BY {order} LIMIT {batch}",
