@@ -320,6 +320,19 @@ async fn up_fails_for_one_row(workers: usize) {
     c.batch_execute("UPDATE public.items SET amount = 'oops' WHERE id = 4321")
         .await
         .unwrap();
+    // The rows that share the page of the failing row: its batch (whole pages) has them.
+    let neighbours: Vec<i64> = c
+        .query(
+            "SELECT id FROM public.items
+              WHERE (ctid::text::point)[0] = (SELECT (ctid::text::point)[0] FROM public.items WHERE id = 4321)",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(neighbours.len() > 1, "{neighbours:?}");
     let m = files.migration("02_type.yaml", TYPE_CHANGE);
     let err = e.start(&m).await.unwrap_err();
     let text = err.to_string();
@@ -328,7 +341,10 @@ async fn up_fails_for_one_row(workers: usize) {
     assert!(err.is_refusal());
     // The failed batch wrote nothing; the gate refuses complete.
     let in_batch: i64 = c
-        .query_one("SELECT count(*) FROM public.items WHERE id BETWEEN 4300 AND 4340 AND _ratchet_new_amount IS NOT NULL", &[])
+        .query_one(
+            "SELECT count(*) FROM public.items WHERE id = ANY($1) AND _ratchet_new_amount IS NOT NULL",
+            &[&neighbours],
+        )
         .await
         .unwrap()
         .get(0);
@@ -387,6 +403,7 @@ async fn parallel_workers_fill_disjoint_slices_and_a_resume_with_more_workers_cu
         .await
         .unwrap();
     nokey_and_pair(&c, 9000).await;
+    let per_page = rows_per_page(&c, "items").await;
     let m = files.migration(
         "02_three.yaml",
         &format!(
@@ -402,7 +419,10 @@ async fn parallel_workers_fill_disjoint_slices_and_a_resume_with_more_workers_cu
     e.set_throttle(Arc::new(StopAfter(Default::default(), 6)));
     let err = e.start(&m).await.unwrap_err();
     assert!(err.to_string().contains("replication lag"), "{err}");
-    assert_eq!(e.backfill_progress().await.unwrap()[0].rows_done, 500);
+    // Five batches of whole pages, each of at least 100 rows.
+    let done = e.backfill_progress().await.unwrap()[0].rows_done;
+    assert_eq!(done, filled(&c, "items").await);
+    assert!((500..500 + 5 * per_page).contains(&done), "{done}");
     // Resumed with four workers: the rest of `items` is cut in four, `pair` in three
     // (1,000 rows at least each), `nokey` in four page ranges.
     e.set_throttle(Arc::new(ratchet_engine::backfill::NoThrottle));
@@ -563,6 +583,28 @@ operations:
     );
 }
 
+/// The rows of `table` whose new `amount` is filled.
+async fn filled(c: &tokio_postgres::Client, table: &str) -> i64 {
+    c.query_one(
+        &format!("SELECT count(*) FROM public.{table} WHERE _ratchet_new_amount IS NOT NULL"),
+        &[],
+    )
+    .await
+    .unwrap()
+    .get(0)
+}
+
+/// The rows the first page of `table` holds.
+async fn rows_per_page(c: &tokio_postgres::Client, table: &str) -> i64 {
+    c.query_one(
+        &format!("SELECT count(*) FROM public.{table} WHERE ctid < '(1,0)'"),
+        &[],
+    )
+    .await
+    .unwrap()
+    .get(0)
+}
+
 /// Stops the backfill after a number of batches, like a monitor seeing trouble.
 struct StopAfter(std::sync::atomic::AtomicU32, u32);
 impl ratchet_engine::backfill::Throttle for StopAfter {
@@ -587,6 +629,8 @@ async fn the_throttle_hook_pauses_and_stops_between_batches_and_the_backfill_res
     let db = TestDb::new().await;
     let files = Files::new();
     let mut e = items(&db, &files, 2000).await;
+    let c = db.client().await;
+    let per_page = rows_per_page(&c, "items").await;
     e.config.backfill.initial = 100;
     e.config.backfill.max = 100;
     e.set_throttle(Arc::new(StopAfter(Default::default(), 4)));
@@ -597,9 +641,14 @@ async fn the_throttle_hook_pauses_and_stops_between_batches_and_the_backfill_res
         "{err}"
     );
     // Asked after batch 1 (pause), again after the pause (go on), after batch 2 (go on),
-    // after batch 3 (stop): three batches of 100 are done and stored.
+    // after batch 3 (stop): three batches of about 100 rows (whole pages) are done and
+    // stored.
     let progress = e.backfill_progress().await.unwrap();
-    assert_eq!(progress[0].rows_done, 300);
+    assert_eq!(progress[0].rows_done, filled(&c, "items").await);
+    assert!(
+        (300..300 + 3 * per_page).contains(&progress[0].rows_done),
+        "{progress:?}"
+    );
     assert!(!progress[0].done);
     e.set_throttle(Arc::new(ratchet_engine::backfill::NoThrottle));
     e.backfill().await.unwrap();
@@ -831,4 +880,153 @@ async fn a_non_public_schema_owned_by_a_plain_role_with_a_dml_only_application()
         ))
         .await
         .unwrap();
+}
+
+/// Holds the backfill between batches while `hold` is set (`VACUUM FULL` then runs),
+/// and stops it after batch `stop_at` once.
+struct HoldWhile {
+    hold: Arc<AtomicBool>,
+    batches: AtomicU64,
+    stop_at: u64,
+}
+impl ratchet_engine::backfill::Throttle for HoldWhile {
+    fn after_batch(
+        &self,
+        _: &ratchet_engine::backfill::BatchStats,
+    ) -> ratchet_engine::backfill::Decision {
+        if self.hold.load(Ordering::SeqCst) {
+            return ratchet_engine::backfill::Decision::Pause(Duration::from_millis(20));
+        }
+        if self.batches.fetch_add(1, Ordering::SeqCst) + 1 == self.stop_at {
+            return ratchet_engine::backfill::Decision::Stop("stopped by the test".into());
+        }
+        ratchet_engine::backfill::Decision::Continue
+    }
+}
+
+/// A rewrite of the table moves its rows to other pages: a walk over pages that went on
+/// from its cursor would miss the rows moved below it. Rewritten while ratchet was away
+/// (then resumed) and while a worker waits between batches, the backfill walks the new
+/// file again and misses nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_rewritten_during_the_backfill_is_walked_again() {
+    let db = TestDb::new().await;
+    let files = Files::new();
+    let mut e = items(&db, &files, 20_000).await;
+    let c = db.client().await;
+    e.config.backfill.initial = 500;
+    e.config.backfill.max = 500;
+    let hold = Arc::new(AtomicBool::new(false));
+    e.set_throttle(Arc::new(HoldWhile {
+        hold: hold.clone(),
+        batches: AtomicU64::new(0),
+        stop_at: 3,
+    }));
+    let m = files.migration("02_type.yaml", TYPE_CHANGE);
+    let err = e.start(&m).await.unwrap_err();
+    assert!(err.to_string().contains("stopped by the test"), "{err}");
+    let filenode = || async {
+        c.query_one("SELECT pg_relation_filenode('public.items')", &[])
+            .await
+            .unwrap()
+            .get::<_, u32>(0)
+    };
+    let before = filenode().await;
+    // Rewritten while no ratchet runs: the filled rows' new versions, at the end of the
+    // file, come last; the rows still to fill move down below the cursor.
+    c.batch_execute("VACUUM FULL public.items").await.unwrap();
+    assert_ne!(filenode().await, before);
+    // Resumed, and rewritten again while the backfill is held after its first batch.
+    let done_so_far = e.backfill_progress().await.unwrap()[0].rows_done;
+    hold.store(true, Ordering::SeqCst);
+    let rewrite = async {
+        let other = db.client().await;
+        loop {
+            let done: i64 = other
+                .query_one("SELECT rows_done FROM ratchet.backfills", &[])
+                .await
+                .unwrap()
+                .get(0);
+            if done > done_so_far {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        other
+            .batch_execute("VACUUM FULL public.items")
+            .await
+            .unwrap();
+        hold.store(false, Ordering::SeqCst);
+    };
+    let (resumed, ()) = tokio::join!(e.backfill(), rewrite);
+    resumed.unwrap();
+    let missed: i64 = c
+        .query_one(
+            "SELECT count(*) FROM public.items WHERE _ratchet_new_amount IS DISTINCT FROM amount::bigint",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(missed, 0);
+    let v = e.validate(false).await.unwrap().unwrap();
+    assert!(v.passed, "{v:?}");
+    common::complete(&mut e).await.unwrap();
+}
+
+/// A migration planned by a ratchet from before page walks (its plan has no `pages`,
+/// its bound is the greatest key) goes on walking key ranges, with several workers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plan_from_before_page_walks_goes_on_by_key() {
+    let db = TestDb::new().await;
+    let files = Files::new();
+    let mut e = items(&db, &files, 5000).await;
+    let c = db.client().await;
+    c.batch_execute(&count_writes_sql("items", "_ratchet_new_amount"))
+        .await
+        .unwrap();
+    e.config.run_backfill = false;
+    let m = files.migration("02_type.yaml", TYPE_CHANGE);
+    e.start(&m).await.unwrap();
+    c.batch_execute(
+        "UPDATE ratchet.migrations SET plan = replace(plan::text, '\"pages\": true', '\"pages\": false')::jsonb;
+         UPDATE ratchet.backfills SET upper_bound = (SELECT to_jsonb(ARRAY[max(id)::text]) FROM public.items);",
+    )
+    .await
+    .unwrap();
+    let plan: String = c
+        .query_one(
+            "SELECT plan::text FROM ratchet.migrations WHERE name = '02_type'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(plan.contains("\"pages\": false"), "{plan}");
+    e.config.run_backfill = true;
+    e.config.backfill.workers = 3;
+    e.config.backfill.initial = 100;
+    e.config.backfill.max = 300;
+    e.backfill().await.unwrap();
+    // Cut by key into three slices; each row written once.
+    let cursors: Vec<String> = c
+        .query(
+            "SELECT upper_bound ->> 0 FROM ratchet.backfill_slices ORDER BY slice",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(cursors.len(), 3, "{cursors:?}");
+    assert_eq!(
+        cursors.last().map(String::as_str),
+        Some("5000"),
+        "{cursors:?}"
+    );
+    let r = c.query_one(WRITES_PER_ROW, &[]).await.unwrap();
+    assert_eq!((r.get::<_, i64>(0), r.get::<_, i64>(1)), (5000, 1));
+    assert!(e.validate(false).await.unwrap().unwrap().passed);
+    common::complete(&mut e).await.unwrap();
 }

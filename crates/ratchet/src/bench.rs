@@ -4,7 +4,7 @@
 //! 1. one plain `UPDATE t SET new = <up>` over the whole table (the speed ceiling, and the
 //!    thing never to do in production: one transaction locking every row);
 //! 2. ratchet's batched, resumable backfill of an `add_column` with `up`, with one worker
-//!    (the default) and with `--workers` sessions on slices of the key range; on the
+//!    (the default) and with `--workers` sessions on slices of the table's pages; on the
 //!    throwaway cluster also as a role without superuser, whose batches cannot switch the
 //!    triggers off and pass their `WHEN` clause instead;
 //!    next to it, for reference, the same plain UPDATE on a table that carries a
@@ -62,6 +62,11 @@ pub struct BackfillBench {
     /// start`); 1 skips the second run.
     #[arg(long, default_value_t = 2)]
     pub workers: usize,
+    /// Runs of each approach, taken in turns (each on a fresh table); each row shows
+    /// the median run, and the spread of the ratchet rows against the floor is printed
+    /// (a shared machine varies by 10% and more from one run to the next).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=99))]
+    pub runs: u32,
     /// Use this (empty, disposable) database instead of a throwaway cluster.
     #[arg(long, env = "RATCHET_BENCH_DATABASE_URL")]
     pub database_url: Option<String>,
@@ -94,17 +99,38 @@ pub async fn run(a: &BenchArgs) -> anyhow::Result<i32> {
         "{} rows per table; each approach gets a fresh, identical table\n",
         b.rows
     ));
-    let plain = plain_update(&c, b.rows).await?;
-    let mut ratchet = vec![ratchet_backfill(&c, &url, b.rows, b.batch_target, 1, false).await?];
-    if b.workers > 1 {
-        ratchet.push(ratchet_backfill(&c, &url, b.rows, b.batch_target, b.workers, false).await?);
+    // Each round runs every approach once; the figures are each approach's median run.
+    let mut rounds: Vec<Vec<Figures>> = Vec::new();
+    for round in 1..=b.runs {
+        if b.runs > 1 {
+            line(format!("run {round} of {}", b.runs));
+        }
+        let mut r = vec![plain_update(&c, b.rows).await?];
+        r.push(ratchet_backfill(&c, &url, b.rows, b.batch_target, 1, false).await?);
+        if b.workers > 1 {
+            r.push(ratchet_backfill(&c, &url, b.rows, b.batch_target, b.workers, false).await?);
+        }
+        if let Some(role_url) = &role_url {
+            r.push(ratchet_backfill(&c, role_url, b.rows, b.batch_target, 1, true).await?);
+        }
+        r.push(plain_update_with_trigger(&c, b.rows).await?);
+        r.push(noop_update(&c, b.rows, b.noop_batch).await?);
+        r.push(pgroll_style(&c, b.rows, b.pgroll_batch).await?);
+        rounds.push(r);
     }
-    if let Some(role_url) = &role_url {
-        ratchet.push(ratchet_backfill(&c, role_url, b.rows, b.batch_target, 1, true).await?);
-    }
-    let ceiling = plain_update_with_trigger(&c, b.rows).await?;
-    let noop = noop_update(&c, b.rows, b.noop_batch).await?;
-    let pgroll = pgroll_style(&c, b.rows, b.pgroll_batch).await?;
+    let spreads: Vec<String> = if b.runs > 1 {
+        spread_against_floor(&rounds)
+    } else {
+        vec![]
+    };
+    let mut medians: Vec<Figures> = (0..rounds[0].len())
+        .map(|i| median(rounds.iter().map(|r| &r[i])))
+        .collect();
+    let pgroll = medians.pop().expect("pgroll run");
+    let noop = medians.pop().expect("no-op run");
+    let ceiling = medians.pop().expect("floor run");
+    let plain = medians.remove(0);
+    let ratchet = medians;
     let summary: Vec<String> = ratchet
         .iter()
         .map(|r| {
@@ -139,10 +165,47 @@ pub async fn run(a: &BenchArgs) -> anyhow::Result<i32> {
         ));
     }
     line("");
-    for s in summary {
+    for s in summary.iter().chain(&spreads) {
         line(s);
     }
     Ok(0)
+}
+
+/// The run of the median time among `runs` of one approach.
+fn median<'a>(runs: impl Iterator<Item = &'a Figures>) -> Figures {
+    let mut runs: Vec<&Figures> = runs.collect();
+    runs.sort_by(|a, b| a.seconds.total_cmp(&b.seconds));
+    let m = runs[runs.len() / 2];
+    Figures {
+        name: m.name.clone(),
+        seconds: m.seconds,
+        wal_bytes: m.wal_bytes,
+    }
+}
+
+/// For each ratchet approach, its throughput against the floor (the plain `UPDATE` with
+/// a trigger present) of the same round: min, median and max over the rounds.
+fn spread_against_floor(rounds: &[Vec<Figures>]) -> Vec<String> {
+    let n = rounds[0].len();
+    let floor = n - 3;
+    (1..floor)
+        .map(|i| {
+            let mut ratios: Vec<f64> = rounds
+                .iter()
+                .map(|r| r[floor].seconds / r[i].seconds * 100.0)
+                .collect();
+            ratios.sort_by(f64::total_cmp);
+            format!(
+                "{}: {:.0}% / {:.0}% / {:.0}% (min / median / max over {} runs) of the plain \
+                 UPDATE with a trigger present in the same run (goal ≥ 95% for one worker)",
+                rounds[0][i].name,
+                ratios[0],
+                ratios[ratios.len() / 2],
+                ratios[ratios.len() - 1],
+                rounds.len()
+            )
+        })
+        .collect()
 }
 
 /// The server of a benchmark: `database_url` when given, else a throwaway cluster (kept

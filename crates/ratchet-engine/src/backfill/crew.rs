@@ -118,7 +118,7 @@ async fn cut_a_running_slice(
     running: &[Slice],
 ) -> Result<bool, EngineError> {
     for slice in running {
-        let points = split_points(client, sh.spec, slice, 2).await?;
+        let points = split_points(client, sh.spec, slice, (2, sh.rows_per_page)).await?;
         let Some(point) = points.into_iter().next() else {
             continue;
         };

@@ -1,10 +1,14 @@
 //! Backfill and validation: fill new physical columns for the rows that existed when the
 //! migration started, then check every row.
 //!
-//! - Keyset batches over the primary key (composite keys too); tables without one are
-//!   walked in `ctid` page ranges. Only rows up to the bound captured at start (in the
-//!   same transaction that created the dual-write triggers) are visited: later rows are
-//!   the triggers' job, so the backfill ends even under a constant insert load.
+//! - Batches over `ctid` page ranges, in the heap's order: no end-key lookup per batch,
+//!   each page read once. Only the pages up to the bound captured at start (in the same
+//!   transaction that created the dual-write triggers) are visited: rows written later,
+//!   wherever they land, are the triggers' job, so the backfill ends even under a
+//!   constant insert load. A batch size is a number of rows, turned into pages by the
+//!   rows a page holds. A rewrite of the table (`VACUUM FULL`, `CLUSTER`) moves its rows:
+//!   the batches see the file node change and the walk starts again over the new file.
+//!   Plans made before page walks go on with keyset batches over the primary key.
 //! - Each batch updates only rows whose new column is still NULL, and stores the cursor
 //!   in the same transaction: after a crash it resumes without redoing finished batches.
 //! - The batch size adapts to a target duration: it grows slowly and shrinks at once.
@@ -26,7 +30,7 @@ use crate::report::{Event, Reporter};
 use crate::state::MigrationRow;
 use crate::state::State;
 use serde::Serialize;
-use std::sync::atomic::{AtomicBool, AtomicI64};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio_postgres::Client;
@@ -206,30 +210,77 @@ pub struct Progress {
 
 /// Run (or resume) the backfill step `step` of `m`: its slices are shared among
 /// `workers` sessions (the engine's own and `workers - 1` more), each walking one slice
-/// at a time in batches.
+/// at a time in batches. A walk over pages that finds the table rewritten (its rows
+/// moved) starts again over the new file.
 pub(crate) async fn run(
     cx: &mut Ctx<'_>,
     m: &MigrationRow,
     step: usize,
     spec: &BackfillSpec,
 ) -> Result<(), EngineError> {
-    let Some(row) = load_row(cx, m, step).await? else {
-        return Err(EngineError::State(format!(
-            "the backfill of {} has no captured bound; run `ratchet abort` and start again",
+    loop {
+        let Some(row) = load_row(cx, m, step).await? else {
+            return Err(EngineError::State(format!(
+                "the backfill of {} has no captured bound; run `ratchet abort` and start again",
+                spec.table
+            )));
+        };
+        if row.done {
+            return Ok(());
+        }
+        let Some(bound) = row.bound.clone() else {
+            // The table was empty at start: nothing to do.
+            return finish(cx, m, step).await;
+        };
+        let filenode = bound.get(1).filter(|_| spec.walks_pages()).cloned();
+        let rewritten = match &filenode {
+            Some(node) => {
+                let now: Option<String> = cx
+                    .client
+                    .query_one(&spec.filenode_sql(), &[])
+                    .await
+                    .map_err(|e| EngineError::db("reading the table's file node", e))?
+                    .get(0);
+                now.as_ref() != Some(node)
+            }
+            None => false,
+        };
+        if !rewritten && !walk(cx, m, step, spec, &row, &bound, filenode).await? {
+            return finish(cx, m, step).await;
+        }
+        cx.report(Event::Info(format!(
+            "{} was rewritten (VACUUM FULL, CLUSTER, pg_repack?) while it was backfilled: \
+             its rows moved, so the backfill walks the new file again (the rows filled so \
+             far are skipped)",
             spec.table
         )));
-    };
-    if row.done {
-        return Ok(());
+        cx.state
+            .rewalk_backfill(cx.client, m.id, step, &spec.bound_sql())
+            .await?;
     }
-    let Some(bound) = row.bound.clone() else {
-        // The table was empty at start: nothing to do.
-        return finish(cx, m, step).await;
-    };
+}
+
+/// Walk the backfill's slices with its workers. True when the walk stopped because the
+/// table was rewritten.
+async fn walk(
+    cx: &mut Ctx<'_>,
+    m: &MigrationRow,
+    step: usize,
+    spec: &BackfillSpec,
+    row: &Row,
+    bound: &[String],
+    filenode: Option<String>,
+) -> Result<bool, EngineError> {
     // An operator's `ratchet set workers N` made before this backfill began counts too.
     let wanted = cx.throttle.overrides().workers;
     let wanted = wanted.unwrap_or(cx.config.backfill.workers).max(1);
-    let slices = prepare_slices(cx, m, step, spec, &row, &bound, wanted).await?;
+    let rows_per_page = if spec.walks_pages() {
+        rows_per_page(&*cx.client, spec).await
+    } else {
+        1.0
+    };
+    let cut = (wanted, rows_per_page);
+    let slices = prepare_slices(cx, m, step, spec, row, bound, cut).await?;
     let workers = wanted.clamp(1, slices.len().max(1));
     let mut sessions = Vec::new();
     for _ in 1..workers {
@@ -255,6 +306,9 @@ pub(crate) async fn run(
         running: Mutex::new(Default::default()),
         shrunk: Mutex::new(Default::default()),
         alive: Mutex::new((0..workers).collect()),
+        rows_per_page,
+        filenode,
+        rewritten: AtomicBool::new(false),
     };
     let sh = &shared;
     let mut walkers: Vec<crew::Walker<'_>> = Vec::new();
@@ -272,8 +326,7 @@ pub(crate) async fn run(
         }));
     }
     crew::run(sh, cx.url, cx.config, walkers).await?;
-    drop(shared);
-    finish(cx, m, step).await
+    Ok(shared.rewritten.load(Ordering::SeqCst))
 }
 
 /// Whether this role may set `session_replication_role` (superusers, or a role granted

@@ -32,7 +32,7 @@ pub(crate) async fn prepare_slices(
     spec: &BackfillSpec,
     row: &Row,
     bound: &[String],
-    workers: usize,
+    (workers, rows_per_page): (usize, f64),
 ) -> Result<Vec<Slice>, EngineError> {
     let mut all = cx.state.slices(&*cx.client, m.id, step).await?;
     if all.is_empty() {
@@ -62,7 +62,7 @@ pub(crate) async fn prepare_slices(
     let mut next_id = all.iter().map(|x| x.id).max().unwrap_or(0) + 1;
     let mut out = Vec::new();
     for slice in open {
-        let points = split_points(&*cx.client, spec, &slice, parts).await?;
+        let points = split_points(&*cx.client, spec, &slice, (parts, rows_per_page)).await?;
         let Some(first) = points.first() else {
             out.push(slice);
             continue;
@@ -105,17 +105,22 @@ pub(crate) async fn prepare_slices(
     Ok(out)
 }
 
-/// Where to cut `slice` into `parts` slices of about the same number of rows (pages for
-/// a table without a key): the inner boundaries, none when it is too small to cut.
+/// Where to cut `slice` into `parts` slices of about the same number of rows (of pages
+/// for a walk over pages): the inner boundaries, none when it is too small to cut.
 pub(crate) async fn split_points(
     client: &Client,
     spec: &BackfillSpec,
     slice: &Slice,
-    parts: usize,
+    (parts, rows_per_page): (usize, f64),
 ) -> Result<Vec<Vec<String>>, EngineError> {
     let parts = parts as i64;
-    if spec.key.is_empty() {
+    if spec.walks_pages() {
         let (from, to) = (page(slice.cursor.as_ref()), page(Some(&slice.upper)));
+        let rows = ((to - from) as f64 * rows_per_page) as i64;
+        let parts = parts.min(rows / MIN_SLICE_ROWS);
+        if parts < 2 {
+            return Ok(vec![]);
+        }
         let each = (to - from) / parts;
         if each < 1 {
             return Ok(vec![]);
@@ -157,4 +162,30 @@ pub(crate) async fn split_points(
         }
     }
     Ok(points)
+}
+
+/// The live rows a page of `spec`'s table holds, about: counted in its first pages (a
+/// few hundred kilobytes), else the planner's figures, else a narrow row's count.
+pub(crate) async fn rows_per_page(client: &Client, spec: &BackfillSpec) -> f64 {
+    const SAMPLE: i64 = 64;
+    let t = crate::sql::literal(&spec.t());
+    let sql = format!(
+        "SELECT (SELECT count(*) FROM {table} WHERE ctid < '({SAMPLE},0)'::tid)::float8
+                / greatest(least(pg_relation_size({t}::regclass) / current_setting('block_size')::int, {SAMPLE}), 1),
+                (SELECT CASE WHEN relpages > 0 AND reltuples > 0 THEN reltuples / relpages END
+                   FROM pg_class WHERE oid = {t}::regclass)::float8",
+        table = spec.t(),
+    );
+    match client.query_one(&sql, &[]).await {
+        Ok(r) => {
+            let sampled: f64 = r.get(0);
+            let planner: Option<f64> = r.get(1);
+            if sampled > 0.0 {
+                sampled
+            } else {
+                planner.unwrap_or(100.0)
+            }
+        }
+        Err(_) => 100.0,
+    }
 }

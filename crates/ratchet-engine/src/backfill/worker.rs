@@ -42,6 +42,13 @@ pub(crate) struct Shared<'a> {
     pub(crate) shrunk: Mutex<HashMap<i32, Vec<String>>>,
     /// The indexes of the workers alive.
     pub(crate) alive: Mutex<BTreeSet<usize>>,
+    /// For a walk over pages: the live rows a page holds, about (batch sizes are rows).
+    pub(crate) rows_per_page: f64,
+    /// For a walk over pages: the table's file node when the bound was taken.
+    pub(crate) filenode: Option<String>,
+    /// Set when a batch found the table rewritten: the walk starts again over the new
+    /// file (see [`BackfillSpec::bound_sql`]).
+    pub(crate) rewritten: AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -175,15 +182,22 @@ pub(crate) async fn worker(
                 .max(1);
             let t0 = Instant::now();
             let (updated, finished, cursor) = match one_batch(client, sh, &slice, batch).await {
-                Ok(v) => {
+                Ok(Some(v)) => {
                     attempt = 1;
                     v
+                }
+                Ok(None) => {
+                    // The table was rewritten: every worker stops, the walk starts again.
+                    sh.rewritten.store(true, Ordering::SeqCst);
+                    sh.stop.store(true, Ordering::SeqCst);
+                    return Ok(());
                 }
                 Err(e) => {
                     if crate::retry::transient(&e).is_none() {
                         // Not transient: name the row that fails, when a row does.
                         if let EngineError::Database { source, .. } = &e {
-                            let named = name_failing_row(client, sh.spec, &slice, batch, source);
+                            let size = (batch, sh.rows_per_page);
+                            let named = name_failing_row(client, sh.spec, &slice, size, source);
                             return sh.halt(named.await);
                         }
                         return sh.halt(e);
@@ -283,13 +297,14 @@ async fn throttle(sh: &Shared<'_>, stats: &BatchStats) -> Result<Option<i64>, En
 }
 
 /// One batch of `slice` and its cursor, in one transaction. Returns (rows updated,
-/// slice finished, cursor).
+/// slice finished, cursor); nothing (and nothing written) when a walk over pages finds
+/// the table rewritten since its bound was taken.
 pub(crate) async fn one_batch(
     client: &mut Client,
     sh: &Shared<'_>,
     slice: &Slice,
     batch: i64,
-) -> Result<(i64, bool, Option<Vec<String>>), EngineError> {
+) -> Result<Option<(i64, bool, Option<Vec<String>>)>, EngineError> {
     let spec = sh.spec;
     // Any BEFORE UPDATE row trigger makes PostgreSQL lock (and WAL-log the lock of) every
     // row before the update, even when its WHEN clause then skips it. In replica mode the
@@ -312,13 +327,24 @@ pub(crate) async fn one_batch(
     .await
     .map_err(|e| EngineError::db("preparing a backfill batch", e))?;
     let bound = &slice.upper;
-    let (updated, finished, cursor) = if spec.key.is_empty() {
+    let (updated, finished, cursor) = if spec.walks_pages() {
         let (from, last) = (page(slice.cursor.as_ref()), page(Some(bound)));
-        let to = (from + batch).min(last);
+        let to = (from + pages_for(batch, sh.rows_per_page)).min(last);
         let r = tx
-            .query_one(&spec.ctid_batch_sql()?, &[&from, &to])
+            .query_one(&spec.ctid_batch_sql()?, &[&PageStart(from), &PageStart(to)])
             .await
             .map_err(|e| EngineError::db("running a backfill batch", e))?;
+        // After the UPDATE, which holds a lock that a rewrite waits for.
+        if let Some(node) = &sh.filenode {
+            let now: Option<String> = tx
+                .query_one(&spec.filenode_sql(), &[])
+                .await
+                .map_err(|e| EngineError::db("running a backfill batch", e))?
+                .get(0);
+            if now.as_ref() != Some(node) {
+                return Ok(None);
+            }
+        }
         (r.get::<_, i64>(0), to >= last, Some(vec![to.to_string()]))
     } else {
         let mut params = range_params(bound, slice.cursor.as_ref());
@@ -358,7 +384,12 @@ pub(crate) async fn one_batch(
     tx.commit()
         .await
         .map_err(|e| EngineError::db("committing a backfill batch", e))?;
-    Ok((updated, finished, cursor))
+    Ok(Some((updated, finished, cursor)))
+}
+
+/// The pages a batch of about `rows` rows spans (at least one).
+pub(crate) fn pages_for(rows: i64, rows_per_page: f64) -> i64 {
+    ((rows as f64 / rows_per_page.max(0.01)).ceil() as i64).max(1)
 }
 
 /// After a batch failed on the data (`up` raised for some row), find the row and say so.
@@ -366,7 +397,7 @@ pub(crate) async fn name_failing_row(
     client: &Client,
     spec: &BackfillSpec,
     slice: &Slice,
-    batch: i64,
+    (batch, rows_per_page): (i64, f64),
     source: &tokio_postgres::Error,
 ) -> EngineError {
     let message = db_message(source);
@@ -378,34 +409,65 @@ pub(crate) async fn name_failing_row(
         ),
         message: message.clone(),
     };
-    if spec.key.is_empty() {
-        return generic;
-    }
     let Ok(up) = spec.up("r.") else {
         return generic;
     };
-    let sql = format!(
-        "SELECT ARRAY[{}] FROM {} WHERE {} ORDER BY {} LIMIT {batch}",
-        spec.keys_text(""),
-        spec.t(),
-        spec.range_cond("", slice.cursor.is_some()),
-        spec.keys("")
-    );
-    let params = range_params(&slice.upper, slice.cursor.as_ref());
-    let Ok(keys) = client.query(&sql, &params).await else {
+    // The rows of the batch that `up` had to fill, in key order (in the heap's order
+    // without a key), each named by its key (its ctid).
+    let keyed = !spec.key.is_empty();
+    let name = if keyed {
+        format!("ARRAY[{}]", spec.keys_text(""))
+    } else {
+        "ARRAY[ctid::text]".to_string()
+    };
+    let order = if keyed { spec.keys("") } else { "ctid".into() };
+    let new = spec.new_col();
+    let keys = if spec.walks_pages() {
+        let from = page(slice.cursor.as_ref());
+        let to = (from + pages_for(batch, rows_per_page)).min(page(Some(&slice.upper)));
+        let sql = format!(
+            "SELECT {name} FROM {} WHERE ctid >= $1 AND ctid < $2 AND {new} IS NULL \
+             ORDER BY {order}",
+            spec.t(),
+        );
+        client
+            .query(&sql, &[&PageStart(from), &PageStart(to)])
+            .await
+    } else {
+        let sql = format!(
+            "SELECT {name} FROM {} WHERE {} AND {new} IS NULL ORDER BY {order} LIMIT {batch}",
+            spec.t(),
+            spec.range_cond("", slice.cursor.is_some()),
+        );
+        client
+            .query(&sql, &range_params(&slice.upper, slice.cursor.as_ref()))
+            .await
+    };
+    let Ok(keys) = keys else {
         return generic;
     };
-    let probe = format!(
-        "SELECT {up} FROM {} AS r WHERE ({}) = {}",
-        spec.t(),
-        spec.keys("r."),
-        spec.key_params(1)
-    );
+    let probe = if keyed {
+        format!(
+            "SELECT {up} FROM {} AS r WHERE ({}) = {}",
+            spec.t(),
+            spec.keys("r."),
+            spec.key_params(1)
+        )
+    } else {
+        format!(
+            "SELECT {up} FROM {} AS r WHERE r.ctid = $1::text::tid",
+            spec.t()
+        )
+    };
+    let names: Vec<&str> = if keyed {
+        spec.key.iter().map(|(k, _)| k.as_str()).collect()
+    } else {
+        vec!["ctid"]
+    };
     for k in keys {
         let key: Vec<String> = k.get(0);
         let refs: Vec<&(dyn ToSql + Sync)> = key.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
         if let Err(e) = client.query(&probe, &refs).await {
-            let names: Vec<&str> = spec.key.iter().map(|(k, _)| k.as_str()).collect();
             // The column as the user wrote it, not ratchet's physical duplicate.
             let new = spec.pair.new.as_deref().unwrap_or_default();
             let column = spec

@@ -17,5 +17,17 @@ pub struct BackfillSpec {
     pub parent: Option<String>,
     /// Physical key columns with their types; empty means batches over `ctid` ranges.
     pub key: Vec<(String, String)>,
+    /// Walk the table in page (`ctid`) ranges although it has a key: the heap's own
+    /// order, without an end-key lookup per batch. Plans made before page walks keep
+    /// walking key ranges (their stored cursors are keys).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pages: bool,
     pub pair: Pair,
+}
+
+impl BackfillSpec {
+    /// Whether batches are page ranges (cursors and bounds are page numbers).
+    pub fn walks_pages(&self) -> bool {
+        self.key.is_empty() || self.pages
+    }
 }

@@ -237,6 +237,40 @@ impl State {
         Ok(())
     }
 
+    /// Start a walk over pages again over a rewritten table: a new bound (`bound` is
+    /// its SQL, as for [`record_backfill_bound`](Self::record_backfill_bound)) and no
+    /// slices. The rows filled so far stay filled; the new walk skips them.
+    pub(crate) async fn rewalk_backfill(
+        &self,
+        c: &mut tokio_postgres::Client,
+        id: i64,
+        step: usize,
+        bound: &str,
+    ) -> Result<(), EngineError> {
+        let e = |e| EngineError::db("starting the backfill again over the rewritten table", e);
+        let tx = c.transaction().await.map_err(e)?;
+        tx.execute(
+            &format!(
+                "UPDATE {} SET upper_bound = {bound}, cursor = NULL, updated_at = clock_timestamp()
+                  WHERE migration_id = $1 AND step = $2",
+                self.t("backfills")
+            ),
+            &[&id, &(step as i32)],
+        )
+        .await
+        .map_err(e)?;
+        tx.execute(
+            &format!(
+                "DELETE FROM {} WHERE migration_id = $1 AND step = $2",
+                self.t("backfill_slices")
+            ),
+            &[&id, &(step as i32)],
+        )
+        .await
+        .map_err(e)?;
+        tx.commit().await.map_err(e)
+    }
+
     /// Mark a backfill done.
     pub(crate) async fn finish_backfill(
         &self,

@@ -258,6 +258,7 @@ impl Planner<'_> {
                     table: t.physical.clone(),
                     parent: None,
                     key: key.clone(),
+                    pages: true,
                     pair: pair.clone(),
                 }],
                 Some(leaves) => leaves
@@ -267,6 +268,7 @@ impl Planner<'_> {
                         table: l.name.clone(),
                         parent: Some(t.physical.clone()),
                         key: key.clone(),
+                        pages: true,
                         pair: pair.clone(),
                     })
                     .collect(),
