@@ -147,7 +147,16 @@ async fn the_operators_max_probe_p99_ms_wins_while_it_is_set() {
     })
     .await;
     assert!(ok, "{:?}", monitors.health());
-    let runner = state().runner(&c).await.unwrap().unwrap();
+    // The runner's row follows at its next write (the monitors store their report
+    // every sampling round, after the verdict in memory).
+    let t = std::time::Instant::now();
+    let runner = loop {
+        let runner = state().runner(&c).await.unwrap().unwrap();
+        if runner.health["state"] == "ok" || t.elapsed() > Duration::from_secs(10) {
+            break runner;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     assert_eq!(runner.health["state"], "ok");
     assert!(runner.health["figures"]["probe_p99_ms"].as_f64().unwrap() >= 20.0);
     monitors.stop().await;
