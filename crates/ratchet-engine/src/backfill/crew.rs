@@ -82,11 +82,7 @@ async fn grow<'a>(
     let Some(index) = sh.free_index(wanted) else {
         return Ok(None);
     };
-    let queued = !sh
-        .queue
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .is_empty();
+    let queued = !lock(&sh.queue).is_empty();
     let running = sh.running_slices();
     if !queued && running.is_empty() {
         return Ok(None);
@@ -154,10 +150,7 @@ async fn cut_a_running_slice(
         }
         client.batch_execute("COMMIT").await.map_err(store)?;
         sh.shrink(slice.id, point);
-        sh.queue
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push_back(second);
+        lock(&sh.queue).push_back(second);
         return Ok(true);
     }
     Ok(false)

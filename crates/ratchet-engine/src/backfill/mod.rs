@@ -232,20 +232,10 @@ pub(crate) async fn run(
             // The table was empty at start: nothing to do.
             return finish(cx, m, step).await;
         };
+        // A rewrite while no ratchet ran is found by the first batch, as one during the
+        // walk is.
         let filenode = bound.get(1).filter(|_| spec.walks_pages()).cloned();
-        let rewritten = match &filenode {
-            Some(node) => {
-                let now: Option<String> = cx
-                    .client
-                    .query_one(&spec.filenode_sql(), &[])
-                    .await
-                    .map_err(|e| EngineError::db("reading the table's file node", e))?
-                    .get(0);
-                now.as_ref() != Some(node)
-            }
-            None => false,
-        };
-        if !rewritten && !walk(cx, m, step, spec, &row, &bound, filenode).await? {
+        if !walk(cx, m, step, spec, &row, &bound, filenode).await? {
             return finish(cx, m, step).await;
         }
         cx.report(Event::Info(format!(

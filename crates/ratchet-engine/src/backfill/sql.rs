@@ -94,14 +94,6 @@ impl BackfillSpec {
         }
     }
 
-    /// The table's file node now (see [`bound_sql`](Self::bound_sql)).
-    pub(crate) fn filenode_sql(&self) -> String {
-        format!(
-            "SELECT pg_relation_filenode({}::regclass)::text",
-            literal(&self.t())
-        )
-    }
-
     /// What `ratchet plan` shows: one representative batch.
     pub fn preview(&self) -> Vec<Statement> {
         let up = self.up("r.").unwrap_or_else(|e| format!("/* {e} */"));
@@ -165,12 +157,16 @@ impl BackfillSpec {
         ))
     }
 
+    /// One batch over pages `$1` up to `$2`: the rows it updated, and the table's file
+    /// node as the statement saw it (it holds the table's lock, which a rewrite waits
+    /// for; see [`bound_sql`](Self::bound_sql)).
     pub(crate) fn ctid_batch_sql(&self) -> Result<String, EngineError> {
         Ok(format!(
             "WITH u AS (UPDATE {t} AS r SET {new} = {up}
    WHERE r.ctid >= $1 AND r.ctid < $2
      AND r.{new} IS NULL RETURNING 1)
-SELECT count(*) FROM u",
+SELECT count(*), pg_relation_filenode({lit}::regclass)::text FROM u",
+            lit = literal(&self.t()),
             t = self.t(),
             new = self.new_col(),
             up = self.up("r.")?,

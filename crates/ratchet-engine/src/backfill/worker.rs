@@ -51,7 +51,7 @@ pub(crate) struct Shared<'a> {
     pub(crate) rewritten: AtomicBool,
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -86,19 +86,13 @@ impl Shared<'_> {
     }
 
     pub(crate) fn take(&self) -> Option<Slice> {
-        self.queue
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .pop_front()
+        lock(&self.queue).pop_front()
     }
 
     /// A slice its worker stopped walking (`ratchet set workers` lowered the count): the
     /// next worker that finishes its own slice goes on from its cursor.
     pub(crate) fn give_back(&self, slice: Slice) {
-        self.queue
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push_front(slice);
+        lock(&self.queue).push_front(slice);
     }
 
     /// Whether worker `index` is above the workers an operator allows now.
@@ -119,12 +113,7 @@ impl Shared<'_> {
             if !self.benched(index) {
                 return true;
             }
-            if self
-                .queue
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .is_empty()
-            {
+            if lock(&self.queue).is_empty() {
                 return false;
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
@@ -334,14 +323,8 @@ pub(crate) async fn one_batch(
             .query_one(&spec.ctid_batch_sql()?, &[&PageStart(from), &PageStart(to)])
             .await
             .map_err(|e| EngineError::db("running a backfill batch", e))?;
-        // After the UPDATE, which holds a lock that a rewrite waits for.
         if let Some(node) = &sh.filenode {
-            let now: Option<String> = tx
-                .query_one(&spec.filenode_sql(), &[])
-                .await
-                .map_err(|e| EngineError::db("running a backfill batch", e))?
-                .get(0);
-            if now.as_ref() != Some(node) {
+            if r.get::<_, Option<String>>(1).as_ref() != Some(node) {
                 return Ok(None);
             }
         }
