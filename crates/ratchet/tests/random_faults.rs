@@ -163,6 +163,20 @@ async fn fingerprint(db: &TestDb) -> String {
     format!("{cols}\n{data}\nleftover triggers, columns, invalid indexes: {leftovers}\n{phases}")
 }
 
+/// The migration run to its end without a fault on a fresh database: its fingerprint,
+/// and how long it took.
+async fn faultless() -> (String, Duration) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = prepared(dir.path()).await;
+    let args = migrate_args(dir.path());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let t0 = Instant::now();
+    let o = ratchet(&db.url, &args);
+    let took = t0.elapsed();
+    assert!(o.status.success(), "{}", text(&o));
+    (fingerprint(&db).await, took)
+}
+
 /// splitmix64: the seed's stream of kill moments.
 fn next(state: &mut u64) -> u64 {
     *state = state.wrapping_add(0x9E3779B97F4A7C15);
@@ -217,15 +231,12 @@ async fn sigkill_at_random_moments_then_rerun_gives_the_faultless_result() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(50);
     // The run without faults: the expected result, and how long the migration takes.
-    let dir = tempfile::tempdir().unwrap();
-    let db = prepared(dir.path()).await;
-    let args = migrate_args(dir.path());
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let t0 = Instant::now();
-    let o = ratchet(&db.url, &args);
-    let took = t0.elapsed();
-    assert!(o.status.success(), "{}", text(&o));
-    let expected = fingerprint(&db).await;
+    // Twice, keeping the shorter time: the first run on a fresh server is slower, and
+    // kill moments spread over it would land after the end of most trials.
+    let (expected, first) = faultless().await;
+    let (again, second) = faultless().await;
+    assert_eq!(again, expected);
+    let took = first.min(second);
     assert!(expected.contains(&format!("{ROWS}:")), "{expected}");
     assert!(
         expected.contains("leftover triggers, columns, invalid indexes: 0"),
