@@ -60,7 +60,8 @@ pub struct Pressure {
     pub ratio: f64,
     pub slowest_ms: f64,
     pub budget_ms: f64,
-    /// Counts the probe results (the pacer cuts at most once per result).
+    /// Counts the probe results that were over the budget when they came (the pacer cuts
+    /// once per such result, not again for faster ones while a slow one is recent).
     pub results: u64,
 }
 
@@ -73,6 +74,7 @@ struct Latest {
     /// Since when the verdict has been other than ok, and since when pause.
     unhealthy_since: Option<Instant>,
     paused_since: Option<Instant>,
+    /// The probe results over the budget so far.
     probe_results: u64,
 }
 
@@ -167,8 +169,12 @@ impl Board {
         {
             l.recent.pop_front();
         }
-        let mut i = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        i.probe_results += 1;
+        let over = l.budget_ms.is_some_and(|b| ms > b);
+        drop(l);
+        if over {
+            let mut i = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+            i.probe_results += 1;
+        }
     }
 
     /// How the probe's last second compares with the budget, when there are both.

@@ -357,6 +357,15 @@ fn the_probe_over_its_budget_throttles_between_the_verdicts() {
         (cap(&d), wait_of(&d)),
         (Some(500), Duration::from_millis(40))
     );
+    // A new result under it, while the slow one is still in the last second: the pause
+    // holds (it does not ease) and does not double.
+    board.probe_result(1.0);
+    let d = t.after_batch(&stats(500));
+    assert_eq!(
+        (cap(&d), wait_of(&d)),
+        (Some(500), Duration::from_millis(40))
+    );
+    assert_eq!(t.pace(), 1.0);
     // Each new result over it doubles the pause, up to MAX_PACE.
     for _ in 0..10 {
         board.probe_result(3.0);
