@@ -173,9 +173,9 @@ pub async fn run(b: &ThrottleBench) -> anyhow::Result<i32> {
     let mut beside = Vec::new();
     for monitored in [false, true] {
         let w = Workload::start(&url, b.clients, b.scale).await?;
-        let run = backfill(&c, &url, b, floor, monitored, Some(&w)).await?;
+        let mut run = backfill(&c, &url, b, floor, monitored, Some(&w)).await?;
         w.stop().await;
-        let Some(s) = run.beside.clone() else {
+        let Some(s) = run.beside.take() else {
             anyhow::bail!("the workload was not measured beside the backfill")
         };
         let (before, after, monitors, during) = if monitored {
@@ -195,39 +195,38 @@ pub async fn run(b: &ThrottleBench) -> anyhow::Result<i32> {
         };
         rows.push(Row {
             phase: before,
-            workload: Some(s.before.figures()),
+            workload: Some(s.before),
             rows_per_s: None,
         });
-        if let (Some(phase), Some(m)) = (monitors, &s.monitors) {
+        if let (Some(phase), Some(m)) = (monitors, s.monitors) {
             rows.push(Row {
                 phase,
-                workload: Some(m.figures()),
+                workload: Some(m),
                 rows_per_s: None,
             });
         }
         rows.push(Row {
             phase: during,
-            workload: Some(s.during.figures()),
+            workload: Some(s.during),
             rows_per_s: Some(run.rows_per_s),
         });
         rows.push(Row {
             phase: after,
-            workload: Some(s.after.figures()),
+            workload: Some(s.after),
             rows_per_s: None,
         });
-        beside.push(run);
+        beside.push((run, s));
     }
-    let (off, on) = (&beside[0], &beside[1]);
+    let ((off, off_s), (on, on_s)) = (&beside[0], &beside[1]);
     // 4. The monitors alone: their queries per second.
     let qps = monitors_qps(&c, &url, b).await?;
 
     line("");
-    for (what, run) in [("throttled", on), ("unthrottled", off)] {
-        let Some(s) = &run.beside else { continue };
+    for (what, run, s) in [("throttled", on, on_s), ("unthrottled", off, off_s)] {
         // The baseline is the stricter of the windows on either side (the workload drifts
         // as its tables grow and autovacuum visits them, and the backfill leaves work
         // behind it: a window that caught either would flatter the ratio).
-        let (during, before, after) = (s.during.figures(), s.before.figures(), s.after.figures());
+        let (during, before, after) = (s.during, s.before, s.after);
         let base_side = if before.p99_ms <= after.p99_ms {
             before
         } else {
@@ -248,15 +247,11 @@ pub async fn run(b: &ThrottleBench) -> anyhow::Result<i32> {
             line(format!("  {what}: {bt}"));
         }
     }
-    if let Some(m) = on.beside.as_ref().and_then(|s| {
-        s.monitors
-            .as_ref()
-            .map(|m| (m.figures(), s.before.figures()))
-    }) {
+    if let Some(m) = on_s.monitors {
         line(format!(
             "monitors alone beside the workload: p99 {:.2}× and throughput {:.0}% of just before",
-            m.0.p99_ms / m.1.p99_ms,
-            m.0.tps / m.1.tps * 100.0
+            m.p99_ms / on_s.before.p99_ms,
+            m.tps / on_s.before.tps * 100.0
         ));
     }
     line(format!(
@@ -309,29 +304,15 @@ struct Backfilled {
     beside: Option<Beside>,
 }
 
-/// The workload's latencies around and during one backfill.
-#[derive(Clone)]
+/// The workload's figures around and during one backfill.
 struct Beside {
     /// Over `--beside` just before the backfill (and the monitors) began.
-    before: Sampled,
+    before: WorkloadFigures,
     /// Over `--beside` with the monitors running, before the backfill began.
-    monitors: Option<Sampled>,
-    during: Sampled,
+    monitors: Option<WorkloadFigures>,
+    during: WorkloadFigures,
     /// Over `--beside` just after the backfill step ended.
-    after: Sampled,
-}
-
-/// Latencies (µs) over some seconds.
-#[derive(Clone, Default)]
-struct Sampled {
-    latencies: Vec<u32>,
-    secs: f64,
-}
-
-impl Sampled {
-    fn figures(&self) -> WorkloadFigures {
-        figures(self.latencies.clone(), self.secs)
-    }
+    after: WorkloadFigures,
 }
 
 /// The backfill's batches in one phase.
@@ -665,14 +646,14 @@ impl Workload {
         *self.since.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
     }
 
-    /// The latencies since the last reset, while it goes on running; resets.
-    fn take(&self) -> Sampled {
+    /// The figures since the last reset, while it goes on running; resets.
+    fn take(&self) -> WorkloadFigures {
         let mut since = self.since.lock().unwrap_or_else(|p| p.into_inner());
         let secs = since.elapsed().as_secs_f64();
         *since = Instant::now();
         let latencies =
             std::mem::take(&mut *self.latencies.lock().unwrap_or_else(|p| p.into_inner()));
-        Sampled { latencies, secs }
+        figures(latencies, secs)
     }
 
     async fn stop(self) -> WorkloadFigures {
