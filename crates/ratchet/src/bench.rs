@@ -217,7 +217,7 @@ pub(crate) async fn server(
         Some(u) => Ok((None, u.to_string())),
         None => {
             line("starting a throwaway PostgreSQL cluster for the benchmark");
-            let cluster = tokio::task::spawn_blocking(Cluster::start).await??;
+            let cluster = tokio::task::spawn_blocking(Cluster::start_with_watchdog).await??;
             let url = cluster.url("postgres");
             Ok((Some(cluster), url))
         }

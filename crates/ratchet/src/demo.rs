@@ -29,7 +29,7 @@ pub async fn run(a: &DemoArgs) -> anyhow::Result<i32> {
         Some(u) => u.clone(),
         None => {
             line("== starting a throwaway PostgreSQL cluster (initdb + pg_ctl in a temp dir)");
-            cluster = tokio::task::spawn_blocking(Cluster::start).await??;
+            cluster = tokio::task::spawn_blocking(Cluster::start_with_watchdog).await??;
             line(format!("   listening on 127.0.0.1:{}", cluster.port()));
             cluster.url("postgres")
         }

@@ -1236,3 +1236,43 @@ async fn grants_resync_not_null_warning_and_what_complete_dropped() {
         .unwrap_err();
     assert!(format!("{err:?}").contains("null value"), "{err:?}");
 }
+
+/// A demo killed with SIGKILL (no destructor runs) leaves no server behind: its
+/// throwaway cluster has a watchdog that stops it when the process is gone.
+#[test]
+fn a_killed_demo_leaves_no_server_behind() {
+    use std::io::{BufRead, BufReader};
+    use std::net::TcpStream;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ratchet"))
+        .arg("demo")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("ratchet demo starts");
+    // Kept open until the demo is dead: a closed pipe would end it cleanly instead.
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let port = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("listening on 127.0.0.1:")
+                .and_then(|p| p.parse::<u16>().ok())
+        })
+        .expect("the demo prints the port of its cluster");
+    assert!(
+        TcpStream::connect(("127.0.0.1", port)).is_ok(),
+        "the demo's server is up on {port}"
+    );
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reaped");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect(("127.0.0.1", port)).is_ok() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server on port {port} still runs 30 s after its demo was killed"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    drop(lines);
+}

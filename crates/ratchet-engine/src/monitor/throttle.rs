@@ -71,7 +71,8 @@ struct Latest {
     /// Counts the published verdicts (the throttle cuts at most once per verdict).
     tick: u64,
     at: Option<Instant>,
-    /// Since when the verdict has been other than ok, and since when pause.
+    /// Since when the verdict has been other than ok, and since its first pause (throttle
+    /// verdicts in between do not end it, an ok one does).
     unhealthy_since: Option<Instant>,
     paused_since: Option<Instant>,
     /// The probe results over the budget so far.
@@ -103,9 +104,14 @@ impl Board {
             HealthState::Ok => None,
             _ => l.unhealthy_since.or(Some(now)),
         };
+        // Only a healthy verdict ends a pause: a database that swings between pause and
+        // throttle never lets the backfill go on, and must stop it after `max_pause`
+        // as one that stays paused does (the backfill would crawl at its smallest
+        // batches for ever).
         l.paused_since = match report.state {
             HealthState::Pause => l.paused_since.or(Some(now)),
-            _ => None,
+            HealthState::Throttle => l.paused_since,
+            HealthState::Ok => None,
         };
         l.report = Some(report);
     }
@@ -397,9 +403,11 @@ impl Throttle for MonitorThrottle {
     fn after_batch(&self, stats: &BatchStats) -> Decision {
         let v = self.board.view(self.s.stale_after);
         match v.state {
-            HealthState::Pause if v.paused_for > self.s.max_pause => {
-                self.stop("paused", v.paused_for, &v.reasons)
-            }
+            HealthState::Pause if v.paused_for > self.s.max_pause => self.stop(
+                "paused (with no healthy verdict since)",
+                v.paused_for,
+                &v.reasons,
+            ),
             HealthState::Pause => Decision::Pause(self.s.poll),
             HealthState::Throttle | HealthState::Ok => self.steer(&v, stats),
         }

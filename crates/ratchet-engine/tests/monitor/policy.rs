@@ -535,6 +535,39 @@ fn paused_longer_than_max_pause_stops_with_a_clear_message() {
 }
 
 #[test]
+fn throttle_verdicts_between_pauses_do_not_reset_the_max_pause_clock() {
+    let board = Arc::new(Board::new());
+    let t = MonitorThrottle::new(board.clone(), settings(Duration::from_millis(100)));
+    board.publish(report(HealthState::Pause));
+    assert!(matches!(t.after_batch(&stats(100)), Decision::Pause(_)));
+    // The database swings between pause and throttle, never healthy.
+    std::thread::sleep(Duration::from_millis(80));
+    board.publish(report(HealthState::Throttle));
+    assert!(matches!(
+        t.after_batch(&stats(100)),
+        Decision::Throttle { .. }
+    ));
+    std::thread::sleep(Duration::from_millis(80));
+    board.publish(report(HealthState::Pause));
+    let Decision::Stop(why) = t.after_batch(&stats(100)) else {
+        panic!("expected a stop: paused first 160 ms ago, never healthy since")
+    };
+    assert!(
+        why.contains("paused (with no healthy verdict since)"),
+        "{why}"
+    );
+    // A healthy verdict in between starts the clock again.
+    board.take_stop();
+    board.publish(report(HealthState::Ok));
+    board.publish(report(HealthState::Pause));
+    std::thread::sleep(Duration::from_millis(80));
+    board.publish(report(HealthState::Ok));
+    board.publish(report(HealthState::Pause));
+    std::thread::sleep(Duration::from_millis(40));
+    assert!(matches!(t.after_batch(&stats(100)), Decision::Pause(_)));
+}
+
+#[test]
 fn a_stale_or_missing_verdict_is_a_pause() {
     let board = Arc::new(Board::new());
     let mut s = settings(Duration::from_secs(60));
