@@ -361,7 +361,9 @@ async fn sigkill_during_backfill_then_resume_loses_and_repeats_nothing() {
     assert!(o.status.success(), "{}", text(&o));
     let c = db.client().await;
     // Count every write of the new column per row, with a trigger of our own.
-    c.batch_execute("INSERT INTO public.items SELECT g, g::text FROM generate_series(1, 20000) g")
+    // Enough rows that the first run (3 workers) is still backfilling at its kill moment
+    // (100-400 ms): 20,000 rows in page batches were sometimes done before it.
+    c.batch_execute("INSERT INTO public.items SELECT g, g::text FROM generate_series(1, 60000) g")
         .await
         .unwrap();
     c.batch_execute(&count_writes_sql("items", "_ratchet_new_amount"))
@@ -419,12 +421,12 @@ async fn sigkill_during_backfill_then_resume_loses_and_repeats_nothing() {
     let o = ratchet(&db, &["validate"], &[]);
     assert!(o.status.success(), "{}", text(&o));
     // Two chunks of 10,000 keys: neither a row skipped nor one counted twice.
-    assert!(text(&o).contains("checked 20000 rows"), "{}", text(&o));
+    assert!(text(&o).contains("checked 60000 rows"), "{}", text(&o));
     let (total, most): (i64, i64) = {
         let r = c.query_one(WRITES_PER_ROW, &[]).await.unwrap();
         (r.get(0), r.get(1))
     };
-    assert_eq!(total, 20000, "every row backfilled (after {kills} kills)");
+    assert_eq!(total, 60000, "every row backfilled (after {kills} kills)");
     assert_eq!(most, 1, "no row written twice (after {kills} kills)");
     let slices: i64 = scalar(&db, "SELECT count(*) FROM ratchet.backfill_slices")
         .await
@@ -435,7 +437,7 @@ async fn sigkill_during_backfill_then_resume_loses_and_repeats_nothing() {
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(
         scalar(&db, "SELECT sum(amount) FROM public.items").await,
-        "200010000"
+        "1800030000"
     );
 }
 
