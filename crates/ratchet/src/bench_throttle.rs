@@ -58,8 +58,8 @@ pub struct ThrottleBench {
     /// The monitors' `ratio_floor_ms` (probe baselines under it count as this long):
     /// about the workload's own p99 alone. Under the workload the probe's baseline is
     /// above it and the ratio rules; on an idle server it keeps the backfill from being
-    /// throttled for raising a 0.2 ms probe to 1 ms (at 0.1 or 1.0 ms the backfill alone
-    /// ran at 3-30% of its rate; the default 5 ms lets the workload's p99 triple).
+    /// throttled for raising a 0.2 ms probe past 1 ms (at 1.0 ms the backfill alone ran
+    /// at 3% of its rate; the default 5 ms lets the workload's p99 triple).
     #[arg(long, default_value_t = 1.5)]
     pub ratio_floor_ms: f64,
     /// How long the monitors run alone to count their queries.
@@ -195,13 +195,13 @@ pub async fn run(b: &ThrottleBench) -> anyhow::Result<i32> {
         let Some(s) = run.beside.take() else {
             anyhow::bail!("the workload was not measured beside the backfill")
         };
-        let (before, after, monitors, during, paused) = if monitored {
+        let paused = "  turns with the backfill paused";
+        let (before, after, monitors, during) = if monitored {
             (
                 "workload just before (monitors on)",
                 "workload just after (monitors on)",
                 Some("workload + monitors, no backfill yet"),
                 "backfill + workload, monitors on",
-                "  turns with the backfill paused",
             )
         } else {
             (
@@ -209,7 +209,6 @@ pub async fn run(b: &ThrottleBench) -> anyhow::Result<i32> {
                 "workload just after (monitors off)",
                 None,
                 "backfill + workload, monitors off",
-                "  turns with the backfill paused",
             )
         };
         rows.push(Row {
