@@ -171,14 +171,34 @@ pub async fn run(b: &ThrottleBench) -> anyhow::Result<i32> {
         rows_per_s: None,
     });
     let floor = b.ratio_floor_ms.max(MIN_RATIO_FLOOR_MS);
-    // 2. The backfill alone, monitors off and on.
-    let free = backfill(&c, &url, b, floor, false, None).await?;
+    // 2. The backfill alone, monitors off and on. Beside the unmonitored one the
+    // monitors' probe runs on its own, as on an idle server before and after: whether
+    // the backfill alone leaves the probe within the budget the monitors would give it
+    // (headroom), or already takes the machine's spare capacity.
+    let probe = Workload::probe(&url, probe_sql(b.scale), PROBE_INTERVAL).await?;
+    tokio::time::sleep(b.beside).await;
+    let idle = probe.take();
+    let free = backfill(&c, &url, b, floor, false, None, Some(&probe)).await?;
+    probe.stop().await;
+    let Some(idle_during) = free.probe else {
+        anyhow::bail!("the probe was not measured beside the backfill")
+    };
+    rows.push(Row {
+        phase: "probe alone (idle server)",
+        workload: Some(idle),
+        rows_per_s: None,
+    });
     rows.push(Row {
         phase: "backfill alone, monitors off",
         workload: None,
         rows_per_s: Some(free.rows_per_s),
     });
-    let free_on = backfill(&c, &url, b, floor, true, None).await?;
+    rows.push(Row {
+        phase: "  its probe beside it",
+        workload: Some(idle_during),
+        rows_per_s: None,
+    });
+    let free_on = backfill(&c, &url, b, floor, true, None, None).await?;
     rows.push(Row {
         phase: "backfill alone, monitors on",
         workload: None,
@@ -190,7 +210,7 @@ pub async fn run(b: &ThrottleBench) -> anyhow::Result<i32> {
     let mut beside = Vec::new();
     for monitored in [false, true] {
         let w = Workload::start(&url, b.clients, b.scale).await?;
-        let mut run = backfill(&c, &url, b, floor, monitored, Some(&w)).await?;
+        let mut run = backfill(&c, &url, b, floor, monitored, Some(&w), None).await?;
         w.stop().await;
         let Some(s) = run.beside.take() else {
             anyhow::bail!("the workload was not measured beside the backfill")
@@ -302,6 +322,7 @@ pub async fn run(b: &ThrottleBench) -> anyhow::Result<i32> {
         on.rows_per_s / free.rows_per_s * 100.0,
         off.rows_per_s / free.rows_per_s * 100.0,
     ));
+    line(headroom(idle, idle_during, floor, b.max_probe_ratio));
     let share = match on.monitor_cpu_share {
         Some(s) => format!("{:.2}% of the server's CPU time", s * 100.0),
         None => "CPU share not measured (the server is not on this machine)".into(),
@@ -321,6 +342,24 @@ pub async fn run(b: &ThrottleBench) -> anyhow::Result<i32> {
         b.max_probe_ratio
     ));
     Ok(0)
+}
+
+/// Whether the backfill alone left the probe within the budget the monitors give it on
+/// the idle server (their baseline under the floor counts as the floor): the condition of
+/// the goal for the monitored backfill alone.
+fn headroom(idle: WorkloadFigures, beside: WorkloadFigures, floor_ms: f64, ratio: f64) -> String {
+    let budget = idle.p99_ms.max(floor_ms) * ratio;
+    let head = format!(
+        "headroom: the probe's p99 {:.2} ms alone, {:.2} ms beside the unmonitored backfill alone, against a budget of {budget:.2} ms",
+        idle.p99_ms, beside.p99_ms
+    );
+    if beside.p99_ms <= budget {
+        format!("{head}: the backfill alone leaves headroom (the goal of ≥ 50% applies)")
+    } else {
+        format!(
+            "{head}: the backfill alone already takes the spare capacity (the monitors hold it to the budget, as they should; the goal of ≥ 50% applies with headroom)"
+        )
+    }
 }
 
 fn or_none(s: &str) -> &str {
@@ -344,6 +383,8 @@ struct Backfilled {
     monitor_cpu_share: Option<f64>,
     /// The workload beside it, when there was one.
     beside: Option<Beside>,
+    /// The probe's figures beside it, when it ran on its own.
+    probe: Option<WorkloadFigures>,
 }
 
 /// The workload's figures around and during one backfill.
@@ -454,6 +495,7 @@ async fn backfill(
     floor_ms: f64,
     monitored: bool,
     workload: Option<&Workload>,
+    probe: Option<&Workload>,
 ) -> anyhow::Result<Backfilled> {
     crate::bench::fresh_table(c, "bench_throttle", b.rows).await?;
     // (`fresh_table` vacuums and checkpoints it: neither lands in the middle of a phase.)
@@ -501,11 +543,14 @@ async fn backfill(
     if let Some(w) = workload {
         w.reset();
     }
+    if let Some(p) = probe {
+        p.reset();
+    }
     let cpu_before = cpu_times(c).await;
     let mut turns = Turns::default();
+    let gate = Arc::new(Gate::default());
     match workload.filter(|_| !b.interleave.is_zero()) {
         Some(w) => {
-            let gate = Arc::new(Gate::default());
             engine.set_throttle(Arc::new(Throttles(vec![
                 hook,
                 gate.clone() as Arc<dyn Throttle>,
@@ -528,6 +573,7 @@ async fn backfill(
         }
     }
     let cpu_after = cpu_times(c).await;
+    let probed = probe.map(Workload::take);
     let during = workload.map(|w| match turns.on.take() {
         Some((l, secs)) => figures(l, secs),
         None => w.take(),
@@ -558,7 +604,7 @@ async fn backfill(
         _ => None,
     };
     // The backfill's own rate and duty leave out the time it was held paused.
-    let seconds = clock.step.seconds() - turns.held.as_secs_f64();
+    let seconds = clock.step.seconds() - gate.held().as_secs_f64();
     let monitor_cpu_share = match (monitored, cpu_before, cpu_after) {
         (true, Some(before), Some(after)) => Some(monitor_share(&before, &after)),
         _ => None,
@@ -576,20 +622,37 @@ async fn backfill(
         }),
         monitor_cpu_share,
         beside,
+        probe: probed,
     })
 }
 
-/// Holds the backfill between batches while `off` is set.
+/// Holds the backfill between batches while `off` is set, and counts how long it held
+/// it (only the backfill step's own time: the turns begin with the migration's first
+/// step).
 #[derive(Default)]
 struct Gate {
     off: AtomicBool,
+    /// Since when it holds the backfill now, and how long it held it before.
+    held: Mutex<(Option<Instant>, Duration)>,
+}
+
+impl Gate {
+    fn held(&self) -> Duration {
+        let h = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        h.1 + h.0.map(|t| t.elapsed()).unwrap_or_default()
+    }
 }
 
 impl Throttle for Gate {
     fn after_batch(&self, _: &BatchStats) -> Decision {
+        let mut h = self.held.lock().unwrap_or_else(|p| p.into_inner());
         if self.off.load(Ordering::Relaxed) {
+            h.0.get_or_insert_with(Instant::now);
             Decision::Pause(Duration::from_millis(10))
         } else {
+            if let Some(t) = h.0.take() {
+                h.1 += t.elapsed();
+            }
             Decision::Continue
         }
     }
@@ -607,9 +670,6 @@ struct Turns {
     /// The same with it paused (past [`SETTLE`]).
     off: Option<(Vec<u32>, f64)>,
     off_windows: u32,
-    /// How long the backfill was held in all, and since when it is held now.
-    held: Duration,
-    held_since: Option<Instant>,
     /// What the figures now coming count towards: on, off, or nothing (settling).
     now: Option<bool>,
 }
@@ -636,7 +696,6 @@ impl Turns {
             tokio::time::sleep(every).await;
             self.add(w.take_raw(), true);
             gate.off.store(true, Ordering::Relaxed);
-            self.held_since = Some(Instant::now());
             self.now = None;
             tokio::time::sleep(SETTLE).await;
             w.take_raw();
@@ -645,17 +704,11 @@ impl Turns {
             self.add(w.take_raw(), false);
             self.off_windows += 1;
             gate.off.store(false, Ordering::Relaxed);
-            if let Some(at) = self.held_since.take() {
-                self.held += at.elapsed();
-            }
         }
     }
 
     /// The figures of the turn the backfill step ended in.
     fn finish(&mut self, w: &Workload) {
-        if let Some(at) = self.held_since.take() {
-            self.held += at.elapsed();
-        }
         let rest = w.take_raw();
         if let Some(on) = self.now {
             self.add(rest, on);
@@ -801,6 +854,35 @@ impl Workload {
             latencies,
             since: Arc::new(Mutex::new(Instant::now())),
             tasks,
+        })
+    }
+
+    /// The monitors' probe on its own session every `every`, as the monitors run it (a
+    /// simple query), every latency kept.
+    async fn probe(url: &str, sql: String, every: Duration) -> anyhow::Result<Workload> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let latencies = Arc::new(Mutex::new(Vec::new()));
+        let c = connect(url).await?;
+        let task = {
+            let (stop, latencies) = (stop.clone(), latencies.clone());
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(every);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                while !stop.load(Ordering::Relaxed) {
+                    tick.tick().await;
+                    let t = Instant::now();
+                    c.simple_query(&sql).await?;
+                    let us = t.elapsed().as_micros().min(u32::MAX as u128) as u32;
+                    latencies.lock().unwrap_or_else(|p| p.into_inner()).push(us);
+                }
+                Ok(())
+            })
+        };
+        Ok(Workload {
+            stop,
+            latencies,
+            since: Arc::new(Mutex::new(Instant::now())),
+            tasks: vec![task],
         })
     }
 
