@@ -6,7 +6,9 @@
 //! the goals are stated in, and the monitors' own cost: the queries per second they
 //! issue (measured on an otherwise idle server from `pg_stat_database`) and their share
 //! of the server's CPU time during the throttled backfill (from `/proc`, when the server
-//! runs on this machine).
+//! runs on this machine). The monitors' probe also runs on its own, on the idle server and
+//! beside the unmonitored backfill alone: whether the backfill alone leaves the headroom
+//! the goal for the monitored backfill alone assumes.
 #![allow(clippy::print_stdout)]
 
 use std::collections::HashMap;
@@ -44,9 +46,10 @@ pub struct ThrottleBench {
     #[arg(long, default_value_t = 1.5)]
     pub max_probe_ratio: f64,
     /// How long the workload is measured just before and just after each backfill beside
-    /// it (and beside the monitors alone). The throttled backfill runs longer: windows of
-    /// about its length compare like with like (a longer window holds more of the
-    /// workload's own tail events, e.g. autovacuum of its tables).
+    /// it (and beside the monitors alone), and the probe alone on the idle server. The
+    /// throttled backfill runs longer: windows of about its length compare like with
+    /// like (a longer window holds more of the workload's own tail events, e.g.
+    /// autovacuum of its tables).
     #[arg(long, default_value = "10s", value_parser = crate::engine_cmd::parse_duration)]
     pub beside: Duration,
     /// Beside the workload, the backfill is paused and resumed in turns of this long
