@@ -331,7 +331,7 @@ pub async fn run(b: &ThrottleBench) -> anyhow::Result<i32> {
         None => "CPU share not measured (the server is not on this machine)".into(),
     };
     line(format!(
-        "monitors' health reports: beside the workload {} ({}); alone {} ({})",
+        "monitors' verdicts (one per sample): beside the workload {} ({}); alone {} ({})",
         or_none(&on.verdicts),
         or_none(&on.reasons),
         or_none(&free_on.verdicts),

@@ -196,8 +196,23 @@ async fn the_metrics_endpoint_answers_in_the_text_format_and_its_counters_move()
     let v2 = items(&db, dir.path(), 30_000).await;
     let port = free_port();
     let addr = format!("127.0.0.1:{port}");
-    let mut child = slow_start(&db, &v2, &["--metrics-addr", &addr]);
-    // Scrapes while the backfill runs, until two of them show rows backfilled, apart.
+    // A probe whose budget nothing reaches: the verdict stays ok, and its figures must
+    // still reach the gauges (they once moved only when the verdict changed).
+    let probe = [
+        "--probe-sql",
+        "SELECT 1",
+        "--probe-interval",
+        "50ms",
+        "--probe-baseline",
+        "300ms",
+        "--max-probe-ratio",
+        "1000",
+        "--max-probe-p99-ms",
+        "100000",
+    ];
+    let mut child = slow_start(&db, &v2, &[&["--metrics-addr", &addr][..], &probe].concat());
+    // Scrapes while the backfill runs, until two of them show rows backfilled, apart,
+    // and one shows the probe's quantiles.
     let mut seen: Vec<f64> = vec![];
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut last = None;
@@ -215,8 +230,10 @@ async fn the_metrics_endpoint_answers_in_the_text_format_and_its_counters_move()
         if seen.last().is_none_or(|prev| rows > *prev) {
             seen.push(rows);
         }
+        let probed = value(&s, "ratchet_probe_latency_seconds", &[("quantile", "0.99")])
+            .is_some_and(|p99| p99 > 0.0);
         last = Some((s, body));
-        if seen.len() >= 3 {
+        if seen.len() >= 3 && probed {
             break;
         }
     }
@@ -245,6 +262,13 @@ async fn the_metrics_endpoint_answers_in_the_text_format_and_its_counters_move()
         "{body}"
     );
     assert!(value(&s, "ratchet_steps_done_total", &[("phase", "start")]).unwrap() >= 1.0);
+    for q in ["0.5", "0.99"] {
+        let v = value(&s, "ratchet_probe_latency_seconds", &[("quantile", q)]);
+        assert!(
+            v.is_some_and(|v| v > 0.0),
+            "probe p{q} while healthy: {v:?}\n{body}"
+        );
+    }
     let o = child.wait_with_output().unwrap();
     assert!(o.status.success(), "{}", text(&o));
     assert!(
@@ -402,6 +426,11 @@ async fn plain_status_lines_come_at_the_interval_when_stderr_is_not_a_terminal()
         "{err}"
     );
     assert!(status.iter().all(|l| l.contains("health ")), "{err}");
+    // The monitors' verdict reaches the lines while it stays the same (ok, mostly).
+    assert!(
+        status.iter().any(|l| !l.contains("no monitor report yet")),
+        "{err}"
+    );
     // One line per step as before.
     assert!(err.lines().any(|l| l.starts_with("  ✓ [start #")), "{err}");
     // No escape sequences of the terminal block.

@@ -7,8 +7,8 @@
 //! One module per sampler (`locks`, `probe`, `errors`, `load`, `replication`,
 //! `maintenance`, `statements`), `policy` for the thresholds, `throttle` for the hook.
 //! The sampling loop here publishes each verdict on a [`Board`] the throttle reads,
-//! reports [`Event::Health`] when the verdict changes (and every few seconds while it is
-//! not ok), writes an event row for each transition, and the runner's heartbeat with the
+//! reports every verdict as [`Event::Health`] with its figures (the reporters show the
+//! latest and decide what is worth a line), writes an event row for each transition, and the runner's heartbeat with the
 //! latest health once per tick. Operators override `max_probe_p99_ms` through the
 //! control of that name (`ratchet set max-probe-p99-ms`), read every tick.
 
@@ -229,12 +229,8 @@ struct Loop {
     tables: Vec<String>,
     ticks: u64,
     last_state: HealthState,
-    last_reported: Instant,
     last_blockers: Vec<String>,
 }
-
-/// How often a health that is not ok is reported again while it lasts.
-const REPORT_EVERY: Duration = Duration::from_secs(5);
 
 /// The active migration is looked up every this many ticks.
 const REFRESH_EVERY: u64 = 5;
@@ -267,7 +263,6 @@ impl Loop {
             tables: vec![],
             ticks: 0,
             last_state: HealthState::Ok,
-            last_reported: Instant::now(),
             last_blockers: vec![],
         }
     }
@@ -387,15 +382,12 @@ impl Loop {
         out
     }
 
-    /// Report the verdict when it changed (with an event row) or, while it is not ok,
-    /// every few seconds.
+    /// Report every verdict with its figures (the status block, the status lines and the
+    /// metrics show the latest; the reporters decide what is worth a line), and write an
+    /// event row when the verdict changed.
     async fn tell(&mut self, report: &HealthReport) {
         let changed = report.state != self.last_state;
-        let due = report.state != HealthState::Ok && self.last_reported.elapsed() >= REPORT_EVERY;
-        if changed || due {
-            self.reporter.report(&Event::Health(report.clone()));
-            self.last_reported = Instant::now();
-        }
+        self.reporter.report(&Event::Health(report.clone()));
         if !changed {
             return;
         }

@@ -15,7 +15,7 @@ mod flags;
 mod gate_settings;
 mod monitor_settings;
 mod observe;
-mod render;
+pub(crate) mod render;
 mod settings;
 mod watch;
 

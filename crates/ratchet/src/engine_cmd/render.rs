@@ -373,8 +373,9 @@ pub fn event_line(e: &EventRow) -> String {
     .to_string()
 }
 
-/// The detail of an event in a few words where its kind is known, as JSON otherwise.
-fn event_summary(e: &EventRow) -> String {
+/// The detail of an event in a few words where its kind is known, as JSON otherwise
+/// (`ratchet events`, and the recent events of `ratchet status --watch`).
+pub fn event_summary(e: &EventRow) -> String {
     let d = &e.detail;
     let s = |k: &str| match &d[k] {
         serde_json::Value::Null => None,
@@ -437,7 +438,136 @@ fn event_summary(e: &EventRow) -> String {
             s("duration_ms").unwrap_or_default(),
             s("attempts").unwrap_or_default()
         ),
+        // The monitors' verdict changed (`resume` is their way back to ok).
+        "throttle" | "pause" | "resume" if d.get("state").is_some() => {
+            let reasons: Vec<String> = d["reasons"]
+                .as_array()
+                .map(|r| {
+                    r.iter()
+                        .filter_map(|x| x.as_str().map(String::from))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let was = s("previous")
+                .map(|p| format!(" (was {p})"))
+                .unwrap_or_default();
+            match reasons.is_empty() {
+                true => format!("health {}{was}", s("state").unwrap_or_default()),
+                false => format!("{}{was}", reasons.join("; ")),
+            }
+        }
+        "stop" => s("reason").unwrap_or_default(),
+        "started" => format!("version schema {}", s("version_schema").unwrap_or_default()),
+        "flag_created" | "flag_deleted" | "flag" => {
+            let flag = s("flag").unwrap_or_default();
+            let by = s("forced")
+                .map(|r| format!(" (forced past: {r})"))
+                .unwrap_or_default();
+            match (e.kind.as_str(), s("old"), s("new")) {
+                ("flag_created", ..) => {
+                    format!("{flag}: created {}", s("state").unwrap_or_default())
+                }
+                ("flag_deleted", old, _) => {
+                    format!("{flag}: deleted (was {})", old.unwrap_or_default())
+                }
+                (_, old, new) => format!(
+                    "{flag}: {} -> {}{by}",
+                    old.unwrap_or_default(),
+                    new.unwrap_or_default()
+                ),
+            }
+        }
+        "freeze" => format!("schema frozen: {}", s("reason").unwrap_or_default()),
+        "validate" => format!(
+            "{}: {} rows checked, {} mismatches, {} repaired",
+            match d["passed"].as_bool() {
+                Some(true) => "passed",
+                _ => "FAILED",
+            },
+            s("rows_checked").unwrap_or_default(),
+            s("mismatches").unwrap_or_default(),
+            s("repaired").unwrap_or_default()
+        ),
+        "validation_skipped" | "gates_forced" => s("warning").unwrap_or_default(),
         _ if d.as_object().is_some_and(|o| o.is_empty()) => String::new(),
         _ => d.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ratchet_engine::state::EventRow;
+    use serde_json::json;
+
+    use super::event_summary;
+
+    fn row(kind: &str, detail: serde_json::Value) -> EventRow {
+        EventRow {
+            id: 1,
+            at: "2026-12-04T19:58:52.995Z".into(),
+            age_s: 1.0,
+            migration: Some("m1".into()),
+            kind: kind.into(),
+            detail,
+            who: "postgres".into(),
+            host: None,
+            application: Some("ratchet monitor".into()),
+        }
+    }
+
+    /// Each kind ratchet writes reads as words, not as its JSON.
+    #[test]
+    fn events_read_as_words() {
+        let cases = [
+            (
+                row(
+                    "throttle",
+                    json!({"state": "throttle", "previous": "ok",
+                           "reasons": ["probe p99 109.2 ms > 100 ms"], "figures": {"x": 1.0}}),
+                ),
+                "probe p99 109.2 ms > 100 ms (was ok)",
+            ),
+            (
+                row(
+                    "resume",
+                    json!({"state": "ok", "previous": "pause", "reasons": [], "figures": {}}),
+                ),
+                "health ok (was pause)",
+            ),
+            (
+                row(
+                    "flag_created",
+                    json!({"flag": "m1.read_new", "state": "off"}),
+                ),
+                "m1.read_new: created off",
+            ),
+            (
+                row(
+                    "flag",
+                    json!({"flag": "m1.read_new", "old": "off", "new": "10%", "forced": "not validated"}),
+                ),
+                "m1.read_new: off -> 10% (forced past: not validated)",
+            ),
+            (
+                row(
+                    "validate",
+                    json!({"rows_checked": 400000, "mismatches": 0, "repaired": 0, "passed": true}),
+                ),
+                "passed: 400000 rows checked, 0 mismatches, 0 repaired",
+            ),
+            (
+                row("stop", json!({"reason": "paused for 60 s"})),
+                "paused for 60 s",
+            ),
+            (
+                row("started", json!({"version_schema": "public_m1"})),
+                "version schema public_m1",
+            ),
+            (row("completed", json!({})), ""),
+            (row("unknown_kind", json!({"a": 1})), r#"{"a":1}"#),
+        ];
+        for (e, want) in cases {
+            assert_eq!(event_summary(&e), want, "{}", e.kind);
+        }
     }
 }

@@ -176,6 +176,9 @@ impl Reporter for LiveReporter {
     fn report(&self, event: &Event) {
         let worth_a_line = self.live().apply(event);
         match self.mode {
+            // A verdict comes every monitor interval: a line when it changed (the
+            // `status` objects carry the latest figures).
+            ProgressMode::Json if matches!(event, Event::Health(_)) && !worth_a_line => {}
             ProgressMode::Json => err_line(render::event_json(event).to_string()),
             ProgressMode::Block | ProgressMode::Auto => self.block(event, worth_a_line),
             ProgressMode::Plain => {

@@ -172,12 +172,12 @@ fn runner_text(view: &LiveView) -> String {
     }
 }
 
-/// "12s ago step by alice: {…}", newest first.
+/// "12s ago step by alice: start #1 …", newest first (the summary of `ratchet events`).
 fn event_lines(view: &LiveView) -> Vec<String> {
     view.events
         .iter()
         .map(|e| {
-            let detail = e.detail.to_string();
+            let detail = crate::engine_cmd::render::event_summary(e);
             let detail = match detail.chars().count() > 100 {
                 true => format!("{}…", detail.chars().take(100).collect::<String>()),
                 false => detail,
@@ -280,7 +280,7 @@ mod tests {
                 age_s: 3.0,
                 migration: Some("02_type".into()),
                 kind: "control".into(),
-                detail: serde_json::json!({"paused": true}),
+                detail: serde_json::json!({"key": "pause", "new": "", "old": null}),
                 who: "alice".into(),
                 host: None,
                 application: None,
@@ -299,7 +299,7 @@ mod tests {
           batch    500 rows · workers 1
           health   THROTTLE: probe p99 84 ms > 50 ms · PAUSED by alice@10.0.0.9 42s ago (ratchet resume continues)
           locks    1 lock waits caused (max -) · probe p50 3 ms p99 84 ms · replication lag -
-          event    3s ago control by alice: {"paused":true}
+          event    3s ago control by alice: pause
         "#);
     }
 
