@@ -56,9 +56,21 @@ pub enum Event {
         /// How long the chunk took.
         chunk_duration: Duration,
     },
-    /// The monitors' verdict: when it changes, and every few seconds while it is not ok.
+    /// The monitors' verdict, every sample (reporters decide what is worth a line).
     Health(HealthReport),
+    /// An operator's `ratchet pause` holds the work; `None` once `ratchet resume` lets it
+    /// go on.
+    Held(Option<Hold>),
     Info(String),
+}
+
+/// Who holds the work with `ratchet pause`, and where it stopped.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hold {
+    /// "alice from 10.0.0.7 (deploy in progress)": the role, its address, the reason.
+    pub by: String,
+    /// "between two batches on items (4580 rows done)".
+    pub place: String,
 }
 
 /// What the monitors see, as one verdict with its reasons and the figures behind it.

@@ -398,7 +398,7 @@ impl Reporter for Metrics {
                     .set(*mismatches as i64);
             }
             Event::Health(h) => self.health(h),
-            Event::StepSkipped { .. } | Event::Info(_) => {}
+            Event::StepSkipped { .. } | Event::Held(_) | Event::Info(_) => {}
         }
     }
 }

@@ -152,6 +152,20 @@ async fn pause_resume_and_set_batch_size_steer_a_running_backfill() {
     );
     let mut run = run;
     assert!(run.try_wait().unwrap().is_none(), "it must wait, not end");
+    // A third terminal's `status --watch` says who paused it, and why.
+    let mut watch = spawn(&db, &["status", "--watch", "--format", "json"]);
+    let mut first = String::new();
+    std::io::BufReader::new(watch.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    watch.kill().unwrap();
+    watch.wait().unwrap();
+    let tick: Value = serde_json::from_str(&first).unwrap();
+    let by = tick["paused_by"].as_str().unwrap_or_default();
+    assert!(
+        by.starts_with("postgres") && by.ends_with("(load test)"),
+        "{first}"
+    );
     // The running process said where it stopped, in the event log.
     let events = events_json(&db);
     let paused = of_kind(&events, "paused");

@@ -20,7 +20,7 @@ use super::{Setting, PAUSE};
 use crate::backfill::{BatchStats, Decision, Overrides, Throttle};
 use crate::config::Config;
 use crate::error::EngineError;
-use crate::report::{Event, Reporter};
+use crate::report::{Event, Hold, Reporter};
 use crate::state::{Control, State};
 
 /// How often the controls are re-read, and how long a paused worker waits before it asks
@@ -160,14 +160,17 @@ impl Controls {
                     lifted: false,
                 });
                 let reason = (!c.value.is_empty()).then_some(c.value.clone());
-                self.report(format!(
-                    "paused by {}{} {place}; `ratchet resume` continues",
-                    who(&c),
-                    reason
-                        .as_ref()
-                        .map(|r| format!(" ({r})"))
-                        .unwrap_or_default()
-                ));
+                self.reporter.report(&Event::Held(Some(Hold {
+                    by: format!(
+                        "{}{}",
+                        who(&c),
+                        reason
+                            .as_ref()
+                            .map(|r| format!(" ({r})"))
+                            .unwrap_or_default()
+                    ),
+                    place,
+                })));
                 let mut detail = json!({"reason": reason, "set_by": c.set_by});
                 merge(&mut detail, during);
                 lock(&self.notes).push(("paused", detail));
@@ -180,6 +183,7 @@ impl Controls {
                 if let Some(held) = since.take() {
                     let secs = held.since.elapsed().as_secs_f64();
                     self.report(format!("resumed after {secs:.1} s paused"));
+                    self.reporter.report(&Event::Held(None));
                 }
                 Decision::Continue
             }

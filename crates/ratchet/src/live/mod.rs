@@ -110,6 +110,11 @@ impl Live {
                 true
             }
             Event::StepSkipped { .. } | Event::Info(_) => true,
+            // Held: a line; let go: the "resumed after" line says it.
+            Event::Held(hold) => {
+                self.paused_by = hold.as_ref().map(|h| h.by.clone());
+                hold.is_some()
+            }
             Event::Retry { .. } => {
                 self.retry = Some(render::retry_line(event));
                 true

@@ -22,7 +22,7 @@ pub fn block(live: &Live) -> Vec<String> {
         out.push(format!("  runner   {runner}"));
     }
     if let Some(b) = &live.backfill {
-        out.push(format!("  {}", bar_line(b)));
+        out.push(format!("  {}", bar_line(b, live.paused_by.is_some())));
         out.push(format!("  {}", batch_line(b, live.workers)));
     }
     out.push(format!("  health   {}", health_text(live)));
@@ -53,8 +53,9 @@ fn headline(live: &Live) -> String {
     parts.join(" · ")
 }
 
-/// "[=========>          ]  41%  410000/~1000000 rows  52000 rows/s  ETA 11s".
-fn bar_line(b: &BackfillNow) -> String {
+/// "[=========>          ]  41%  410000/~1000000 rows  52000 rows/s  ETA 11s" (no ETA
+/// while an operator holds the work).
+fn bar_line(b: &BackfillNow, held: bool) -> String {
     let (bar, pct) = match b.fraction() {
         Some(f) => {
             let filled = (f * BAR as f64).round() as usize;
@@ -71,6 +72,7 @@ fn bar_line(b: &BackfillNow) -> String {
     let total = b.rows_total.map(|t| format!("/~{t}")).unwrap_or_default();
     let eta = b
         .eta()
+        .filter(|_| !held)
         .map(|d| format!("  ETA {}", human(d)))
         .unwrap_or_default();
     let mismatches = b
@@ -164,7 +166,7 @@ pub fn plain_line(live: &Live) -> String {
             b.rows_done,
             b.rows_per_second
         );
-        if let Some(eta) = b.eta() {
+        if let Some(eta) = b.eta().filter(|_| live.paused_by.is_none()) {
             s.push_str(&format!(", ETA {}", human(eta)));
         }
         if let Some(n) = b.mismatches {
@@ -245,6 +247,11 @@ pub fn event_line(event: &Event) -> Option<String> {
                 false => format!("  health: {state}: {}", h.reasons.join("; ")),
             }
         }
+        Event::Held(Some(h)) => format!(
+            "  paused by {} {}; `ratchet resume` continues",
+            h.by, h.place
+        ),
+        Event::Held(None) => return None,
         Event::Info(s) => format!("  {s}"),
     })
 }
@@ -308,6 +315,8 @@ pub fn event_json(event: &Event) -> serde_json::Value {
                     "chunk_duration_ms": chunk_duration.as_secs_f64() * 1000.0}),
         Event::Health(h) => json!({"event": "health", "state": h.state, "reasons": h.reasons,
                                    "figures": h.figures}),
+        Event::Held(Some(h)) => json!({"event": "held", "by": h.by, "place": h.place}),
+        Event::Held(None) => json!({"event": "held", "by": null}),
         Event::Info(s) => json!({"event": "info", "message": s}),
     }
 }
@@ -365,7 +374,7 @@ mod tests {
     use ratchet_engine::report::{HealthReport, HealthState};
     use ratchet_engine::{Event, Phase};
 
-    use super::{block, event_json, plain_line};
+    use super::{block, event_json, event_line, plain_line};
     use crate::live::Live;
 
     /// A backfill at 41% while the probe monitor throttles it.
@@ -452,6 +461,23 @@ mod tests {
     }
 
     #[test]
+    fn a_held_backfill_says_who_holds_it_and_gives_no_eta() {
+        let mut live = throttled();
+        let hold = ratchet_engine::report::Hold {
+            by: "alice from 10.0.0.7 (deploy)".into(),
+            place: "between two batches on items (410000 rows done)".into(),
+        };
+        assert!(live.apply(&Event::Held(Some(hold.clone()))));
+        insta::assert_snapshot!(event_line(&Event::Held(Some(hold))).unwrap(), @"  paused by alice from 10.0.0.7 (deploy) between two batches on items (410000 rows done); `ratchet resume` continues");
+        insta::assert_snapshot!(plain_line(&live), @"  status: start step 3/5 backfill items.amount, backfill items: 410000/~1000000 rows (41%), 52000 rows/s, batch 5000, workers 2, health THROTTLE: probe p99 84 ms > 50 ms · PAUSED by alice from 10.0.0.7 (deploy) (ratchet resume continues)");
+        assert!(!block(&live).join("\n").contains("ETA"));
+        // Let go: no line of its own (the "resumed after" line says it), the ETA is back.
+        assert!(!live.apply(&Event::Held(None)));
+        assert_eq!(event_line(&Event::Held(None)), None);
+        assert!(plain_line(&live).contains("ETA 11s"));
+    }
+
+    #[test]
     fn a_health_change_is_worth_a_line_the_same_verdict_again_is_not() {
         let mut live = throttled();
         let h = live.health.clone().unwrap();
@@ -491,7 +517,7 @@ mod tests {
             chunk_duration: Duration::from_millis(80),
         };
         live.apply(&e);
-        insta::assert_snapshot!(super::bar_line(live.backfill.as_ref().unwrap()), @"validate items [========>                     ]  25%  250000/~1000000 rows  125000 rows/s  ETA 6s  2 mismatches");
+        insta::assert_snapshot!(super::bar_line(live.backfill.as_ref().unwrap(), false), @"validate items [========>                     ]  25%  250000/~1000000 rows  125000 rows/s  ETA 6s  2 mismatches");
         insta::assert_snapshot!(plain_line(&live), @"  status: validate items: 250000/~1000000 rows (25%), 125000 rows/s, ETA 6s, 2 mismatches, batch 10000, health no monitor report yet");
         insta::assert_snapshot!(event_json(&e).to_string(), @r#"{"event":"validate","table":"items","rows_checked":250000,"rows_total":1000000,"mismatches":2,"rows_per_second":125000.0,"chunk_size":10000,"chunk_duration_ms":80.0}"#);
     }

@@ -116,19 +116,23 @@ fn health(view: &LiveView) -> Option<HealthReport> {
     })
 }
 
-/// Who set the `paused` control, when it is set to anything but false.
+/// Who set the pause control (`ratchet pause`; its value is the reason, maybe empty).
 fn paused_by(view: &LiveView) -> Option<String> {
     let c = view
         .controls
         .iter()
-        .find(|c| c.key == "paused" && !matches!(c.value.as_str(), "false" | "0" | ""))?;
+        .find(|c| c.key == ratchet_engine::control::PAUSE)?;
     let host = c
         .host
         .as_deref()
         .map(|h| format!("@{h}"))
         .unwrap_or_default();
+    let reason = match c.value.as_str() {
+        "" => String::new(),
+        r => format!(" ({r})"),
+    };
     Some(format!(
-        "{}{host} {} ago",
+        "{}{host} {} ago{reason}",
         c.set_by,
         super::render::human(secs(c.age_s))
     ))
@@ -267,8 +271,8 @@ mod tests {
                 connected_s: 30.0,
             }),
             controls: vec![Control {
-                key: "paused".into(),
-                value: "true".into(),
+                key: "pause".into(),
+                value: "deploy".into(),
                 set_by: "alice".into(),
                 host: Some("10.0.0.9".into()),
                 application: Some("ratchet".into()),
@@ -297,7 +301,7 @@ mod tests {
           runner   pid 4242 (ratchet) on 10.0.0.7 holds the migration lock · heartbeat 0.5s ago
           backfill items [=========>                    ]  30%  12000/~40000 rows  0 rows/s
           batch    500 rows · workers 1
-          health   THROTTLE: probe p99 84 ms > 50 ms · PAUSED by alice@10.0.0.9 42s ago (ratchet resume continues)
+          health   THROTTLE: probe p99 84 ms > 50 ms · PAUSED by alice@10.0.0.9 42s ago (deploy) (ratchet resume continues)
           locks    1 lock waits caused (max -) · probe p50 3 ms p99 84 ms · replication lag -
           event    3s ago control by alice: pause
         "#);
