@@ -1,6 +1,8 @@
 //! The `[monitor]` table and the monitor flags end to end: `ratchet config` shows each
 //! value and its source, a bad key fails naming file, line and key, and a backfill whose
-//! probe fails stops (exit 1, the reason said, nothing lost) and resumes with a good one.
+//! probe fails on every run is refused before any work (exit 2, the probe's error said,
+//! nothing changed) and runs with a good one. (A probe that starts failing mid-way
+//! pauses, then stops the backfill: the engine's `monitor` tests.)
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -126,7 +128,7 @@ operations:
 "#;
 
 #[tokio::test]
-async fn a_failing_probe_stops_the_backfill_and_a_good_one_resumes_it() {
+async fn a_probe_that_always_fails_is_refused_before_any_work_and_a_good_one_runs() {
     let db = TestDb::new().await;
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
@@ -152,14 +154,33 @@ async fn a_failing_probe_stops_the_backfill_and_a_good_one_resumes_it() {
         "--probe-baseline",
         "200ms",
     ];
-    let mut args = vec!["backfill", "--probe-sql", "SELECT 1/0", "--max-pause", "1s"];
+    let mut args = vec!["backfill", "--probe-sql", "SELECT 1/0", "--max-pause", "5m"];
     args.extend(fast);
+    let t0 = std::time::Instant::now();
     let o = ratchet_in(d, &db, &args);
-    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     let err = String::from_utf8_lossy(&o.stderr);
-    for part in ["probe monitor failed", "division by zero", "max_pause"] {
+    for part in [
+        "the probe query (--probe-sql",
+        "failed on every run",
+        "division by zero",
+        "nothing was changed",
+    ] {
         assert!(err.contains(part), "{part}: {err}");
     }
+    // Refused after the baseline, not held for max_pause.
+    assert!(t0.elapsed() < std::time::Duration::from_secs(20), "{err}");
+    let untouched: i64 = db
+        .client()
+        .await
+        .query_one(
+            "SELECT count(*) FROM public.items WHERE _ratchet_new_amount IS NOT NULL",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(untouched, 0, "a refused backfill wrote rows");
     let mut args = vec!["backfill", "--probe-sql", "SELECT 1"];
     args.extend(fast);
     let o = ok(ratchet_in(d, &db, &args));

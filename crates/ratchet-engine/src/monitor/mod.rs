@@ -133,7 +133,7 @@ impl Monitors {
             .map_err(|e| EngineError::db("reading the server version", e))?
             .get(0);
         let window = match &m.probe_sql {
-            Some(sql) => Some(monitors.start_probe(url, sql, m, reporter.as_ref()).await),
+            Some(sql) => Some(monitors.start_probe(url, sql, m, reporter.as_ref()).await?),
             None => None,
         };
         let mut lp = Loop::new(client, config, reporter, state, board.clone(), window);
@@ -145,14 +145,17 @@ impl Monitors {
         Ok((monitors, Arc::new(hook)))
     }
 
-    /// Start the probe task and measure its baseline over `probe_baseline`.
+    /// Start the probe task and measure its baseline over `probe_baseline`. A probe that
+    /// failed every time over it (a typo, a table that does not exist, no privilege) is
+    /// an error of the command, before any work: counted as a pause it would hold the
+    /// migration for `max_pause` and then stop it.
     async fn start_probe(
         &mut self,
         url: &str,
         sql: &str,
         m: &MonitorConfig,
         reporter: &dyn Reporter,
-    ) -> Arc<Mutex<probe::Window>> {
+    ) -> Result<Arc<Mutex<probe::Window>>, EngineError> {
         let window = Arc::new(Mutex::new(probe::Window::default()));
         let limit = m.probe_window.max(Duration::from_secs(5));
         self.probe = Some(tokio::spawn(probe::run(
@@ -165,6 +168,25 @@ impl Monitors {
         )));
         tokio::time::sleep(m.probe_baseline).await;
         let mut w = window.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(e) = w.never_measured() {
+            let e = e.to_string();
+            drop(w);
+            if let Some(t) = self.probe.take() {
+                t.abort();
+            }
+            return Err(EngineError::Invalid {
+                location:
+                    "the probe query (--probe-sql, or probe_sql in [monitor] of ratchet.toml)"
+                        .into(),
+                message: format!(
+                    "it failed on every run for {:.1} s before the work began: {e}",
+                    m.probe_baseline.as_secs_f64()
+                ),
+                hint: "run it in psql as the same role to see what is wrong, fix it, and run \
+                       the command again; nothing was changed"
+                    .into(),
+            });
+        }
         w.set_baseline(m.probe_baseline.max(m.probe_window));
         if let Ok(s) = w.sample(m.probe_window) {
             reporter.report(&Event::Info(format!(
@@ -176,7 +198,7 @@ impl Monitors {
             )));
         }
         drop(w);
-        window
+        Ok(window)
     }
 
     /// The latest verdict.

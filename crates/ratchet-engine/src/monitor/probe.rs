@@ -104,6 +104,13 @@ impl Window {
         Ok(s)
     }
 
+    /// Why the probe could not measure anything at all: every run failed (the error of
+    /// the last one), none came back. A query that is wrong in itself shows here at
+    /// once, before any work begins.
+    pub(super) fn never_measured(&self) -> Option<&str> {
+        self.error.as_deref().filter(|_| self.samples.is_empty())
+    }
+
     /// The baseline p99, once fixed.
     pub(super) fn baseline(&self) -> Option<f64> {
         self.baseline_p99
