@@ -55,7 +55,8 @@ async fn ratchet_config_shows_the_monitor_settings_and_their_sources() {
     write(
         d,
         "ratchet.toml",
-        "[monitor]\nmax_probe_p99_ms = 30\nprobe_sql = \"SELECT 1\"\ninterval = \"500ms\"\n",
+        "[monitor]\nmax_probe_p99_ms = 30\nprobe_sql = \"\"\"\nBEGIN;\nSELECT 1;\nROLLBACK;\n\"\"\"\n\
+         interval = \"500ms\"\n",
     );
     let o = ok(ratchet_in(
         d,
@@ -75,7 +76,7 @@ async fn ratchet_config_shows_the_monitor_settings_and_their_sources() {
     );
     assert_eq!(
         line("probe_sql"),
-        "monitor.probe_sql SELECT 1 [monitor] in ratchet.toml"
+        "monitor.probe_sql BEGIN; SELECT 1; ROLLBACK; [monitor] in ratchet.toml"
     );
     assert_eq!(
         line("interval"),

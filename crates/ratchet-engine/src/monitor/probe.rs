@@ -6,6 +6,12 @@
 //! of the latest results (`probe_recent_p99_ms`): the p99 of a longer window would pick
 //! a higher tail from the same distribution and look like a regression.
 //!
+//! Several statements (`BEGIN; SELECT …; UPDATE …; ROLLBACK`) run one round trip each
+//! and are timed together, as an application's transaction is: each round trip waits
+//! for the server again, and on a busy server that is where the latency grows. A failed
+//! statement is followed by a `ROLLBACK`, so that an open transaction does not fail
+//! every later run.
+//!
 //! A failing probe fails the monitor (a pause): an application's query that errors is
 //! not a healthy sign, and a probe that cannot run says nothing.
 
@@ -140,6 +146,12 @@ pub(super) async fn run(
     w: Arc<Mutex<Window>>,
     board: Arc<super::Board>,
 ) {
+    // One round trip per statement; as written when it does not parse (its run fails
+    // with the server's error, which the baseline check reports).
+    let statements = match crate::fragment::split_statements(&sql) {
+        Ok(v) if !v.is_empty() => v,
+        _ => vec![sql],
+    };
     let mut client: Option<Client> = None;
     loop {
         if client.as_ref().is_none_or(|c| c.is_closed()) {
@@ -155,7 +167,7 @@ pub(super) async fn run(
         let Some(c) = &client else { continue };
         let t0 = Instant::now();
         lock(&w).running_since = Some(t0);
-        let r = c.simple_query(&sql).await;
+        let r = run_once(c, &statements).await;
         let took = t0.elapsed();
         {
             let mut g = lock(&w);
@@ -172,6 +184,20 @@ pub(super) async fn run(
         }
         tokio::time::sleep(every.saturating_sub(took)).await;
     }
+}
+
+/// The statements in turn, each its own round trip; after a failure, a `ROLLBACK` (a
+/// warning only when no transaction is open) when there were several.
+async fn run_once(c: &Client, statements: &[String]) -> Result<(), tokio_postgres::Error> {
+    for s in statements {
+        if let Err(e) = c.simple_query(s).await {
+            if statements.len() > 1 {
+                let _ = c.simple_query("ROLLBACK").await;
+            }
+            return Err(e);
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

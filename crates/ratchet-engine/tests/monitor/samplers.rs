@@ -371,3 +371,78 @@ async fn statements_on_the_migrated_table_that_slow_down_throttle() {
     );
     monitors.stop().await;
 }
+
+/// A probe of several statements runs them one round trip each (the server sees one
+/// statement at a time, as from an application), and a failed statement inside its
+/// transaction does not leave the session aborted: once the cause is gone the probe
+/// measures again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_probe_of_several_statements_runs_them_one_round_trip_each() {
+    let db = TestDb::new().await;
+    let c = db.client().await;
+    c.batch_execute(
+        "CREATE TABLE public.flag (broken boolean); INSERT INTO public.flag VALUES (false)",
+    )
+    .await
+    .unwrap();
+    let _engine = Engine::connect(&db.url, common::config(), Arc::new(ratchet_engine::Silent))
+        .await
+        .unwrap();
+    let mut m = fast_monitors();
+    m.probe_sql = Some(
+        "BEGIN; SELECT pg_sleep(0.05); \
+         SELECT 1 / (SELECT CASE WHEN broken THEN 0 ELSE 1 END FROM public.flag); COMMIT"
+            .into(),
+    );
+    m.max_probe_ratio = 0.0;
+    let config = config_with(m);
+    let (monitors, _) = Monitors::start(&db.url, &config, Arc::new(Collect::default()), state())
+        .await
+        .unwrap();
+    assert_eq!(monitors.health().unwrap().state, HealthState::Ok);
+    // The server sees the sleep on its own, not the whole string.
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..100 {
+        for r in c
+            .query(
+                "SELECT query FROM pg_stat_activity \
+                 WHERE application_name = 'ratchet monitor (probe)' AND state = 'active'",
+                &[],
+            )
+            .await
+            .unwrap()
+        {
+            seen.insert(r.get::<_, String>(0));
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        seen.iter().any(|q| q.trim() == "SELECT pg_sleep(0.05)"),
+        "{seen:?}"
+    );
+    assert!(seen.iter().all(|q| !q.contains("COMMIT")), "{seen:?}");
+    // Broken inside the transaction: the probe fails, the verdict pauses.
+    c.execute("UPDATE public.flag SET broken = true", &[])
+        .await
+        .unwrap();
+    let failed = eventually(Duration::from_secs(10), || {
+        monitors.health().is_some_and(|h| {
+            h.state == HealthState::Pause
+                && h.reasons.iter().any(|r| r.contains("division by zero"))
+        })
+    })
+    .await;
+    assert!(failed, "{:?}", monitors.health());
+    // Fixed: the next runs begin a fresh transaction (a ROLLBACK followed the failure).
+    c.execute("UPDATE public.flag SET broken = false", &[])
+        .await
+        .unwrap();
+    let back = eventually(Duration::from_secs(10), || {
+        monitors
+            .health()
+            .is_some_and(|h| h.state == HealthState::Ok)
+    })
+    .await;
+    assert!(back, "{:?}", monitors.health());
+    monitors.stop().await;
+}

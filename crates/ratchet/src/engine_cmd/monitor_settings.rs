@@ -79,7 +79,8 @@ pub struct MonitorArgs {
     #[arg(long = "monitor-interval", value_parser = parse_duration, value_name = "DURATION")]
     pub interval: Option<Duration>,
     /// A query of the application's, timed on its own connection: its p99 throttles the
-    /// work [default: none, or `probe_sql` in ratchet.toml].
+    /// work. Several statements (`BEGIN; …; ROLLBACK`) run one round trip each, timed
+    /// together [default: none, or `probe_sql` in ratchet.toml].
     #[arg(long, value_name = "SQL")]
     pub probe_sql: Option<String>,
     /// How often the probe runs [default: 200ms, or `probe_interval` in ratchet.toml].

@@ -219,7 +219,11 @@ pub fn print_settings(s: &Settings, gates: &super::gate_settings::Gates) {
     for (key, value, source) in s.monitor_rows() {
         let value = match value {
             serde_json::Value::Null => "none".to_string(),
-            v => v.as_str().map(str::to_string).unwrap_or(v.to_string()),
+            // On one line: a probe of several statements is often written on several.
+            v => v
+                .as_str()
+                .map(|s| s.split_whitespace().collect::<Vec<_>>().join(" "))
+                .unwrap_or(v.to_string()),
         };
         let from = match source {
             Source::Flag => super::monitor_settings::flag_of(key),
