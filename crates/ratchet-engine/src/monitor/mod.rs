@@ -8,9 +8,10 @@
 //! `maintenance`, `statements`), `policy` for the thresholds, `throttle` for the hook.
 //! The sampling loop here publishes each verdict on a [`Board`] the throttle reads,
 //! reports every verdict as [`Event::Health`] with its figures (the reporters show the
-//! latest and decide what is worth a line), writes an event row for each transition, and the runner's heartbeat with the
-//! latest health once per tick. Operators override `max_probe_p99_ms` through the
-//! control of that name (`ratchet set max-probe-p99-ms`), read every tick.
+//! latest and decide what is worth a line), writes an event row for each transition,
+//! and the runner's heartbeat with the latest health once per tick. Operators override
+//! `max_probe_p99_ms` through the control of that name (`ratchet set max-probe-p99-ms`),
+//! read every tick.
 
 mod errors;
 mod load;

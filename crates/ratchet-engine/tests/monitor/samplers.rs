@@ -140,12 +140,7 @@ async fn the_operators_max_probe_p99_ms_wins_while_it_is_set() {
         .set_control(&c, "max_probe_p99_ms", None)
         .await
         .unwrap();
-    let ok = eventually(Duration::from_secs(10), || {
-        monitors
-            .health()
-            .is_some_and(|h| h.state == HealthState::Ok)
-    })
-    .await;
+    let ok = ok_again(&monitors, Duration::from_secs(10)).await;
     assert!(ok, "{:?}", monitors.health());
     // The runner's row follows at its next write (the monitors store their report
     // every sampling round, after the verdict in memory).
@@ -206,6 +201,14 @@ async fn validation_chunks_follow_the_hook() {
     assert_eq!((v.rows_checked, v.mismatches, v.passed), (25_000, 0, true));
 }
 
+/// Wait until the verdict is ok again.
+async fn ok_again(m: &Monitors, limit: Duration) -> bool {
+    eventually(limit, || {
+        m.health().is_some_and(|h| h.state == HealthState::Ok)
+    })
+    .await
+}
+
 /// The verdict's reasons once one contains `what`.
 async fn reason(m: &Monitors, what: &str) -> Option<String> {
     let found = eventually(Duration::from_secs(10), || {
@@ -253,12 +256,7 @@ async fn an_index_build_of_another_session_on_a_migrated_table_throttles() {
     writer.batch_execute("COMMIT").await.unwrap();
     build.await.unwrap().unwrap();
     assert!(figure(&monitors, "foreign_rewrites", |n| n == 0.0).await);
-    assert!(
-        eventually(Duration::from_secs(10), || monitors
-            .health()
-            .is_some_and(|h| h.state == HealthState::Ok))
-        .await
-    );
+    assert!(ok_again(&monitors, Duration::from_secs(10)).await);
     monitors.stop().await;
 }
 
@@ -303,12 +301,7 @@ async fn a_replication_slot_that_retains_wal_throttles_until_it_is_dropped() {
         .await
         .unwrap();
     assert!(figure(&monitors, "slot_wal_retained_bytes", |b| b == 0.0).await);
-    assert!(
-        eventually(Duration::from_secs(10), || monitors
-            .health()
-            .is_some_and(|h| h.state == HealthState::Ok))
-        .await
-    );
+    assert!(ok_again(&monitors, Duration::from_secs(10)).await);
     monitors.stop().await;
 }
 
@@ -363,12 +356,7 @@ async fn statements_on_the_migrated_table_that_slow_down_throttle() {
     assert_eq!(monitors.health().unwrap().state, HealthState::Throttle);
     load.await.unwrap();
     // The slow calls leave the window: healthy again.
-    assert!(
-        eventually(Duration::from_secs(15), || monitors
-            .health()
-            .is_some_and(|h| h.state == HealthState::Ok))
-        .await
-    );
+    assert!(ok_again(&monitors, Duration::from_secs(15)).await);
     monitors.stop().await;
 }
 
@@ -425,24 +413,14 @@ async fn a_probe_of_several_statements_runs_them_one_round_trip_each() {
     c.execute("UPDATE public.flag SET broken = true", &[])
         .await
         .unwrap();
-    let failed = eventually(Duration::from_secs(10), || {
-        monitors.health().is_some_and(|h| {
-            h.state == HealthState::Pause
-                && h.reasons.iter().any(|r| r.contains("division by zero"))
-        })
-    })
-    .await;
-    assert!(failed, "{:?}", monitors.health());
+    let why = reason(&monitors, "division by zero").await;
+    assert!(why.is_some(), "{:?}", monitors.health());
+    assert_eq!(monitors.health().unwrap().state, HealthState::Pause);
     // Fixed: the next runs begin a fresh transaction (a ROLLBACK followed the failure).
     c.execute("UPDATE public.flag SET broken = false", &[])
         .await
         .unwrap();
-    let back = eventually(Duration::from_secs(10), || {
-        monitors
-            .health()
-            .is_some_and(|h| h.state == HealthState::Ok)
-    })
-    .await;
+    let back = ok_again(&monitors, Duration::from_secs(10)).await;
     assert!(back, "{:?}", monitors.health());
     monitors.stop().await;
 }

@@ -464,7 +464,7 @@ pub fn event_summary(e: &EventRow) -> String {
         "started" => format!("version schema {}", s("version_schema").unwrap_or_default()),
         "flag_created" | "flag_deleted" | "flag" => {
             let flag = s("flag").unwrap_or_default();
-            let by = s("forced")
+            let forced = s("forced")
                 .map(|r| format!(" (forced past: {r})"))
                 .unwrap_or_default();
             match (e.kind.as_str(), s("old"), s("new")) {
@@ -475,7 +475,7 @@ pub fn event_summary(e: &EventRow) -> String {
                     format!("{flag}: deleted (was {})", old.unwrap_or_default())
                 }
                 (_, old, new) => format!(
-                    "{flag}: {} -> {}{by}",
+                    "{flag}: {} -> {}{forced}",
                     old.unwrap_or_default(),
                     new.unwrap_or_default()
                 ),
