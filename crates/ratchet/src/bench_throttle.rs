@@ -73,23 +73,33 @@ pub struct ThrottleBench {
     pub database_url: Option<String>,
 }
 
-/// The probe the monitors time: one account written by its key and committed, as the
-/// workload writes it (a read would not feel what slows writers: WAL, commits). The
-/// random key is in a subquery, evaluated once: `aid = <volatile expression>` would be
-/// checked row by row, a sequential scan. (The workload's whole transaction as the probe
-/// was tried: it waits on the row locks of the ten branches every transaction updates,
-/// its p99 swings from 2 to 50 ms with the workload alone, and the backfill stayed
-/// paused at 100-row batches for 20 minutes.)
+/// The probe the monitors time: a transaction shaped like the workload's, one round trip
+/// per statement (as the monitors run it) and committed, so that it feels what slows the
+/// workload's transactions: round trips through a busy server, WAL, commits. Its writes
+/// go to random accounts (a random key in a subquery, evaluated once: `aid = <volatile
+/// expression>` would be checked row by row, a sequential scan) where the workload
+/// updates a teller and a branch. (The workload's whole transaction as the probe was
+/// tried: it waits on the row locks of the ten branches every transaction updates, its
+/// p99 swings from 2 to 50 ms with the workload alone, and the backfill stayed paused at
+/// 100-row batches for 20 minutes. A single-row `UPDATE` in one round trip, the probe
+/// until runs 1-8 of the docs' table, stayed near its budget while the workload's p99 rose
+/// past 1.5x in two of seven runs.)
 fn probe_sql(scale: i64) -> String {
+    let aid = format!("(SELECT 1 + (random() * {})::int)", scale * 100_000 - 1);
     format!(
-        "UPDATE pgbench_accounts SET abalance = abalance WHERE aid = (SELECT 1 + (random() * {})::int)",
-        scale * 100_000 - 1
+        "BEGIN; \
+         UPDATE pgbench_accounts SET abalance = abalance WHERE aid = {aid}; \
+         SELECT abalance FROM pgbench_accounts WHERE aid = {aid}; \
+         UPDATE pgbench_accounts SET abalance = abalance WHERE aid = {aid}; \
+         UPDATE pgbench_accounts SET abalance = abalance WHERE aid = {aid}; \
+         INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES (0, 0, 0, 0, now()); \
+         COMMIT"
     )
 }
 
 /// How often the probe runs: twenty results a second, so that the slowest of the last
 /// second (what the pacer compares with its budget) lies near the workload's tail, and
-/// the baseline's p99 is not merely its slowest result. Twenty single-row writes a
+/// the baseline's p99 is not merely its slowest result. Twenty small transactions a
 /// second beside the workload's thousands.
 const PROBE_INTERVAL: Duration = Duration::from_millis(50);
 
@@ -327,7 +337,12 @@ pub async fn run(b: &ThrottleBench) -> anyhow::Result<i32> {
     ));
     line(headroom(idle, idle_during, floor, b.max_probe_ratio));
     let share = match on.monitor_cpu_share {
-        Some(s) => format!("{:.2}% of the server's CPU time", s * 100.0),
+        Some(s) => format!(
+            "{:.2}% of the server's CPU time (the samplers {:.2}%, the probe {:.2}%)",
+            (s.samplers + s.probe) * 100.0,
+            s.samplers * 100.0,
+            s.probe * 100.0
+        ),
         None => "CPU share not measured (the server is not on this machine)".into(),
     };
     line(format!(
@@ -383,7 +398,7 @@ struct Backfilled {
     batches: Option<Batches>,
     /// The monitors' sessions' share of the CPU time of every server process that lived
     /// through the phase.
-    monitor_cpu_share: Option<f64>,
+    monitor_cpu_share: Option<CpuShare>,
     /// The workload beside it, when there was one.
     beside: Option<Beside>,
     /// The probe's figures beside it, when it ran on its own.
@@ -719,12 +734,28 @@ impl Turns {
     }
 }
 
-/// CPU ticks (user + system) of each server process by pid, with whether it is one of
-/// the monitors' sessions; `None` when `/proc` does not show them (a remote server).
-async fn cpu_times(c: &Client) -> Option<HashMap<i32, (u64, bool)>> {
+/// The monitors' sessions' share of the server's CPU time: the samplers' session and the
+/// probe's (whose cost is that of the statements the user gives it).
+#[derive(Clone, Copy)]
+struct CpuShare {
+    samplers: f64,
+    probe: f64,
+}
+
+/// Whose a server process is.
+#[derive(Clone, Copy, PartialEq)]
+enum Session {
+    Other,
+    Samplers,
+    Probe,
+}
+
+/// CPU ticks (user + system) of each server process by pid, with whose it is; `None` when
+/// `/proc` does not show them (a remote server).
+async fn cpu_times(c: &Client) -> Option<HashMap<i32, (u64, Session)>> {
     let rows = c
         .query(
-            "SELECT pid, coalesce(application_name, '') LIKE 'ratchet monitor%' FROM pg_stat_activity",
+            "SELECT pid, coalesce(application_name, '') FROM pg_stat_activity",
             &[],
         )
         .await
@@ -737,25 +768,38 @@ async fn cpu_times(c: &Client) -> Option<HashMap<i32, (u64, bool)>> {
         let rest = &stat[stat.rfind(')')? + 2..];
         let f: Vec<&str> = rest.split_whitespace().collect();
         let ticks = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
-        out.insert(pid, (ticks, r.get(1)));
+        let name: String = r.get(1);
+        let whose = if name == "ratchet monitor (probe)" {
+            Session::Probe
+        } else if name.starts_with("ratchet monitor") {
+            Session::Samplers
+        } else {
+            Session::Other
+        };
+        out.insert(pid, (ticks, whose));
     }
     Some(out)
 }
 
-fn monitor_share(before: &HashMap<i32, (u64, bool)>, after: &HashMap<i32, (u64, bool)>) -> f64 {
-    let (mut ours, mut all) = (0u64, 0u64);
-    for (pid, (t, monitor)) in after {
+fn monitor_share(
+    before: &HashMap<i32, (u64, Session)>,
+    after: &HashMap<i32, (u64, Session)>,
+) -> CpuShare {
+    let (mut samplers, mut probe, mut all) = (0u64, 0u64, 0u64);
+    for (pid, (t, whose)) in after {
         let t0 = before.get(pid).map_or(0, |b| b.0);
         let d = t.saturating_sub(t0);
         all += d;
-        if *monitor {
-            ours += d;
+        match whose {
+            Session::Samplers => samplers += d,
+            Session::Probe => probe += d,
+            Session::Other => {}
         }
     }
-    if all == 0 {
-        0.0
-    } else {
-        ours as f64 / all as f64
+    let share = |n: u64| if all == 0 { 0.0 } else { n as f64 / all as f64 };
+    CpuShare {
+        samplers: share(samplers),
+        probe: share(probe),
     }
 }
 
@@ -860,9 +904,11 @@ impl Workload {
         })
     }
 
-    /// The monitors' probe on its own session every `every`, as the monitors run it (a
-    /// simple query), every latency kept.
+    /// The monitors' probe on its own session every `every`, as the monitors run it (its
+    /// statements one simple query each), every latency kept.
     async fn probe(url: &str, sql: String, every: Duration) -> anyhow::Result<Workload> {
+        let statements = ratchet_engine::fragment::split_statements(&sql)
+            .map_err(|e| anyhow::anyhow!("the bench's probe does not parse: {e}"))?;
         let stop = Arc::new(AtomicBool::new(false));
         let latencies = Arc::new(Mutex::new(Vec::new()));
         let c = connect(url).await?;
@@ -874,7 +920,7 @@ impl Workload {
                 while !stop.load(Ordering::Relaxed) {
                     tick.tick().await;
                     let t = Instant::now();
-                    c.simple_query(&sql).await?;
+                    ratchet_engine::monitor::run_probe(&c, &statements).await?;
                     let us = t.elapsed().as_micros().min(u32::MAX as u128) as u32;
                     latencies.lock().unwrap_or_else(|p| p.into_inner()).push(us);
                 }

@@ -39,7 +39,7 @@ use crate::report::{Event, HealthReport, HealthState, Reporter};
 use crate::state::State;
 
 pub use policy::{latency_budget, Observation, Policy, Thresholds, Verdict};
-pub use probe::quantile;
+pub use probe::{quantile, run_once as run_probe};
 pub use throttle::{
     Board, MonitorThrottle, Pressure, ThrottleSettings, View, FAST_WINDOW, MAX_PACE,
 };

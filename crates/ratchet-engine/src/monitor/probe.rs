@@ -187,8 +187,9 @@ pub(super) async fn run(
 }
 
 /// The statements in turn, each its own round trip; after a failure, a `ROLLBACK` (a
-/// warning only when no transaction is open) when there were several.
-async fn run_once(c: &Client, statements: &[String]) -> Result<(), tokio_postgres::Error> {
+/// warning only when no transaction is open) when there were several. This is one run of
+/// the probe, as the monitors time it (`ratchet bench throttle` times its own the same way).
+pub async fn run_once(c: &Client, statements: &[String]) -> Result<(), tokio_postgres::Error> {
     for s in statements {
         if let Err(e) = c.simple_query(s).await {
             if statements.len() > 1 {
