@@ -155,6 +155,7 @@ pub(crate) async fn validate_one(
         }
         cursor = r.get(2);
         let stats = BatchStats {
+            seq: BatchStats::next_seq(),
             table: spec.table.clone(),
             rows: checked as u64,
             rows_done: out.rows_checked as u64,

@@ -70,12 +70,26 @@ impl Ctx<'_> {
 /// Figures of one finished batch, handed to the [`Throttle`] hook.
 #[derive(Debug, Clone)]
 pub struct BatchStats {
+    /// Numbers the batches of the process ([`BatchStats::next_seq`]): while a hook holds
+    /// the backfill, the workers ask again with the same figures (and the same number)
+    /// until it lets them go on, and a hook that adapts to the batches must not count
+    /// those as batches.
+    pub seq: u64,
     pub table: String,
     pub rows: u64,
     pub rows_done: u64,
     pub rows_total: Option<u64>,
     pub batch_size: i64,
     pub duration: Duration,
+}
+
+impl BatchStats {
+    /// A new batch number, unique in the process (batches of every table and worker, and
+    /// the chunks of a validation).
+    pub fn next_seq() -> u64 {
+        static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    }
 }
 
 /// What to do after a batch (or before a DDL attempt).

@@ -237,6 +237,7 @@ pub(crate) async fn worker(
                 break;
             }
             let stats = BatchStats {
+                seq: BatchStats::next_seq(),
                 table: sh.spec.table.clone(),
                 rows: updated as u64,
                 rows_done: rows_done as u64,

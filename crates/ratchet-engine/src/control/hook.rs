@@ -352,6 +352,7 @@ mod tests {
 
     fn stats() -> BatchStats {
         BatchStats {
+            seq: BatchStats::next_seq(),
             table: "items".into(),
             rows: 10,
             rows_done: 100,

@@ -9,7 +9,9 @@
 //! than on rows) and the pause doubles (at least one batch time, at most [`MAX_PACE`]).
 //! While healthy the pause eases off by one batch time per second (additively: halving it
 //! would bring the backfill back in bursts), then the cap grows back by a fixed step per
-//! batch and is dropped once the adaptive sizing stays below it. On pause the
+//! batch and is dropped once the adaptive sizing stays below it. Only batches that ran
+//! count: while the backfill is held (a pause verdict, an operator's `ratchet pause`,
+//! another hook) nothing eases off or grows, so it comes back as slow as it left. On pause the
 //! workers wait between batches; paused longer than `max_pause`, the run stops with a
 //! clear message (nothing is lost: `ratchet backfill` resumes from the cursors). A
 //! verdict older than a few intervals counts as a pause: the monitors themselves may
@@ -266,12 +268,18 @@ struct Aimd {
     paced_at_result: u64,
     /// When the pause last changed (it eases off with time, not per batch).
     paced_at: Option<Instant>,
+    /// The batch last steered for, when the hook was last asked, and the wait it gave.
+    seen: Option<(u64, Instant, Duration)>,
 }
 
 /// How fast the pause eases off once nothing is over its limit any more, in batch times
 /// per second: additively, so that it settles where the application stops noticing
 /// (halving it would bring the backfill back in bursts, each one a latency spike).
 pub const PACE_EASE_PER_S: f64 = 1.0;
+
+/// What a gap between two batches may take beyond the batch and its wait before the rest
+/// counts as held (see [`Aimd::skip_held`]).
+const HELD_SLACK: Duration = Duration::from_millis(100);
 
 /// The longest single wait after a batch.
 const MAX_WAIT: Duration = Duration::from_secs(5);
@@ -318,9 +326,10 @@ impl MonitorThrottle {
         let mut a = self.aimd.lock().unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();
         let throttled = v.state == HealthState::Throttle;
+        let fresh = a.skip_held(stats, now);
         let mut raised = false;
         // A new throttle verdict: halve the cap, double the pause.
-        if throttled && (a.cut_at_tick != v.tick || a.cap.is_none()) {
+        if fresh && throttled && (a.cut_at_tick != v.tick || a.cap.is_none()) {
             a.cut(stats.batch_size, self.floor());
             a.cut_at_tick = v.tick;
             a.raise(now);
@@ -329,7 +338,7 @@ impl MonitorThrottle {
         // A new probe result over the budget: the same, between the verdicts.
         let pressure = self.board.pressure();
         let over = pressure.filter(|p| p.ratio > 1.0);
-        if let Some(p) = over {
+        if let Some(p) = over.filter(|_| fresh) {
             if p.results != a.paced_at_result {
                 a.paced_at_result = p.results;
                 if !raised {
@@ -339,7 +348,7 @@ impl MonitorThrottle {
             }
         }
         let easy = !throttled && over.is_none();
-        if easy {
+        if fresh && easy {
             a.ease(now, self.s.ease_per_s);
             // The batches grow back once the pause is gone: one lever at a time.
             if let Some(cap) = a.cap.filter(|_| a.pace == 0.0) {
@@ -348,6 +357,9 @@ impl MonitorThrottle {
             }
         }
         let wait = stats.duration.mul_f64(a.pace).min(MAX_WAIT);
+        if let Some((_, _, w)) = a.seen.as_mut() {
+            *w = wait;
+        }
         if a.cap.is_none() && wait.is_zero() {
             return Decision::Continue;
         }
@@ -372,6 +384,32 @@ impl MonitorThrottle {
 }
 
 impl Aimd {
+    /// Whether `stats` is a new batch; and the time the backfill did not run since the
+    /// hook was last asked (held by a pause verdict, an operator's pause, another hook)
+    /// is left out of the easing. While held, the workers ask again with the same batch:
+    /// those calls change nothing (the cap grew by a step per call, and was dropped, and
+    /// the pause eased off to nothing, so the backfill came back from every hold with
+    /// full batches and no pause, the burst the pacer had stopped). A new batch after a
+    /// gap longer than a batch and its wait (twice over, with some slack: the cursor's
+    /// write, the other workers) was held for the rest of the gap too.
+    fn skip_held(&mut self, stats: &BatchStats, now: Instant) -> bool {
+        let fresh = self.seen.is_none_or(|(seq, _, _)| seq != stats.seq);
+        if let Some((_, last, waited)) = self.seen {
+            let gap = now.saturating_duration_since(last);
+            let held = if fresh {
+                gap.saturating_sub((stats.duration + waited) * 2 + HELD_SLACK)
+            } else {
+                gap
+            };
+            if let Some(at) = self.paced_at.as_mut() {
+                *at = (*at + held).min(now);
+            }
+        }
+        let waited = self.seen.map(|(_, _, w)| w).unwrap_or_default();
+        self.seen = Some((stats.seq, now, waited));
+        fresh
+    }
+
     /// Halve the cap (from the batch just run when it is lower), not below `floor`.
     fn cut(&mut self, batch_size: i64, floor: i64) {
         let current = self.cap.unwrap_or(batch_size).min(batch_size);
@@ -408,7 +446,12 @@ impl Throttle for MonitorThrottle {
                 v.paused_for,
                 &v.reasons,
             ),
-            HealthState::Pause => Decision::Pause(self.s.poll),
+            HealthState::Pause => {
+                // Paused time is not healthy time: the pace does not ease off meanwhile.
+                let mut a = self.aimd.lock().unwrap_or_else(|p| p.into_inner());
+                a.skip_held(stats, Instant::now());
+                Decision::Pause(self.s.poll)
+            }
             HealthState::Throttle | HealthState::Ok => self.steer(&v, stats),
         }
     }

@@ -378,10 +378,7 @@ fn the_probe_over_its_budget_throttles_between_the_verdicts() {
     board.probe_result(0.5);
     t.after_batch(&stats(100));
     assert!(t.pace() < MAX_PACE - 5.0, "{}", t.pace());
-    std::thread::sleep(Duration::from_millis(2500));
-    board.probe_result(0.5);
-    t.after_batch(&stats(100));
-    assert_eq!(t.pace(), 0.0);
+    ease_off(&t, || board.probe_result(0.5));
     assert_eq!(t.cap(), Some(200), "grown once the pause is gone");
     // No probe budget: only the verdicts steer.
     board.set_latency_budget(None);
@@ -416,12 +413,25 @@ fn settings(max_pause: Duration) -> ThrottleSettings {
 
 fn stats(batch_size: i64) -> BatchStats {
     BatchStats {
+        seq: BatchStats::next_seq(),
         table: "items".into(),
         rows: batch_size as u64,
         rows_done: 0,
         rows_total: None,
         batch_size,
         duration: Duration::from_millis(40),
+    }
+}
+
+/// Batches of 100 rows, one every 100 ms (a batch and its wait), until the pause has
+/// eased off: the time counts only while the backfill runs.
+fn ease_off(t: &MonitorThrottle, before_each: impl Fn()) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while t.pace() > 0.0 {
+        assert!(std::time::Instant::now() < deadline, "still {}", t.pace());
+        std::thread::sleep(Duration::from_millis(100));
+        before_each();
+        t.after_batch(&stats(100));
     }
 }
 
@@ -478,15 +488,56 @@ fn aimd_halves_once_per_verdict_and_grows_back_additively() {
     let pace = t.pace();
     assert!(pace < MAX_PACE - 9.0 && pace > MAX_PACE - 11.5, "{pace}");
     assert_eq!(cap(&d), Some(100));
-    std::thread::sleep(Duration::from_millis(2500));
-    t.after_batch(&stats(100));
-    assert_eq!(t.pace(), 0.0, "gone");
-    // Then the cap grows by the step per batch while it binds.
+    ease_off(&t, || ());
+    // Then the cap grows by the step per batch while it binds (it did once already, with
+    // the batch that ended the pause).
+    assert_eq!(t.cap(), Some(200));
     assert_eq!(cap(&t.after_batch(&stats(200))), Some(300));
     assert_eq!(cap(&t.after_batch(&stats(300))), Some(400));
     // The adaptive sizing asks for less than the cap: the cap is dropped.
     assert_eq!(t.after_batch(&stats(150)), Decision::Continue);
     assert_eq!(t.cap(), None);
+}
+
+#[test]
+fn a_held_backfill_asking_again_neither_eases_the_pause_nor_lifts_the_cap() {
+    let board = Arc::new(Board::new());
+    let t = MonitorThrottle::new(board.clone(), settings(Duration::from_secs(60)));
+    for _ in 0..10 {
+        board.publish(report(HealthState::Throttle));
+        t.after_batch(&stats(1000));
+    }
+    assert_eq!((t.cap(), t.pace()), (Some(100), MAX_PACE));
+    board.publish(report(HealthState::Ok));
+    let held = stats(100);
+    t.after_batch(&held);
+    let pace = t.pace();
+    // Held for 1.5 s (an operator's pause, another hook): the workers ask again with the
+    // same batch. Nothing eases off (10 batch times a second here) and the cap, which
+    // grew by a step per call and was then dropped, stays.
+    for _ in 0..15 {
+        std::thread::sleep(Duration::from_millis(100));
+        let d = t.after_batch(&held);
+        assert_eq!(cap(&d), Some(100));
+    }
+    assert_eq!(t.pace(), pace);
+    // The next batch: only the time since the last call counts (about 0.1 s).
+    t.after_batch(&stats(100));
+    assert!(t.pace() > pace - 3.0, "{} after {pace}", t.pace());
+    assert_eq!(t.cap(), Some(100));
+    // A pause verdict holds the backfill the same way: paused time is not healthy time.
+    let pace = t.pace();
+    board.publish(report(HealthState::Pause));
+    let held = stats(100);
+    for _ in 0..15 {
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(matches!(t.after_batch(&held), Decision::Pause(_)));
+    }
+    board.publish(report(HealthState::Ok));
+    t.after_batch(&held);
+    t.after_batch(&stats(100));
+    assert!(t.pace() > pace - 3.0, "{} after {pace}", t.pace());
+    assert_eq!(t.cap(), Some(100));
 }
 
 #[test]
